@@ -1,0 +1,158 @@
+"""Safe image loading and folder walking.
+
+Every failure is an :class:`~knockoff.errors.ImageError` that names the file and the problem, so a batch
+can record it and go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from knockoff.errors import ImageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 64_000_000
+"""Images larger than this many pixels are refused as possible decompression bombs."""
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
+)
+
+# Magic numbers of the formats Pillow reads that marketplaces use; "by content, not by extension".
+_SIGNATURES: tuple[bytes, ...] = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"P1", b"P2", b"P3", b"P4", b"P5", b"P6",
+)
+
+
+def looks_like_image(path: str | Path) -> bool:
+    """Whether the file starts like an image format knockoff reads (checks content, not the extension)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return any(head.startswith(sig) for sig in _SIGNATURES)
+
+
+def load_image(
+    path: str | Path,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> Image.Image:
+    """Open an image as upright 8-bit RGB.
+
+    Applies the EXIF orientation; converts palette, alpha (composited on white), CMYK, 16-bit and grayscale
+    images; refuses images over ``max_pixels``. When ``min_side`` is given, a JPEG may be decoded at a reduced
+    size (Pillow's draft mode) as long as its shorter side stays at least ``min_side``.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise ImageError(path, "file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageError(
+                    path, f"image has {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
+                )
+            if min_side is not None and image.format == "JPEG":
+                scale = min(width, height) / max(min_side, 1)
+                if scale >= 2:
+                    image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+            image.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError(path, "not an image Pillow can read (unknown format or not an image file)") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(path, f"refused as a possible decompression bomb ({exc})") from exc
+    except Image.DecompressionBombWarning as exc:
+        raise ImageError(path, f"refused as a possible decompression bomb ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(path, f"image data is damaged or truncated ({exc})") from exc
+    return to_rgb(image, source=path)
+
+
+def to_rgb(image: Image.Image, *, source: str | Path = "<image>") -> Image.Image:
+    """Return an upright 8-bit RGB copy of ``image`` (EXIF orientation, alpha on white, any mode)."""
+    try:
+        image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # a damaged EXIF block only loses orientation
+        log.debug("%s: EXIF orientation ignored (%s)", source, exc)
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+
+        arr = np.asarray(image, dtype=np.float64)
+        peak = float(arr.max()) if arr.size else 0.0
+        arr = arr / (peak / 255.0) if peak > 255 else arr
+        image = Image.fromarray(arr.clip(0, 255).astype("uint8"), mode="L")
+    elif mode == "F":
+        import numpy as np
+
+        arr = np.asarray(image, dtype=np.float64)
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+        arr = (arr - lo) / (hi - lo or 1.0) * 255.0
+        image = Image.fromarray(arr.astype("uint8"), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        background.alpha_composite(rgba)
+        return background.convert("RGB")
+    return image.convert("RGB")
+
+
+def is_hidden(path: Path, root: Path) -> bool:
+    """Whether any part of ``path`` below ``root`` is hidden (starts with a dot) or a system folder."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = path.parts
+    return any(part.startswith(".") or part in ("__MACOSX", "Thumbs.db", "desktop.ini") for part in parts)
+
+
+def iter_image_files(folder: str | Path, *, by_content: bool = True) -> Iterator[Path]:
+    """Yield the image files under ``folder`` recursively, in a stable (sorted) order.
+
+    Hidden files and folders and system files are skipped. With ``by_content`` (the default) a file is
+    taken when its extension is an image extension *or* its first bytes are an image signature; files
+    with an image extension but other content are still yielded, so that loading reports them.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ImageError(root, "not a folder")
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if is_hidden(path, root):
+                continue
+            if path.suffix.lower() in IMAGE_EXTENSIONS or (by_content and looks_like_image(path)):
+                yield path
