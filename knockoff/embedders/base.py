@@ -45,6 +45,18 @@ class Embedder(ABC):
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB images; returns a float32 array of shape ``(len(images), dim)`` with unit-norm rows."""
 
+    def reference_views(self, image: Image.Image) -> list[Image.Image]:
+        """The images indexed for one reference photo: the photo itself, plus regions where an engine wants them.
+
+        Each view becomes one row of the index that points back to the same reference image, so that a
+        listing showing only part of the photo (a crop, a collage) can still find it.
+        """
+        return [image]
+
+    def query_views(self, image: Image.Image) -> list[Image.Image]:
+        """The images searched for one listing photo; the best hit over all views counts."""
+        return [image]
+
     def embed_one(self, image: Image.Image) -> np.ndarray:
         """Embed a single image; returns shape ``(dim,)``."""
         return self.embed([image])[0]
