@@ -69,6 +69,7 @@ def load_image(
         raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
     if size == 0:
         raise ImageError(path, "file is empty")
+    image: Image.Image | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -83,17 +84,32 @@ def load_image(
                 if scale >= 2:
                     image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
             image.load()
+            if getattr(image, "n_frames", 1) > 1:  # multi-frame files keep their file open: take the first frame
+                first = image.copy()
+                image.close()
+                image = first
     except ImageError:
+        _close(image)
         raise
     except UnidentifiedImageError as exc:
-        raise ImageError(path, "not an image Pillow can read (unknown format or not an image file)") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageError(path, f"refused as a possible decompression bomb ({exc})") from exc
-    except Image.DecompressionBombWarning as exc:
+        problem = (
+            "image data is damaged (it starts like an image but cannot be decoded)"
+            if looks_like_image(path)
+            else "not an image Pillow can read (unknown format or not an image file)"
+        )
+        raise ImageError(path, problem) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        _close(image)
         raise ImageError(path, f"refused as a possible decompression bomb ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
+        _close(image)
         raise ImageError(path, f"image data is damaged or truncated ({exc})") from exc
     return to_rgb(image, source=path)
+
+
+def _close(image: Image.Image | None) -> None:
+    if image is not None:
+        image.close()
 
 
 def to_rgb(image: Image.Image, *, source: str | Path = "<image>") -> Image.Image:

@@ -1,0 +1,57 @@
+"""knockoff: find counterfeit product listings from their photos.
+
+Importing this package is light: torch, open_clip, faiss and OpenCV are imported only when an embedder, an
+index or the verifier is first used.
+"""
+
+from knockoff.catalog import Brand, Catalog, LabeledListing, Listing, ReferenceImage, read_listings
+from knockoff.detector import Detector, Match, Reason, Verdict
+from knockoff.embedders.base import Embedder, create_embedder, list_embedders, register_embedder
+from knockoff.errors import (
+    CatalogError,
+    EmbedderError,
+    ImageError,
+    IndexCorruptError,
+    IndexMismatchError,
+    KnockoffError,
+    PolicyError,
+    WeightsNotFoundError,
+)
+from knockoff.images import iter_image_files, load_image
+from knockoff.index import Hit, ReferenceIndex, build_index
+from knockoff.policy import EngineThresholds, Policy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Brand",
+    "Catalog",
+    "CatalogError",
+    "Detector",
+    "Embedder",
+    "EmbedderError",
+    "EngineThresholds",
+    "Hit",
+    "ImageError",
+    "IndexCorruptError",
+    "IndexMismatchError",
+    "KnockoffError",
+    "LabeledListing",
+    "Listing",
+    "Match",
+    "Policy",
+    "PolicyError",
+    "Reason",
+    "ReferenceImage",
+    "ReferenceIndex",
+    "Verdict",
+    "WeightsNotFoundError",
+    "__version__",
+    "build_index",
+    "create_embedder",
+    "iter_image_files",
+    "list_embedders",
+    "load_image",
+    "read_listings",
+    "register_embedder",
+]

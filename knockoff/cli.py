@@ -1,0 +1,138 @@
+"""The ``knockoff`` command, thin over the library.
+
+Exit codes: 0 nothing suspect, 1 suspects found, 2 bad usage or bad input files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from knockoff.errors import KnockoffError
+
+EXIT_OK, EXIT_SUSPECT, EXIT_BAD_INPUT = 0, 1, 2
+
+log = logging.getLogger("knockoff.cli")
+
+
+def _policy(args: argparse.Namespace):
+    from knockoff.policy import Policy
+
+    return Policy.load(args.policy) if getattr(args, "policy", None) else None
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from knockoff.demo import format_demo, run_demo
+
+    result = run_demo(args.workdir, engine=args.engine, seed=args.seed)
+    print(format_demo(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    return EXIT_OK
+
+
+def _cmd_engines(args: argparse.Namespace) -> int:
+    from knockoff.embedders.base import describe_embedders
+
+    for name, text in describe_embedders().items():
+        print(f"{name:<12} {text}")
+    return EXIT_OK
+
+
+def _cmd_index_build(args: argparse.Namespace) -> int:
+    from knockoff.catalog import Catalog
+    from knockoff.index import build_index
+
+    catalog = Catalog.from_dir(args.catalog, strict=args.strict)
+    index = build_index(catalog, args.engine)
+    index.save(args.out)
+    print(
+        f"indexed {len(index)} reference images of {len(catalog.products)} products "
+        f"({index.vector_count} vectors, engine {index.embedder.name}) into {args.out}; "
+        f"{len(catalog.problems)} bad catalog rows and {len(index.skipped)} unreadable images skipped"
+    )
+    return EXIT_BAD_INPUT if (catalog.problems or index.skipped) and args.strict else EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from knockoff.catalog import Listing
+    from knockoff.detector import Detector
+    from knockoff.index import ReferenceIndex
+
+    detector = Detector(ReferenceIndex.load(args.index), _policy(args))
+    listing = Listing(images=tuple(args.images), title=args.title or "", price=args.price,
+                      currency=args.currency, seller=args.seller)
+    verdict = detector.check(listing)
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=1))
+    else:
+        print(f"{verdict.verdict} (risk {verdict.risk:.2f}, engine {verdict.engine})")
+        for reason in verdict.reasons:
+            print(f"  - {reason.message}")
+    if verdict.verdict == "error":
+        return EXIT_BAD_INPUT
+    return EXIT_SUSPECT if verdict.is_suspect else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="knockoff", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="offline demo on a generated catalog and listings")
+    demo.add_argument("--engine", default="auto", help="embedder name (default: auto)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--workdir", help="where to write the generated set (default: a temporary folder)")
+    demo.add_argument("--json", help="also write every verdict to this JSON file")
+    demo.set_defaults(func=_cmd_demo)
+
+    engines = sub.add_parser("engines", help="list the embedding engines")
+    engines.set_defaults(func=_cmd_engines)
+
+    index = sub.add_parser("index", help="build reference indexes")
+    index_sub = index.add_subparsers(dest="index_command", required=True)
+    build = index_sub.add_parser("build", help="embed a catalog directory into an index directory")
+    build.add_argument("catalog", help="directory with brands.csv and references.csv")
+    build.add_argument("--out", required=True, help="index directory to write")
+    build.add_argument("--engine", default="auto")
+    build.add_argument("--strict", action="store_true", help="fail on the first bad catalog row")
+    build.set_defaults(func=_cmd_index_build)
+
+    check = sub.add_parser("check", help="check one listing")
+    check.add_argument("images", nargs="+", help="the listing's photos")
+    check.add_argument("--index", required=True)
+    check.add_argument("--title")
+    check.add_argument("--price", type=float)
+    check.add_argument("--currency")
+    check.add_argument("--seller")
+    check.add_argument("--policy", help="policy JSON file")
+    check.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    check.set_defaults(func=_cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_OK if exc.code == 0 else EXIT_BAD_INPUT
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except KnockoffError as error:
+        print(f"knockoff: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, FileNotFoundError) as error:
+        print(f"knockoff: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

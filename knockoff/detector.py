@@ -1,0 +1,297 @@
+"""One listing in, one explained :class:`Verdict` out."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from knockoff import signals as sig
+from knockoff.catalog import Brand, Listing, ReferenceImage
+from knockoff.errors import ImageError
+from knockoff.images import load_image
+from knockoff.index import Hit, ReferenceIndex
+from knockoff.policy import Policy
+
+log = logging.getLogger(__name__)
+
+VerdictName = Literal["suspect", "authorized", "no_match", "error"]
+VERDICTS: tuple[str, ...] = ("suspect", "authorized", "no_match", "error")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason for a verdict: a stable code and a plain message a reviewer can check."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Match:
+    """The best reference product for a listing."""
+
+    brand: str
+    product_id: str
+    product_name: str
+    reference_image: str
+    reference_label: str
+    similarity: float
+    tier: str | None
+    listing_image: str
+    reference_price: float | None = None
+    reference_currency: str | None = None
+    verification: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision on one listing: ``suspect``, ``authorized``, ``no_match`` or ``error``."""
+
+    listing_id: str
+    verdict: str
+    risk: float
+    match: Match | None
+    reasons: tuple[Reason, ...]
+    signals: tuple[sig.Signal, ...] = ()
+    engine: str = ""
+    listing: Listing | None = None
+    skipped_images: tuple[str, ...] = ()
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if not 0.0 <= self.risk <= 1.0:
+            raise ValueError(f"risk must be in [0, 1], got {self.risk}")
+
+    @property
+    def is_suspect(self) -> bool:
+        return self.verdict == "suspect"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "listing_id": self.listing_id,
+            "verdict": self.verdict,
+            "risk": round(self.risk, 4),
+            "match": self.match.to_dict() if self.match else None,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "signals": [s.to_dict() for s in self.signals],
+            "engine": self.engine,
+            "listing": self.listing.to_dict() if self.listing else None,
+            "skipped_images": list(self.skipped_images),
+            "error": self.error,
+        }
+
+
+def error_verdict(listing: Listing, problems: Sequence[str], engine: str = "") -> Verdict:
+    """The verdict of a listing none of whose photos could be read."""
+    text = "; ".join(problems) or "no readable image"
+    return Verdict(
+        listing.listing_id, "error", 0.0, None, (Reason("ERROR", text),), engine=engine, listing=listing,
+        skipped_images=tuple(str(p) for p in listing.images), error=text,
+    )
+
+
+@dataclass
+class _Candidate:
+    hit: Hit
+    listing_image: int
+    verification: Any = None
+
+
+@dataclass
+class ListingImages:
+    """The decoded photos of a listing, with the problems of those that could not be read."""
+
+    paths: list[Path] = field(default_factory=list)
+    images: list[Image.Image] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class Detector:
+    """Checks listings against a :class:`ReferenceIndex` with a :class:`Policy`.
+
+    ``verifier``: ``"auto"`` uses geometric verification (OpenCV) when it is installed and the policy's
+    ``verify_top`` is above 0; ``None`` turns it off; or pass a ``knockoff.verify.GeometricVerifier``.
+    """
+
+    def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
+                 max_pixels: int | None = None):
+        self.index = index
+        self.policy = policy or Policy()
+        self.thresholds = self.policy.thresholds_for(index.embedder.kind)
+        self.max_pixels = max_pixels
+        self.verifier = self._make_verifier(verifier)
+        self._reference_features: OrderedDict[int, Any] = OrderedDict()
+
+    def _make_verifier(self, verifier: Any) -> Any:
+        if verifier != "auto":
+            return verifier
+        if self.policy.verify_top == 0:
+            return None
+        from knockoff import verify
+
+        if not verify.opencv_available():
+            log.info("OpenCV is not installed: geometric verification is off")
+            return None
+        return verify.GeometricVerifier()
+
+    @property
+    def engine(self) -> str:
+        return self.index.embedder.name
+
+    # -- the three steps, public so that a batch pipeline can run them in its own order --------------
+
+    def load(self, listing: Listing) -> ListingImages:
+        """Decode the listing's photos; unreadable ones are recorded, not raised."""
+        out = ListingImages()
+        kwargs = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
+        for path in listing.images:
+            try:
+                out.images.append(load_image(path, min_side=self.index.embedder.input_size, **kwargs))
+                out.paths.append(Path(path))
+            except ImageError as error:
+                out.problems.append(str(error))
+                out.skipped.append(str(path))
+        return out
+
+    def embed(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
+        """Embed every query view of each photo; one array of views per photo."""
+        embedder = self.index.embedder
+        views = [embedder.query_views(image) for image in images]
+        flat = [v for group in views for v in group]
+        vectors = embedder.embed(flat) if flat else np.zeros((0, embedder.dim), np.float32)
+        out, start = [], 0
+        for group in views:
+            out.append(vectors[start : start + len(group)])
+            start += len(group)
+        return out
+
+    def decide(self, listing: Listing, loaded: ListingImages, vectors: Sequence[np.ndarray]) -> Verdict:
+        """Search, verify the best candidates, compute the signals and the verdict."""
+        if not loaded.images:
+            return error_verdict(listing, loaded.problems, self.engine)
+        candidates = self._candidates(vectors)
+        best = self._verify_and_pick(candidates, loaded.images)
+        return self._verdict(listing, loaded, best)
+
+    def check(self, listing: Listing) -> Verdict:
+        """Check one listing end to end."""
+        loaded = self.load(listing)
+        if not loaded.images:
+            return error_verdict(listing, loaded.problems, self.engine)
+        return self.decide(listing, loaded, self.embed(loaded.images))
+
+    def check_many(self, listings: Sequence[Listing]) -> list[Verdict]:
+        return [self.check(listing) for listing in listings]
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _candidates(self, vectors: Sequence[np.ndarray]) -> list[_Candidate]:
+        """Best hit per reference product over every photo and view, most similar first."""
+        best: dict[tuple[str, str], _Candidate] = {}
+        for image_number, views in enumerate(vectors):
+            if len(views) == 0:
+                continue
+            for hits in self.index.search(views, self.policy.top_k):
+                for hit in hits:
+                    key = (hit.reference.brand, hit.reference.product_id)
+                    if key not in best or hit.similarity > best[key].hit.similarity:
+                        best[key] = _Candidate(hit, image_number)
+        return sorted(best.values(), key=lambda c: -c.hit.similarity)
+
+    def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image]) -> _Candidate | None:
+        if not candidates:
+            return None
+        if self.verifier is not None:
+            shortlist = [c for c in candidates[: self.policy.verify_top] if c.hit.similarity >= self.thresholds.candidate]
+            for candidate in shortlist:
+                reference_features = self._features_of(candidate.hit)
+                if reference_features is None:
+                    continue
+                candidate.verification = self.verifier.verify(images[candidate.listing_image], reference_features)
+            verified = [c for c in shortlist if c.verification is not None and c.verification.verified]
+            if verified:
+                return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
+        return candidates[0]
+
+    def _features_of(self, hit: Hit) -> Any:
+        cached = self._reference_features.get(hit.reference_id)
+        if cached is not None:
+            self._reference_features.move_to_end(hit.reference_id)
+            return cached
+        try:
+            features = self.verifier.features(load_image(hit.reference.image))
+        except ImageError as error:
+            log.warning("reference image not verifiable: %s", error)
+            return None
+        self._reference_features[hit.reference_id] = features
+        if len(self._reference_features) > 4096:
+            self._reference_features.popitem(last=False)
+        return features
+
+    def _product_price(self, reference: ReferenceImage) -> tuple[float | None, str | None]:
+        if reference.price is not None:
+            return reference.price, reference.currency
+        for other in self.index.references.values():
+            if other.brand == reference.brand and other.product_id == reference.product_id and other.price is not None:
+                return other.price, other.currency
+        return None, None
+
+    def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None) -> Verdict:
+        skipped = tuple(loaded.skipped)
+        if best is None:
+            return Verdict(listing.listing_id, "no_match", 0.0, None,
+                           (Reason(sig.VISUAL_MATCH, "no reference photo found"),),
+                           engine=self.engine, listing=listing, skipped_images=skipped)
+        ref = best.hit.reference
+        verification = best.verification
+        verified_text = (
+            verification.describe(ref.label) if verification is not None and verification.verified else None
+        )
+        visual = sig.visual_match(
+            best.hit.similarity, ref.label, near_copy=self.thresholds.near_copy, match=self.thresholds.match,
+            verified_copy=verified_text,
+        )
+        price, currency = self._product_price(ref)
+        match = Match(
+            brand=ref.brand, product_id=ref.product_id, product_name=ref.product_name,
+            reference_image=str(ref.image), reference_label=ref.label, similarity=round(best.hit.similarity, 4),
+            tier=visual.details.get("tier"), listing_image=str(loaded.paths[best.listing_image]),
+            reference_price=price, reference_currency=currency,
+            verification=verification.to_dict() if verification is not None else None,
+        )
+        if not visual.hit:
+            return Verdict(listing.listing_id, "no_match", 0.0, match, (Reason(visual.code, visual.message),),
+                           (visual,), self.engine, listing, skipped)
+        brand = self.index.brand(ref.brand) or Brand(ref.brand)
+        seller = sig.unauthorized_seller(listing.seller, brand)
+        risk_signals = (
+            seller,
+            sig.price_implausible(listing.price, listing.currency, price, currency,
+                                  ratio=self.policy.price_ratio, rates=self.policy.currency_rates),
+            sig.brand_misuse(listing.title, brand, seller_authorized=brand.is_authorized(listing.seller)),
+            sig.replica_terms(listing.title, self.policy.replica_terms),
+        )
+        hits = [s for s in risk_signals if s.hit]
+        confidence = 1.0 if visual.details["tier"] == "near-copy" else 0.8
+        combined = 1.0 - float(np.prod([1.0 - self.policy.weights.get(s.code, 0.5) for s in hits]))
+        risk = round(min(1.0, confidence * (0.1 + 0.9 * combined)), 4)
+        suspect = bool(hits) and risk >= self.policy.min_risk_to_flag
+        reasons = (Reason(visual.code, visual.message), *(Reason(s.code, s.message) for s in hits))
+        return Verdict(listing.listing_id, "suspect" if suspect else "authorized", risk, match, reasons,
+                       (visual, *risk_signals), self.engine, listing, skipped)

@@ -1,0 +1,256 @@
+"""The signals: small pure functions, each with a stable code, that explain a verdict.
+
+Each returns a :class:`Signal` whose ``state`` is ``"hit"`` (the risk is present), ``"clear"`` (checked and
+absent) or ``"unknown"`` (cannot be told from the data given), with a plain message a reviewer can check.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from knockoff.catalog import Brand
+
+VISUAL_MATCH = "VISUAL_MATCH"
+UNAUTHORIZED_SELLER = "UNAUTHORIZED_SELLER"
+PRICE_IMPLAUSIBLE = "PRICE_IMPLAUSIBLE"
+BRAND_MISUSE = "BRAND_MISUSE"
+REPLICA_TERMS = "REPLICA_TERMS"
+RISK_CODES = (UNAUTHORIZED_SELLER, PRICE_IMPLAUSIBLE, BRAND_MISUSE, REPLICA_TERMS)
+
+State = Literal["hit", "clear", "unknown"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """The outcome of one check."""
+
+    code: str
+    state: State
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def hit(self) -> bool:
+        return self.state == "hit"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "state": self.state, "message": self.message, "details": dict(self.details)}
+
+
+def _fmt_price(value: float, currency: str | None) -> str:
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} {currency}" if currency else text
+
+
+# -- visual match -----------------------------------------------------------------------------------------
+
+
+def visual_match(
+    similarity: float,
+    reference_label: str,
+    *,
+    near_copy: float,
+    match: float,
+    verified_copy: str | None = None,
+) -> Signal:
+    """Tier the similarity to the best reference: ``near-copy``, ``same-product`` or no match.
+
+    ``verified_copy`` is a geometric verification's description; when given, the tier is ``near-copy``
+    whatever the global similarity, since local features proved the photo is a copy.
+    """
+    sim = f"similarity {similarity:.2f}"
+    if verified_copy:
+        return Signal(
+            VISUAL_MATCH, "hit", f"photo is a verified copy of {reference_label} ({sim}): {verified_copy}",
+            {"tier": "near-copy", "similarity": similarity, "verified": True},
+        )
+    if similarity >= near_copy:
+        return Signal(
+            VISUAL_MATCH, "hit", f"photo is a near-copy of {reference_label} ({sim})",
+            {"tier": "near-copy", "similarity": similarity, "verified": False},
+        )
+    if similarity >= match:
+        return Signal(
+            VISUAL_MATCH, "hit", f"photo shows the same product as {reference_label} ({sim})",
+            {"tier": "same-product", "similarity": similarity, "verified": False},
+        )
+    return Signal(
+        VISUAL_MATCH, "clear", f"no reference photo is close enough (best {reference_label}, {sim})",
+        {"tier": None, "similarity": similarity, "verified": False},
+    )
+
+
+# -- seller -----------------------------------------------------------------------------------------------
+
+
+def unauthorized_seller(seller: str | None, brand: Brand) -> Signal:
+    """Hit when the brand lists its sellers and this seller is not among them."""
+    if not brand.authorized_sellers:
+        return Signal(UNAUTHORIZED_SELLER, "unknown", f"{brand.name} does not list its authorized sellers")
+    if not seller or not seller.strip():
+        return Signal(UNAUTHORIZED_SELLER, "unknown", "the listing names no seller")
+    if brand.is_authorized(seller):
+        return Signal(UNAUTHORIZED_SELLER, "clear", f"seller {seller} is an authorized {brand.name} seller")
+    return Signal(
+        UNAUTHORIZED_SELLER, "hit", f"seller {seller} is not an authorized {brand.name} seller",
+        {"seller": seller, "authorized_sellers": list(brand.authorized_sellers)},
+    )
+
+
+# -- price ------------------------------------------------------------------------------------------------
+
+
+def convert_price(
+    amount: float, currency: str | None, to_currency: str | None, rates: Mapping[str, float]
+) -> float | None:
+    """Convert with the user's rates only; None when it can't be done (unknown currency)."""
+    if currency == to_currency or (currency is None and to_currency is None):
+        return amount
+    if currency is None or to_currency is None or currency not in rates or to_currency not in rates:
+        return None
+    return amount * rates[currency] / rates[to_currency]
+
+
+def price_implausible(
+    price: float | None,
+    currency: str | None,
+    reference_price: float | None,
+    reference_currency: str | None,
+    *,
+    ratio: float = 0.5,
+    rates: Mapping[str, float] | None = None,
+) -> Signal:
+    """Hit when the price is below ``ratio`` of the reference price (after conversion with the given rates)."""
+    if price is None:
+        return Signal(PRICE_IMPLAUSIBLE, "unknown", "the listing gives no price")
+    if reference_price is None or reference_price <= 0:
+        return Signal(PRICE_IMPLAUSIBLE, "unknown", "the reference product has no price")
+    converted = convert_price(price, currency, reference_currency, rates or {})
+    if converted is None:
+        return Signal(
+            PRICE_IMPLAUSIBLE, "unknown",
+            f"price {_fmt_price(price, currency)} cannot be compared with {_fmt_price(reference_price, reference_currency)}"
+            " (no exchange rate given)",
+        )
+    share = converted / reference_price
+    shown = _fmt_price(price, currency)
+    if currency != reference_currency:
+        shown += f" (= {_fmt_price(converted, reference_currency)})"
+    details = {"price": price, "currency": currency, "reference_price": reference_price,
+               "reference_currency": reference_currency, "share": share}
+    text = f"price {shown} is {share:.0%} of the reference price {_fmt_price(reference_price, reference_currency)}"
+    return Signal(PRICE_IMPLAUSIBLE, "hit" if share < ratio else "clear", text, details)
+
+
+# -- title ------------------------------------------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, accents removed, punctuation other than ``:`` and ``+`` turned into spaces."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w:+]+", " ", stripped).split())
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours), capped at ``limit``."""
+    if abs(len(a) - len(b)) >= limit:
+        return limit
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return min(prev[-1], limit)
+
+
+def _allowed_typos(name: str) -> int:
+    return 0 if len(name) < 4 else 1 if len(name) < 8 else 2
+
+
+def find_brand_mention(title: str, brand: Brand) -> tuple[str, str] | None:
+    """How the title names the brand: ``("exact", word)``, ``("misspelled", word)`` or None.
+
+    Names and aliases are matched as whole words (multi-word names too, with or without spaces); a
+    near-misspelling is a title word sequence within 1 edit (names of 4-7 letters) or 2 (longer names).
+    """
+    words = normalize_text(title).split()
+    if not words:
+        return None
+    names = [normalize_text(n) for n in (brand.name, *brand.aliases) if normalize_text(n)]
+    spans: list[str] = []
+    for size in (1, 2, 3):
+        spans += [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+    for name in names:
+        squashed = name.replace(" ", "")
+        for span in spans:
+            if span == name or span.replace(" ", "") == squashed:
+                return ("exact", span)
+    best: tuple[int, str] | None = None
+    for name in names:
+        squashed = name.replace(" ", "")
+        allowed = _allowed_typos(squashed)
+        if allowed == 0:
+            continue
+        for span in spans:
+            candidate = span.replace(" ", "")
+            if abs(len(candidate) - len(squashed)) > allowed or candidate[:1] != squashed[:1] and allowed < 2:
+                continue
+            distance = edit_distance(candidate, squashed, allowed + 1)
+            if 0 < distance <= allowed and (best is None or distance < best[0]):
+                best = (distance, span)
+    return ("misspelled", best[1]) if best else None
+
+
+def brand_misuse(title: str, brand: Brand, *, seller_authorized: bool | None) -> Signal:
+    """Hit when the title misspells the brand, uses its name without authorization, or hides the brand.
+
+    "Hides" means the photo matched the brand's product but the title does not name it, which sellers do to
+    slip past text filters; it counts only when the seller is not known to be authorized.
+    """
+    if not title or not title.strip():
+        return Signal(BRAND_MISUSE, "unknown", "the listing has no title")
+    mention = find_brand_mention(title, brand)
+    if mention and mention[0] == "misspelled":
+        return Signal(
+            BRAND_MISUSE, "hit", f"title spells the brand {brand.name} as '{mention[1]}'",
+            {"how": "misspelled", "word": mention[1]},
+        )
+    if mention:
+        if seller_authorized is False:
+            return Signal(
+                BRAND_MISUSE, "hit", f"title uses the {brand.name} name, but the seller is not authorized",
+                {"how": "unauthorized-name", "word": mention[1]},
+            )
+        return Signal(BRAND_MISUSE, "clear", f"title names {brand.name}", {"how": "named", "word": mention[1]})
+    if seller_authorized is True:
+        return Signal(BRAND_MISUSE, "clear", f"title does not name {brand.name}; the seller is authorized")
+    return Signal(
+        BRAND_MISUSE, "hit", f"photo matches {brand.name}, but the title hides the brand",
+        {"how": "hidden"},
+    )
+
+
+def replica_terms(title: str, terms: Iterable[str]) -> Signal:
+    """Hit when the title uses words that advertise a copy ("replica", "1:1", "AAA", "dupe", ...)."""
+    if not title or not title.strip():
+        return Signal(REPLICA_TERMS, "unknown", "the listing has no title")
+    text = f" {normalize_text(title)} "
+    found = []
+    for term in terms:
+        needle = normalize_text(term)
+        if needle and re.search(rf"(?<![\w:+]){re.escape(needle)}(?![\w:+])", text):
+            found.append(term)
+    if not found:
+        return Signal(REPLICA_TERMS, "clear", "title uses no replica terms")
+    quoted = ", ".join(f"'{t}'" for t in found)
+    return Signal(REPLICA_TERMS, "hit", f"title advertises a copy: {quoted}", {"terms": found})

@@ -1,0 +1,95 @@
+import pytest
+from PIL import ImageOps
+
+from knockoff import Catalog, Detector, Listing, Policy, build_index
+from knockoff.policy import EngineThresholds
+
+from conftest import textured_image
+
+
+@pytest.fixture
+def detector(catalog_dir):
+    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
+    return Detector(index, verifier=None)
+
+
+def _copy_of(catalog_dir, tmp_path, name="acme/tote_front.png", out="copy.jpg", edit=None):
+    from PIL import Image
+
+    with Image.open(catalog_dir / name) as image:
+        image = image.convert("RGB")
+        if edit:
+            image = edit(image)
+        image.save(tmp_path / out, quality=80)
+    return tmp_path / out
+
+
+def test_copy_by_unauthorized_seller_is_suspect_with_reasons(detector, catalog_dir, tmp_path):
+    photo = _copy_of(catalog_dir, tmp_path, edit=ImageOps.mirror)
+    verdict = detector.check(Listing([photo], title="Acme tote 1:1", price=45, currency="USD", seller="shop123"))
+    assert verdict.verdict == "suspect"
+    assert verdict.match.product_id == "tote" and verdict.match.tier == "near-copy"
+    codes = [r.code for r in verdict.reasons]
+    assert codes[0] == "VISUAL_MATCH"
+    assert {"UNAUTHORIZED_SELLER", "PRICE_IMPLAUSIBLE", "REPLICA_TERMS", "BRAND_MISUSE"} <= set(codes)
+    messages = " | ".join(r.message for r in verdict.reasons)
+    assert "seller shop123 is not an authorized Acme seller" in messages
+    assert "price 45 USD is 11% of the reference price 399 USD" in messages
+    assert 0.9 < verdict.risk <= 1.0
+    data = verdict.to_dict()
+    assert data["verdict"] == "suspect" and data["match"]["brand"] == "Acme"
+
+
+def test_authorized_seller_at_fair_price_is_authorized(detector, catalog_dir, tmp_path):
+    photo = _copy_of(catalog_dir, tmp_path, name="acme/wallet.png")
+    verdict = detector.check(Listing([photo], title="Acme wallet", price=140, currency="USD", seller="acme_store"))
+    assert verdict.verdict == "authorized"
+    assert verdict.match.product_id == "wallet"
+    assert [r.code for r in verdict.reasons] == ["VISUAL_MATCH"]
+    assert verdict.risk < 0.2
+
+
+def test_unrelated_photo_is_no_match(detector, tmp_path):
+    textured_image(99).save(tmp_path / "other.png")
+    verdict = detector.check(Listing([tmp_path / "other.png"], title="Acme tote replica", seller="x"))
+    assert verdict.verdict == "no_match" and verdict.risk == 0.0
+
+
+def test_bare_photo_match_is_authorized_without_risk_signals(detector, catalog_dir, tmp_path):
+    verdict = detector.check(Listing([_copy_of(catalog_dir, tmp_path, name="globex/watch.png")]))
+    assert verdict.verdict == "authorized"
+    states = {s.code: s.state for s in verdict.signals}
+    assert states["UNAUTHORIZED_SELLER"] == "unknown" and states["PRICE_IMPLAUSIBLE"] == "unknown"
+
+
+def test_unreadable_listing_is_an_error_verdict(detector, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    verdict = detector.check(Listing([bad]))
+    assert verdict.verdict == "error" and "bad.jpg" in verdict.error and "not an image" in verdict.error
+
+
+def test_one_bad_photo_of_several_is_skipped(detector, catalog_dir, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    good = _copy_of(catalog_dir, tmp_path)
+    verdict = detector.check(Listing([bad, good], seller="shop123"))
+    assert verdict.verdict == "suspect" and verdict.skipped_images == (str(bad),)
+
+
+def test_stricter_policy_changes_the_tier(catalog_dir, tmp_path):
+    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
+    strict = Policy().with_thresholds("perceptual", EngineThresholds(near_copy=1.0, match=1.0, candidate=1.0))
+    photo = _copy_of(catalog_dir, tmp_path, edit=lambda im: im.resize((200, 200)))
+    assert Detector(index, strict, verifier=None).check(Listing([photo], seller="x")).verdict == "no_match"
+
+
+def test_currency_rates_enable_the_price_signal(catalog_dir, tmp_path):
+    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
+    photo = _copy_of(catalog_dir, tmp_path, name="globex/watch.png")
+    listing = Listing([photo], price=200, currency="USD")
+    plain = Detector(index, verifier=None).check(listing)
+    assert {s.code: s.state for s in plain.signals}["PRICE_IMPLAUSIBLE"] == "unknown"
+    rated = Detector(index, Policy(currency_rates={"USD": 1.0, "EUR": 1.1}), verifier=None).check(listing)
+    assert rated.verdict == "suspect"
+    assert any("price 200 USD (= 181.82 EUR) is 15% of the reference price 1,200 EUR" == r.message for r in rated.reasons)

@@ -1,0 +1,110 @@
+import pytest
+
+from knockoff import signals as sig
+from knockoff.catalog import Brand
+
+ACME = Brand("Acme", aliases=("Akme",), authorized_sellers=("acme_store", "BestBags"))
+GOD_MORGON = Brand("God Morgon", authorized_sellers=("shop1",))
+OPEN = Brand("Globex")
+
+
+@pytest.mark.parametrize(
+    "similarity, verified, tier, state",
+    [(0.97, None, "near-copy", "hit"), (0.85, None, "same-product", "hit"), (0.5, None, None, "clear"),
+     (0.6, "300 matching keypoints", "near-copy", "hit")],
+)
+def test_visual_match_tiers(similarity, verified, tier, state):
+    s = sig.visual_match(similarity, "acme/tote.jpg", near_copy=0.95, match=0.8, verified_copy=verified)
+    assert (s.details["tier"], s.state) == (tier, state)
+    assert "acme/tote.jpg" in s.message and f"{similarity:.2f}" in s.message
+
+
+@pytest.mark.parametrize(
+    "seller, brand, state",
+    [("shop123", ACME, "hit"), ("bestbags", ACME, "clear"), (None, ACME, "unknown"), ("", ACME, "unknown"),
+     ("anyone", OPEN, "unknown")],
+)
+def test_unauthorized_seller(seller, brand, state):
+    assert sig.unauthorized_seller(seller, brand).state == state
+
+
+def test_unauthorized_seller_message():
+    assert sig.unauthorized_seller("shop123", ACME).message == "seller shop123 is not an authorized Acme seller"
+
+
+@pytest.mark.parametrize(
+    "price, currency, ref_price, ref_currency, rates, state, share",
+    [
+        (45, "USD", 399, "USD", {}, "hit", 45 / 399),
+        (300, "USD", 399, "USD", {}, "clear", 300 / 399),
+        (199, "USD", 400, "USD", {}, "hit", 199 / 400),
+        (200, "USD", 400, "USD", {}, "clear", 0.5),
+        (100, "EUR", 400, "USD", {}, "unknown", None),
+        (100, "EUR", 400, "USD", {"EUR": 1.1, "USD": 1.0}, "hit", 110 / 400),
+        (None, "USD", 400, "USD", {}, "unknown", None),
+        (10, "USD", None, None, {}, "unknown", None),
+        (10, None, 400, "USD", {}, "unknown", None),
+    ],
+)
+def test_price_implausible(price, currency, ref_price, ref_currency, rates, state, share):
+    s = sig.price_implausible(price, currency, ref_price, ref_currency, ratio=0.5, rates=rates)
+    assert s.state == state
+    if share is not None:
+        assert s.details["share"] == pytest.approx(share)
+
+
+def test_price_message_matches_design():
+    s = sig.price_implausible(45, "USD", 399, "USD")
+    assert s.message == "price 45 USD is 11% of the reference price 399 USD"
+
+
+@pytest.mark.parametrize(
+    "title, brand, authorized, state, how",
+    [
+        ("Acme tote bag", ACME, True, "clear", "named"),
+        ("Acme tote bag", ACME, False, "hit", "unauthorized-name"),
+        ("Akme tote", ACME, None, "clear", "named"),
+        ("Acmee tote bag", ACME, True, "hit", "misspelled"),
+        ("A-c-m-e tote", ACME, None, "hit", "misspelled"),  # spelled apart to dodge filters
+        ("Nice tote bag", ACME, False, "hit", "hidden"),
+        ("Nice tote bag", ACME, True, "clear", None),
+        ("", ACME, False, "unknown", None),
+        ("godmorgon juice", GOD_MORGON, None, "clear", "named"),
+        ("God Morgn apple juice", GOD_MORGON, None, "hit", "misspelled"),
+        ("Good morning juice", GOD_MORGON, None, "hit", "hidden"),
+    ],
+)
+def test_brand_misuse(title, brand, authorized, state, how):
+    s = sig.brand_misuse(title, brand, seller_authorized=authorized)
+    assert s.state == state
+    assert s.details.get("how") == how
+
+
+@pytest.mark.parametrize(
+    "title, state, found",
+    [
+        ("Acme tote 1:1 mirror quality", "hit", ["1:1", "mirror quality"]),
+        ("AAA+ grade replica", "hit", ["replica", "aaa+"]),
+        ("Acme tote dupe!", "hit", ["dupe"]),
+        ("Acme tote, genuine leather", "clear", []),
+        ("Battery AAAA pack", "clear", []),
+        ("Size 11:15", "clear", []),
+        ("", "unknown", []),
+    ],
+)
+def test_replica_terms(title, state, found):
+    s = sig.replica_terms(title, ("replica", "1:1", "aaa", "aaa+", "mirror quality", "dupe"))
+    assert s.state == state
+    assert sorted(s.details.get("terms", [])) == sorted(found)
+
+
+@pytest.mark.parametrize("a, b, d", [("acme", "acme", 0), ("acme", "acmee", 1), ("acme", "amce", 1),
+                                     ("kitten", "sitting", 3), ("", "abc", 3), ("abc", "", 3)])
+def test_edit_distance(a, b, d):
+    assert sig.edit_distance(a, b, limit=3) == d
+
+
+def test_convert_price_uses_given_rates_only():
+    assert sig.convert_price(10, "USD", "USD", {}) == 10
+    assert sig.convert_price(10, "EUR", "USD", {"EUR": 1.1}) is None
+    assert sig.convert_price(10, "EUR", "USD", {"EUR": 1.1, "USD": 1.0}) == pytest.approx(11.0)
