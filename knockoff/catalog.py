@@ -66,7 +66,7 @@ class ReferenceImage:
     price: float | None = None
     currency: str | None = None
     label: str = ""
-    """Short display name of the image, e.g. ``acme/tote_front.jpg``."""
+    """Short display name of the image: its path as the references file gives it, e.g. ``acme/tote_front.jpg``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", Path(self.image))
@@ -344,10 +344,7 @@ def read_references(
                 raise CatalogError(path, f"image {row['image']!r} is listed twice", line=line, field="image")
             price = _parse_price(path, line, row.get("price", ""))
             currency = _parse_currency(path, line, row.get("currency", ""), price)
-            try:
-                label = f"{row['brand'].lower()}/{image.relative_to(path.parent.resolve()).as_posix()}"
-            except ValueError:
-                label = ""
+            label = Path(row["image"]).as_posix()
             seen.add(image)
             refs.append(
                 ReferenceImage(

@@ -78,6 +78,32 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_SUSPECT if verdict.is_suspect else EXIT_OK
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from knockoff.scan import scan
+
+    summary = scan(args.folder, args.index, args.out, policy=_policy(args), listings_csv=args.listings,
+                   workers=args.workers, batch_size=args.batch_size,
+                   progress=False if args.no_progress else None)
+    if not args.no_report:
+        from knockoff.report import write_reports
+
+        write_reports(args.out)
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.counts.items()))
+    print(f"scanned {summary.total} listings ({summary.already_done} done before, {summary.decided} now): "
+          f"{counts or 'nothing'}; results in {summary.results_path}")
+    if summary.bad_rows:
+        print(f"{len(summary.bad_rows)} bad rows of the listings file were skipped (see the log above)")
+    return EXIT_SUSPECT if summary.suspects else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from knockoff.report import write_reports
+
+    csv_path, html_path = write_reports(args.out_dir)
+    print(f"wrote {csv_path} and {html_path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="knockoff", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -112,6 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--policy", help="policy JSON file")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(func=_cmd_check)
+
+    scan = sub.add_parser("scan", help="scan a folder of listing photos (resumable)")
+    scan.add_argument("folder", help="folder of photos, with an optional listings.csv")
+    scan.add_argument("--index", required=True, help="index directory made by `knockoff index build`")
+    scan.add_argument("--out", required=True, help="output directory (results.jsonl, results.csv, report.html)")
+    scan.add_argument("--listings", help="listings CSV (default: listings.csv in the folder, if present)")
+    scan.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
+    scan.add_argument("--workers", type=int, help="decoding processes (default: CPUs - 1)")
+    scan.add_argument("--batch-size", type=int, default=32)
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scan.add_argument("--no-report", action="store_true", help="do not write results.csv and report.html")
+    scan.set_defaults(func=_cmd_scan)
+
+    report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
+    report.add_argument("out_dir", help="a scan's output directory")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

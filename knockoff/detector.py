@@ -15,7 +15,7 @@ from PIL import Image
 from knockoff import signals as sig
 from knockoff.catalog import Brand, Listing, ReferenceImage
 from knockoff.errors import ImageError
-from knockoff.images import load_image
+from knockoff.images import DEFAULT_MAX_PIXELS, load_image
 from knockoff.index import Hit, ReferenceIndex
 from knockoff.policy import Policy
 
@@ -122,6 +122,30 @@ class ListingImages:
     skipped: list[str] = field(default_factory=list)
 
 
+DEFAULT_MAX_SIDE = 1024
+"""Listing photos are scaled down to this longer side after decoding: enough for every engine and for the
+geometric check, and it bounds the memory a photo takes in a batch."""
+
+
+def decode_listing(
+    listing: Listing, *, min_side: int, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> ListingImages:
+    """Decode a listing's photos (a picklable function, so that scan workers can run it)."""
+    out = ListingImages()
+    for path in listing.images:
+        try:
+            image = load_image(path, min_side=min_side, max_pixels=max_pixels)
+        except ImageError as error:
+            out.problems.append(str(error))
+            out.skipped.append(str(path))
+            continue
+        if max(image.size) > max_side:
+            image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+        out.images.append(image)
+        out.paths.append(Path(path))
+    return out
+
+
 class Detector:
     """Checks listings against a :class:`ReferenceIndex` with a :class:`Policy`.
 
@@ -130,8 +154,9 @@ class Detector:
     """
 
     def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
-                 max_pixels: int | None = None):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE):
         self.index = index
+        self.max_side = max_side
         self.policy = policy or Policy()
         self.thresholds = self.policy.thresholds_for(index.embedder.kind)
         self.max_pixels = max_pixels
@@ -158,16 +183,8 @@ class Detector:
 
     def load(self, listing: Listing) -> ListingImages:
         """Decode the listing's photos; unreadable ones are recorded, not raised."""
-        out = ListingImages()
-        kwargs = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
-        for path in listing.images:
-            try:
-                out.images.append(load_image(path, min_side=self.index.embedder.input_size, **kwargs))
-                out.paths.append(Path(path))
-            except ImageError as error:
-                out.problems.append(str(error))
-                out.skipped.append(str(path))
-        return out
+        return decode_listing(listing, min_side=self.index.embedder.input_size, max_side=self.max_side,
+                              max_pixels=self.max_pixels)
 
     def embed(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
         """Embed every query view of each photo; one array of views per photo."""
@@ -263,8 +280,11 @@ class Detector:
         verified_text = (
             verification.describe(ref.label) if verification is not None and verification.verified else None
         )
+        match_floor = self.thresholds.match
+        if self.thresholds.match_needs_verification and self.verifier is not None:
+            match_floor = self.thresholds.near_copy
         visual = sig.visual_match(
-            best.hit.similarity, ref.label, near_copy=self.thresholds.near_copy, match=self.thresholds.match,
+            best.hit.similarity, ref.label, near_copy=self.thresholds.near_copy, match=match_floor,
             verified_copy=verified_text,
         )
         price, currency = self._product_price(ref)

@@ -38,11 +38,14 @@ class EngineThresholds:
     ``near_copy``: at or above it, the photo is taken as a near-copy of an official photo.
     ``match``: at or above it, the photo shows the same product (for clip) or a likely copy (for perceptual).
     ``candidate``: hits at or above it are geometrically verified, which can raise them to a near-copy.
+    ``match_needs_verification``: a hit below ``near_copy`` counts only when the geometric check passes
+    (when a verifier is on). Right for an engine that sees copies, not products (perceptual).
     """
 
     near_copy: float
     match: float
     candidate: float
+    match_needs_verification: bool = False
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.candidate <= self.match <= self.near_copy <= 1.0):
@@ -56,7 +59,7 @@ class EngineThresholds:
 # clip: typical ViT-B-32 image-image cosines (same photo edited > 0.9; same product, new photo ~0.8).
 DEFAULT_ENGINE_THRESHOLDS: Mapping[str, EngineThresholds] = MappingProxyType(
     {
-        "perceptual": EngineThresholds(near_copy=0.90, match=0.80, candidate=0.55),
+        "perceptual": EngineThresholds(near_copy=0.90, match=0.80, candidate=0.55, match_needs_verification=True),
         "clip": EngineThresholds(near_copy=0.95, match=0.82, candidate=0.70),
     }
 )

@@ -18,7 +18,7 @@ def test_catalog_from_dir(catalog_dir):
     assert acme.is_authorized("shop123") is False
     assert catalog.brand("Globex").is_authorized("anyone") is None
     ref = catalog.references[0]
-    assert ref.label == "acme/acme/tote_front.png"
+    assert ref.label == "acme/tote_front.png"
     assert ref.price == 399.0 and ref.currency == "USD"
     assert catalog.problems == []
 
