@@ -293,7 +293,10 @@ class Detector:
             reference_image=str(ref.image), reference_label=ref.label, similarity=round(best.hit.similarity, 4),
             tier=visual.details.get("tier"), listing_image=str(loaded.paths[best.listing_image]),
             reference_price=price, reference_currency=currency,
-            verification=verification.to_dict() if verification is not None else None,
+            verification=(
+                {**verification.to_dict(), "listing_size": list(loaded.images[best.listing_image].size)}
+                if verification is not None else None
+            ),
         )
         if not visual.hit:
             return Verdict(listing.listing_id, "no_match", 0.0, match, (Reason(visual.code, visual.message),),
