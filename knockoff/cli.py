@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
     report.add_argument("out_dir", help="a scan's output directory")
     report.set_defaults(func=_cmd_report)
+
+    from knockoff.cli_eval import add_eval_commands
+
+    add_eval_commands(sub)
     return parser
 
 

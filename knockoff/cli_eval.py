@@ -1,0 +1,126 @@
+"""The ``evaluate``, ``calibrate`` and ``make-set`` subcommands of ``knockoff`` (added by :func:`add_eval_commands`).
+
+Each command's function takes the parsed arguments and returns the exit code; it prints, the library does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_TARGET_MISSED = 0, 1
+
+SIZE_HELP = (
+    "about this many listings: 3 products per brand, 3 listings per product (2 counterfeit, 1 genuine), "
+    "and 20%% unrelated listings (default 46: 4 brands, as the demo)"
+)
+
+
+def size_to_arguments(size: int) -> dict[str, int]:
+    """``make_labeled_set`` arguments for a set of about ``size`` listings."""
+    if size < 4:
+        raise ValueError(f"--size must be at least 4, got {size}")
+    n_unrelated = max(1, round(0.2 * size))
+    n_brands = max(1, round((size - n_unrelated) / 9))
+    return {"n_brands": n_brands, "products_per_brand": 3, "listings_per_product": 3, "n_unrelated": n_unrelated}
+
+
+def _load_policy(path: str | None) -> Any:
+    from knockoff.policy import Policy
+
+    return Policy.load(path) if path else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from knockoff.evaluate import evaluate_set
+
+    report = evaluate_set(args.set_dir, args.engine, policy=_load_policy(args.policy), out=args.out,
+                          plot_dir=args.plot, workers=args.workers)
+    print(report.format_table())
+    if args.out:
+        print(f"\nmetrics written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from knockoff.evaluate import calibrate
+
+    result = calibrate(args.set_dir, args.engine, args.target_precision, holdout=args.holdout, seed=args.seed,
+                       base_policy=_load_policy(args.policy), workers=args.workers)
+    print(result.format_text())
+    path = result.policy.save(args.out)
+    print(f"policy written to {path} (use it with `knockoff scan --policy {path}`)")
+    if args.report:
+        Path(args.report).write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return EXIT_OK if result.met_target else EXIT_TARGET_MISSED
+
+
+def cmd_make_set(args: argparse.Namespace) -> int:
+    if args.from_real:
+        from knockoff import realsets
+
+        if not args.real_root:
+            raise ValueError("--from-real needs --real-root (the folder holding the real data sources)")
+        if args.from_real == "copies":
+            info = realsets.make_copy_set(args.out_dir, args.real_root, overwrite=args.overwrite)
+        else:
+            info = realsets.make_grocery_set(args.out_dir, args.real_root, split=args.split,
+                                             max_listings=args.max_listings, seed=args.seed,
+                                             overwrite=args.overwrite)
+        print(f"wrote {info.name} to {info.root}: {info.n_references} references, {info.n_listings} listings "
+              f"{info.label_counts}; {len(info.skipped)} files skipped")
+        return EXIT_OK
+    from knockoff.datasets import make_labeled_set
+
+    info = make_labeled_set(args.out_dir, seed=args.seed, difficulty=args.difficulty, image_size=args.image_size,
+                            overwrite=args.overwrite, **size_to_arguments(args.size))
+    print(f"wrote a {info.difficulty} set to {info.root}: {info.n_brands} brands, {info.n_products} products, "
+          f"{info.n_listings} listings {info.label_counts}")
+    return EXIT_OK
+
+
+def add_eval_commands(subparsers: Any) -> None:
+    """Add ``evaluate``, ``calibrate`` and ``make-set`` to the ``knockoff`` command's subparsers."""
+    evaluate = subparsers.add_parser(
+        "evaluate", help="measure knockoff on a labeled set (precision, recall, AUCs, per kind, throughput)")
+    evaluate.add_argument("set_dir", help="labeled set: brands.csv, references.csv, listings.csv with labels")
+    evaluate.add_argument("--engine", default="auto", help="embedder name (default: auto)")
+    evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
+    evaluate.add_argument("--out", help="also write every figure (and each listing's outcome) to this JSON file")
+    evaluate.add_argument("--plot", metavar="DIR", help="save roc.png, pr.png and similarity.png into DIR")
+    evaluate.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    calib = subparsers.add_parser(
+        "calibrate", help="choose policy thresholds on a labeled set for a target precision",
+        description="Choose the engine's similarity thresholds and min_risk_to_flag for the highest recall at "
+                    "the target precision. Measuring on the set you calibrated on is optimistic: use --holdout "
+                    "or evaluate on another set. Exit code 1 when the target precision is not reached.")
+    calib.add_argument("set_dir", help="labeled set")
+    calib.add_argument("--engine", default="auto")
+    calib.add_argument("--target-precision", type=float, default=0.99)
+    calib.add_argument("--out", default="policy.json", help="policy file to write (default: policy.json)")
+    calib.add_argument("--holdout", type=float, default=0.0,
+                       help="fraction of the listings kept aside to measure the calibrated policy (e.g. 0.3)")
+    calib.add_argument("--seed", type=int, default=0, help="seed of the holdout split")
+    calib.add_argument("--policy", help="base policy file (other settings are kept from it)")
+    calib.add_argument("--report", help="also write the calibration figures to this JSON file")
+    calib.add_argument("--workers", type=int, default=0)
+    calib.set_defaults(func=cmd_calibrate)
+
+    make = subparsers.add_parser("make-set", help="write a synthetic (or real-image) labeled set")
+    make.add_argument("out_dir")
+    make.add_argument("--size", type=int, default=46, help=SIZE_HELP)
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--difficulty", choices=("demo", "hard"), default="demo",
+                      help="hard: look-alike products, own photos, no-name products among the unrelated")
+    make.add_argument("--image-size", type=int, default=320, help="longer side of the official photos")
+    make.add_argument("--overwrite", action="store_true", help="replace a set already in OUT_DIR")
+    make.add_argument("--from-real", choices=("copies", "grocery"),
+                      help="build the set from real images instead (see shared/data/real/SOURCES.md)")
+    make.add_argument("--real-root", help="folder with the real data sources (for --from-real)")
+    make.add_argument("--split", choices=("val", "train"), default="val", help="grocery store photos to use")
+    make.add_argument("--max-listings", type=int, help="grocery: sample at most this many store photos")
+    make.set_defaults(func=cmd_make_set)

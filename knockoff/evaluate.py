@@ -1,0 +1,721 @@
+"""Measure knockoff on a labeled set, and calibrate its policy on one.
+
+:func:`evaluate_set` builds the index from a labeled set's catalog and runs the real batch pipeline
+(:func:`knockoff.scan.scan`, into a temporary directory) over its ``listings.csv``, then compares every verdict
+with the ground truth: precision, recall and F1 of ``suspect`` against the ``counterfeit`` label, ROC-AUC and
+PR-AUC (average precision) of the risk score, false flags per 10,000 genuine and unrelated listings, top-1
+product accuracy, recall per ``kind`` and the throughput.
+
+:func:`calibrate` chooses the policy's thresholds on a labeled set for a target precision.
+
+The metric functions (:func:`roc_auc`, :func:`average_precision`, ...) are pure numpy (no scikit-learn); they
+follow scikit-learn's definitions, tied scores included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knockoff.catalog import Catalog, LabeledListing, read_listings
+from knockoff.errors import KnockoffError
+from knockoff.policy import EngineThresholds, Policy
+from knockoff.signals import RISK_CODES
+
+__all__ = [
+    "CalibrationResult",
+    "EvaluationReport",
+    "KindStats",
+    "ListingOutcome",
+    "average_precision",
+    "calibrate",
+    "evaluate_set",
+    "precision_recall_f1",
+    "pr_curve",
+    "rate_per_10k",
+    "roc_auc",
+    "roc_curve",
+]
+
+log = logging.getLogger(__name__)
+
+MATCHED = ("suspect", "authorized")
+"""Verdicts that mean the listing's photo matched a reference product."""
+
+
+# -- metrics (pure functions) ---------------------------------------------------------------------------------
+
+
+def _as_arrays(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"y_true and scores differ in length: {y.size} != {s.size}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    return y, s
+
+
+def _cumulative_counts(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True and false positives flagged at each distinct score, taken as the threshold (``score >= t``)."""
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    last_of_group = np.r_[np.flatnonzero(np.diff(s) != 0), y.size - 1] if y.size else np.array([], dtype=int)
+    tps = np.cumsum(y)[last_of_group]
+    fps = np.cumsum(~y)[last_of_group]
+    return tps.astype(np.float64), fps.astype(np.float64), s[last_of_group]
+
+
+def roc_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(false positive rates, true positive rates, thresholds), starting at (0, 0); ties form one point."""
+    y, s = _as_arrays(y_true, scores)
+    tps, fps, thresholds = _cumulative_counts(y, s)
+    n_pos, n_neg = y.sum(), (~y).sum()
+    tpr = np.r_[0.0, tps / n_pos] if n_pos else np.zeros(tps.size + 1)
+    fpr = np.r_[0.0, fps / n_neg] if n_neg else np.zeros(fps.size + 1)
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def roc_auc(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive outscores a random negative (a tie counts
+    one half). None when only one class is present."""
+    y, s = _as_arrays(y_true, scores)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    fpr, tpr, _ = roc_curve(y, s)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def pr_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, thresholds) at each distinct score, highest threshold first."""
+    y, s = _as_arrays(y_true, scores)
+    tps, fps, thresholds = _cumulative_counts(y, s)
+    n_pos = y.sum()
+    precision = tps / np.maximum(tps + fps, 1)
+    recall = tps / n_pos if n_pos else np.zeros_like(tps)
+    return precision, recall, thresholds
+
+
+def average_precision(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
+    """PR-AUC as average precision: sum over distinct thresholds of (recall gained) x (precision there),
+    scikit-learn's definition (no interpolation). None when there is no positive."""
+    y, s = _as_arrays(y_true, scores)
+    if not y.any():
+        return None
+    precision, recall, _ = pr_curve(y, s)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float | None, float | None, float | None]:
+    """Precision, recall and F1 from counts; each None when undefined (nothing flagged, no positive)."""
+    for name, value in (("tp", tp), ("fp", fp), ("fn", fn)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    if precision is None or recall is None:
+        f1 = None
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def rate_per_10k(count: int, total: int) -> float | None:
+    """``count`` out of ``total``, scaled to 10,000; None when ``total`` is 0."""
+    return 10_000.0 * count / total if total else None
+
+
+# -- the report -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListingOutcome:
+    """One listing's ground truth beside what knockoff decided."""
+
+    listing_id: str
+    label: str
+    kind: str | None
+    product_id: str | None
+    verdict: str
+    risk: float
+    similarity: float | None
+    matched_product: str | None
+    verified: bool = False
+    risk_codes: tuple[str, ...] = ()
+
+    @property
+    def matched(self) -> bool:
+        return self.verdict in MATCHED
+
+    @property
+    def flagged(self) -> bool:
+        return self.verdict == "suspect"
+
+    @property
+    def right_product(self) -> bool:
+        return self.matched and self.product_id is not None and self.matched_product == self.product_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "listing_id": self.listing_id, "label": self.label, "kind": self.kind, "product_id": self.product_id,
+            "verdict": self.verdict, "risk": self.risk, "similarity": self.similarity,
+            "matched_product": self.matched_product, "verified": self.verified, "risk_codes": list(self.risk_codes),
+        }
+
+
+@dataclass(frozen=True)
+class KindStats:
+    """Figures for the listings of one (kind, label): how many were flagged, matched, matched the right product."""
+
+    kind: str
+    label: str
+    n: int
+    flagged: int
+    matched: int
+    right_product: int
+
+    @property
+    def flag_rate(self) -> float:
+        return self.flagged / self.n if self.n else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "n": self.n, "flagged": self.flagged,
+                "matched": self.matched, "right_product": self.right_product, "flag_rate": round(self.flag_rate, 4)}
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Everything :func:`evaluate_set` measured. Rates are None where undefined (e.g. no genuine listing)."""
+
+    set_dir: str
+    engine: str
+    n_listings: int
+    label_counts: Mapping[str, int]
+    verdict_counts: Mapping[str, int]
+    confusion: Mapping[str, Mapping[str, int]]
+    tp: int
+    fp: int
+    fn: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    roc_auc: float | None
+    pr_auc: float | None
+    false_flags_per_10k_genuine: float | None
+    false_flags_per_10k_unrelated: float | None
+    false_matches_per_10k_unrelated: float | None
+    top1_accuracy: float | None
+    """Among listings with a ``product_id``: matched (suspect or authorized) to that very product."""
+    top1_retrieval: float | None
+    """Among listings with a ``product_id``: the best reference product is that product, threshold or not."""
+    recall_by_kind: Mapping[str, float]
+    per_kind: tuple[KindStats, ...]
+    errors: int
+    index_seconds: float
+    scan_seconds: float
+    listings_per_second: float | None
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    outcomes: tuple[ListingOutcome, ...] = ()
+    plots: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "set_dir": self.set_dir, "engine": self.engine, "n_listings": self.n_listings,
+            "label_counts": dict(self.label_counts), "verdict_counts": dict(self.verdict_counts),
+            "confusion": {k: dict(v) for k, v in self.confusion.items()},
+            "tp": self.tp, "fp": self.fp, "fn": self.fn,
+            "precision": _r(self.precision), "recall": _r(self.recall), "f1": _r(self.f1),
+            "roc_auc": _r(self.roc_auc), "pr_auc": _r(self.pr_auc),
+            "false_flags_per_10k_genuine": _r(self.false_flags_per_10k_genuine, 1),
+            "false_flags_per_10k_unrelated": _r(self.false_flags_per_10k_unrelated, 1),
+            "false_matches_per_10k_unrelated": _r(self.false_matches_per_10k_unrelated, 1),
+            "top1_accuracy": _r(self.top1_accuracy), "top1_retrieval": _r(self.top1_retrieval),
+            "recall_by_kind": {k: round(v, 4) for k, v in self.recall_by_kind.items()},
+            "per_kind": [k.to_dict() for k in self.per_kind],
+            "errors": self.errors, "index_seconds": round(self.index_seconds, 3),
+            "scan_seconds": round(self.scan_seconds, 3), "listings_per_second": _r(self.listings_per_second, 2),
+            "policy": dict(self.policy), "plots": list(self.plots),
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }
+
+    def format_table(self) -> str:
+        """A plain-text summary for a terminal."""
+
+        def f(value: float | None, pattern: str = "{:.3f}") -> str:
+            return "n/a" if value is None else pattern.format(value)
+
+        labels = ", ".join(f"{n} {label}" for label, n in sorted(self.label_counts.items()))
+        lines = [
+            f"set       {self.set_dir}",
+            f"engine    {self.engine}",
+            f"listings  {self.n_listings} ({labels}); {self.errors} unreadable",
+            "",
+            f"{'precision':<34}{f(self.precision)}",
+            f"{'recall':<34}{f(self.recall)}",
+            f"{'F1':<34}{f(self.f1)}",
+            f"{'ROC-AUC (risk score)':<34}{f(self.roc_auc)}",
+            f"{'PR-AUC (average precision)':<34}{f(self.pr_auc)}",
+            f"{'false flags / 10k genuine':<34}{f(self.false_flags_per_10k_genuine, '{:.0f}')}",
+            f"{'false flags / 10k unrelated':<34}{f(self.false_flags_per_10k_unrelated, '{:.0f}')}",
+            f"{'false matches / 10k unrelated':<34}{f(self.false_matches_per_10k_unrelated, '{:.0f}')}",
+            f"{'top-1 product accuracy':<34}{f(self.top1_accuracy)}",
+            f"{'top-1 retrieval (any similarity)':<34}{f(self.top1_retrieval)}",
+            f"{'throughput':<34}{f(self.listings_per_second, '{:.1f} listings/s')}"
+            f" (scan {self.scan_seconds:.1f} s, index {self.index_seconds:.1f} s)",
+            "",
+            f"{'kind':<24}{'label':<13}{'n':>5}{'flagged':>9}{'matched':>9}{'right':>7}",
+        ]
+        for k in self.per_kind:
+            lines.append(f"{k.kind:<24}{k.label:<13}{k.n:>5}{k.flagged:>9}{k.matched:>9}{k.right_product:>7}")
+        if self.plots:
+            lines += ["", "plots: " + ", ".join(self.plots)]
+        return "\n".join(lines)
+
+
+# -- running a set through the pipeline -----------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    engine: str
+    engine_kind: str
+    verifier_on: bool
+    labeled: list[LabeledListing]
+    rows: dict[str, dict[str, Any]]
+    index_seconds: float
+    scan_seconds: float
+
+
+def _read_labeled(set_dir: Path) -> list[LabeledListing]:
+    listings_csv = set_dir / "listings.csv"
+    if not listings_csv.is_file():
+        raise KnockoffError(f"{set_dir}: not a labeled set (listings.csv is missing)")
+    labeled = read_listings(listings_csv, strict=True)
+    unlabeled = [item.listing.listing_id for item in labeled if not item.label]
+    if unlabeled:
+        raise KnockoffError(f"{listings_csv}: {len(unlabeled)} listings have no label (first: {unlabeled[0]!r})")
+    if not labeled:
+        raise KnockoffError(f"{listings_csv}: no listings")
+    return labeled
+
+
+def _run_set(set_dir: Path, engine: Any, policy: Policy | None, workers: int, index: Any = None) -> _Run:
+    from knockoff.detector import Detector
+    from knockoff.embedders.base import create_embedder
+    from knockoff.index import build_index
+    from knockoff.scan import RESULTS_FILE, scan
+
+    labeled = _read_labeled(set_dir)
+    started = time.perf_counter()
+    if index is None:
+        index = build_index(Catalog.from_dir(set_dir, strict=True), create_embedder(engine))
+    index_seconds = time.perf_counter() - started
+    detector = Detector(index, policy)
+    with tempfile.TemporaryDirectory(prefix="knockoff-eval-") as tmp:
+        summary = scan(set_dir, index, tmp, listings_csv=set_dir / "listings.csv", workers=workers,
+                       progress=False, detector=detector)
+        rows = {}
+        with (Path(tmp) / RESULTS_FILE).open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                rows[row["listing_id"]] = row
+    missing = [item.listing.listing_id for item in labeled if item.listing.listing_id not in rows]
+    if missing:
+        raise KnockoffError(f"{set_dir}: the scan gave no result for {len(missing)} listings (first {missing[0]!r})")
+    return _Run(index.embedder.name, index.embedder.kind, detector.verifier is not None, labeled, rows,
+                index_seconds, summary.seconds)
+
+
+def _outcome(item: LabeledListing, row: Mapping[str, Any]) -> ListingOutcome:
+    match = row.get("match") or {}
+    verification = match.get("verification") or {}
+    codes = tuple(s["code"] for s in row.get("signals", ()) if s.get("state") == "hit" and s["code"] in RISK_CODES)
+    return ListingOutcome(
+        listing_id=item.listing.listing_id, label=item.label, kind=item.kind, product_id=item.product_id,
+        verdict=row["verdict"], risk=float(row.get("risk", 0.0)),
+        similarity=match.get("similarity"), matched_product=match.get("product_id"),
+        verified=bool(verification.get("verified")), risk_codes=codes,
+    )
+
+
+def summarize(
+    outcomes: Sequence[ListingOutcome], *, set_dir: str = "", engine: str = "", index_seconds: float = 0.0,
+    scan_seconds: float = 0.0, policy: Mapping[str, Any] | None = None,
+) -> EvaluationReport:
+    """Compute every figure of an :class:`EvaluationReport` from listing outcomes (a pure function)."""
+    labels = [o.label for o in outcomes]
+    positive = np.array([o.label == "counterfeit" for o in outcomes], dtype=bool)
+    flagged = np.array([o.flagged for o in outcomes], dtype=bool)
+    tp = int((positive & flagged).sum())
+    fp = int((~positive & flagged).sum())
+    fn = int((positive & ~flagged).sum())
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    risks = [o.risk for o in outcomes]
+    confusion: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        confusion.setdefault(o.label, Counter())[o.verdict] += 1
+    genuine = [o for o in outcomes if o.label == "genuine"]
+    unrelated = [o for o in outcomes if o.label == "unrelated"]
+    with_product = [o for o in outcomes if o.product_id and o.label != "unrelated"]
+    groups: dict[tuple[str, str], list[ListingOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.kind or "(none)", o.label), []).append(o)
+    per_kind = tuple(
+        KindStats(kind, label, len(group), sum(o.flagged for o in group), sum(o.matched for o in group),
+                  sum(o.right_product for o in group))
+        for (kind, label), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    )
+    recall_by_kind = {k.kind: k.flagged / k.n for k in per_kind if k.label == "counterfeit" and k.n}
+    return EvaluationReport(
+        set_dir=set_dir, engine=engine, n_listings=len(outcomes),
+        label_counts=dict(sorted(Counter(labels).items())),
+        verdict_counts=dict(sorted(Counter(o.verdict for o in outcomes).items())),
+        confusion={label: dict(sorted(c.items())) for label, c in sorted(confusion.items())},
+        tp=tp, fp=fp, fn=fn, precision=precision, recall=recall, f1=f1,
+        roc_auc=roc_auc(positive, risks) if outcomes else None,
+        pr_auc=average_precision(positive, risks) if positive.any() and not positive.all() else None,
+        false_flags_per_10k_genuine=rate_per_10k(sum(o.flagged for o in genuine), len(genuine)),
+        false_flags_per_10k_unrelated=rate_per_10k(sum(o.flagged for o in unrelated), len(unrelated)),
+        false_matches_per_10k_unrelated=rate_per_10k(sum(o.matched for o in unrelated), len(unrelated)),
+        top1_accuracy=(sum(o.right_product for o in with_product) / len(with_product)) if with_product else None,
+        top1_retrieval=(sum(o.matched_product == o.product_id for o in with_product) / len(with_product))
+        if with_product else None,
+        recall_by_kind=recall_by_kind, per_kind=per_kind,
+        errors=sum(o.verdict == "error" for o in outcomes),
+        index_seconds=index_seconds, scan_seconds=scan_seconds,
+        listings_per_second=len(outcomes) / scan_seconds if scan_seconds > 0 else None,
+        policy=dict(policy or {}), outcomes=tuple(outcomes),
+    )
+
+
+def evaluate_set(
+    set_dir: str | Path,
+    engine: str = "auto",
+    *,
+    policy: Policy | None = None,
+    out: str | Path | None = None,
+    plot_dir: str | Path | None = None,
+    workers: int = 0,
+) -> EvaluationReport:
+    """Index a labeled set's catalog, scan its listings with the real pipeline, and measure the verdicts.
+
+    The listings go through :func:`knockoff.scan.scan` (into a temporary directory, removed afterwards), so the
+    figures are those of ``knockoff scan``. ``workers``: decoding processes of the scan (0: in this process,
+    best for small sets). ``out``: also write the report as JSON there. ``plot_dir``: also save
+    ``roc.png``, ``pr.png`` and ``similarity.png`` there (needs matplotlib).
+    The throughput counts the scan only (decode, embed, search, verify, decide), not the index build.
+    """
+    root = Path(set_dir)
+    policy = policy or Policy()
+    run = _run_set(root, engine, policy, workers)
+    outcomes = [_outcome(item, run.rows[item.listing.listing_id]) for item in run.labeled]
+    report = summarize(outcomes, set_dir=str(root), engine=run.engine, index_seconds=run.index_seconds,
+                       scan_seconds=run.scan_seconds, policy=policy.to_dict())
+    if plot_dir is not None:
+        report = replace(report, plots=tuple(str(p) for p in save_plots(report, plot_dir)))
+    if out is not None:
+        out_path = Path(out)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return report
+
+
+def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
+    """ROC and PR curves of the risk score and a histogram of best-match similarity per label, as PNG files."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    folder = Path(plot_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    positive = [o.label == "counterfeit" for o in report.outcomes]
+    risks = [o.risk for o in report.outcomes]
+    written = []
+
+    def save(fig: Figure, name: str) -> None:
+        FigureCanvasAgg(fig)
+        path = folder / name
+        fig.savefig(path, dpi=100)
+        written.append(path)
+
+    if any(positive) and not all(positive):
+        fpr, tpr, _ = roc_curve(positive, risks)
+        fig = Figure(figsize=(4.5, 4.5))
+        ax = fig.add_subplot()
+        ax.plot(fpr, tpr, drawstyle="default", marker=".")
+        ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate",
+               title=f"ROC of the risk score (AUC {report.roc_auc:.3f})")
+        fig.tight_layout()
+        save(fig, "roc.png")
+    if any(positive):
+        precision, recall, _ = pr_curve(positive, risks)
+        fig = Figure(figsize=(4.5, 4.5))
+        ax = fig.add_subplot()
+        ax.step(np.r_[0.0, recall], np.r_[precision[0] if precision.size else 1.0, precision], where="post")
+        ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.05),
+               title=f"precision-recall (AP {report.pr_auc:.3f})")
+        fig.tight_layout()
+        save(fig, "pr.png")
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    bins = np.linspace(-0.2, 1.0, 49)
+    for label in ("counterfeit", "genuine", "unrelated"):
+        sims = [o.similarity for o in report.outcomes if o.label == label and o.similarity is not None]
+        if sims:
+            ax.hist(sims, bins=bins, alpha=0.5, label=f"{label} ({len(sims)})")
+    ax.set(xlabel="similarity of the best reference", ylabel="listings", title=f"best-match similarity, {report.engine}")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    fig.tight_layout()
+    save(fig, "similarity.png")
+    return written
+
+
+# -- calibration ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The calibrated policy and what it is expected to do.
+
+    ``expected_*`` are measured on the listings the thresholds were chosen on (optimistic); ``holdout_*`` on
+    the listings kept aside (None without a holdout); ``default_*`` are the base policy's on the fit listings.
+    """
+
+    policy: Policy
+    engine: str
+    engine_kind: str
+    target_precision: float
+    met_target: bool
+    expected_precision: float | None
+    expected_recall: float | None
+    n_fit: int
+    holdout_precision: float | None
+    holdout_recall: float | None
+    n_holdout: int
+    default_precision: float | None
+    default_recall: float | None
+    thresholds: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine, "engine_kind": self.engine_kind, "target_precision": self.target_precision,
+            "met_target": self.met_target, "expected_precision": _r(self.expected_precision),
+            "expected_recall": _r(self.expected_recall), "n_fit": self.n_fit,
+            "holdout_precision": _r(self.holdout_precision), "holdout_recall": _r(self.holdout_recall),
+            "n_holdout": self.n_holdout, "default_precision": _r(self.default_precision),
+            "default_recall": _r(self.default_recall), "thresholds": dict(self.thresholds),
+            "policy": self.policy.to_dict(),
+        }
+
+    def format_text(self) -> str:
+        def f(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        t = self.thresholds
+        lines = [
+            f"engine {self.engine}: near_copy {t['near_copy']:.4f}, match {t['match']:.4f}, "
+            f"candidate {t['candidate']:.4f}, min_risk_to_flag {t['min_risk_to_flag']:.4f}",
+            f"on the {self.n_fit} calibration listings: precision {f(self.expected_precision)}, recall "
+            f"{f(self.expected_recall)} (default policy: precision {f(self.default_precision)}, recall "
+            f"{f(self.default_recall)})",
+        ]
+        if not self.met_target:
+            lines.append(f"target precision {self.target_precision} NOT reached; the most precise setting is kept")
+        if self.n_holdout:
+            lines.append(f"on the {self.n_holdout} held-out listings: precision {f(self.holdout_precision)}, "
+                         f"recall {f(self.holdout_recall)}")
+        else:
+            lines.append("measured on the same listings it was fitted on: expect less on new data "
+                         "(use --holdout for an honest figure)")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What the decision depends on, per listing, once the best candidate is fixed."""
+
+    positive: np.ndarray  # counterfeit
+    similarity: np.ndarray  # best similarity (-inf when no candidate)
+    verified: np.ndarray
+    has_signal: np.ndarray
+    base_risk: np.ndarray  # 0.1 + 0.9 * combined signal weight (risk before the tier's confidence)
+
+
+def _features(outcomes: Sequence[ListingOutcome], weights: Mapping[str, float]) -> _Features:
+    combined = np.array([1.0 - float(np.prod([1.0 - weights.get(c, 0.5) for c in o.risk_codes])) for o in outcomes])
+    return _Features(
+        positive=np.array([o.label == "counterfeit" for o in outcomes], dtype=bool),
+        similarity=np.array([-np.inf if o.similarity is None else o.similarity for o in outcomes], dtype=np.float64),
+        verified=np.array([o.verified for o in outcomes], dtype=bool),
+        has_signal=np.array([bool(o.risk_codes) for o in outcomes], dtype=bool),
+        base_risk=0.1 + 0.9 * combined,
+    )
+
+
+def _simulate(f: _Features, near_copy: float, match_floor: float, min_risk: np.ndarray) -> np.ndarray:
+    """Flags (len(min_risk), n) as the detector decides them (see ``Detector._verdict``)."""
+    hit = f.verified | (f.similarity >= match_floor)
+    near = f.verified | (f.similarity >= near_copy)
+    risk = np.round(np.minimum(1.0, np.where(near, 1.0, 0.8) * f.base_risk), 4)
+    ok = hit & f.has_signal
+    return ok[None, :] & (risk[None, :] >= min_risk[:, None])
+
+
+def _cuts(values: np.ndarray, low: float, limit: int = 80) -> np.ndarray:
+    """Thresholds that separate the distinct values at or above ``low``: ``low``, midpoints, one above the top."""
+    u = np.unique(values[np.isfinite(values) & (values >= low)])
+    if u.size > limit:
+        u = np.unique(np.quantile(u, np.linspace(0, 1, limit)))
+    mids = (u[:-1] + u[1:]) / 2 if u.size > 1 else np.array([])
+    top = min(1.0, float(u[-1]) + 1e-4) if u.size else min(1.0, low + 1e-4)
+    return np.unique(np.clip(np.r_[low, mids, top], low, 1.0))
+
+
+def _pr(flags: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tp = (flags & positive).sum(axis=-1)
+    fp = (flags & ~positive).sum(axis=-1)
+    n_pos = max(int(positive.sum()), 1)
+    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
+    return precision, tp / n_pos, tp + fp
+
+
+def _split(outcomes: Sequence[ListingOutcome], holdout: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (fit, held out), stratified by label."""
+    if holdout <= 0:
+        return list(range(len(outcomes))), []
+    rng = np.random.default_rng(seed)
+    fit, held = [], []
+    for label in sorted({o.label for o in outcomes}):
+        idx = [i for i, o in enumerate(outcomes) if o.label == label]
+        rng.shuffle(idx)
+        n_held = int(round(holdout * len(idx)))
+        held += idx[:n_held]
+        fit += idx[n_held:]
+    return sorted(fit), sorted(held)
+
+
+def _precision_recall(flags: np.ndarray, positive: np.ndarray) -> tuple[float | None, float | None]:
+    tp = int((flags & positive).sum())
+    fp = int((flags & ~positive).sum())
+    p, r, _ = precision_recall_f1(tp, fp, int((~flags & positive).sum()))
+    return p, r
+
+
+def calibrate(
+    set_dir: str | Path,
+    engine: str = "auto",
+    target_precision: float = 0.99,
+    *,
+    holdout: float = 0.0,
+    seed: int = 0,
+    base_policy: Policy | None = None,
+    workers: int = 0,
+) -> CalibrationResult:
+    """Choose the engine's ``near_copy`` and ``match`` similarity thresholds and ``min_risk_to_flag`` on a
+    labeled set: the highest recall of ``suspect`` on ``counterfeit`` listings with precision >= target.
+
+    How: the set is scanned once with a permissive policy (every candidate that is verified or reaches the
+    ``candidate`` similarity counts as a match), which fixes each listing's best reference, its geometric
+    verification and its risk signals; the verdicts under each threshold setting are then recomputed from those
+    (as ``Detector`` decides them), so the search is exhaustive and fast. The ``candidate`` threshold (which
+    hits are geometrically verified) and the signal weights are kept from ``base_policy``. Ties in recall go to
+    higher precision, then to thresholds closest to the base policy's. When no setting reaches the target, the
+    most precise one is returned with ``met_target=False``.
+
+    Caution: precision and recall measured on the listings the thresholds were chosen on are optimistic. Pass
+    ``holdout=0.3`` to keep 30 % of the listings (stratified by label, drawn with ``seed``) aside and measure
+    there, or better, calibrate on one set and evaluate on another.
+    """
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError(f"holdout must be in [0, 1), got {holdout}")
+    base = base_policy or Policy()
+    root = Path(set_dir)
+    # Probe run: find the engine's kind first, with the base policy's candidate threshold.
+    from knockoff.embedders.base import create_embedder
+    from knockoff.index import build_index
+
+    embedder = create_embedder(engine)
+    started = time.perf_counter()
+    index = build_index(Catalog.from_dir(root, strict=True), embedder)
+    index_seconds = time.perf_counter() - started
+    kind = embedder.kind
+    current = base.thresholds_for(kind)
+    low = current.candidate
+    permissive = replace(
+        base.with_thresholds(kind, EngineThresholds(low, low, low, current.match_needs_verification)),
+        min_risk_to_flag=0.0,
+    )
+    run = _run_set(root, embedder, permissive, workers, index=index)
+    run.index_seconds = index_seconds
+    outcomes = [_outcome(item, run.rows[item.listing.listing_id]) for item in run.labeled]
+    fit_idx, held_idx = _split(outcomes, holdout, seed)
+    feats = _features([outcomes[i] for i in fit_idx], base.weights)
+    if not feats.positive.any():
+        raise KnockoffError(f"{root}: no counterfeit listing to calibrate on")
+    floor_is_near_copy = current.match_needs_verification and run.verifier_on
+
+    risks = np.unique(np.round(np.r_[feats.base_risk, 0.8 * feats.base_risk], 4))
+    risk_cuts = np.unique(np.r_[0.0, risks, base.min_risk_to_flag])
+    near_cuts = np.unique(np.r_[_cuts(feats.similarity, low), current.near_copy])
+    all_match_cuts = np.unique(np.r_[_cuts(feats.similarity, low), current.match])
+    best_key: tuple[float, ...] | None = None
+    best: tuple[float, float, float] | None = None
+    for near_copy in near_cuts:
+        match_cuts = [min(current.match, near_copy)] if floor_is_near_copy else all_match_cuts
+        for match in match_cuts:
+            if match > near_copy:
+                continue
+            floor = near_copy if floor_is_near_copy else match
+            flags = _simulate(feats, float(near_copy), float(floor), risk_cuts)
+            precision, recall, _ = _pr(flags, feats.positive)
+            for j, r in enumerate(risk_cuts):
+                p = precision[j]
+                feasible = bool(np.isfinite(p) and p >= target_precision - 1e-12)
+                distance = abs(near_copy - current.near_copy) + abs(match - current.match) + abs(
+                    r - base.min_risk_to_flag)
+                key = (float(feasible), recall[j] if feasible else (p if np.isfinite(p) else -1.0),
+                       p if np.isfinite(p) else -1.0, recall[j], -distance)
+                if best_key is None or key > best_key:
+                    best_key, best = key, (float(near_copy), float(match), float(r))
+    assert best is not None and best_key is not None
+    near_copy, match, min_risk = (round(v, 5) for v in best)
+    match = min(max(match, low), near_copy)
+    thresholds = EngineThresholds(near_copy, match, low, current.match_needs_verification)
+    policy = replace(base.with_thresholds(kind, thresholds), min_risk_to_flag=min_risk)
+
+    def measure(idx: list[int], pol: Policy) -> tuple[float | None, float | None]:
+        if not idx:
+            return None, None
+        fs = _features([outcomes[i] for i in idx], pol.weights)
+        th = pol.thresholds_for(kind)
+        floor = th.near_copy if floor_is_near_copy else th.match
+        flags = _simulate(fs, th.near_copy, floor, np.array([pol.min_risk_to_flag]))[0]
+        return _precision_recall(flags, fs.positive)
+
+    expected_p, expected_r = measure(fit_idx, policy)
+    held_p, held_r = measure(held_idx, policy)
+    default_p, default_r = measure(fit_idx, base)
+    return CalibrationResult(
+        policy=policy, engine=run.engine, engine_kind=kind, target_precision=target_precision,
+        met_target=bool(best_key[0]), expected_precision=expected_p, expected_recall=expected_r,
+        n_fit=len(fit_idx), holdout_precision=held_p, holdout_recall=held_r, n_holdout=len(held_idx),
+        default_precision=default_p, default_recall=default_r,
+        thresholds={"near_copy": near_copy, "match": match, "candidate": low, "min_risk_to_flag": min_risk},
+    )

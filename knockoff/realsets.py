@@ -1,0 +1,303 @@
+"""Labeled sets made from real public images (the folders described in ``shared/data/real/SOURCES.md``).
+
+Two kinds of set, both written in DESIGN.md's labeled-set format into a directory you choose:
+
+- :func:`make_copy_set`: the copy-detection groups of ``threatexchange-pdq``, ``jenssegers-imagehash`` and
+  ``imagededup``. In each group the original is the reference (one product per group); the edited versions are
+  ``counterfeit`` listings (``kind`` is the edit, grouped: ``copy-resize``, ``copy-rotate-flip``, ...; separate
+  photos of the same scene or object are ``own-photo``); the distractors and hard negatives (another photo of
+  the same room) are ``unrelated``. Listings with the same bytes as an earlier listing are left out, and so are
+  files the ground truth marks undecodable.
+- :func:`make_grocery_set`: the Grocery Store Dataset's packaged products. Each product's official ("iconic")
+  image is the reference, under its brand; the in-store phone photos of a split are ``counterfeit`` listings of
+  that product (kind ``own-photo``). A test of recognising a product in a new photo, which the perceptual
+  engine is not built for.
+
+Listings have no title or price; the counterfeits (and unrelated listings) are sold by sellers the brands do not
+authorize, so a visual match is enough to flag them: these sets measure the visual matching.
+
+The images are copied (hard-linked where the filesystem allows) into the set directory, because the catalog
+reader refuses image paths that leave it, symlinks included. Write the sets outside the project's checkout
+(a temporary directory): the real images must not be committed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knockoff.errors import KnockoffError
+
+__all__ = [
+    "COPY_SOURCES",
+    "GROCERY_SOURCE",
+    "RealDataMissingError",
+    "RealSetInfo",
+    "classify_relation",
+    "make_copy_set",
+    "make_grocery_set",
+]
+
+log = logging.getLogger(__name__)
+
+COPY_SOURCES: tuple[str, ...] = ("threatexchange-pdq", "jenssegers-imagehash", "imagededup")
+GROCERY_SOURCE = "grocerystore"
+OFFICIAL_SELLER = "official-store"
+_BRANDS_HEADER = ("brand", "aliases", "authorized_sellers")
+_REFERENCES_HEADER = ("brand", "product_id", "product_name", "image", "price", "currency")
+_LISTINGS_HEADER = ("listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
+                    "source", "relation")
+
+
+class RealDataMissingError(KnockoffError):
+    """A real-data folder (or its ground-truth file) is not on this machine."""
+
+
+@dataclass(frozen=True)
+class RealSetInfo:
+    """What a real-set builder wrote."""
+
+    root: Path
+    name: str
+    sources: tuple[str, ...]
+    n_references: int
+    n_listings: int
+    label_counts: dict[str, int] = field(default_factory=dict)
+    kind_counts: dict[str, int] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root), "name": self.name, "sources": list(self.sources),
+            "n_references": self.n_references, "n_listings": self.n_listings,
+            "label_counts": dict(self.label_counts), "kind_counts": dict(self.kind_counts),
+            "skipped": list(self.skipped),
+        }
+
+
+# Edit relation (free text in groundtruth.csv) -> kind; the first pattern that matches wins.
+_KIND_RULES: tuple[tuple[str, str], ...] = (
+    (r"different photo|separate photo|not a pixel copy", "own-photo"),
+    (r"mode conversion|grayscale|rgba|alpha channel", "copy-colour-mode"),
+    (r"letterbox|border", "copy-border"),
+    (r"watermark|copyright", "copy-watermark"),
+    (r"\bcrop", "copy-crop"),
+    (r"rotat|flip|dihedral|transpose", "copy-rotate-flip"),
+    (r"identical|same jpeg bytes|^original", "copy-exact"),
+    (r"shrink|resize|thumbnail|square", "copy-resize"),
+    (r"blur|sharpen|contrast|saturation", "copy-filter"),
+    (r"re-encode|jpeg quality|webp", "copy-recompress"),
+)
+
+
+def classify_relation(relation: str) -> str:
+    """The ``kind`` of an edited copy from its ground-truth relation text (``copy-other`` when unknown)."""
+    text = relation.strip().lower()
+    for pattern, kind in _KIND_RULES:
+        if re.search(pattern, text):
+            return kind
+    return "copy-other"
+
+
+def _check_folder(real_root: str | Path, source: str, groundtruth: str) -> tuple[Path, Path]:
+    folder = Path(real_root) / source
+    truth = folder / groundtruth
+    if not folder.is_dir():
+        raise RealDataMissingError(f"real data folder {folder} is not here; see shared/data/real/SOURCES.md")
+    if not truth.is_file():
+        raise RealDataMissingError(f"{truth} is missing: the folder {folder} has no ground truth")
+    return folder, truth
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _prepare(out_dir: str | Path, overwrite: bool) -> Path:
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace a set there")
+        if (root / "images").is_dir():
+            shutil.rmtree(root / "images")
+        for name in ("brands.csv", "references.csv", "listings.csv"):
+            (root / name).unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _place(source_file: Path, root: Path, relative: str) -> str:
+    """Put a real image into the set (hard link, else copy); returns its path relative to the set."""
+    target = root / "images" / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        try:
+            os.link(source_file, target)
+        except OSError:
+            shutil.copy2(source_file, target)
+    return (Path("images") / relative).as_posix()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _info(root: Path, name: str, sources: Sequence[str], n_refs: int, listing_rows: list[tuple[Any, ...]],
+          skipped: list[str]) -> RealSetInfo:
+    labels = Counter(str(r[6]) for r in listing_rows)
+    kinds = Counter(str(r[8]) for r in listing_rows)
+    info = RealSetInfo(root, name, tuple(sources), n_refs, len(listing_rows), dict(sorted(labels.items())),
+                       dict(sorted(kinds.items())), tuple(skipped))
+    log.info("wrote the %s set to %s: %d references, %d listings %s (%d skipped)", name, root, n_refs,
+             len(listing_rows), info.label_counts, len(skipped))
+    return info
+
+
+def make_copy_set(
+    out_dir: str | Path,
+    real_root: str | Path,
+    sources: Sequence[str] = COPY_SOURCES,
+    *,
+    overwrite: bool = False,
+) -> RealSetInfo:
+    """Write a labeled set from the copy-detection groups of ``sources`` (folders under ``real_root``).
+
+    Raises :class:`RealDataMissingError` when a source folder or its ``groundtruth.csv`` is absent.
+    """
+    unknown = [s for s in sources if s not in COPY_SOURCES]
+    if unknown or not sources:
+        raise ValueError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
+    folders = {source: _check_folder(real_root, source, "groundtruth.csv") for source in sources}
+    root = _prepare(out_dir, overwrite)
+    brand_rows: list[tuple[str, str, str]] = []
+    ref_rows: list[tuple[str, str, str, str, str, str]] = []
+    listing_rows: list[tuple[Any, ...]] = []
+    skipped: list[str] = []
+    seen: dict[str, str] = {}
+    sellers = iter(range(1, 10_000))
+
+    def add_listing(source: str, row: dict[str, str], file: Path, label: str, product_id: str, kind: str) -> None:
+        digest = _digest(file)
+        if digest in seen:
+            skipped.append(f"{source}/{row['path']}: same bytes as listing {seen[digest]}")
+            return
+        listing_id = f"{source}:{row['path']}"
+        seen[digest] = listing_id
+        image = _place(file, root, f"{source}/{row['path']}")
+        seller = f"reseller-{next(sellers):03d}" if label == "counterfeit" else "other-shop"
+        listing_rows.append((listing_id, image, "", "", "", seller, label, product_id, kind, source,
+                             row.get("relation") or row.get("relation_to_group_original", "")))
+
+    for source, (folder, truth) in folders.items():
+        groups: dict[str, list[dict[str, str]]] = {}
+        for row in _read_rows(truth):
+            row["relation"] = row.get("relation") or row.get("relation_to_group_original", "")
+            if row.get("decodable", "yes").lower() == "no":
+                skipped.append(f"{source}/{row['path']}: not decodable ({row['relation']})")
+                continue
+            if not (folder / row["path"]).is_file():
+                skipped.append(f"{source}/{row['path']}: file not found")
+                continue
+            groups.setdefault(row["group"], []).append(row)
+        for group, rows in groups.items():
+            relation = [r["relation"].lower() for r in rows]
+            if group.startswith("distractor") or all(t.startswith("distinct image") for t in relation):
+                for row in rows:
+                    add_listing(source, row, folder / row["path"], "unrelated", "", "unrelated")
+                continue
+            if all("hard negative vs" in t for t in relation):
+                for row in rows:
+                    add_listing(source, row, folder / row["path"], "unrelated", "", "hard-negative")
+                continue
+            originals = [r for r, t in zip(rows, relation) if t.startswith("original")]
+            reference = originals[0] if originals else rows[0]
+            brand = f"{source}-{group}"
+            product_id = f"{source}:{group}"
+            image = _place(folder / reference["path"], root, f"{source}/{reference['path']}")
+            brand_rows.append((brand, "", OFFICIAL_SELLER))
+            ref_rows.append((brand, product_id, group, image, "", ""))
+            for row in rows:
+                if row is reference:
+                    continue
+                add_listing(source, row, folder / row["path"], "counterfeit", product_id,
+                            classify_relation(row["relation"]))
+    _write(root / "brands.csv", _BRANDS_HEADER, brand_rows)
+    _write(root / "references.csv", _REFERENCES_HEADER, ref_rows)
+    _write(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
+    return _info(root, "real-copies", sources, len(ref_rows), listing_rows, skipped)
+
+
+def make_grocery_set(
+    out_dir: str | Path,
+    real_root: str | Path,
+    *,
+    split: str = "val",
+    max_listings: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> RealSetInfo:
+    """Write a labeled set from the Grocery Store Dataset: iconic images as references, store photos of
+    ``split`` (``val``: 100 photos; ``train``: 864) as counterfeit own-photo listings of their product.
+
+    ``max_listings``: a random sample (drawn with ``seed``) of at most that many store photos.
+    Raises :class:`RealDataMissingError` when the folder or ``groundtruth_packages.csv`` is absent.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    if max_listings is not None and max_listings < 1:
+        raise ValueError(f"max_listings must be >= 1, got {max_listings}")
+    folder, truth = _check_folder(real_root, GROCERY_SOURCE, "groundtruth_packages.csv")
+    rows = _read_rows(truth)
+    root = _prepare(out_dir, overwrite)
+    skipped: list[str] = []
+    products: dict[str, tuple[str, str]] = {}  # product -> (brand, iconic path)
+    for row in rows:
+        products.setdefault(row["product"], (row["brand"], row["iconic_reference_image"]))
+    brands = sorted({brand for brand, _ in products.values()})
+    ref_rows = []
+    for product, (brand, iconic) in sorted(products.items()):
+        if not (folder / iconic).is_file():
+            skipped.append(f"{GROCERY_SOURCE}/{iconic}: iconic image not found")
+            continue
+        image = _place(folder / iconic, root, f"{GROCERY_SOURCE}/{iconic}")
+        ref_rows.append((brand, product, product.replace("-", " "), image, "", ""))
+    if not ref_rows:
+        raise RealDataMissingError(f"{folder}: no iconic image found")
+    indexed = {r[1] for r in ref_rows}
+    photos = [r for r in rows if r["split"] == split and r["product"] in indexed]
+    if max_listings is not None and len(photos) > max_listings:
+        keep = np.sort(np.random.default_rng(seed).choice(len(photos), max_listings, replace=False))
+        photos = [photos[int(i)] for i in keep]
+    listing_rows: list[tuple[Any, ...]] = []
+    for number, row in enumerate(photos, start=1):
+        if not (folder / row["path"]).is_file():
+            skipped.append(f"{GROCERY_SOURCE}/{row['path']}: file not found")
+            continue
+        image = _place(folder / row["path"], root, f"{GROCERY_SOURCE}/{row['path']}")
+        listing_rows.append((f"{GROCERY_SOURCE}:{row['path']}", image, "", "", "", f"grocer-{number:03d}",
+                             "counterfeit", row["product"], "own-photo", GROCERY_SOURCE, "store photo"))
+    _write(root / "brands.csv", _BRANDS_HEADER, [(b, "", OFFICIAL_SELLER) for b in brands])
+    _write(root / "references.csv", _REFERENCES_HEADER, ref_rows)
+    _write(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
+    return _info(root, f"real-grocery-{split}", (GROCERY_SOURCE,), len(ref_rows), listing_rows, skipped)
