@@ -18,6 +18,7 @@ from PIL import Image
 
 from knockoff.embedders.base import Embedder, l2_normalize, register_embedder
 from knockoff.errors import EmbedderError
+from knockoff.preprocess import FastPreprocess
 from knockoff.weights import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
@@ -198,6 +199,8 @@ class ClipEmbedder(Embedder):
             interpolation=pp.get("interpolation"),
             fill_color=pp.get("fill_color", 0),
         )
+        # The same preprocessing, batched in numpy (None for configurations it does not cover: open_clip's then).
+        self._fast_preprocess = FastPreprocess.from_cfg(pp)
         size = pp["size"]
         self._image_size = tuple(size) if isinstance(size, (tuple, list)) else (int(size), int(size))
         self.input_size = max(self._image_size)
@@ -267,7 +270,11 @@ class ClipEmbedder(Embedder):
             return np.zeros((0, self._dim), dtype=np.float32)
         chunks = []
         for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([self._preprocess(im) for im in images[start : start + self.batch_size]])
+            chunk = images[start : start + self.batch_size]
+            if self._fast_preprocess is not None:
+                batch = torch.from_numpy(self._fast_preprocess.batch(chunk))
+            else:
+                batch = torch.stack([self._preprocess(im) for im in chunk])
             chunks.append(self.embed_tensor(batch))
         return l2_normalize(np.concatenate(chunks, axis=0))
 
