@@ -48,7 +48,7 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
     from knockoff.index import build_index
 
     catalog = Catalog.from_dir(args.catalog, strict=args.strict)
-    index = build_index(catalog, args.engine)
+    index = build_index(catalog, args.engine, index_type=args.index_type)
     index.save(args.out)
     print(
         f"indexed {len(index)} reference images of {len(catalog.products)} products "
@@ -83,7 +83,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     summary = scan(args.folder, args.index, args.out, policy=_policy(args), listings_csv=args.listings,
                    workers=args.workers, batch_size=args.batch_size,
-                   progress=False if args.no_progress else None)
+                   progress=False if args.no_progress else None, engine=args.engine, address=args.address)
     if not args.no_report:
         from knockoff.report import write_reports
 
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True, help="index directory to write")
     build.add_argument("--engine", default="auto")
     build.add_argument("--strict", action="store_true", help="fail on the first bad catalog row")
+    build.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
+                       help="FAISS index type (auto: exact flat below 1M vectors, HNSW or IVF-PQ beyond)")
     build.set_defaults(func=_cmd_index_build)
 
     check = sub.add_parser("check", help="check one listing")
@@ -149,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--batch-size", type=int, default=32)
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
     scan.add_argument("--no-report", action="store_true", help="do not write results.csv and report.html")
+    scan.add_argument("--engine", choices=["local", "ray"], default="local",
+                      help="local worker processes (default), or Ray Data (pip install 'knockoff[ray]')")
+    scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)
 
     report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")

@@ -3,6 +3,22 @@
 A directory holds ``index.faiss`` (the vectors), ``references.jsonl`` (one line per reference image),
 ``brands.json`` and ``manifest.json`` (format version, embedder settings, dimension, metric, counts and
 SHA-256 checksums). Saving is atomic: a crash mid-save leaves the previous index readable.
+
+Index types, chosen when the index is built and recorded in the manifest with their parameters:
+
+- ``flat``: exact inner-product search. The default, and the right choice up to about a million vectors.
+- ``hnsw``: a graph over the full vectors (``faiss.IndexHNSWFlat``): about as much memory as flat plus the graph,
+  much faster queries at a small recall loss. FAISS cannot remove from it: :meth:`ReferenceIndex.remove_product`
+  rebuilds the graph from the stored vectors (slow on a large index, logged).
+- ``ivfpq``: inverted lists of product-quantized codes (``faiss.IndexIVFPQ``): a few dozen bytes a vector, so
+  tens of millions fit in memory; it needs training, and its similarities are approximate (quantized).
+  Vectors added before it is trained are buffered (at most ``train_size`` of them), it trains on that buffer
+  as soon as it is full, or call :meth:`ReferenceIndex.train` with a sample first.
+- ``auto``: flat below :data:`AUTO_FLAT_LIMIT` vectors, else hnsw while the vectors fit in
+  ``memory_budget`` bytes, else ivfpq (see ``benchmarks/bench_scale.py`` for the figures behind it).
+
+``ReferenceIndex.load(path, mmap=True)`` memory-maps the vectors (flat and hnsw storage, ivfpq inverted lists)
+instead of reading them: several processes on one machine share the pages. Such an index is read-only.
 """
 
 from __future__ import annotations
@@ -19,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from knockoff.catalog import Brand, Catalog, ReferenceImage
 from knockoff.errors import ImageError, IndexCorruptError, IndexMismatchError, KnockoffError
@@ -30,6 +47,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+INDEX_TYPES = ("flat", "hnsw", "ivfpq")
+AUTO_FLAT_LIMIT = 1_000_000
+"""``index_type="auto"`` keeps exact search below this many vectors."""
+DEFAULT_MEMORY_BUDGET = 32 << 30
+"""``auto`` above the flat limit picks hnsw while the raw vectors fit in this many bytes, else ivfpq."""
+
+_DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "flat": {},
+    "hnsw": {"M": 32, "efConstruction": 80, "efSearch": 128},
+    # nlist 0 and m 0 mean: chosen from the dimension and the expected count when the index is made
+    "ivfpq": {"nlist": 0, "m": 0, "nbits": 8, "nprobe": 32, "train_size": 0},
+}
+_SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivfpq": ("nprobe",)}
 _VIEW_BITS = 8  # a FAISS id is (reference id << 8) | view number: up to 256 views per reference image
 _MAX_VIEWS = 1 << _VIEW_BITS
 _FILES = ("index.faiss", "references.jsonl", "brands.json")
@@ -55,18 +85,119 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def choose_index_type(expected_vectors: int, dim: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> str:
+    """The type ``index_type="auto"`` picks: flat below :data:`AUTO_FLAT_LIMIT` vectors, else hnsw while the
+    vectors (plus about 30 % for the graph) fit in ``memory_budget`` bytes, else ivfpq."""
+    if expected_vectors < AUTO_FLAT_LIMIT:
+        return "flat"
+    return "hnsw" if expected_vectors * (4 * dim) * 1.3 <= memory_budget else "ivfpq"
+
+
+def resolve_index_params(
+    index_type: str, dim: int, params: dict[str, Any] | None = None, *, expected_vectors: int = 0
+) -> tuple[str, dict[str, Any]]:
+    """Validate an index type and its parameters; returns the concrete type and every parameter filled in.
+
+    ``params`` may also hold ``expected_vectors`` and ``memory_budget``, used by ``auto`` and to size ivfpq.
+    """
+    given = dict(params or {})
+    expected = int(given.pop("expected_vectors", 0) or expected_vectors)
+    budget = int(given.pop("memory_budget", DEFAULT_MEMORY_BUDGET))
+    if index_type == "auto":
+        index_type = choose_index_type(expected, dim, budget)
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; valid: {', '.join((*INDEX_TYPES, 'auto'))}")
+    defaults = _DEFAULT_PARAMS[index_type]
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        valid = ", ".join(defaults) or "none"
+        raise ValueError(f"unknown parameter(s) for a {index_type} index: {', '.join(unknown)}; valid: {valid}")
+    merged = {**defaults, **given}
+    for key, value in merged.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{index_type} parameter {key} must be an integer >= 0, got {value!r}")
+        merged[key] = int(value)
+    if index_type == "hnsw":
+        for key in ("M", "efConstruction", "efSearch"):
+            if merged[key] < 1:
+                raise ValueError(f"hnsw parameter {key} must be >= 1, got {merged[key]}")
+    if index_type == "ivfpq":
+        if merged["nlist"] == 0:  # about 4 sqrt(n) lists, a power of two
+            merged["nlist"] = int(2 ** round(np.log2(4 * np.sqrt(max(expected, 10_000)))))
+        if merged["m"] == 0:  # about 8 dimensions a sub-quantizer
+            merged["m"] = max(d for d in range(1, max(dim // 8, 1) + 1) if dim % d == 0)
+        if not 1 <= merged["nbits"] <= 16:
+            raise ValueError(f"ivfpq parameter nbits must be in 1..16, got {merged['nbits']}")
+        if dim % merged["m"]:
+            raise ValueError(f"ivfpq parameter m ({merged['m']}) must divide the dimension {dim}")
+        if merged["nprobe"] < 1:
+            raise ValueError(f"ivfpq parameter nprobe must be >= 1, got {merged['nprobe']}")
+        if merged["train_size"] == 0:
+            merged["train_size"] = max(40 * merged["nlist"], 40 * (1 << merged["nbits"]))
+        merged["train_size"] = max(merged["train_size"], _min_training(merged))
+    return index_type, merged
+
+
+def _min_training(params: dict[str, Any]) -> int:
+    """FAISS's k-means needs at least as many points as centroids (IVF lists and PQ codes)."""
+    return max(params["nlist"], 1 << params["nbits"])
+
+
+def _make_faiss(index_type: str, dim: int, params: dict[str, Any]) -> Any:
+    import faiss
+
+    if index_type == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if index_type == "hnsw":
+        inner = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = params["efConstruction"]
+        return faiss.IndexIDMap2(inner)
+    index = faiss.index_factory(
+        dim, f"IVF{params['nlist']},PQ{params['m']}x{params['nbits']}", faiss.METRIC_INNER_PRODUCT
+    )  # this wrapper owns the C++ object: keep it, set fields through a downcast view
+    faiss.downcast_index(index).do_polysemous_training = False  # unused by our search; made training 50x slower
+    return index
+
+
+def _faiss_matches(index_type: str, index: Any) -> bool:
+    import faiss
+
+    if index_type == "ivfpq":
+        return isinstance(faiss.downcast_index(index), faiss.IndexIVFPQ)
+    if not isinstance(index, faiss.IndexIDMap2):
+        return False
+    inner = faiss.downcast_index(index.index)
+    return isinstance(inner, faiss.IndexHNSWFlat if index_type == "hnsw" else faiss.IndexFlat)
+
+
 class ReferenceIndex:
-    """Embedded reference images in a FAISS inner-product index, with their metadata and brands."""
+    """Embedded reference images in a FAISS inner-product index, with their metadata and brands.
 
-    def __init__(self, embedder: Embedder, brands: Iterable[Brand] = ()):
-        import faiss
+    ``index_type``: ``"flat"`` (exact), ``"hnsw"``, ``"ivfpq"`` or ``"auto"`` (with ``expected_vectors`` in
+    ``params``); ``params``: that type's parameters (see the module docstring); unknown ones are a ValueError.
+    """
 
+    def __init__(
+        self,
+        embedder: Embedder,
+        brands: Iterable[Brand] = (),
+        *,
+        index_type: str = "flat",
+        params: dict[str, Any] | None = None,
+    ):
         self.embedder = embedder
         self.brands: dict[str, Brand] = {b.key: b for b in brands}
         self.references: dict[int, ReferenceImage] = {}
         self._views: dict[int, int] = {}
+        self._max_views: int | None = 0
         self._next_id = 0
-        self._faiss = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
+        self.index_type, self.params = resolve_index_params(index_type, embedder.dim, params)
+        self._faiss = _make_faiss(self.index_type, embedder.dim, self.params)
+        self._apply_search_params()
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # ivfpq vectors added before training
+        self._pending_count = 0
+        self._read_only: str | None = None  # the directory a memory-mapped index was loaded from
+        self._mapped_checksum: str | None = None
         self.skipped: list[ImageError] = []
 
     # -- building -------------------------------------------------------------------------------------
@@ -76,7 +207,17 @@ class ReferenceIndex:
 
     @property
     def vector_count(self) -> int:
-        return int(self._faiss.ntotal)
+        return int(self._faiss.ntotal) + self._pending_count
+
+    @property
+    def is_trained(self) -> bool:
+        """False only for an ivfpq index that still buffers its vectors for training."""
+        return bool(self._faiss.is_trained)
+
+    @property
+    def read_only(self) -> bool:
+        """True for an index loaded with ``mmap=True``: it can be searched and saved, not changed."""
+        return self._read_only is not None
 
     def brand(self, name: str) -> Brand | None:
         return self.brands.get(name.casefold())
@@ -86,18 +227,120 @@ class ReferenceIndex:
 
     def add_vectors(self, reference: ReferenceImage, vectors: np.ndarray) -> int:
         """Add one reference image with its already-embedded views; returns its reference id."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.embedder.dim)
+        return self.add_vectors_batch([reference], vectors, [len(vectors)])[0]
+
+    def add_vectors_batch(
+        self, references: Sequence[ReferenceImage], vectors: np.ndarray, views: Sequence[int] | None = None
+    ) -> list[int]:
+        """Add many reference images at once: ``vectors`` holds their views in order, ``views[i]`` of them for
+        ``references[i]`` (default one each). Returns their reference ids.
+
+        The way to build a large index with bounded memory: embed the catalog in chunks and add each chunk;
+        an ivfpq index buffers at most ``train_size`` vectors until it has trained.
+        """
+        self._check_writable("add to")
+        refs = list(references)
+        counts = np.ones(len(refs), np.int64) if views is None else np.asarray(views, dtype=np.int64).ravel()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.embedder.dim)
-        if not 1 <= len(vectors) <= _MAX_VIEWS:
-            raise ValueError(f"a reference image needs 1..{_MAX_VIEWS} vectors, got {len(vectors)}")
-        ref_id = self._next_id
-        self._next_id += 1
-        ids = (np.int64(ref_id) << _VIEW_BITS) + np.arange(len(vectors), dtype=np.int64)
-        self._faiss.add_with_ids(vectors, ids)
-        self.references[ref_id] = reference
-        self._views[ref_id] = len(vectors)
-        if self.brand(reference.brand) is None:
-            self.add_brand(Brand(reference.brand))
-        return ref_id
+        if len(counts) != len(refs):
+            raise ValueError(f"got {len(refs)} references but {len(counts)} view counts")
+        if len(refs) and not (counts.min() >= 1 and counts.max() <= _MAX_VIEWS):
+            raise ValueError(f"a reference image needs 1..{_MAX_VIEWS} vectors")
+        if int(counts.sum()) != len(vectors):
+            raise ValueError(f"the view counts add up to {int(counts.sum())} but {len(vectors)} vectors were given")
+        if not refs:
+            return []
+        ref_ids = np.arange(self._next_id, self._next_id + len(refs), dtype=np.int64)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        ids = (np.repeat(ref_ids, counts) << _VIEW_BITS) + (np.arange(len(vectors), dtype=np.int64) - starts)
+        self._add_to_faiss(vectors, ids)
+        self._next_id += len(refs)
+        for ref_id, ref, count in zip(ref_ids.tolist(), refs, counts.tolist()):
+            self.references[ref_id] = ref
+            self._views[ref_id] = count
+            if ref.brand.casefold() not in self.brands:
+                self.add_brand(Brand(ref.brand))
+        if self._max_views is not None:
+            self._max_views = max(self._max_views, int(counts.max()))
+        return ref_ids.tolist()
+
+    def train(self, sample: np.ndarray) -> None:
+        """Train an ivfpq index on a sample of vectors (a few tens of thousands, drawn from the whole catalog);
+        vectors already buffered are then added. Flat and hnsw need no training: a no-op for them."""
+        if self.index_type != "ivfpq":
+            return
+        self._check_writable("train")
+        if self._faiss.is_trained:
+            raise ValueError("this ivfpq index is already trained")
+        sample = np.ascontiguousarray(sample, dtype=np.float32).reshape(-1, self.embedder.dim)
+        need = _min_training(self.params)
+        if len(sample) < need:
+            raise KnockoffError(
+                f"an ivfpq index with nlist={self.params['nlist']} and nbits={self.params['nbits']} needs at "
+                f"least {need} training vectors (about {40 * need} for good quality), got {len(sample)}; add "
+                f"more references, lower nlist, or use index_type='flat'"
+            )
+        log.info("training ivfpq (nlist %d, m %d) on %d vectors", self.params["nlist"], self.params["m"], len(sample))
+        self._faiss.train(sample)
+        pending, self._pending, self._pending_count = self._pending, [], 0
+        for vectors, ids in pending:
+            self._faiss.add_with_ids(vectors, ids)
+
+    def _add_to_faiss(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        if self._faiss.is_trained:
+            self._faiss.add_with_ids(vectors, ids)
+            return
+        self._pending.append((vectors.copy(), ids))
+        self._pending_count += len(vectors)
+        if self._pending_count >= self.params["train_size"]:
+            self._train_on_pending()
+
+    def _train_on_pending(self) -> None:
+        sample = np.concatenate([v for v, _ in self._pending]) if self._pending else np.zeros((0, self.embedder.dim))
+        self.train(sample)
+
+    def _ensure_ready(self) -> None:
+        """Train an ivfpq index on its buffer before it is searched or saved."""
+        if self._pending_count and not self._faiss.is_trained:
+            self._train_on_pending()
+
+    def _mapped_file(self) -> Path:
+        """The file a read-only index is mapped from, checked to be the one it was loaded from."""
+        assert self._read_only is not None
+        file = Path(self._read_only) / "index.faiss"
+        if not file.exists() or _sha256(file) != self._mapped_checksum:
+            raise KnockoffError(f"{file} changed since this index was memory-mapped from it; load it again")
+        return file
+
+    def _check_writable(self, action: str) -> None:
+        if self._read_only is not None:
+            raise KnockoffError(
+                f"cannot {action} an index memory-mapped from {self._read_only}; load it with mmap=False to change it"
+            )
+
+    def set_search_params(self, **params: int) -> None:
+        """Change search-time parameters: ``efSearch`` (hnsw), ``nprobe`` (ivfpq). Saved with the index."""
+        allowed = _SEARCH_PARAMS.get(self.index_type, ())
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: not a search parameter of a {self.index_type} index "
+                f"(valid: {', '.join(allowed) or 'none'})"
+            )
+        for key, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+            self.params[key] = int(value)
+        self._apply_search_params()
+
+    def _apply_search_params(self) -> None:
+        import faiss
+
+        if self.index_type == "hnsw":
+            faiss.downcast_index(self._faiss.index).hnsw.efSearch = self.params["efSearch"]
+        elif self.index_type == "ivfpq":
+            faiss.extract_index_ivf(self._faiss).nprobe = self.params["nprobe"]
 
     def add(
         self,
@@ -119,6 +362,7 @@ class ReferenceIndex:
             batch = references[start : start + batch_size]
             views: list[Any] = []
             owners: list[ReferenceImage] = []
+            counts: list[int] = []
             for ref in batch:
                 try:
                     image = load_image(ref.image)
@@ -128,26 +372,21 @@ class ReferenceIndex:
                     continue
                 ref_views = self.embedder.reference_views(image)
                 views.extend(ref_views)
-                owners.extend([ref] * len(ref_views))
+                owners.append(ref)
+                counts.append(len(ref_views))
             if views:
-                vectors = self.embedder.embed(views)
-                cursor = 0
-                while cursor < len(owners):
-                    ref = owners[cursor]
-                    end = cursor
-                    while end < len(owners) and owners[end] is ref:
-                        end += 1
-                    self.add_vectors(ref, vectors[cursor:end])
-                    added += 1
-                    cursor = end
+                self.add_vectors_batch(owners, self.embedder.embed(views), counts)
+                added += len(owners)
             if progress is not None:
                 progress(len(batch))
         return added
 
     def remove_product(self, brand: str, product_id: str) -> int:
-        """Remove every reference image of a product; returns how many images were removed."""
-        import faiss
+        """Remove every reference image of a product; returns how many images were removed.
 
+        Flat and ivfpq remove in place; FAISS's HNSW cannot, so an hnsw index is rebuilt from its stored
+        vectors without them (minutes on millions of vectors; logged). A memory-mapped index cannot be changed.
+        """
         doomed = [
             ref_id
             for ref_id, ref in self.references.items()
@@ -155,38 +394,106 @@ class ReferenceIndex:
         ]
         if not doomed:
             return 0
+        self._check_writable("remove from")
         ids = np.concatenate(
             [(np.int64(r) << _VIEW_BITS) + np.arange(self._views[r], dtype=np.int64) for r in doomed]
         )
-        self._faiss.remove_ids(faiss.IDSelectorBatch(ids))
+        self._remove_ids(ids)
         for ref_id in doomed:
             del self.references[ref_id]
             del self._views[ref_id]
+        self._max_views = None
         return len(doomed)
+
+    def _remove_ids(self, ids: np.ndarray) -> None:
+        import faiss
+
+        if self._pending:
+            self._pending = [(v[keep], i[keep]) for v, i in self._pending for keep in [~np.isin(i, ids)]]
+            self._pending_count = sum(len(i) for _, i in self._pending)
+        if self.index_type != "hnsw":
+            if self._faiss.ntotal:
+                self._faiss.remove_ids(faiss.IDSelectorBatch(ids))
+            return
+        old_ids = faiss.vector_to_array(self._faiss.id_map)
+        storage = faiss.downcast_index(self._faiss.index)
+        log.warning("hnsw cannot remove vectors: rebuilding the graph over %d vectors", len(old_ids) - len(ids))
+        rebuilt = _make_faiss("hnsw", self.embedder.dim, self.params)
+        keep = ~np.isin(old_ids, ids)
+        chunk = 65536
+        for start in range(0, len(old_ids), chunk):
+            stop = min(start + chunk, len(old_ids))
+            mask = keep[start:stop]
+            if mask.any():
+                rebuilt.add_with_ids(storage.reconstruct_n(start, stop - start)[mask], old_ids[start:stop][mask])
+        self._faiss = rebuilt
+        self._apply_search_params()
 
     # -- searching ------------------------------------------------------------------------------------
 
     def search(self, vectors: np.ndarray, k: int = 10) -> list[list[Hit]]:
-        """For each query vector, the ``k`` best reference images (best view each), most similar first."""
+        """For each query vector, the ``k`` best reference images (best view each), most similar first.
+
+        Exact for flat; approximate for hnsw and ivfpq (ivfpq similarities are estimated from its codes).
+        """
         queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.embedder.dim)
+        self._ensure_ready()
         if self.vector_count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
-        max_views = max(self._views.values())
-        raw_k = min(self.vector_count, k * max_views)
+        if self._max_views is None:
+            self._max_views = max(self._views.values(), default=1)
+        raw_k = min(self.vector_count, k * max(self._max_views, 1))
         scores, ids = self._faiss.search(queries, raw_k)
         results: list[list[Hit]] = []
         for row_scores, row_ids in zip(scores, ids):
             best: dict[int, float] = {}
-            for score, faiss_id in zip(row_scores, row_ids):
+            for score, faiss_id in zip(row_scores.tolist(), row_ids.tolist()):
                 if faiss_id < 0:
                     continue
-                ref_id = int(faiss_id) >> _VIEW_BITS
+                ref_id = faiss_id >> _VIEW_BITS
                 if ref_id not in best:
-                    best[ref_id] = float(score)
-                if len(best) >= k:
-                    break
+                    best[ref_id] = score
+                    if len(best) >= k:
+                        break
             results.append([Hit(self.references[r], r, s) for r, s in best.items()])
         return results
+
+    # -- pickling (to ship an index to other processes, e.g. Ray actors) ------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        import faiss
+
+        return {
+            "embedder": self.embedder, "brands": self.brands, "references": self.references, "views": self._views,
+            "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
+            "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
+            "pending": self._pending, "skipped": self.skipped,
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], embedder: Embedder) -> ReferenceIndex:
+        """Rebuild an index from ``__getstate__()`` output shipped without its embedder (see ray_scan)."""
+        index = cls.__new__(cls)
+        index.__setstate__({**state, "embedder": embedder})
+        return index
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import faiss
+
+        self.embedder = state["embedder"]
+        self.brands = state["brands"]
+        self.references = state["references"]
+        self._views = state["views"]
+        self._max_views = None
+        self._next_id = state["next_id"]
+        self.index_type, self.params = state["index_type"], state["params"]
+        self._faiss = faiss.deserialize_index(state["faiss"])
+        self._apply_search_params()
+        self._pending = state["pending"]
+        self._pending_count = sum(len(i) for _, i in self._pending)
+        self._read_only = None
+        self._mapped_checksum = None
+        self.skipped = state["skipped"]
 
     # -- saving and loading ---------------------------------------------------------------------------
 
@@ -194,13 +501,18 @@ class ReferenceIndex:
         """Write the index directory atomically (a crash mid-save leaves the previous one readable)."""
         import faiss
 
+        self._ensure_ready()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir()
-        faiss.write_index(self._faiss, str(staging / "index.faiss"))
+        if self._read_only is not None:
+            # a mapped ivfpq would be written as a pointer to its source file: copy the unchanged file instead
+            shutil.copyfile(self._mapped_file(), staging / "index.faiss")
+        else:
+            faiss.write_index(self._faiss, str(staging / "index.faiss"))
         with (staging / "references.jsonl").open("w", encoding="utf-8") as handle:
             for ref_id, ref in self.references.items():
                 handle.write(json.dumps({"id": ref_id, "views": self._views[ref_id], **ref.to_dict()}) + "\n")
@@ -213,7 +525,8 @@ class ReferenceIndex:
             "embedder": self.embedder.settings(),
             "dim": self.embedder.dim,
             "metric": "inner_product",
-            "index_type": "flat",
+            "index_type": self.index_type,
+            "index_params": dict(self.params),
             "count": {"references": len(self.references), "vectors": self.vector_count},
             "next_id": self._next_id,
             "checksums": {name: _sha256(staging / name) for name in _FILES},
@@ -233,8 +546,13 @@ class ReferenceIndex:
         return target
 
     @classmethod
-    def load(cls, path: str | Path, embedder: Embedder | str | None = None, *, verify: bool = True) -> ReferenceIndex:
+    def load(
+        cls, path: str | Path, embedder: Embedder | str | None = None, *, verify: bool = True, mmap: bool = False
+    ) -> ReferenceIndex:
         """Load an index directory; ``embedder`` defaults to the one named in its manifest.
+
+        ``mmap=True`` memory-maps the vectors (flat and hnsw storage, ivfpq inverted lists) rather than reading
+        them into memory; processes on one machine then share the pages. The index is then read-only.
 
         Raises :class:`IndexMismatchError` when the embedder differs from the one that built the index,
         :class:`IndexCorruptError` when a file is missing or damaged.
@@ -262,9 +580,16 @@ class ReferenceIndex:
         elif not isinstance(embedder, Embedder):
             embedder = create_embedder(embedder)
         _check_same_embedder(root, built_with, embedder.settings())
-        index = cls(embedder)
+        index_type = manifest.get("index_type", "flat")
         try:
-            index._faiss = faiss.read_index(str(root / "index.faiss"))
+            index = cls(embedder, index_type=index_type, params=manifest.get("index_params"))
+        except ValueError as exc:
+            raise IndexCorruptError(f"{root}: manifest.json has a bad index type or parameters ({exc})") from exc
+        # IO_FLAG_MMAP maps IVF inverted lists; IO_FLAG_MMAP_IFC maps flat codes (flat, and the hnsw storage).
+        # They do not combine: with IFC the IVF reader cannot map its lists.
+        flags = (faiss.IO_FLAG_MMAP if index_type == "ivfpq" else faiss.IO_FLAG_MMAP_IFC) if mmap else 0
+        try:
+            index._faiss = faiss.read_index(str(root / "index.faiss"), flags)
             for line in (root / "references.jsonl").read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
                 ref_id = int(row.pop("id"))
@@ -276,6 +601,12 @@ class ReferenceIndex:
             raise IndexCorruptError(f"{root}: cannot read the index ({exc})") from exc
         if index._faiss.d != embedder.dim or index._faiss.ntotal != manifest["count"]["vectors"]:
             raise IndexCorruptError(f"{root}: index.faiss does not agree with the manifest (dimension or count)")
+        if not _faiss_matches(index.index_type, index._faiss):
+            raise IndexCorruptError(f"{root}: index.faiss is not a {index.index_type} index as the manifest says")
+        index._apply_search_params()
+        if mmap:
+            index._read_only = str(root)
+            index._mapped_checksum = manifest.get("checksums", {}).get("index.faiss") or _sha256(root / "index.faiss")
         index._next_id = int(manifest.get("next_id", max(index.references, default=-1) + 1))
         return index
 
@@ -314,17 +645,27 @@ def build_index(
     catalog: Catalog | str | Path,
     embedder: Embedder | str = "auto",
     *,
+    index_type: str = "auto",
+    index_params: dict[str, Any] | None = None,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> ReferenceIndex:
-    """Embed every reference image of a catalog (or a catalog directory) into a new :class:`ReferenceIndex`."""
+    """Embed every reference image of a catalog (or a catalog directory) into a new :class:`ReferenceIndex`.
+
+    ``index_type``: ``"auto"`` (flat below a million vectors, counted from the catalog and the embedder's views
+    per image), ``"flat"``, ``"hnsw"`` or ``"ivfpq"``; ``index_params``: that type's parameters.
+    """
     from knockoff.embedders.base import Embedder, create_embedder
 
     if not isinstance(catalog, Catalog):
         catalog = Catalog.from_dir(catalog)
     if not isinstance(embedder, Embedder):
         embedder = create_embedder(embedder)
-    index = ReferenceIndex(embedder, catalog.brands.values())
+    params = dict(index_params or {})
+    if index_type in ("auto", "ivfpq") and "expected_vectors" not in params:
+        probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
+        params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
+    index = ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params)
     index.add(catalog, batch_size=batch_size, progress=progress)
     if len(index) == 0:
         raise KnockoffError("no reference image could be read; nothing to index")

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -195,13 +195,24 @@ def scan(
     batch_size: int = 32,
     progress: bool | None = None,
     detector: Detector | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> ScanSummary:
     """Scan a folder of listing photos into ``out_dir/results.jsonl``; resumable; returns a summary.
 
+    ``engine``: ``"local"`` (worker processes on this machine) or ``"ray"`` (Ray Data, on the cluster at
+    ``address`` or a local Ray instance; needs ``pip install 'knockoff[ray]'``). Both write the same lines.
     ``workers``: decoding processes (default: CPU count - 1, 0 decodes in this process).
     ``progress``: a progress bar on stderr (default: when stderr is a terminal); otherwise a log line
     every 30 s.
     """
+    if engine == "ray":
+        from knockoff.ray_scan import scan_with_ray
+
+        return scan_with_ray(folder, index, out_dir, policy=policy, listings_csv=listings_csv, workers=workers,
+                             batch_size=batch_size, progress=progress, detector=detector, address=address)
+    if engine != "local":
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     started = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,24 +259,33 @@ def scan(
                        time.monotonic() - started, index.embedder.name)
 
 
-def _decide_batch(
-    detector: Detector, batch: list[tuple[Listing, ListingImages]], sink: IO[str], counts: Counter[str]
-) -> int:
-    """Embed every photo of the batch in one call, decide each listing, append and flush the lines."""
+def decide_batch(detector: Detector, batch: Sequence[tuple[Listing, ListingImages]]) -> list[Verdict]:
+    """Embed every photo of a batch of decoded listings in one call and decide each listing."""
     images = [image for _, loaded in batch for image in loaded.images]
     vectors = detector.embed(images) if images else []
-    lines = []
+    verdicts = []
     cursor = 0
     for listing, loaded in batch:
         n = len(loaded.images)
-        verdict: Verdict = (
+        verdicts.append(
             detector.decide(listing, loaded, vectors[cursor : cursor + n]) if n
             else error_verdict(listing, loaded.problems, detector.engine)
         )
         cursor += n
+    return verdicts
+
+
+def append_results(verdicts: Sequence[Verdict], sink: IO[str], counts: Counter[str]) -> None:
+    """Append one JSON line per verdict, flushed and synced, so that a kill loses at most a torn last line."""
+    for verdict in verdicts:
         counts[verdict.verdict] += 1
-        lines.append(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")
-    sink.write("".join(lines))
+    sink.write("".join(json.dumps(v.to_dict(), ensure_ascii=False) + "\n" for v in verdicts))
     sink.flush()
     os.fsync(sink.fileno())
+
+
+def _decide_batch(
+    detector: Detector, batch: list[tuple[Listing, ListingImages]], sink: IO[str], counts: Counter[str]
+) -> int:
+    append_results(decide_batch(detector, batch), sink, counts)
     return len(batch)

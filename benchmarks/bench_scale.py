@@ -1,0 +1,234 @@
+"""Scale benchmark: index types (flat, hnsw, ivfpq) on synthetic clustered vectors, and a Ray scan's throughput.
+
+    python benchmarks/bench_scale.py --quick   # 10^4 and 10^5 vectors at 256 dimensions, a 120-listing scan
+    python benchmarks/bench_scale.py           # adds 10^6 vectors (and 512 dimensions below 10^6)
+
+Vectors: unit vectors around many centres (one a thousand vectors), each a centre plus a low-rank spread (a
+32-dimensional latent) and a little isotropic noise: closer to image embeddings than uniform noise, where
+every neighbour is about as far as every other. Queries are new draws of the same distribution. For each
+size and dimension the exact search (flat, measured in the same run) gives the ground truth; each type's
+recall@10 is the overlap of its top 10 reference ids with the exact top 10, queries per second are through
+``ReferenceIndex.search`` in batches of 16 queries after a warm-up, memory is the written index size and the
+process RSS growth while building, and the QPS ratio is against flat in the same run.
+Ray: the same folder of listings (perceptual engine) scanned locally and by ``scan_with_ray`` with 1 and 2
+actors on one local Ray instance of 4 logical CPUs; the ratio is 2 actors over 1.
+Results: printed, and written to benchmarks/results/scale(.quick).{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common import markdown_table, text_table, write_results
+
+from knockoff.catalog import ReferenceImage
+from knockoff.embedders.base import Embedder
+from knockoff.index import ReferenceIndex
+
+K = 10
+QUERY_BATCH = 16
+
+
+class _VectorsOnly(Embedder):
+    """Stands for an embedder of a given dimension: the benchmark adds vectors, it embeds no image."""
+
+    kind = "bench"
+
+    def __init__(self, dim: int):
+        self._dim = dim
+
+    @property
+    def name(self) -> str:
+        return f"bench:{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed(self, images):  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def clustered(n: int, dim: int, seed: int, n_centres: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(12345 + dim).normal(size=(n_centres, dim)).astype(np.float32)
+    mixing = np.random.default_rng(54321 + dim).normal(size=(32, dim)).astype(np.float32) / np.sqrt(32)
+    out = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        x = centres[rng.integers(0, n_centres, m)]
+        x += 0.8 * rng.normal(size=(m, 32)).astype(np.float32) @ mixing
+        x += 0.15 * rng.normal(size=(m, dim)).astype(np.float32)
+        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def _top_ids(index: ReferenceIndex, queries: np.ndarray) -> tuple[np.ndarray, float]:
+    for start in range(0, min(len(queries), 2 * QUERY_BATCH), QUERY_BATCH):  # warm-up
+        index.search(queries[start : start + QUERY_BATCH], K)
+    ids = np.full((len(queries), K), -1, np.int64)
+    started = time.perf_counter()
+    for start in range(0, len(queries), QUERY_BATCH):
+        for row, hits in enumerate(index.search(queries[start : start + QUERY_BATCH], K)):
+            ids[start + row, : len(hits)] = [h.reference_id for h in hits]
+    return ids, len(queries) / (time.perf_counter() - started)
+
+
+def bench_index(index_type: str, params: dict[str, Any], base: np.ndarray, queries: np.ndarray,
+                truth: np.ndarray | None) -> tuple[dict[str, Any], np.ndarray]:
+    gc.collect()
+    before = rss_bytes()
+    started = time.perf_counter()
+    index = ReferenceIndex(_VectorsOnly(base.shape[1]), index_type=index_type,
+                           params={**params, **({"expected_vectors": len(base)} if index_type == "ivfpq" else {})})
+    reference = ReferenceImage("Bench", "p", "P", "/bench/p.png")
+    for start in range(0, len(base), 100_000):  # batches: what a large catalog build does
+        chunk = base[start : start + 100_000]
+        index.add_vectors_batch([reference] * len(chunk), chunk)
+    index.search(queries[:1], K)  # an ivfpq index trains on its buffer here at the latest
+    build_s = time.perf_counter() - started
+    grown = rss_bytes() - before
+    with tempfile.TemporaryDirectory() as tmp:
+        import faiss
+
+        path = Path(tmp) / "index.faiss"
+        faiss.write_index(index._faiss, str(path))
+        size = path.stat().st_size
+    ids, qps = _top_ids(index, queries)
+    truth = ids if truth is None else truth
+    recall = float(np.mean([len(set(a.tolist()) & set(b.tolist())) / K for a, b in zip(ids, truth)]))
+    row = {"type": index_type, "params": dict(index.params), "recall@10": round(recall, 4), "qps": round(qps, 1),
+           "index_bytes": size, "rss_delta_bytes": grown, "build_s": round(build_s, 2)}
+    del index
+    gc.collect()
+    return row, ids
+
+
+def index_sweep(sizes: list[int], dims: list[int], n_queries: int) -> list[dict[str, Any]]:
+    rows = []
+    for dim in dims:
+        for n in sizes:
+            if dim > 256 and n >= 1_000_000:
+                continue  # 4 GB of vectors and a long hnsw build: 256 dimensions only at this size
+            base = clustered(n, dim, seed=1, n_centres=max(100, n // 1000))
+            queries = clustered(n_queries, dim, seed=2, n_centres=max(100, n // 1000))
+            truth = None
+            flat_qps = None
+            for index_type, params in (("flat", {}), ("hnsw", {}), ("ivfpq", {})):
+                print(f"  n={n} dim={dim} {index_type} ...", file=sys.stderr, flush=True)
+                try:
+                    row, ids = bench_index(index_type, params, base, queries, truth)
+                except Exception as exc:  # a failed case is recorded, the sweep goes on  # noqa: BLE001
+                    rows.append({"n": n, "dim": dim, "type": index_type, "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                if index_type == "flat":
+                    truth, flat_qps = ids, row["qps"]
+                row.update(n=n, dim=dim, qps_vs_flat=round(row["qps"] / flat_qps, 2) if flat_qps else None)
+                rows.append(row)
+                print(f"    {row}", file=sys.stderr, flush=True)
+            del base
+            gc.collect()
+    return rows
+
+
+def ray_throughput(n_listings: int) -> dict[str, Any]:
+    """Local scan, then the Ray scan with 1 and 2 actors, on one folder of listings."""
+    from PIL import Image
+
+    from knockoff import Catalog, build_index
+    from knockoff.ray_scan import scan_with_ray
+    from knockoff.scan import scan
+
+    try:
+        import ray
+    except ImportError:
+        return {"error": "ray is not installed (pip install 'knockoff[ray]')"}
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        refs = root / "refs"
+        refs.mkdir()
+        lines = ["brand,product_id,product_name,image,price,currency"]
+        photos = []
+        for i in range(8):
+            image = Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).resize((256, 256))
+            image.save(refs / f"r{i}.png")
+            photos.append(image)
+            lines.append(f"Acme,p{i},P{i},r{i}.png,100,USD")
+        (refs / "references.csv").write_text("\n".join(lines) + "\n")
+        (refs / "brands.csv").write_text("brand,aliases,authorized_sellers\nAcme,,\n")
+        folder = root / "listings"
+        folder.mkdir()
+        for i in range(n_listings):
+            image = photos[i % 8].resize((200, 200)) if i % 3 == 0 else Image.fromarray(
+                rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).resize((200, 200))
+            image.save(folder / f"l{i:05d}.jpg", quality=85)
+        index = build_index(Catalog.from_dir(refs), "perceptual")
+        out: dict[str, Any] = {"listings": n_listings, "engine": "perceptual", "ray_cpus": 4}
+        local = scan(folder, index, root / "local", workers=1, progress=False)
+        out["local_listings_per_s"] = round(local.decided / local.seconds, 2)
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        try:
+            for actors in (1, 2):
+                summary = scan_with_ray(folder, index, root / f"ray{actors}", num_actors=actors, progress=False,
+                                        timeout_s=300)
+                out[f"ray_{actors}_listings_per_s"] = round(summary.decided / summary.seconds, 2)
+        finally:
+            ray.shutdown()
+    out["ray_2_over_1"] = round(out["ray_2_listings_per_s"] / out["ray_1_listings_per_s"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10^4 and 10^5 vectors, 256 dimensions")
+    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--listings", type=int, help="listings of the Ray scan (default 120 quick, 300 full)")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray scan")
+    parser.add_argument("--sizes", help="comma-separated vector counts (overrides --quick's)")
+    parser.add_argument("--dims", help="comma-separated dimensions (overrides --quick's)")
+    args = parser.parse_args(argv)
+    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    dims = [256] if args.quick else [256, 512]
+    sizes = [int(v) for v in args.sizes.split(",")] if args.sizes else sizes
+    dims = [int(v) for v in args.dims.split(",")] if args.dims else dims
+    started = time.perf_counter()
+    rows = index_sweep(sizes, dims, args.queries)
+    ray_row = None if args.no_ray else ray_throughput(args.listings or (120 if args.quick else 300))
+    headers = ["n", "dim", "type", "recall@10", "QPS", "QPS vs flat", "index MB", "RSS +MB", "build s", "params"]
+    table = [
+        [r["n"], r["dim"], r["type"], r.get("recall@10"), r.get("qps"), r.get("qps_vs_flat"),
+         round(r["index_bytes"] / 1e6, 1) if "index_bytes" in r else None,
+         round(r["rss_delta_bytes"] / 1e6, 1) if "rss_delta_bytes" in r else None, r.get("build_s"),
+         r.get("error") or ", ".join(f"{k}={v}" for k, v in r.get("params", {}).items() if k != "train_size")]
+        for r in rows
+    ]
+    print(text_table(headers, table))
+    markdown = "## Index types\n\n" + markdown_table(headers, table) + "\n"
+    if ray_row is not None:
+        print(ray_row)
+        markdown += "\n## Ray scan throughput (listings per second, this machine)\n\n" + markdown_table(
+            list(ray_row), [list(ray_row.values())]) + "\n"
+    name = "scale.quick" if args.quick else "scale"
+    command = "python benchmarks/bench_scale.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    write_results(name, {"script": "bench_scale.py", "command": command, "rows": rows, "ray": ray_row,
+                         "seconds": round(time.perf_counter() - started, 1)}, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
