@@ -268,8 +268,10 @@ def _split_list(value: str) -> tuple[str, ...]:
 def _parse_price(path: Path, line: int, value: str) -> float | None:
     if not value:
         return None
+    # "1,299.90" (thousands separator) and "12,50" (decimal comma) are both read as written.
+    text = value.replace(",", "") if "." in value else value.replace(",", ".")
     try:
-        price = float(value.replace(",", "")) if value.count(",") and "." in value else float(value.replace(",", "."))
+        price = float(text)
     except ValueError:
         raise CatalogError(path, f"not a number: {value!r}", line=line, field="price") from None
     if not math.isfinite(price) or price < 0:
@@ -277,7 +279,7 @@ def _parse_price(path: Path, line: int, value: str) -> float | None:
     return price
 
 
-def _parse_currency(path: Path, line: int, value: str, price: float | None) -> str | None:
+def _parse_currency(path: Path, line: int, value: str) -> str | None:
     if not value:
         return None
     code = value.upper()
@@ -343,7 +345,7 @@ def read_references(
             if image in seen:
                 raise CatalogError(path, f"image {row['image']!r} is listed twice", line=line, field="image")
             price = _parse_price(path, line, row.get("price", ""))
-            currency = _parse_currency(path, line, row.get("currency", ""), price)
+            currency = _parse_currency(path, line, row.get("currency", ""))
             label = Path(row["image"]).as_posix()
             seen.add(image)
             refs.append(
@@ -396,7 +398,7 @@ def read_listings(
             if listing_id in ids:
                 raise CatalogError(path, f"listing_id {listing_id!r} is used twice", line=line, field="listing_id")
             price = _parse_price(path, line, row.get("price", ""))
-            currency = _parse_currency(path, line, row.get("currency", ""), price)
+            currency = _parse_currency(path, line, row.get("currency", ""))
             label = row.get("label", "").lower() or None
             if label is not None and label not in LABELS:
                 raise CatalogError(path, f"must be one of {', '.join(LABELS)}, got {label!r}", line=line, field="label")
