@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--quick", action="store_true", help="small run (under a minute)")
-    parser.add_argument("--top-k", type=int, default=3, help="sources verified per query")
+    parser.add_argument("--top-k", type=int, default=3, help="sources verified per query (global shortlist)")
+    parser.add_argument("--vote-top", type=int, default=3,
+                        help="sources verified per query from the keypoint-vote shortlist (0: global only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
@@ -211,31 +213,51 @@ def main(argv: list[str] | None = None) -> int:
         m.prepare_sources(source_images)
     verifier = kverify.GeometricVerifier() if kverify.opencv_available() else None
     ref_features = [verifier.features(im) for im in source_images] if verifier else []
+    shortlist = None
+    if verifier is not None and args.vote_top > 0:
+        from knockoff.keypoints import KeypointShortlist
 
-    # queries: (image, true source or None, kind, excluded product)
+        shortlist = KeypointShortlist()
+        for j, features in enumerate(ref_features):
+            shortlist.add(j, features)
+    grocery = [j for j, p in enumerate(sources) if product_of(p) is not None]
+
+    # queries: (image, true source or None, kind, excluded product, path or None)
     def queries():
         for i, im in enumerate(source_images):
             for kind in EDIT_KINDS:
-                yield apply_edit(im, kind, rng), i, kind, None
+                yield apply_edit(im, kind, rng), i, kind, None, None
         for path, src, relation in copies_real:
-            yield load_image(path), src, "real:" + relation, None
+            yield load_image(path), src, "real:" + relation, None, path
         for path in unrelated:
-            yield load_image(path), None, "unrelated", product_of(path)
+            yield load_image(path), None, "unrelated", product_of(path), path
 
     source_products = [product_of(p) for p in sources]
     records = []
     verify_time = 0.0
     verify_calls = 0
+    vote_time = 0.0
+    vote_calls = 0
+    grocery_rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for image, src, kind, product in queries():
+    for image, src, kind, product, path in queries():
         allowed = np.array([product is None or sp != product for sp in source_products])
-        row: dict[str, Any] = {"kind": kind, "source": src, "allowed": allowed, "scores": {}}
+        row: dict[str, Any] = {"kind": kind, "source": src, "allowed": allowed, "scores": {},
+                               "path": str(path.relative_to(args.data)) if path is not None else None}
         for m in methods:
             row["scores"][m.name] = m.scores(image)
         if verifier is not None:
             glob = row["scores"]["knockoff perceptual"]
-            order = [int(j) for j in np.argsort(-glob) if allowed[j]][: args.top_k]
             listing = verifier.features(image, with_mirror=True)
+            votes: list[tuple[Any, int]] = []
+            if shortlist is not None:
+                t = time.perf_counter()
+                votes = shortlist.vote(listing, top=len(sources))
+                vote_time += time.perf_counter() - t
+                vote_calls += 1
+            # the detector's shortlist: the global top-k plus the keypoint-vote top (own product excluded here)
+            order = [int(j) for j in np.argsort(-glob) if allowed[j]][: args.top_k]
+            order += [int(j) for j, _ in votes if allowed[j] and j not in order][: args.vote_top]
             matches = {}
             for j in order:
                 t = time.perf_counter()
@@ -246,6 +268,17 @@ def main(argv: list[str] | None = None) -> int:
                 matches[src] = verifier.verify(listing, ref_features[src])  # for the distribution only
                 row["own_not_shortlisted"] = True
             row["verify"] = matches
+            if product is not None or (src is not None and src not in grocery) or kind == "unrelated":
+                # grocerystore target: official iconic photos as the references, nothing excluded
+                g_order = [j for j in (int(j) for j in np.argsort(-glob)) if j in grocery][: args.top_k]
+                g_order += [int(j) for j, _ in votes if j in grocery and j not in g_order][: args.vote_top]
+                g_matches = {j: matches[j] if j in matches else verifier.verify(listing, ref_features[j]) for j in g_order}
+                verified = [(m.inliers, j) for j, m in g_matches.items() if m.verified]
+                pick = max(verified)[1] if verified else None
+                grocery_rows.append({"product": product, "path": row["path"], "kind": kind,
+                                     "pick": product_of(sources[pick]) if pick is not None else None,
+                                     "pick_inliers": max(verified)[0] if verified else 0,
+                                     "own_in_shortlist": any(product_of(sources[j]) == product for j in g_order)})
         records.append(row)
     elapsed = time.perf_counter() - t0
 
@@ -281,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in unrel:
         for j, m in r.get("verify", {}).items():
             if m.verified:
-                false_verified.append((r["kind"], j, m.to_dict()))
+                false_verified.append({"listing": r["path"], "reference": str(sources[j].relative_to(args.data)),
+                                       **{k: m.to_dict()[k] for k in ("inliers", "inlier_ratio", "reference_coverage",
+                                                                      "scale", "rotation_deg", "inlier_spread")}})
     verify_stats: dict[str, Any] = {}
     if verifier:
         def collect(rows: list[dict], own: bool) -> dict[str, dict[str, float]]:
@@ -309,21 +344,44 @@ def main(argv: list[str] | None = None) -> int:
             ],
             "settings": kverify.VerifierSettings().__dict__,
             "ms per verify": round(1000 * verify_time / max(verify_calls, 1), 2),
+            "ms per keypoint vote": round(1000 * vote_time / max(vote_calls, 1), 2),
+            "verifications per query": round(verify_calls / max(len(records), 1), 2),
         }
-    speed = measure_speed(sources[:20] + unrelated[:40])
+    grocery_result: dict[str, Any] = {}
+    if grocery_rows:
+        def brand(product: str | None) -> str | None:
+            return product.split("-")[0] if product else None
+
+        ref_products = {product_of(sources[j]) for j in grocery}
+        # store photos of a product that has an official photo among the references (all of them in a full run)
+        store = [g for g in grocery_rows if g["product"] is not None and g["product"] in ref_products]
+        others = [g for g in grocery_rows if g["product"] is None]
+        grocery_result = {
+            "references": len(grocery), "store photos": len(store),
+            "top-1 product": round(float(np.mean([g["pick"] == g["product"] for g in store])), 3) if store else None,
+            "own product shortlisted": round(float(np.mean([g["own_in_shortlist"] for g in store])), 3) if store else None,
+            "wrong product, same brand": sum(1 for g in store if g["pick"] and g["pick"] != g["product"] and brand(g["pick"]) == brand(g["product"])),
+            "wrong brand": sum(1 for g in store if g["pick"] and brand(g["pick"]) != brand(g["product"])),
+            "not matched": sum(1 for g in store if g["pick"] is None),
+            "unrelated (non-grocery photos and their edits)": len(others),
+            "unrelated matched": sum(1 for g in others if g["pick"] is not None),
+            "wrong picks": [g for g in store if g["pick"] and g["pick"] != g["product"]][:40],
+        }
+    speed = measure_speed(sources[:20] + unrelated[:40], verifier, shortlist)
 
     result = {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "processor": platform.processor() or platform.machine()},
         "versions": _versions(),
         "config": {"quick": args.quick, "sources": len(sources), "edit_kinds": list(EDIT_KINDS), "unrelated": len(unrelated),
-                   "real_copies": len(copies_real), "top_k": args.top_k, "seed": args.seed, "data": str(args.data)},
+                   "real_copies": len(copies_real), "top_k": args.top_k, "vote_top": args.vote_top, "seed": args.seed, "data": str(args.data)},
         "thresholds_zero_false_matches": thresholds,
         "recall": table,
         "false_matches_on_unrelated": {name: 0 for name in [m.name for m in methods]} | (
             {"knockoff perceptual + verify": len(false_verified)} if verifier else {}),
         "false_verified_pairs": false_verified,
         "verification": verify_stats,
+        "grocery": grocery_result,
         "speed": speed,
         "elapsed_s": round(elapsed, 1),
     }
@@ -336,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure_speed(paths: list[Path], repeats: int = 2) -> dict[str, Any]:
+def measure_speed(paths: list[Path], verifier: Any = None, shortlist: Any = None, repeats: int = 2) -> dict[str, Any]:
     """Images per second end to end (file -> hash or vectors), same files, same run; best of ``repeats``."""
     import imagehash
 
@@ -359,10 +417,19 @@ def measure_speed(paths: list[Path], repeats: int = 2) -> dict[str, Any]:
         im = load_image(p, min_side=emb.input_size)
         return emb.embed(emb.reference_views(im))
 
+    def perceptual_listing_keypoints(p: Path) -> Any:  # + RootSIFT (plain and mirrored) and the keypoint vote
+        im = load_image(p, min_side=emb.input_size)
+        vectors = emb.embed(emb.query_views(im))
+        features = verifier.features(im, with_mirror=True)
+        return vectors, shortlist.vote(features, top=3)
+
     out: dict[str, Any] = {"images": len(paths)}
-    for name, fn in (("pHash", phash), ("perceptual (full photo only)", perceptual_single),
-                     ("perceptual listing (all query views)", perceptual_listing),
-                     ("perceptual reference (all reference views)", perceptual_reference)):
+    timed = [("pHash", phash), ("perceptual (full photo only)", perceptual_single),
+             ("perceptual listing (all query views)", perceptual_listing),
+             ("perceptual reference (all reference views)", perceptual_reference)]
+    if verifier is not None and shortlist is not None:
+        timed.append(("perceptual listing + keypoint shortlist (no verification)", perceptual_listing_keypoints))
+    for name, fn in timed:
         fn(paths[0])  # warm-up
         best = float("inf")
         for _ in range(repeats):
@@ -410,7 +477,8 @@ def markdown(result: dict) -> str:
     lines += ["Speed (images/s end to end): " + ", ".join(f"{k}: {v}" for k, v in result["speed"].items()), ""]
     v = result.get("verification")
     if v:
-        lines += [f"Verification: {v['ms per verify']} ms per pair; measured distributions (percentiles):", ""]
+        lines += [f"Verification: {v['ms per verify']} ms per pair, {v['verifications per query']} pairs per query; "
+                  f"keypoint vote: {v['ms per keypoint vote']} ms per query; measured distributions (percentiles):", ""]
         for group in ("copies (own source)", "unrelated (top-k shortlisted pairs)"):
             lines.append(f"- {group}: " + "; ".join(
                 f"{k} " + " ".join(f"{q}={val}" for q, val in d.items() if q in ("p0", "p1", "p5", "p50", "p99", "p100", "n"))
@@ -421,6 +489,16 @@ def markdown(result: dict) -> str:
         lines.append(f"- copies missed by perceptual + verify: {len(v['failed copies'])}")
         for item in v["failed copies"][:40]:
             lines.append(f"  - {item}")
+    fv = result.get("false_verified_pairs") or []
+    lines.append(f"- unrelated pairs verified (false matches): {len(fv)}")
+    for item in fv:
+        lines.append(f"  - {item}")
+    g = result.get("grocery")
+    if g:
+        lines += ["", "## grocerystore target (official iconic photos as references, store photos as listings)", ""]
+        lines += [f"- {k}: {val}" for k, val in g.items() if k != "wrong picks"]
+        for item in g["wrong picks"][:20]:
+            lines.append(f"  - wrong pick: {item}")
     lines.append(f"\nversions: {result['versions']}; machine: {result['machine']}; elapsed {result['elapsed_s']} s")
     return "\n".join(lines) + "\n"
 

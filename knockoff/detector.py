@@ -151,10 +151,17 @@ class Detector:
 
     ``verifier``: ``"auto"`` uses geometric verification (OpenCV) when it is installed and the policy's
     ``verify_top`` is above 0; ``None`` turns it off; or pass a ``knockoff.verify.GeometricVerifier``.
+
+    ``keypoint_shortlist``: with a verifier, this many more references, those that most of the listing
+    photo's RootSIFT keypoints vote for (:class:`knockoff.keypoints.KeypointShortlist`), are verified
+    besides the global top ``verify_top``: a rotated, warped or collaged copy that the global descriptor
+    ranks low is still checked. The references' keypoints are computed once, on first use, and kept in
+    memory. 0 or ``None`` turns it off.
     """
 
     def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE,
+                 keypoint_shortlist: int | None = 3):
         self.index = index
         self.max_side = max_side
         self.policy = policy or Policy()
@@ -162,6 +169,11 @@ class Detector:
         self.max_pixels = max_pixels
         self.verifier = self._make_verifier(verifier)
         self._reference_features: OrderedDict[int, Any] = OrderedDict()
+        #: references added to the verification shortlist by keypoint votes (knockoff.keypoints); 0/None: off
+        self.keypoint_shortlist = keypoint_shortlist or 0
+        self._keypoints: Any = None
+        self._keypoints_size = -1
+        self._last_vectors: Sequence[np.ndarray] | None = None
 
     def _make_verifier(self, verifier: Any) -> Any:
         if verifier != "auto":
@@ -220,6 +232,7 @@ class Detector:
 
     def _candidates(self, vectors: Sequence[np.ndarray]) -> list[_Candidate]:
         """Best hit per reference product over every photo and view, most similar first."""
+        self._last_vectors = vectors
         best: dict[tuple[str, str], _Candidate] = {}
         for image_number, views in enumerate(vectors):
             if len(views) == 0:
@@ -231,11 +244,64 @@ class Detector:
                         best[key] = _Candidate(hit, image_number)
         return sorted(best.values(), key=lambda c: -c.hit.similarity)
 
+    def _keypoint_index(self) -> Any:
+        """The keypoint-vote index of every reference photo, built on first use (rebuilt if the index grew)."""
+        if self._keypoints is not None and self._keypoints_size == len(self.index.references):
+            return self._keypoints
+        from knockoff.keypoints import KeypointShortlist
+
+        shortlist = KeypointShortlist()
+        for ref_id, reference in self.index.references.items():
+            features = self._features_of(Hit(reference, ref_id, 0.0))
+            if features is not None:
+                shortlist.add(ref_id, features)
+        self._keypoints, self._keypoints_size = shortlist, len(self.index.references)
+        return shortlist
+
+    def _voted_candidates(self, candidates: list[_Candidate], images: Sequence[Image.Image],
+                          shortlist: list[_Candidate]) -> list[_Candidate]:
+        """Candidates that the listing photos' keypoints vote for, not already in ``shortlist``."""
+        if not self.keypoint_shortlist or not images:
+            return []
+        keypoints = self._keypoint_index()
+        if len(keypoints) == 0:
+            return []
+        taken = {c.hit.reference_id for c in shortlist}
+        by_reference = {c.hit.reference_id: c for c in candidates}
+        best: dict[int, tuple[int, int]] = {}  # reference id -> (votes, listing image)
+        for number, image in enumerate(images):
+            features = self.verifier._listing_features(image)
+            for ref_id, votes in keypoints.vote(features, top=self.keypoint_shortlist + len(taken)):
+                if ref_id not in taken and votes > best.get(ref_id, (0, 0))[0]:
+                    best[ref_id] = (votes, number)
+        out = []
+        for ref_id, (_, number) in sorted(best.items(), key=lambda item: -item[1][0])[: self.keypoint_shortlist]:
+            known = by_reference.get(ref_id)
+            hit = known.hit if known is not None else Hit(
+                self.index.references[ref_id], ref_id, self._similarity(self.index.references[ref_id], number))
+            out.append(_Candidate(hit, number))
+        return out
+
+    def _similarity(self, reference: ReferenceImage, listing_image: int) -> float:
+        """Global similarity of a reference photo the search did not return: best over its views and the
+        listing photo's query views (what the index would have said); 0 when it cannot be computed."""
+        vectors = self._last_vectors
+        if vectors is None or listing_image >= len(vectors) or len(vectors[listing_image]) == 0:
+            return 0.0
+        try:
+            image = load_image(reference.image, min_side=self.index.embedder.input_size)
+        except ImageError:
+            return 0.0
+        embedder = self.index.embedder
+        ref_vectors = embedder.embed(embedder.reference_views(image))
+        return float(np.max(vectors[listing_image] @ ref_vectors.T))
+
     def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image]) -> _Candidate | None:
-        if not candidates:
+        if not candidates and not (self.verifier is not None and self.keypoint_shortlist and images):
             return None
         if self.verifier is not None:
             shortlist = [c for c in candidates[: self.policy.verify_top] if c.hit.similarity >= self.thresholds.candidate]
+            shortlist += self._voted_candidates(candidates, images, shortlist)
             for candidate in shortlist:
                 reference_features = self._features_of(candidate.hit)
                 if reference_features is None:
@@ -244,7 +310,7 @@ class Detector:
             verified = [c for c in shortlist if c.verification is not None and c.verification.verified]
             if verified:
                 return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
-        return candidates[0]
+        return candidates[0] if candidates else None
 
     def _features_of(self, hit: Hit) -> Any:
         cached = self._reference_features.get(hit.reference_id)

@@ -24,6 +24,10 @@ A copy that shows only part of the official photo (a crop, a photo pasted into a
 found through views: :meth:`PerceptualEmbedder.reference_views` indexes the full photo plus overlapping crops
 at two scales, and :meth:`PerceptualEmbedder.query_views` searches the full listing photo plus its halves
 and quadrants and its 90-degree rotations. The caller keeps the best score over all views.
+
+A copy rotated by 5-20 degrees or warped in perspective often ranks too low here to be verified; the
+detector adds the references that the listing's RootSIFT keypoints vote for (:mod:`knockoff.keypoints`) to
+the verification shortlist, so that such copies are still found and proved.
 """
 
 from __future__ import annotations
