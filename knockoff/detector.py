@@ -146,6 +146,9 @@ def decode_listing(
     return out
 
 
+KEYPOINT_SHORTLIST_MAX_REFERENCES = 5_000
+
+
 class Detector:
     """Checks listings against a :class:`ReferenceIndex` with a :class:`Policy`.
 
@@ -156,7 +159,8 @@ class Detector:
     photo's RootSIFT keypoints vote for (:class:`knockoff.keypoints.KeypointShortlist`), are verified
     besides the global top ``verify_top``: a rotated, warped or collaged copy that the global descriptor
     ranks low is still checked. The references' keypoints are computed once, on first use, and kept in
-    memory. 0 or ``None`` turns it off.
+    memory, so the shortlist is used only up to ``KEYPOINT_SHORTLIST_MAX_REFERENCES`` reference photos (500
+    float32 descriptors each: about 256 KB a photo). 0 or ``None`` turns it off.
     """
 
     def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
@@ -174,6 +178,7 @@ class Detector:
         self._keypoints: Any = None
         self._keypoints_size = -1
         self._last_vectors: Sequence[np.ndarray] | None = None
+        self._prices: tuple[int, dict[tuple[str, str], tuple[float, str | None]]] | None = None
 
     def _make_verifier(self, verifier: Any) -> Any:
         if verifier != "auto":
@@ -248,6 +253,15 @@ class Detector:
         """The keypoint-vote index of every reference photo, built on first use (rebuilt if the index grew)."""
         if self._keypoints is not None and self._keypoints_size == len(self.index.references):
             return self._keypoints
+        if len(self.index.references) > KEYPOINT_SHORTLIST_MAX_REFERENCES:
+            if self._keypoints_size != len(self.index.references):
+                log.warning(
+                    "keypoint shortlist off: %d reference photos is over its limit of %d (held in memory); "
+                    "copies are shortlisted by the global descriptor only", len(self.index.references),
+                    KEYPOINT_SHORTLIST_MAX_REFERENCES,
+                )
+                self._keypoints_size = len(self.index.references)
+            return None
         from knockoff.keypoints import KeypointShortlist
 
         shortlist = KeypointShortlist()
@@ -264,7 +278,7 @@ class Detector:
         if not self.keypoint_shortlist or not images:
             return []
         keypoints = self._keypoint_index()
-        if len(keypoints) == 0:
+        if keypoints is None or len(keypoints) == 0:
             return []
         taken = {c.hit.reference_id for c in shortlist}
         by_reference = {c.hit.reference_id: c for c in candidates}
@@ -328,12 +342,16 @@ class Detector:
         return features
 
     def _product_price(self, reference: ReferenceImage) -> tuple[float | None, str | None]:
+        """The reference price of a product: its image's own, else any of its images' (a cached map)."""
         if reference.price is not None:
             return reference.price, reference.currency
-        for other in self.index.references.values():
-            if other.brand == reference.brand and other.product_id == reference.product_id and other.price is not None:
-                return other.price, other.currency
-        return None, None
+        if self._prices is None or self._prices[0] != len(self.index.references):
+            prices: dict[tuple[str, str], tuple[float, str | None]] = {}
+            for other in self.index.references.values():
+                if other.price is not None:
+                    prices.setdefault((other.brand, other.product_id), (other.price, other.currency))
+            self._prices = (len(self.index.references), prices)
+        return self._prices[1].get((reference.brand, reference.product_id), (None, None))
 
     def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None) -> Verdict:
         skipped = tuple(loaded.skipped)

@@ -93,3 +93,28 @@ def test_currency_rates_enable_the_price_signal(catalog_dir, tmp_path):
     rated = Detector(index, Policy(currency_rates={"USD": 1.0, "EUR": 1.1}), verifier=None).check(listing)
     assert rated.verdict == "suspect"
     assert any("price 200 USD (= 181.82 EUR) is 15% of the reference price 1,200 EUR" == r.message for r in rated.reasons)
+
+
+def test_keypoint_shortlist_is_off_above_its_reference_limit(catalog_dir, tmp_path, monkeypatch, caplog):
+    import knockoff.detector as detector_module
+
+    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
+    monkeypatch.setattr(detector_module, "KEYPOINT_SHORTLIST_MAX_REFERENCES", 2)
+    detector = Detector(index)
+    photo = _copy_of(catalog_dir, tmp_path)
+    verdict = detector.check(Listing([photo], seller="shop123"))
+    assert verdict.verdict == "suspect"  # the global shortlist still finds a plain copy
+    assert detector._keypoint_index() is None
+    assert any("keypoint shortlist off" in r.message for r in caplog.records)
+
+
+def test_product_price_comes_from_another_image_of_the_product(catalog_dir, tmp_path):
+    from conftest import write_csv
+
+    write_csv(catalog_dir / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"], [
+        ["Acme", "tote", "Acme Tote", "acme/tote_front.png", "", ""],
+        ["Acme", "tote", "Acme Tote", "acme/tote_side.png", "399", "USD"],
+    ])
+    detector = Detector(build_index(Catalog.from_dir(catalog_dir), "perceptual"), verifier=None)
+    verdict = detector.check(Listing([_copy_of(catalog_dir, tmp_path)], price=45, currency="USD"))
+    assert verdict.match.reference_price == 399 and verdict.verdict == "suspect"
