@@ -215,11 +215,30 @@ class Detector:
             start += len(group)
         return out
 
-    def decide(self, listing: Listing, loaded: ListingImages, vectors: Sequence[np.ndarray]) -> Verdict:
-        """Search, verify the best candidates, compute the signals and the verdict."""
+    def search(self, vectors: Sequence[np.ndarray]) -> list[list[list[Hit]]]:
+        """Search the views of many photos in one index call; per photo, per view, the top hits."""
+        sizes = [len(views) for views in vectors]
+        if not sum(sizes):
+            return [[] for _ in sizes]
+        flat = self.index.search(np.concatenate([v for v in vectors if len(v)]), self.policy.top_k)
+        out, start = [], 0
+        for size in sizes:
+            out.append(flat[start : start + size])
+            start += size
+        return out
+
+    def decide(
+        self,
+        listing: Listing,
+        loaded: ListingImages,
+        vectors: Sequence[np.ndarray],
+        hits: Sequence[list[list[Hit]]] | None = None,
+    ) -> Verdict:
+        """Search (unless ``hits`` of :meth:`search` are given), verify the best candidates, compute the
+        signals and the verdict."""
         if not loaded.images:
             return error_verdict(listing, loaded.problems, self.engine)
-        candidates = self._candidates(vectors)
+        candidates = self._candidates(vectors, hits if hits is not None else self.search(vectors))
         best = self._verify_and_pick(candidates, loaded.images)
         return self._verdict(listing, loaded, best)
 
@@ -235,15 +254,13 @@ class Detector:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _candidates(self, vectors: Sequence[np.ndarray]) -> list[_Candidate]:
+    def _candidates(self, vectors: Sequence[np.ndarray], hits: Sequence[list[list[Hit]]]) -> list[_Candidate]:
         """Best hit per reference product over every photo and view, most similar first."""
         self._last_vectors = vectors
         best: dict[tuple[str, str], _Candidate] = {}
-        for image_number, views in enumerate(vectors):
-            if len(views) == 0:
-                continue
-            for hits in self.index.search(views, self.policy.top_k):
-                for hit in hits:
+        for image_number, per_view in enumerate(hits):
+            for view_hits in per_view:
+                for hit in view_hits:
                     key = (hit.reference.brand, hit.reference.product_id)
                     if key not in best or hit.similarity > best[key].hit.similarity:
                         best[key] = _Candidate(hit, image_number)

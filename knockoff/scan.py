@@ -263,12 +263,13 @@ def decide_batch(detector: Detector, batch: Sequence[tuple[Listing, ListingImage
     """Embed every photo of a batch of decoded listings in one call and decide each listing."""
     images = [image for _, loaded in batch for image in loaded.images]
     vectors = detector.embed(images) if images else []
+    hits = detector.search(vectors) if images else []
     verdicts = []
     cursor = 0
     for listing, loaded in batch:
         n = len(loaded.images)
         verdicts.append(
-            detector.decide(listing, loaded, vectors[cursor : cursor + n]) if n
+            detector.decide(listing, loaded, vectors[cursor : cursor + n], hits[cursor : cursor + n]) if n
             else error_verdict(listing, loaded.problems, detector.engine)
         )
         cursor += n
