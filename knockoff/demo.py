@@ -22,6 +22,7 @@ class DemoResult:
     """What the demo did: the engine, each listing's label and verdict, and the confusion counts."""
 
     engine: str
+    requested_engine: str
     set_dir: Path
     rows: tuple[tuple[str, str, Verdict], ...]  # (label, kind, verdict)
     confusion: dict[tuple[str, str], int]
@@ -37,6 +38,7 @@ class DemoResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
+            "requested_engine": self.requested_engine,
             "set_dir": str(self.set_dir),
             "counts": dict(self.counts),
             "correct": self.correct,
@@ -62,7 +64,7 @@ def run_demo(
     for labeled in read_listings(set_dir / "listings.csv"):
         rows.append((labeled.label, labeled.kind or "", detector.check(labeled.listing)))
     confusion = Counter((label, v.verdict) for label, _, v in rows)
-    return DemoResult(index.embedder.name, set_dir, tuple(rows), dict(confusion))
+    return DemoResult(index.embedder.name, engine, set_dir, tuple(rows), dict(confusion))
 
 
 def format_demo(result: DemoResult, *, width: int = 110) -> str:
@@ -85,6 +87,14 @@ def format_demo(result: DemoResult, *, width: int = 110) -> str:
     lines.append(
         f"summary: {len(result.rows)} listings: {counts.get('suspect', 0)} suspect, {counts.get('authorized', 0)} "
         f"authorized, {counts.get('no_match', 0)} no match, {counts.get('error', 0)} error; "
-        f"{result.correct}/{len(result.rows)} as labeled; engine: {result.engine}"
+        f"{result.correct}/{len(result.rows)} as labeled; engine: {result.engine}{_why(result)}"
     )
     return "\n".join(lines)
+
+
+def _why(result: DemoResult) -> str:
+    if result.requested_engine != "auto":
+        return ""
+    if result.engine.startswith("clip"):
+        return " (auto: CLIP weights found)"
+    return " (auto: no CLIP weights found, so the weight-free engine; see weights/README.md for CLIP)"
