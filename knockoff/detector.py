@@ -110,6 +110,7 @@ class _Candidate:
     hit: Hit
     listing_image: int
     verification: Any = None
+    same_package: bool = False
 
 
 @dataclass
@@ -190,7 +191,7 @@ class Detector:
         if not verify.opencv_available():
             log.info("OpenCV is not installed: geometric verification is off")
             return None
-        return verify.GeometricVerifier()
+        return verify.GeometricVerifier(packaging=verify.PackagingSettings() if self.policy.packaging_match else None)
 
     @property
     def engine(self) -> str:
@@ -292,7 +293,11 @@ class Detector:
     def _voted_candidates(self, candidates: list[_Candidate], images: Sequence[Image.Image],
                           shortlist: list[_Candidate]) -> list[_Candidate]:
         """Candidates that the listing photos' keypoints vote for, not already in ``shortlist``."""
-        if not self.keypoint_shortlist or not images:
+        wanted = self.keypoint_shortlist
+        packaging = self._packaging_settings()
+        if wanted and packaging is not None:
+            wanted = max(wanted, packaging.vote_top)
+        if not wanted or not images:
             return []
         keypoints = self._keypoint_index()
         if keypoints is None or len(keypoints) == 0:
@@ -302,11 +307,11 @@ class Detector:
         best: dict[int, tuple[int, int]] = {}  # reference id -> (votes, listing image)
         for number, image in enumerate(images):
             features = self.verifier._listing_features(image)
-            for ref_id, votes in keypoints.vote(features, top=self.keypoint_shortlist + len(taken)):
+            for ref_id, votes in keypoints.vote(features, top=wanted + len(taken)):
                 if ref_id not in taken and votes > best.get(ref_id, (0, 0))[0]:
                     best[ref_id] = (votes, number)
         out = []
-        for ref_id, (_, number) in sorted(best.items(), key=lambda item: -item[1][0])[: self.keypoint_shortlist]:
+        for ref_id, (_, number) in sorted(best.items(), key=lambda item: -item[1][0])[:wanted]:
             known = by_reference.get(ref_id)
             hit = known.hit if known is not None else Hit(
                 self.index.references[ref_id], ref_id, self._similarity(self.index.references[ref_id], number))
@@ -341,7 +346,37 @@ class Detector:
             verified = [c for c in shortlist if c.verification is not None and c.verification.verified]
             if verified:
                 return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
+            package = self._same_package(shortlist)
+            if package is not None:
+                return package
         return candidates[0] if candidates else None
+
+    def _packaging_settings(self) -> Any:
+        """The packaging checks when ``Policy.packaging_match`` is on and the verifier keeps their pairs."""
+        if not self.policy.packaging_match or self.verifier is None:
+            return None
+        from knockoff.verify import PackagingSettings
+
+        return getattr(self.verifier, "packaging", None) or PackagingSettings()
+
+    def _same_package(self, shortlist: list[_Candidate]) -> _Candidate | None:
+        """The candidate whose official photo shows the listing's printed packaging (``Policy.packaging_match``):
+        it passes the packaging checks and beats the best reference of every other product by a margin."""
+        settings = self._packaging_settings()
+        if settings is None:
+            return None
+        from knockoff.verify import pick_same_package
+
+        checked = [c for c in shortlist if c.verification is not None]
+        # ties between photos of one product: the global similarity decides (stable order: most similar first)
+        checked.sort(key=lambda c: -c.hit.similarity)
+        chosen = pick_same_package(
+            [((c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in checked], settings)
+        if chosen is None:
+            return None
+        best = checked[chosen]
+        best.same_package = True
+        return best
 
     def _features_of(self, hit: Hit) -> Any:
         cached = self._reference_features.get(hit.reference_id)
@@ -381,12 +416,15 @@ class Detector:
         verified_text = (
             verification.describe(ref.label) if verification is not None and verification.verified else None
         )
+        package_text = (
+            verification.describe_packaging(ref.label) if best.same_package and verified_text is None else None
+        )
         match_floor = self.thresholds.match
         if self.thresholds.match_needs_verification and self.verifier is not None:
             match_floor = self.thresholds.near_copy
         visual = sig.visual_match(
             best.hit.similarity, ref.label, near_copy=self.thresholds.near_copy, match=match_floor,
-            verified_copy=verified_text,
+            verified_copy=verified_text, same_package=package_text,
         )
         price, currency = self._product_price(ref)
         match = Match(

@@ -89,6 +89,11 @@ class Policy:
     - ``weights``: how much each risk signal adds to the risk score (each in [0, 1]).
     - ``min_risk_to_flag``: a listing is ``suspect`` when it has a visual match, at least one risk signal, and
       a risk at least this.
+    - ``packaging_match`` (opt-in, default off): with geometric verification on, a listing photo whose
+      keypoints match an official photo's printed packaging under looser checks than a copy's, with a clear
+      margin over every other product (:class:`knockoff.verify.PackagingSettings`), is a ``same-product``
+      match (a seller's own new photo of the same package) even for an engine that sees only copies
+      (perceptual). Measured on grocerystore: ``benchmarks/results/grocery_packaging.md``.
     """
 
     engine_thresholds: Mapping[str, EngineThresholds] = field(default_factory=lambda: DEFAULT_ENGINE_THRESHOLDS)
@@ -99,6 +104,7 @@ class Policy:
     replica_terms: tuple[str, ...] = DEFAULT_REPLICA_TERMS
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
     min_risk_to_flag: float = 0.0
+    packaging_match: bool = False
 
     def __post_init__(self) -> None:
         thresholds = {}

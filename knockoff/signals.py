@@ -56,11 +56,14 @@ def visual_match(
     near_copy: float,
     match: float,
     verified_copy: str | None = None,
+    same_package: str | None = None,
 ) -> Signal:
     """Tier the similarity to the best reference: ``near-copy``, ``same-product`` or no match.
 
     ``verified_copy`` is a geometric verification's description; when given, the tier is ``near-copy``
-    whatever the global similarity, since local features proved the photo is a copy.
+    whatever the global similarity, since local features proved the photo is a copy. ``same_package`` is a
+    same-packaging match's description (``Policy.packaging_match``): the tier is then at least
+    ``same-product``.
     """
     sim = f"similarity {similarity:.2f}"
     if verified_copy:
@@ -72,6 +75,11 @@ def visual_match(
         return Signal(
             VISUAL_MATCH, "hit", f"photo is a near-copy of {reference_label} ({sim})",
             {"tier": "near-copy", "similarity": similarity, "verified": False},
+        )
+    if same_package:
+        return Signal(
+            VISUAL_MATCH, "hit", f"photo shows the same packaging as {reference_label} ({sim}): {same_package}",
+            {"tier": "same-product", "similarity": similarity, "verified": False, "same_package": True},
         )
     if similarity >= match:
         return Signal(

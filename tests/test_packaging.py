@@ -1,0 +1,125 @@
+"""The opt-in same-packaging match (Policy.packaging_match): a new photo of the same printed package."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from knockoff import Catalog, Detector, Listing, Policy, build_index
+from knockoff import signals as sig
+from knockoff import verify
+from knockoff.verify import GeometricMatch, GeometricVerifier, PackagingSettings, VerifierSettings, packaging_check
+
+from conftest import textured_image
+
+pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV with SIFT is not installed")
+
+
+def rephotograph(package: Image.Image, seed: int = 0) -> Image.Image:
+    """The package photographed anew: seen at an angle (homography), under uneven light, small on a
+    cluttered background, slightly blurred and noisy."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    w, h = package.size
+    canvas = (520, 440)
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[120, 70], [400, 100], [390, 360], [110, 380]])
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    warped = cv2.warpPerspective(np.asarray(package.convert("RGB")), matrix, canvas, flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, canvas) > 0
+    background = rng.integers(60, 200, (canvas[1] // 20, canvas[0] // 20, 3), dtype=np.uint8)
+    background = np.asarray(Image.fromarray(background).resize(canvas, Image.Resampling.BICUBIC))
+    photo = np.where(mask[..., None], warped, background).astype(np.float64)
+    light = np.linspace(0.6, 1.15, canvas[0])[None, :, None]  # light falling off across the shelf
+    photo = photo * light * 0.9 + 20 + rng.normal(0, 6, photo.shape)
+    image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
+    return image.filter(ImageFilter.GaussianBlur(0.8))
+
+
+@pytest.fixture
+def index(catalog_dir):
+    return build_index(Catalog.from_dir(catalog_dir), "perceptual")
+
+
+def no_copy_verifier() -> GeometricVerifier:
+    """A verifier whose copy check cannot pass, so that only the packaging path can match."""
+    return GeometricVerifier(VerifierSettings(min_inliers=100_000), packaging=PackagingSettings())
+
+
+def test_new_photo_of_the_package_is_a_same_product_match(index, catalog_dir, tmp_path):
+    photo = tmp_path / "shelf.jpg"
+    rephotograph(Image.open(catalog_dir / "acme" / "wallet.png")).save(photo, quality=85)
+    verdict = Detector(index, Policy(packaging_match=True), verifier=no_copy_verifier()).check(
+        Listing([photo], seller="x"))
+    assert verdict.match is not None and verdict.match.product_id == "wallet"
+    assert verdict.match.tier == "same-product"
+    message = verdict.reasons[0].message
+    assert "keypoints on the listing's packaging match official photo" in message
+    assert "a new photo of the same package" in message
+
+
+def test_new_photo_of_the_package_is_found_with_the_default_verifier(index, catalog_dir, tmp_path):
+    photo = tmp_path / "shelf.jpg"
+    rephotograph(Image.open(catalog_dir / "acme" / "wallet.png"), seed=1).save(photo, quality=85)
+    verdict = Detector(index, Policy(packaging_match=True)).check(Listing([photo], seller="x"))
+    assert verdict.match is not None and verdict.match.product_id == "wallet"
+    assert verdict.match.tier in ("same-product", "near-copy")
+
+
+def test_packaging_match_is_off_by_default(index, catalog_dir, tmp_path):
+    assert Policy().packaging_match is False
+    photo = tmp_path / "shelf.jpg"
+    rephotograph(Image.open(catalog_dir / "acme" / "wallet.png")).save(photo, quality=85)
+    verdict = Detector(index, verifier=no_copy_verifier()).check(Listing([photo], seller="x"))
+    assert verdict.verdict == "no_match"
+
+
+@pytest.mark.parametrize("seed", [50, 51, 52, 53])
+def test_unrelated_packages_do_not_match(index, tmp_path, seed):
+    photo = tmp_path / f"other{seed}.jpg"
+    rephotograph(textured_image(seed), seed=seed).save(photo, quality=85)
+    for verifier in (no_copy_verifier(), "auto"):
+        verdict = Detector(index, Policy(packaging_match=True), verifier=verifier).check(Listing([photo]))
+        assert verdict.verdict == "no_match", verdict.reasons
+
+
+def _match(**changes: object) -> GeometricMatch:
+    values: dict = dict(inliers=30, matches=60, inlier_ratio=0.5, reference_coverage=0.8, listing_coverage=0.3,
+                        mirrored=False, rotation_deg=0.0, scale=1.0, verified=False, failed_check="x",
+                        reference_box=((0, 0), (1, 0), (1, 1), (0, 1)), anisotropy=1.3, inlier_spread=0.3)
+    values.update(changes)
+    return GeometricMatch(**values)
+
+
+@pytest.mark.parametrize("changes, failed", [
+    ({}, None),
+    ({"inliers": 8}, "too few inliers"),
+    ({"inlier_ratio": 0.1}, "inlier ratio"),
+    ({"mirrored": True}, "mirrored"),
+    ({"reference_box": ()}, "implausible"),
+    ({"anisotropy": 9.0}, "implausible"),
+    ({"reference_coverage": 0.02}, "covered area"),
+    ({"inlier_spread": 0.01}, "clustered"),
+])
+def test_packaging_check(changes, failed):
+    outcome = packaging_check(_match(**changes))
+    assert (outcome is None) if failed is None else (outcome is not None and failed in outcome)
+
+
+def test_settings_and_policy_round_trip():
+    with pytest.raises(ValueError):
+        PackagingSettings(min_inliers=3)
+    with pytest.raises(ValueError):
+        PackagingSettings(min_margin=0.5)
+    policy = Policy(packaging_match=True)
+    assert Policy.from_dict(policy.to_dict()).packaging_match is True
+
+
+def test_visual_match_same_package_tier():
+    signal = sig.visual_match(0.3, "acme/x.png", near_copy=0.9, match=0.9, same_package="42 keypoints ...")
+    assert signal.hit and signal.details["tier"] == "same-product"
+    copy = sig.visual_match(0.3, "acme/x.png", near_copy=0.9, match=0.9, verified_copy="412 ...",
+                            same_package="42 ...")
+    assert copy.details["tier"] == "near-copy"
