@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from knockoff.catalog import Listing
-from knockoff.detector import DEFAULT_MAX_SIDE, Detector, ListingImages, Verdict, decode_listing, error_verdict
+from knockoff.detector import DEFAULT_MAX_SIDE, Detector, decode_listing
 from knockoff.images import DEFAULT_MAX_PIXELS
 from knockoff.errors import KnockoffError
 from knockoff.index import ReferenceIndex, _check_same_embedder
@@ -40,11 +40,12 @@ from knockoff.policy import Policy
 from knockoff.scan import (
     RESULTS_FILE,
     ScanSummary,
-    _check_meta,
+    _load_index,
     _open_results,
     _Progress,
     collect_listings,
     decide_batch,
+    start_output,
 )
 
 log = logging.getLogger(__name__)
@@ -133,14 +134,8 @@ def scan_with_ray(
     out.mkdir(parents=True, exist_ok=True)
     if detector is not None:
         index, policy = detector.index, detector.policy
-    if not isinstance(index, ReferenceIndex):
-        index_path = Path(index)
-        index = ReferenceIndex.load(index_path)
-        index_id = json.loads((index_path / "manifest.json").read_text(encoding="utf-8")).get("checksums")
-    else:
-        index_id = {"embedder": index.embedder.settings(), "references": len(index), "vectors": index.vector_count}
-    # the same scan.json as the local scan: either engine resumes the other's output
-    _check_meta(out, {"index": index_id, "folder": str(Path(folder).resolve()), "engine": index.embedder.name})
+    index = _load_index(index)
+    start_output(out, index, folder)  # the same scan.json as the local scan: either engine resumes the other's
 
     listings, bad_rows = collect_listings(folder, listings_csv)
     results_path = out / RESULTS_FILE

@@ -8,6 +8,7 @@ nothing; a torn last line is cut off before appending.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from knockoff.catalog import Listing, listings_from_images, read_listings
 from knockoff.detector import Detector, ListingImages, Verdict, decode_listing, error_verdict
@@ -137,6 +140,18 @@ def _open_results(path: Path) -> tuple[set[str], Counter[str]]:
     return done, counts
 
 
+def _load_index(index: ReferenceIndex | str | Path) -> ReferenceIndex:
+    return index if isinstance(index, ReferenceIndex) else ReferenceIndex.load(Path(index))
+
+
+def start_output(out_dir: Path, index: ReferenceIndex, folder: str | Path) -> None:
+    """Record which index and folder an output directory holds results of; refuse to mix two."""
+    ids = np.array(sorted(index.references), dtype=np.int64)
+    identity = {"embedder": index.embedder.settings(), "references": hashlib.sha256(ids.tobytes()).hexdigest(),
+                "vectors": index.vector_count}
+    _check_meta(out_dir, {"index": identity, "folder": str(Path(folder).resolve()), "engine": index.embedder.name})
+
+
 def _check_meta(out_dir: Path, meta: dict[str, Any]) -> None:
     """Refuse to resume into an output directory that holds results of another index or policy."""
     path = out_dir / META_FILE
@@ -216,14 +231,9 @@ def scan(
     started = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if not isinstance(index, ReferenceIndex):
-        index_path = Path(index)
-        index = ReferenceIndex.load(index_path)
-        index_id = json.loads((index_path / "manifest.json").read_text(encoding="utf-8")).get("checksums")
-    else:
-        index_id = {"embedder": index.embedder.settings(), "references": len(index), "vectors": index.vector_count}
+    index = _load_index(index)
     detector = detector or Detector(index, policy)
-    _check_meta(out, {"index": index_id, "folder": str(Path(folder).resolve()), "engine": index.embedder.name})
+    start_output(out, index, folder)
 
     listings, bad_rows = collect_listings(folder, listings_csv)
     results_path = out / RESULTS_FILE
