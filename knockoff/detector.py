@@ -161,12 +161,14 @@ class Detector:
     besides the global top ``verify_top``: a rotated, warped or collaged copy that the global descriptor
     ranks low is still checked. The references' keypoints are computed once, on first use, and kept in
     memory, so the shortlist is used only up to ``KEYPOINT_SHORTLIST_MAX_REFERENCES`` reference photos (500
-    float32 descriptors each: about 256 KB a photo). 0 or ``None`` turns it off.
+    float32 descriptors each: about 256 KB a photo). ``"auto"`` (the default): 3 for the perceptual engine,
+    whose global descriptor ranks such copies low, and off for engines that see content (clip), where the
+    vote would cost more than it finds. 0 or ``None`` turns it off.
     """
 
     def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE,
-                 keypoint_shortlist: int | None = 3):
+                 keypoint_shortlist: int | str | None = "auto"):
         self.index = index
         self.max_side = max_side
         self.policy = policy or Policy()
@@ -175,7 +177,9 @@ class Detector:
         self.verifier = self._make_verifier(verifier)
         self._reference_features: OrderedDict[int, Any] = OrderedDict()
         #: references added to the verification shortlist by keypoint votes (knockoff.keypoints); 0/None: off
-        self.keypoint_shortlist = keypoint_shortlist or 0
+        if keypoint_shortlist == "auto":
+            keypoint_shortlist = 3 if index.embedder.kind == "perceptual" else 0
+        self.keypoint_shortlist = int(keypoint_shortlist or 0)
         self._keypoints: Any = None
         self._keypoints_size = -1
         self._last_vectors: Sequence[np.ndarray] | None = None

@@ -118,3 +118,10 @@ def test_product_price_comes_from_another_image_of_the_product(catalog_dir, tmp_
     detector = Detector(build_index(Catalog.from_dir(catalog_dir), "perceptual"), verifier=None)
     verdict = detector.check(Listing([_copy_of(catalog_dir, tmp_path)], price=45, currency="USD"))
     assert verdict.match.reference_price == 399 and verdict.verdict == "suspect"
+
+
+def test_keypoint_shortlist_auto_depends_on_the_engine(catalog_dir):
+    catalog = Catalog.from_dir(catalog_dir)
+    assert Detector(build_index(catalog, "perceptual")).keypoint_shortlist == 3
+    assert Detector(build_index(catalog, "test-pixels")).keypoint_shortlist == 0
+    assert Detector(build_index(catalog, "test-pixels"), keypoint_shortlist=2).keypoint_shortlist == 2
