@@ -90,16 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak memory ratio for {large['photos'] // small['photos']}x the photos: main {ratio_main:.2f}, "
           f"worker {ratio_worker:.2f} (1.00 = flat)")
     sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from common import write_results  # type: ignore[import-not-found]
-    except ImportError:
-        write_results = None
-    payload = {"photo_size": photo, "rows": rows, "ratio_main": ratio_main, "ratio_worker": ratio_worker}
-    if write_results is not None:
-        write_results("scan_memory", payload, args.out)
-    else:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "scan_memory.json").write_text(json.dumps(payload, indent=1))
+    from common import write_results  # type: ignore[import-not-found]
+
+    command = "python benchmarks/bench_scan_memory.py" + (" --quick" if args.quick else "")
+    lines = ["| photos | main peak MiB | largest worker peak MiB | listings/s |", "|---|---|---|---|"]
+    lines += [f"| {r['photos']} | {r['main_peak_mib']:.0f} | {r['worker_peak_mib']:.0f} | "
+              f"{r['decided'] / r['seconds']:.1f} |" for r in rows]
+    lines.append("")
+    lines.append(f"Peak memory ratio for {large['photos'] // small['photos']}x the photos ({photo[0]}x{photo[1]} JPEGs): "
+                 f"main {ratio_main:.2f}, worker {ratio_worker:.2f} (1.00 = flat).")
+    payload = {"script": "bench_scan_memory.py", "command": command, "photo_size": photo, "rows": rows,
+               "ratio_main": ratio_main, "ratio_worker": ratio_worker}
+    write_results("scan_memory", payload, "\n".join(lines), Path(args.out))
     return 0
 
 

@@ -304,7 +304,6 @@ def test_report_in_headless_chromium(scan_dir, tmp_path):
         assert browser.execute_script("return document.title") == "knockoff report"
         shot = tmp_path / "report.png"
         browser.save_screenshot(str(shot))
-        shutil.copy(shot, "/tmp/report_screenshot.png")
 
         Select(browser.find_element(By.ID, "f-brand")).select_by_value("Globex")
         visible = [r.get_attribute("data-listing") for r in rows if r.is_displayed()]
