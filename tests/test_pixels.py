@@ -1,0 +1,117 @@
+"""The pixel check of a geometric match (knockoff.pixels): copies agree, new photos of one design do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+from knockoff import verify
+from knockoff.pixels import pixel_agreement, thumbnail
+from knockoff.verify import GeometricVerifier, VerifierSettings
+
+pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV is not installed")
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+IDENTITY = np.eye(3)
+
+
+def textured(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    image = Image.fromarray(base).resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
+        w, h = int(rng.integers(8, 60)), int(rng.integers(8, 60))
+        draw.rectangle((x, y, x + w, y + h), fill=tuple(int(c) for c in rng.integers(0, 256, 3)), outline=(0, 0, 0))
+    return image.filter(ImageFilter.SMOOTH)
+
+
+def gray(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def test_thumbnail_keeps_aspect_and_small_images() -> None:
+    big = np.zeros((300, 600), dtype=np.uint8)
+    assert thumbnail(big, 160).shape == (80, 160)
+    small = np.zeros((50, 40), dtype=np.uint8)
+    assert thumbnail(small, 160).shape == (50, 40)
+
+
+def test_identical_photos_agree_everywhere() -> None:
+    photo = gray(textured(1))
+    assert pixel_agreement(photo, (320, 240), photo, (320, 240), IDENTITY) == 1.0
+
+
+def test_mirrored_copy_agrees_only_when_mirrored() -> None:
+    photo = textured(1)
+    mirrored = gray(ImageOps.mirror(photo))
+    # the homography of a mirrored match maps the reference into the *mirrored* listing photo
+    assert pixel_agreement(mirrored, (320, 240), gray(photo), (320, 240), IDENTITY, mirrored=True) == 1.0
+    assert pixel_agreement(mirrored, (320, 240), gray(photo), (320, 240), IDENTITY) < 0.5
+
+
+def test_shifted_and_scaled_copy_agrees() -> None:
+    photo = textured(2)
+    # the listing shows the photo at half size, 30 px right and 20 px down, in a grey frame
+    frame = Image.new("RGB", (400, 300), (128, 128, 128))
+    frame.paste(photo.resize((160, 120), Image.Resampling.BILINEAR), (30, 20))
+    h = np.array([[0.5, 0, 30], [0, 0.5, 20], [0, 0, 1.0]])
+    agreement = pixel_agreement(thumbnail(gray(frame), 160), (400, 300), thumbnail(gray(photo), 160), (320, 240), h)
+    assert agreement is not None and agreement > 0.9
+
+
+def test_other_content_on_the_same_layout_disagrees() -> None:
+    photo = textured(3)
+    other = textured(4)
+    assert pixel_agreement(gray(other), (320, 240), gray(photo), (320, 240), IDENTITY) < 0.3
+
+
+def test_flat_reference_is_not_measurable() -> None:
+    flat = np.full((120, 160), 200, dtype=np.uint8)
+    assert pixel_agreement(flat, (160, 120), flat, (160, 120), IDENTITY) is None
+
+
+def design(seed: int, panel_seed: int) -> Image.Image:
+    """One package design (a textured frame shared by a product line) with a product-specific panel."""
+    image = textured(seed, (360, 270))
+    image.paste(textured(panel_seed, (260, 190)), (50, 40))
+    return image
+
+
+def test_a_relit_photo_of_a_sibling_design_is_not_a_copy() -> None:
+    verifier = GeometricVerifier()
+    reference = design(7, panel_seed=100)
+    sibling = design(7, panel_seed=200)  # same frame, another product's panel
+    listing = ImageEnhance.Brightness(sibling.rotate(4, resample=Image.Resampling.BICUBIC, fillcolor=(90, 90, 90)))
+    listing = listing.enhance(1.2).filter(ImageFilter.GaussianBlur(0.8))
+    match = verifier.verify(listing, reference)
+    # the shared frame matches under one transform...
+    assert match.inliers >= verifier.settings.min_inliers and match.inlier_ratio >= 0.8
+    # ...but the pixels of the panel do not
+    assert match.pixel_agreement is not None and match.pixel_agreement < verifier.settings.min_pixel_agreement
+    assert not match.verified and "pixels do not agree" in (match.failed_check or "")
+    # the same edits of the reference itself are a copy
+    copy = ImageEnhance.Brightness(reference.rotate(4, resample=Image.Resampling.BICUBIC, fillcolor=(90, 90, 90)))
+    copy_match = verifier.verify(copy.enhance(1.2).filter(ImageFilter.GaussianBlur(0.8)), reference)
+    assert copy_match.verified and (copy_match.pixel_agreement or 0) > 0.9
+    # with the check off, the sibling passes the geometric checks alone
+    assert GeometricVerifier(VerifierSettings(min_pixel_agreement=0.0)).verify(listing, reference).verified
+
+
+@pytest.mark.skipif(not (REAL / "grocerystore").is_dir(), reason="shared real data not present")
+def test_store_photo_of_a_sibling_product_is_not_a_copy() -> None:
+    """A shelf photo of Garant's medium-fat milk against the official photo of Garant's standard milk: the same
+    carton design, 40-60 matching keypoints under one transform, but another photo (benchmarks/bench_copies.py)."""
+    from knockoff.images import load_image
+
+    root = REAL / "grocerystore" / "dataset"
+    listing = load_image(root / "train/Packages/Milk/Garant-Ecological-Medium-Fat-Milk/Garant-Ecological-Medium-Fat-Milk_018.jpg")
+    reference = load_image(root / "iconic-images-and-descriptions/Packages/Milk/Garant-Ecological-Standard-Milk/"
+                           "Garant-Ecological-Standard-Milk_Iconic.jpg")
+    match = GeometricVerifier().verify(listing, reference)
+    assert match.inliers >= 30 and not match.verified
+    assert match.pixel_agreement is not None and match.pixel_agreement < 0.6
