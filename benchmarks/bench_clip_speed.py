@@ -11,6 +11,20 @@ but the agreement figures are measured on random weights, not on trained ones; a
 
     python benchmarks/bench_clip_speed.py --quick
     python benchmarks/bench_clip_speed.py --images path/to/photos --runs 5
+    python benchmarks/bench_clip_speed.py --quick --alternatives --images path/to/photos
+
+``--alternatives`` adds third-party inference paths for comparison: ONNX Runtime (fp32 and int8 dynamic
+quantization, QUInt8 and QInt8 weights), OpenVINO (fp32 with the LATENCY hint, and int8 static quantization with
+NNCF), ``torch.compile`` (inductor, freezing) and torchao's PT2E int8 static quantization compiled with inductor.
+Their packages are not knockoff dependencies; install them into the environment that runs the benchmark::
+
+    pip install onnxruntime onnx openvino nncf torchao
+
+A case whose package is missing, or that fails, is recorded with its error. The ONNX export (shared by the
+onnxruntime and OpenVINO cases) and the quantized models go to a temporary directory. Export, quantization,
+calibration and compilation (including the first, compiling call) happen before the timed runs and are reported
+separately as setup time. The static int8 cases (NNCF, PT2E) are calibrated on the benchmark's own preprocessed
+images (the same batch the agreement is measured on), not on random noise.
 
 Writes ``benchmarks/results/clip_speed_<date>.json`` and ``.md``. A failed case is recorded with its error.
 """
@@ -24,6 +38,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +51,8 @@ sys.path.insert(0, str(ROOT))
 from knockoff.embedders import clip_fast  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+ALTERNATIVES_INSTALL = "pip install onnxruntime onnx openvino nncf torchao"
+ALTERNATIVE_PACKAGES = ("onnxruntime", "onnx", "onnxscript", "openvino", "nncf", "torchao")
 
 
 def load_images(directory: str | None, n: int, size: int) -> tuple[list[Any], str]:
@@ -100,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", help="directory of photos for the agreement figures")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile)")
+    parser.add_argument("--alternatives", action="store_true",
+                        help="also time onnxruntime, openvino, torch.compile and torchao int8 (optional packages: "
+                             f"{ALTERNATIVES_INSTALL})")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -139,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.compile:
         cases.append(("fp32 torch.compile", "compile", lambda: _compiled(visual)))
+    alternatives = None
+    if args.alternatives:
+        alternatives = Alternatives(visual, batch, torch.get_num_threads())
+        cases += alternatives.cases()
 
     print(f"machine: {clip_fast.cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
           f"native bf16 {native_bf16}, load average {os.getloadavg() if hasattr(os, 'getloadavg') else '?'}",
@@ -156,9 +180,15 @@ def main(argv: list[str] | None = None) -> int:
             row["skipped"] = "no native bf16 on this CPU (emulated, several times slower); run without --quick"
             continue
         try:
-            runners[len(rows) - 1] = build()
+            if kind == "alternative":  # set up (export, quantize, compile) before the timed runs, timed apart
+                started = time.perf_counter()
+                print(f"setting up {label} ...", flush=True)
+                runners[len(rows) - 1] = build(row)
+                row["setup_s"] = round(time.perf_counter() - started, 1)
+            else:
+                runners[len(rows) - 1] = build()
         except Exception as exc:  # noqa: BLE001 - a benchmark records a failed case and goes on
-            row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            row["error"] = _error(exc)
     outputs: dict[int, np.ndarray] = {}
     walls: dict[int, list[float]] = {i: [] for i in runners}
     cpus: dict[int, list[float]] = {i: [] for i in runners}
@@ -167,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 wall, cpu, outputs[i] = timed(fn, batch)
             except Exception as exc:  # noqa: BLE001
-                rows[i]["error"] = f"{type(exc).__name__}: {exc}"[:300]
+                rows[i]["error"] = _error(exc)
                 del runners[i]
                 continue
             if round_ >= args.warmup:
@@ -194,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                   f" | cos min {row['cos_min']:.5f}", flush=True)
         else:
             print(f"{row['case']:45s} {row.get('skipped') or row.get('error')}", flush=True)
+    for row in rows:
+        if "setup" in row:
+            print(f"setup (not timed) {row['case']}: {row['setup']}", flush=True)
 
     result = {
         "benchmark": "bench_clip_speed",
@@ -210,6 +243,17 @@ def main(argv: list[str] | None = None) -> int:
             "timings on a shared machine can be noisy: compare ratios within one run, not across runs",
         ],
     }
+    if alternatives is not None:
+        alternatives.cleanup()
+        result["alternatives"] = {"install": ALTERNATIVES_INSTALL, "versions": alternatives_versions()}
+        result["notes"] += [
+            "alternatives: export, quantization, calibration and compilation (including the first, compiling call) "
+            "happen before the timed runs; their time is listed under the table as setup, not in images/s",
+            f"static int8 calibration (NNCF, PT2E) uses the benchmark's own {args.batch_size} preprocessed images "
+            f"({images_note}), the same batch the agreement is measured on; no random noise",
+            f"alternatives run with {torch.get_num_threads()} threads (onnxruntime intra-op threads, OpenVINO "
+            "INFERENCE_NUM_THREADS) like torch",
+        ]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -242,6 +286,13 @@ def to_markdown(result: dict[str, Any]) -> str:
                          f"{row['cos_min']:.5f} | {row['cos_mean']:.5f} |")
         else:
             lines.append(f"| {row['case']} | - | - | - | - | - | - | - | {row.get('skipped') or row.get('error')} |")
+    setups = [row for row in result["rows"] if "setup" in row]
+    if setups:
+        lines += ["", "Setup before the timed runs (not in images/s):", ""]
+        lines += [f"- {row['case']}: {row['setup']}" for row in setups]
+    if "alternatives" in result:
+        versions = ", ".join(f"{k} {v}" for k, v in result["alternatives"]["versions"].items())
+        lines += ["", f"- alternatives' packages: {versions} (optional: `{result['alternatives']['install']}`)"]
     lines += ["", *(f"- {n}" for n in result["notes"]), ""]
     return "\n".join(lines)
 
@@ -274,6 +325,204 @@ def _compiled(visual):
             return module(x).float().numpy()
 
     return run
+
+
+def _error(exc: BaseException) -> str:
+    """One line for a failed case (a missing optional package says how to install the alternatives)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split()).replace("|", "/")
+    if isinstance(exc, ImportError):
+        text = f"{text} (optional: {ALTERNATIVES_INSTALL})"
+    return text[:300]
+
+
+def alternatives_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in ALTERNATIVE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+class Alternatives:
+    """The ``--alternatives`` cases: third-party inference paths, each built from the same fp32 image tower.
+
+    A builder takes its result row (it writes what its setup took to ``row["setup"]``), does everything that is
+    not inference (export, quantization, calibration, compilation and the first, compiling call) and returns
+    ``run(batch) -> numpy``. The ONNX export is done once, into a temporary directory, and shared."""
+
+    def __init__(self, visual: Any, batch: Any, threads: int) -> None:
+        self.visual, self.batch, self.threads = visual, batch, threads
+        self.tmp = tempfile.TemporaryDirectory(prefix="clip_speed_")
+        self._onnx: tuple[str, str] | BaseException | None = None
+        self._ov_core = None
+
+    def cases(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("onnxruntime fp32", "alternative", self.ort_fp32),
+            ("onnxruntime int8 dynamic (QUInt8)", "alternative", lambda row: self.ort_int8(row, "QUInt8")),
+            ("onnxruntime int8 dynamic (QInt8)", "alternative", lambda row: self.ort_int8(row, "QInt8")),
+            ("openvino fp32 (latency hint)", "alternative", self.ov_fp32),
+            ("openvino int8 static (NNCF)", "alternative", self.ov_int8),
+            ("torch.compile inductor fp32", "alternative", self.compile_fp32),
+            ("torchao pt2e int8 + inductor", "alternative", self.pt2e_int8),
+        ]
+
+    def cleanup(self) -> None:
+        self.tmp.cleanup()
+
+    def onnx_model(self) -> tuple[str, str]:
+        """(path, note): the image tower exported to ONNX once (TorchScript exporter, opset 17, dynamic batch)."""
+        if self._onnx is None:
+            import torch
+
+            path = os.path.join(self.tmp.name, "visual.onnx")
+            started = time.perf_counter()
+            try:  # not under no_grad: there nn.MultiheadAttention takes its fused path, which has no ONNX op
+                torch.onnx.export(
+                    copy.deepcopy(self.visual), (self.batch[:1],), path, input_names=["pixels"],
+                    output_names=["embedding"], dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}},
+                    opset_version=17, dynamo=False,
+                )
+            except Exception as exc:  # noqa: BLE001 - remembered, so that every ONNX case reports it
+                self._onnx = exc
+            else:
+                self._onnx = (path, f"ONNX export {time.perf_counter() - started:.1f} s ({_mb(path)}; done once, "
+                                    "shared by the onnxruntime and openvino cases)")
+        if isinstance(self._onnx, BaseException):
+            raise RuntimeError(f"ONNX export failed: {_error(self._onnx)}") from self._onnx
+        return self._onnx
+
+    def _first_call(self, run) -> float:
+        started = time.perf_counter()
+        run(self.batch)
+        return time.perf_counter() - started
+
+    # onnxruntime
+
+    def _ort_runner(self, path: str):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return lambda x: session.run(None, {"pixels": x.numpy()})[0]
+
+    def ort_fp32(self, row: dict[str, Any]):
+        import onnxruntime  # noqa: F401 - fail early, before the export, when it is missing
+
+        path, export_note = self.onnx_model()
+        started = time.perf_counter()
+        run = self._ort_runner(path)
+        session_s = time.perf_counter() - started
+        row["setup"] = f"{export_note}; session {session_s:.1f} s, first call {self._first_call(run):.1f} s"
+        return run
+
+    def ort_int8(self, row: dict[str, Any], weight_type: str):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        path, _ = self.onnx_model()
+        out = os.path.join(self.tmp.name, f"visual_{weight_type.lower()}.onnx")
+        started = time.perf_counter()
+        quantize_dynamic(path, out, weight_type=getattr(QuantType, weight_type))
+        quantize_s = time.perf_counter() - started
+        started = time.perf_counter()
+        run = self._ort_runner(out)
+        session_s = time.perf_counter() - started
+        row["setup"] = (f"quantize_dynamic ({weight_type} weights, per-tensor) {quantize_s:.1f} s ({_mb(out)}), "
+                        f"session {session_s:.1f} s, first call {self._first_call(run):.1f} s; from the shared ONNX "
+                        "export")
+        return run
+
+    # openvino
+
+    def _ov_compile(self, model):
+        import openvino as ov
+
+        if self._ov_core is None:
+            self._ov_core = ov.Core()
+        model.reshape(list(self.batch.shape))
+        compiled = self._ov_core.compile_model(
+            model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads}
+        )
+        return lambda x: np.array(compiled(x.numpy())[0])
+
+    def ov_fp32(self, row: dict[str, Any]):
+        import openvino as ov
+
+        path, _ = self.onnx_model()
+        started = time.perf_counter()
+        run = self._ov_compile(ov.convert_model(path))
+        convert_s = time.perf_counter() - started
+        row["setup"] = (f"convert from the shared ONNX export + compile (static batch {len(self.batch)}, LATENCY "
+                        f"hint) {convert_s:.1f} s, first call {self._first_call(run):.1f} s")
+        return run
+
+    def ov_int8(self, row: dict[str, Any]):
+        import nncf
+        import openvino as ov
+
+        path, _ = self.onnx_model()
+        model = ov.convert_model(path)
+        pixels = self.batch.numpy()
+        calibration = nncf.Dataset([pixels[i : i + 1] for i in range(len(pixels))])
+        started = time.perf_counter()
+        quantized = nncf.quantize(model, calibration, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(pixels))
+        quantize_s = time.perf_counter() - started
+        started = time.perf_counter()
+        run = self._ov_compile(quantized)
+        compile_s = time.perf_counter() - started
+        row["setup"] = (f"nncf.quantize (ModelType.TRANSFORMER, calibrated on the benchmark's {len(pixels)} "
+                        f"preprocessed images) {quantize_s:.1f} s, compile (LATENCY hint) {compile_s:.1f} s, first "
+                        f"call {self._first_call(run):.1f} s")
+        return run
+
+    # torch.compile / torchao
+
+    def _inductor(self, module, row: dict[str, Any], prefix: str):
+        import torch
+
+        compiled = torch.compile(module)
+
+        def run(x):
+            with torch.no_grad():
+                return compiled(x).float().numpy()
+
+        # compilation happens on the first call; freezing (weights as constants, int8 weights prepacked) must be
+        # on then (torch.compile(options=...) did not reach the int8 weight prepacking)
+        with torch._inductor.config.patch(freezing=True):
+            first_s = self._first_call(run)
+        row["setup"] = f"{prefix}torch.compile (inductor, freezing) on the first call {first_s:.1f} s"
+        return run
+
+    def compile_fp32(self, row: dict[str, Any]):
+        return self._inductor(copy.deepcopy(self.visual), row, "")
+
+    def pt2e_int8(self, row: dict[str, Any]):
+        import torch
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+        started = time.perf_counter()
+        with torch.no_grad():
+            exported = torch.export.export(copy.deepcopy(self.visual), (self.batch,)).module()
+            quantizer = xiq.X86InductorQuantizer()
+            quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+            prepared = prepare_pt2e(exported, quantizer)
+            prepared(self.batch)  # calibration on the benchmark's own preprocessed images
+            converted = convert_pt2e(prepared)
+        prepare_s = time.perf_counter() - started
+        return self._inductor(
+            converted, row, f"torch.export + prepare_pt2e + calibration on the benchmark's {len(self.batch)} "
+                            f"preprocessed images + convert_pt2e {prepare_s:.1f} s, ")
+
+
+def _mb(path: str) -> str:
+    return f"{os.path.getsize(path) / 2**20:.0f} MB"
 
 
 if __name__ == "__main__":
