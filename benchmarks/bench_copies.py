@@ -5,7 +5,8 @@ imagededup UKBench base images and format-test images, ThreatExchange PDQ photos
 photos). Each source is edited with every kind of :mod:`knockoff.edits` (one copy per kind and source).
 
 Unrelated photos: the grocerystore train/val store photos (phone photos of packaged products on shelves)
-plus two small ThreatExchange distractors. A store photo paired with the official photo of *its own* product
+plus two small ThreatExchange distractors, plus 100 synthetic package-like images (``--synthetic-unrelated``) so that
+the set has more than 1,000 photos. A store photo paired with the official photo of *its own* product
 is not counted (it shows the same product: finding it is a different task); paired with the official photo
 of another product (often the same brand: hard negatives) or with a non-grocery source it is a false match.
 
@@ -180,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=3, help="sources verified per query (global shortlist)")
     parser.add_argument("--vote-top", type=int, default=3,
                         help="sources verified per query from the keypoint-vote shortlist (0: global only)")
+    parser.add_argument("--synthetic-unrelated", type=int, default=100,
+                        help="package-like synthetic images added to the unrelated photos (--quick: an eighth)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--grocery-only", action="store_true",
@@ -202,12 +205,16 @@ def main(argv: list[str] | None = None) -> int:
 
     sources = source_paths(args.data)
     unrelated = unrelated_paths(args.data)
+    n_synthetic = args.synthetic_unrelated
     if args.quick:
         sources, unrelated = sources[::4], unrelated[::8]
+        n_synthetic //= 8
+    unrelated_description = (f"{len(unrelated)} real photos (grocerystore store photos, ThreatExchange distractors) "
+                             f"+ {n_synthetic} synthetic package-like images")
     copies_real = real_copies(args.data, sources)
     rng = np.random.default_rng(args.seed)
     source_images = [load_image(p) for p in sources]
-    print(f"{len(sources)} sources x {len(EDIT_KINDS)} edit kinds, {len(unrelated)} unrelated photos, "
+    print(f"{len(sources)} sources x {len(EDIT_KINDS)} edit kinds, {unrelated_description} unrelated, "
           f"{len(copies_real)} real copies")
 
     methods: list[Any] = [PerceptualMethod(), HashMethod("pHash", _imagehash("phash")), HashMethod("dHash", _imagehash("dhash"))]
@@ -237,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             yield load_image(path), src, "real:" + relation, None, path
         for path in unrelated:
             yield load_image(path), None, "unrelated", product_of(path), path
+        for i in range(n_synthetic):
+            yield _synthetic_unrelated(i), None, "unrelated", None, f"synthetic:{i}"
 
     source_products = [product_of(p) for p in sources]
     records = []
@@ -249,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     for image, src, kind, product, path in queries():
         allowed = np.array([product is None or sp != product for sp in source_products])
         row: dict[str, Any] = {"kind": kind, "source": src, "allowed": allowed, "scores": {},
-                               "path": str(path.relative_to(args.data)) if path is not None else None}
+                               "path": path if isinstance(path, str) else str(path.relative_to(args.data)) if path else None}
         for m in methods:
             row["scores"][m.name] = m.scores(image)
         if verifier is not None:
@@ -379,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "processor": platform.processor() or platform.machine()},
         "versions": _versions(),
-        "config": {"quick": args.quick, "sources": len(sources), "edit_kinds": list(EDIT_KINDS), "unrelated": len(unrelated),
+        "config": {"quick": args.quick, "sources": len(sources), "edit_kinds": list(EDIT_KINDS),
+                   "unrelated": len(unrelated) + n_synthetic, "unrelated_detail": unrelated_description,
                    "real_copies": len(copies_real), "top_k": args.top_k, "vote_top": args.vote_top, "seed": args.seed, "data": str(args.data)},
         "thresholds_zero_false_matches": thresholds,
         "recall": table,
@@ -621,7 +631,7 @@ def markdown(result: dict) -> str:
     kinds = list(next(iter(recall.values())))
     lines = [f"# Copy detection ({result['date']})", "",
              f"{result['config']['sources']} sources x {len(result['config']['edit_kinds'])} edits, "
-             f"{result['config']['unrelated']} unrelated photos, {result['config']['real_copies']} real copies; "
+             f"{result['config']['unrelated']} unrelated photos ({result['config'].get('unrelated_detail', 'real')}), {result['config']['real_copies']} real copies; "
              "threshold per method = zero false matches on the unrelated set.", "",
              "| kind | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for kind in kinds:

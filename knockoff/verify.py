@@ -97,6 +97,10 @@ class VerifierSettings:
     min_coverage: float = 0.1
     #: Images are resized so that their longer side is at most this before features are computed.
     max_side: int = 512
+    #: A pair that does not verify is matched a second time with each photo whose longer side is below this
+    #: enlarged (bicubic) to it: SIFT finds few keypoints on a 200-px official photo. Not the first time, because
+    #: enlarging adds unstable keypoints that lower the inlier ratio of true copies. 0: never (at most max_side).
+    enlarge_small_to: int = 400
     #: Largest ratio of the transform's two singular values (shear / anisotropic stretch).
     max_anisotropy: float = 3.0
     #: Minimum area of the inliers' convex hull, as a fraction of the visible part of the reference.
@@ -122,6 +126,8 @@ class VerifierSettings:
             (self.max_scale > 1.0, "max_scale must be > 1"),
             (0.0 <= self.min_coverage <= 1.0, "min_coverage must be in [0, 1]"),
             (isinstance(self.max_side, int) and self.max_side >= 64, "max_side must be an integer >= 64"),
+            (isinstance(self.enlarge_small_to, int) and self.enlarge_small_to >= 0,
+             "enlarge_small_to must be an integer >= 0"),
             (self.max_anisotropy >= 1.0, "max_anisotropy must be >= 1"),
             (0.0 <= self.min_inlier_spread <= 1.0, "min_inlier_spread must be in [0, 1]"),
             (0.0 < self.ratio <= 1.0, "ratio must be in (0, 1]"),
@@ -149,6 +155,8 @@ class LocalFeatures:
     responses: np.ndarray | None = field(default=None, repr=False)
     #: small grayscale copy of the (unmirrored) image, longer side ``thumbnail_side``, for the pixel check
     thumbnail: np.ndarray | None = field(default=None, repr=False)
+    #: features of the image enlarged to ``enlarge_small_to`` (small images only), for a second match
+    enlarged: LocalFeatures | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -292,7 +300,10 @@ class PackagingSettings:
     max_scale: float = 8.0
     max_anisotropy: float = 4.0
     min_coverage: float = 0.1
-    min_inlier_spread: float = 0.05
+    min_inlier_spread: float = 0.02
+    #: the package must fill at least this fraction of the listing photo: the photo's subject, not a product
+    #: on the shelf behind it
+    min_listing_coverage: float = 0.25
     #: best inliers >= min_margin x the inliers of the best reference of another product
     min_margin: float = 1.3
     #: and at least this many inliers more
@@ -307,6 +318,8 @@ class PackagingSettings:
             raise ValueError("invalid PackagingSettings: min_inliers must be an integer >= 6")
         if not 0.0 <= self.min_inlier_ratio <= 1.0:
             raise ValueError("invalid PackagingSettings: min_inlier_ratio must be in [0, 1]")
+        if not 0.0 <= self.min_listing_coverage <= 1.0:
+            raise ValueError("invalid PackagingSettings: min_listing_coverage must be in [0, 1]")
         if self.min_margin < 1.0 or self.min_lead < 0:
             raise ValueError("invalid PackagingSettings: min_margin must be >= 1 and min_lead >= 0")
 
@@ -331,6 +344,8 @@ def packaging_check(match: GeometricMatch, settings: PackagingSettings | None = 
         return f"covered area too small ({100 * match.reference_coverage:.0f} %)"
     if match.inlier_spread < s.min_inlier_spread:
         return f"matching keypoints too clustered ({100 * match.inlier_spread:.0f} %)"
+    if match.listing_coverage < s.min_listing_coverage:
+        return f"the package fills only {100 * match.listing_coverage:.0f} % of the listing photo"
     return None
 
 
@@ -390,19 +405,29 @@ class GeometricVerifier:
         return LocalFeatures(points, descriptors, (gray.width, gray.height), image_size, responses=responses)
 
     def features(self, image: Image.Image, *, with_mirror: bool = False) -> LocalFeatures:
-        """RootSIFT features of ``image`` (resized to ``max_side``); ``with_mirror`` adds the mirrored image's."""
+        """RootSIFT features of ``image`` (resized to ``max_side``); ``with_mirror`` adds the mirrored image's.
+        A photo smaller than ``enlarge_small_to`` also gets the features of an enlarged copy (``enlarged``)."""
         gray = image.convert("L")
         longest = max(gray.size)
         if longest > self.settings.max_side:
             scale = self.settings.max_side / longest
             size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
             gray = gray.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        features = self._features_of_gray(gray, image.size, with_mirror)
+        target = min(self.settings.enlarge_small_to, self.settings.max_side)
+        if 0 < longest < target:
+            scale = target / longest
+            big = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BICUBIC)
+            features = replace(features, enlarged=self._features_of_gray(big, image.size, with_mirror))
+        return features
+
+    def _features_of_gray(self, gray: Image.Image, image_size: tuple[int, int], with_mirror: bool) -> LocalFeatures:
         thumb = thumbnail(np.asarray(gray, dtype=np.uint8), self.settings.thumbnail_side)
-        plain = replace(self._compute(gray, image.size), thumbnail=thumb)
+        plain = replace(self._compute(gray, image_size), thumbnail=thumb)
         if not with_mirror:
             return plain
         # the mirrored features keep the unmirrored thumbnail: pixel_agreement mirrors it itself
-        mirrored = replace(self._compute(ImageOps.mirror(gray), image.size), thumbnail=thumb)
+        mirrored = replace(self._compute(ImageOps.mirror(gray), image_size), thumbnail=thumb)
         return replace(plain, mirrored=mirrored)
 
     def _listing_features(self, listing: Image.Image) -> LocalFeatures:
@@ -418,16 +443,23 @@ class GeometricVerifier:
         """Whether ``listing`` shows ``reference`` (possibly cropped, mirrored, rotated, pasted into a frame)."""
         listing_features = self._listing_features(listing) if isinstance(listing, Image.Image) else listing
         reference_features = self.features(reference) if isinstance(reference, Image.Image) else reference
-        result = self._match(listing_features, reference_features, mirrored=False)
-        if result.verified or not self.settings.try_mirror:
+        result = self._match_either_way(listing_features, reference_features)
+        if result.verified:
             return result
-        mirrored_features = listing_features.mirrored
-        if mirrored_features is None:
+        big_listing = listing_features.enlarged or listing_features
+        big_reference = reference_features.enlarged or reference_features
+        if big_listing is listing_features and big_reference is reference_features:
             return result
-        flipped = self._match(mirrored_features, reference_features, mirrored=True)
-        if flipped.verified or flipped.inliers > result.inliers:
-            return flipped
-        return result
+        second = self._match_either_way(big_listing, big_reference)
+        return second if second.verified or second.inliers > result.inliers else result
+
+    def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
+        """The plain match, or the mirrored listing photo's when that one verifies or has more inliers."""
+        result = self._match(listing, reference, mirrored=False)
+        if result.verified or not self.settings.try_mirror or listing.mirrored is None:
+            return result
+        flipped = self._match(listing.mirrored, reference, mirrored=True)
+        return flipped if flipped.verified or flipped.inliers > result.inliers else result
 
     def _match(self, listing: LocalFeatures, reference: LocalFeatures, *, mirrored: bool) -> GeometricMatch:
         cv2 = self._ensure_cv()

@@ -222,3 +222,17 @@ def test_real_copies_and_hard_negative(verifier: GeometricVerifier) -> None:
     # Same room, different photos: not a copy.
     assert not verifier.verify(man, woman).verified
     assert not verifier.verify(man, original).verified
+
+
+def test_small_photos_get_enlarged_features_for_a_second_match(original: Image.Image) -> None:
+    v = GeometricVerifier()
+    small = original.resize((200, 150))
+    features = v.features(small, with_mirror=True)
+    assert features.work_size == (200, 150)
+    assert features.enlarged is not None and features.enlarged.work_size == (400, 300)
+    assert features.enlarged.mirrored is not None and len(features.enlarged) > len(features)
+    assert v.features(original.resize((640, 480))).enlarged is None
+    assert GeometricVerifier(VerifierSettings(enlarge_small_to=0)).features(small).enlarged is None
+    # a copy of the small photo verifies, with its box in the listing photo's own pixels
+    match = v.verify(_screenshot(small), small)
+    assert match.verified and max(p[0] for p in match.reference_box) <= 2 * 200 + 1
