@@ -2,6 +2,7 @@
 
     python benchmarks/bench_quality.py --quick     # about a minute: small sets
     python benchmarks/bench_quality.py             # a few minutes: the full sets
+    python benchmarks/bench_quality.py --packaging # also each engine with Policy(packaging_match=True)
 
 For each set and each knockoff engine (perceptual; clip only when its weights are on this machine), it runs
 ``knockoff.evaluate.evaluate_set`` (the real scan pipeline) and reports the suspect precision / recall / F1 and
@@ -137,10 +138,11 @@ def run_baseline(set_dir: Path, name: str, fn) -> dict[str, Any]:
     return out
 
 
-def run_knockoff(set_dir: Path, engine: str) -> dict[str, Any]:
+def run_knockoff(set_dir: Path, engine: str, packaging: bool = False) -> dict[str, Any]:
     from knockoff.evaluate import evaluate_set
+    from knockoff.policy import Policy
 
-    report = evaluate_set(set_dir, engine)
+    report = evaluate_set(set_dir, engine, policy=Policy(packaging_match=True) if packaging else None)
     rows = [{"label": o.label, "kind": o.kind, "matched": o.matched, "right": o.right_product}
             for o in report.outcomes]
     data = report.to_dict()
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-root", type=Path, default=REAL_DATA, help=f"real data folder (default {REAL_DATA})")
     parser.add_argument("--results-dir", type=Path, help="where to write JSON and Markdown (default benchmarks/results)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--packaging", action="store_true",
+                        help="also run each engine with Policy(packaging_match=True) (the same-packaging match)")
     args = parser.parse_args(argv)
     import logging
 
@@ -167,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         for set_name, set_dir, note in build_sets(Path(tmp), args.quick, args.real_root):
             entry: dict[str, Any] = {"note": note, "methods": {}}
             for engine in engines:
-                try:
-                    entry["methods"][f"knockoff-{engine}"] = run_knockoff(set_dir, engine)
-                except Exception as error:  # noqa: BLE001 - a failed case is recorded, the sweep goes on
-                    entry["methods"][f"knockoff-{engine}"] = {"error": f"{type(error).__name__}: {error}"}
+                for packaging in (False, True) if args.packaging else (False,):
+                    method = f"knockoff-{engine}" + (" + packaging" if packaging else "")
+                    try:
+                        entry["methods"][method] = run_knockoff(set_dir, engine, packaging)
+                    except Exception as error:  # noqa: BLE001 - a failed case is recorded, the sweep goes on
+                        entry["methods"][method] = {"error": f"{type(error).__name__}: {error}"}
             for name, fn in baselines.items():
                 try:
                     entry["methods"][name] = run_baseline(set_dir, name, fn)
