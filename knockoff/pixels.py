@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["pixel_agreement", "thumbnail"]
+__all__ = ["jacobian_at", "pixel_agreement", "thumbnail"]
 
 #: a cell agrees when the normalized cross-correlation of its pixels is at least this
 CELL_AGREEMENT = 0.5
@@ -42,6 +42,16 @@ def thumbnail(gray: np.ndarray, side: int) -> np.ndarray:
         return np.ascontiguousarray(gray, dtype=np.uint8)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def jacobian_at(h: np.ndarray, x: float, y: float) -> np.ndarray | None:
+    """The 2 x 2 derivative of homography ``h`` at point (x, y): the local linear map (scale, rotation,
+    shear) there. ``None`` where the point maps to infinity."""
+    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    if not math.isfinite(w) or abs(w) < 1e-12:
+        return None
+    mapped = (h[:2, :2] @ np.array([x, y]) + h[:2, 2]) / w
+    return (h[:2, :2] - np.outer(mapped, h[2, :2])) / w
 
 
 def _scaling(factor_x: float, factor_y: float) -> np.ndarray:
@@ -75,12 +85,9 @@ def pixel_agreement(
     h = to_listing_thumb @ np.asarray(homography, dtype=np.float64).reshape(3, 3) @ from_reference_thumb
 
     # listing pixels per reference pixel at the reference's centre
-    cx, cy = ref_w / 2.0, ref_h / 2.0
-    w = h[2, 0] * cx + h[2, 1] * cy + h[2, 2]
-    if not math.isfinite(w) or abs(w) < 1e-12:
+    jacobian = jacobian_at(h, ref_w / 2.0, ref_h / 2.0)
+    if jacobian is None:
         return None
-    mapped = (h[:2, :2] @ np.array([cx, cy]) + h[:2, 2]) / w
-    jacobian = (h[:2, :2] - np.outer(mapped, h[2, :2])) / w
     scale = math.sqrt(abs(float(np.linalg.det(jacobian))))
     if not math.isfinite(scale) or scale <= 0:
         return None

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from knockoff.pixels import pixel_agreement, thumbnail
+from knockoff.pixels import jacobian_at, pixel_agreement, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -510,9 +510,9 @@ class GeometricVerifier:
         ref_rect = _rect(ref_w, ref_h)
         quad, w = _project(h, ref_rect)
 
-        centre = np.array([[ref_w / 2.0, ref_h / 2.0]])
-        mapped, w_c = _project(h, centre)
-        jac = (h[:2, :2] - np.outer(mapped[0], h[2, :2])) / w_c[0]
+        jac = jacobian_at(h, ref_w / 2.0, ref_h / 2.0)
+        if jac is None:
+            jac = np.zeros((2, 2))
         det = float(np.linalg.det(jac))
         singular = np.linalg.svd(jac, compute_uv=False)
         scale = float(math.sqrt(abs(det))) if det != 0 else 0.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from knockoff import verify
 from knockoff.pixels import pixel_agreement, thumbnail
@@ -14,20 +14,10 @@ from knockoff.verify import GeometricVerifier, VerifierSettings
 
 pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV is not installed")
 
+from tests.test_verify import textured  # noqa: E402
+
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 IDENTITY = np.eye(3)
-
-
-def textured(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
-    image = Image.fromarray(base).resize(size, Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(image)
-    for _ in range(40):
-        x, y = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
-        w, h = int(rng.integers(8, 60)), int(rng.integers(8, 60))
-        draw.rectangle((x, y, x + w, y + h), fill=tuple(int(c) for c in rng.integers(0, 256, 3)), outline=(0, 0, 0))
-    return image.filter(ImageFilter.SMOOTH)
 
 
 def gray(image: Image.Image) -> np.ndarray:
