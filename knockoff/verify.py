@@ -83,10 +83,6 @@ def opencv_available() -> bool:
 # copies): p0 0.81 / 0.80, p1 0.85 / 0.84, median 1.0 (lowest: caption bars and watermarks over part of the
 # photo); the 22 sibling-package pairs: median 0.39, max 0.63; store photos of the product's own official photo
 # that verify: 0.30-0.58. Hence min_pixel_agreement 0.72, between the two populations.
-#: without the packaging check, the enlarged second match is tried only when the first has this many inliers
-SECOND_MATCH_MIN_INLIERS = 6
-
-
 @dataclass(frozen=True)
 class VerifierSettings:
     """Thresholds of the geometric checks; validated on creation (``ValueError``)."""
@@ -101,9 +97,10 @@ class VerifierSettings:
     min_coverage: float = 0.1
     #: Images are resized so that their longer side is at most this before features are computed.
     max_side: int = 512
-    #: A pair that does not verify is matched a second time with each photo whose longer side is below this
-    #: enlarged (bicubic) to it: SIFT finds few keypoints on a 200-px official photo. Not the first time, because
-    #: enlarging adds unstable keypoints that lower the inlier ratio of true copies. 0: never (at most max_side).
+    #: With the packaging check on, a pair that does not verify is matched a second time with each photo whose
+    #: longer side is below this enlarged (bicubic) to it: SIFT finds few keypoints on a 200-px official photo.
+    #: Not the first time, because enlarging adds unstable keypoints that lower the inlier ratio of true copies.
+    #: 0: never (at most max_side).
     enlarge_small_to: int = 400
     #: Largest ratio of the transform's two singular values (shear / anisotropic stretch).
     max_anisotropy: float = 3.0
@@ -159,8 +156,9 @@ class LocalFeatures:
     responses: np.ndarray | None = field(default=None, repr=False)
     #: small grayscale copy of the (unmirrored) image, longer side ``thumbnail_side``, for the pixel check
     thumbnail: np.ndarray | None = field(default=None, repr=False)
-    #: features of the image enlarged to ``enlarge_small_to`` (small images only), for a second match
-    enlarged: LocalFeatures | None = field(default=None, repr=False)
+    #: the resized grayscale image when it is smaller than ``enlarge_small_to``: kept so that the features of
+    #: an enlarged copy can be computed if a second match needs them (:meth:`GeometricVerifier.enlarged`)
+    small_gray: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -389,6 +387,7 @@ class GeometricVerifier:
         self._matcher: Any = None
         # The detector verifies one listing photo against several references: keep its features.
         self._recent: list[tuple[weakref.ref[Image.Image], LocalFeatures]] = []
+        self._enlarged: weakref.WeakKeyDictionary[LocalFeatures, LocalFeatures] = weakref.WeakKeyDictionary()
 
     def _ensure_cv(self) -> Any:
         import cv2
@@ -415,8 +414,7 @@ class GeometricVerifier:
         return LocalFeatures(points, descriptors, (gray.width, gray.height), image_size, responses=responses)
 
     def features(self, image: Image.Image, *, with_mirror: bool = False) -> LocalFeatures:
-        """RootSIFT features of ``image`` (resized to ``max_side``); ``with_mirror`` adds the mirrored image's.
-        A photo smaller than ``enlarge_small_to`` also gets the features of an enlarged copy (``enlarged``)."""
+        """RootSIFT features of ``image`` (resized to ``max_side``); ``with_mirror`` adds the mirrored image's."""
         gray = image.convert("L")
         longest = max(gray.size)
         if longest > self.settings.max_side:
@@ -424,12 +422,23 @@ class GeometricVerifier:
             size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
             gray = gray.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
         features = self._features_of_gray(gray, image.size, with_mirror)
-        target = min(self.settings.enlarge_small_to, self.settings.max_side)
-        if 0 < longest < target:
-            scale = target / longest
-            big = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BICUBIC)
-            features = replace(features, enlarged=self._features_of_gray(big, image.size, with_mirror))
+        if 0 < longest < min(self.settings.enlarge_small_to, self.settings.max_side):
+            features = replace(features, small_gray=np.asarray(gray, dtype=np.uint8))
         return features
+
+    def enlarged(self, features: LocalFeatures) -> LocalFeatures | None:
+        """The features of the photo behind ``features`` enlarged (bicubic) to ``enlarge_small_to``, computed at
+        first use and kept while ``features`` lives; ``None`` when the photo is not small."""
+        if features.small_gray is None:
+            return None
+        cached = self._enlarged.get(features)
+        if cached is None:
+            gray = Image.fromarray(features.small_gray)
+            scale = min(self.settings.enlarge_small_to, self.settings.max_side) / max(gray.size)
+            big = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BICUBIC)
+            cached = self._features_of_gray(big, features.image_size, features.mirrored is not None)
+            self._enlarged[features] = cached
+        return cached
 
     def _features_of_gray(self, gray: Image.Image, image_size: tuple[int, int], with_mirror: bool) -> LocalFeatures:
         thumb = thumbnail(np.asarray(gray, dtype=np.uint8), self.settings.thumbnail_side)
@@ -456,14 +465,12 @@ class GeometricVerifier:
         result = self._match_either_way(listing_features, reference_features)
         if result.verified:
             return result
-        big_listing = listing_features.enlarged or listing_features
-        big_reference = reference_features.enlarged or reference_features
-        if big_listing is listing_features and big_reference is reference_features:
+        # enlarged photos have several times the keypoints (features and match cost ~3x) and add little to the
+        # copy check (bench_copies: 1-2 more of 890 copies): only for the packaging check
+        if self.packaging is None or (listing_features.small_gray is None and reference_features.small_gray is None):
             return result
-        # enlarged photos have several times the keypoints (the match costs ~3x): for the copy check alone,
-        # only when the first match shows some agreement
-        if self.packaging is None and result.inliers < SECOND_MATCH_MIN_INLIERS:
-            return result
+        big_listing = self.enlarged(listing_features) or listing_features
+        big_reference = self.enlarged(reference_features) or reference_features
         second = self._match_either_way(big_listing, big_reference)
         return second if second.verified or second.inliers > result.inliers else result
 

@@ -225,14 +225,16 @@ def test_real_copies_and_hard_negative(verifier: GeometricVerifier) -> None:
 
 
 def test_small_photos_get_enlarged_features_for_a_second_match(original: Image.Image) -> None:
-    v = GeometricVerifier()
+    v = GeometricVerifier(packaging=verify.PackagingSettings())
     small = original.resize((200, 150))
     features = v.features(small, with_mirror=True)
     assert features.work_size == (200, 150)
-    assert features.enlarged is not None and features.enlarged.work_size == (400, 300)
-    assert features.enlarged.mirrored is not None and len(features.enlarged) > len(features)
-    assert v.features(original.resize((640, 480))).enlarged is None
-    assert GeometricVerifier(VerifierSettings(enlarge_small_to=0)).features(small).enlarged is None
+    enlarged = v.enlarged(features)
+    assert enlarged is not None and enlarged.work_size == (400, 300) and enlarged.image_size == (200, 150)
+    assert enlarged.mirrored is not None and len(enlarged) > len(features)
+    assert v.enlarged(features) is enlarged  # computed once
+    assert v.enlarged(v.features(original.resize((640, 480)))) is None
+    assert GeometricVerifier(VerifierSettings(enlarge_small_to=0)).features(small).small_gray is None
     # a copy of the small photo verifies, with its box in the listing photo's own pixels
     match = v.verify(_screenshot(small), small)
     assert match.verified and max(p[0] for p in match.reference_box) <= 2 * 200 + 1
