@@ -219,6 +219,8 @@ class GeometricMatch:
             extras.append(f"rotated {abs(self.rotation_deg):.0f}°")
         if extras:
             text += ", " + ", ".join(extras)
+        if self.verified and self.pixel_agreement is not None:
+            text += f"; {round(100 * self.pixel_agreement)} % of the shown part agrees pixel for pixel"
         if not self.verified:
             text += f" (not verified: {self.failed_check})"
         return text

@@ -192,6 +192,11 @@ def _match(**changes: object) -> GeometricMatch:
             "412 matching keypoints; the listing shows 63 % of official photo acme/tote_front.jpg, rotated 90°",
         ),
         (
+            {"pixel_agreement": 0.974},
+            "412 matching keypoints; the listing shows 63 % of official photo acme/tote_front.jpg, mirrored; "
+            "97 % of the shown part agrees pixel for pixel",
+        ),
+        (
             {"mirrored": False, "verified": False, "failed_check": "too few inliers (9 < 12)", "inliers": 9},
             "9 matching keypoints; the listing shows 63 % of official photo acme/tote_front.jpg "
             "(not verified: too few inliers (9 < 12))",
