@@ -102,6 +102,8 @@ def _match(**changes: object) -> GeometricMatch:
     ({"anisotropy": 9.0}, "implausible"),
     ({"reference_coverage": 0.02}, "covered area"),
     ({"inlier_spread": 0.01}, "clustered"),
+    # a carton on the shelf behind the photo's subject
+    ({"listing_coverage": 0.15}, "fills only 15 %"),
 ])
 def test_packaging_check(changes, failed):
     outcome = packaging_check(_match(**changes))
@@ -113,6 +115,8 @@ def test_settings_and_policy_round_trip():
         PackagingSettings(min_inliers=3)
     with pytest.raises(ValueError):
         PackagingSettings(min_margin=0.5)
+    with pytest.raises(ValueError, match="min_listing_coverage"):
+        PackagingSettings(min_listing_coverage=1.5)
     policy = Policy(packaging_match=True)
     assert Policy.from_dict(policy.to_dict()).packaging_match is True
 

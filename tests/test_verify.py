@@ -165,6 +165,9 @@ def test_large_images_are_resized(original: Image.Image) -> None:
         ("ratio", 0.0),
         ("ransac_threshold", 0.0),
         ("max_features", 4),
+        ("enlarge_small_to", -1),
+        ("min_pixel_agreement", 1.5),
+        ("thumbnail_side", 16),
     ],
 )
 def test_settings_validation(field: str, value: object) -> None:
