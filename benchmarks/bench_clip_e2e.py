@@ -148,7 +148,7 @@ def run_lean(paths: list[Path], index: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lean(paths: list[Path], index: Any, pool: ProcessPoolExecutor) -> tuple[np.ndarray, np.ndarray]:
-    from knockoff.images import load_image
+    from knockoff.catalog.images import load_image
 
     embedder = index.embedder
     futures = [pool.submit(load_image, str(p), min_side=224) for p in paths[: 2 * BATCH]]
@@ -166,8 +166,8 @@ def _lean(paths: list[Path], index: Any, pool: ProcessPoolExecutor) -> tuple[np.
 
 
 def run_scan(folder: Path, index: Any, out_dir: Path, verify: bool) -> dict[str, Any]:
-    from knockoff.detector import Detector
-    from knockoff.scan import scan
+    from knockoff.decide.detector import Detector
+    from knockoff.run.scan import scan
 
     shutil.rmtree(out_dir, ignore_errors=True)
     detector = Detector(index) if verify else Detector(index, verifier=None)
@@ -183,9 +183,9 @@ def stages(paths: list[Path], model: Any, preprocess: Any, faiss_index: Any, ind
     import torch
     from PIL import Image
 
-    from knockoff.detector import Detector, decode_listing
-    from knockoff.catalog import Listing
-    from knockoff.images import load_image
+    from knockoff.decide.detector import Detector, decode_listing
+    from knockoff.catalog.readers import Listing
+    from knockoff.catalog.images import load_image
 
     embedder = index.embedder
     fast = embedder._fast_preprocess
@@ -230,7 +230,7 @@ def stages(paths: list[Path], model: Any, preprocess: Any, faiss_index: Any, ind
 
 
 def draft_size(path: Path) -> str:
-    from knockoff.images import load_image
+    from knockoff.catalog.images import load_image
 
     w, h = load_image(path, min_side=224).size
     return f"{w}x{h}"
@@ -244,7 +244,7 @@ def pool_startup() -> float:
 
 
 def _decode_noop() -> int:
-    import knockoff.detector  # noqa: F401  (what a scan worker imports)
+    import knockoff.decide.detector  # noqa: F401  (what a scan worker imports)
 
     return 0
 
@@ -274,10 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     import open_clip
     import torch
 
-    from knockoff.catalog import ReferenceImage
+    from knockoff.catalog.readers import ReferenceImage
     from knockoff.embedders import create_embedder
     from knockoff.embedders.clip_fast import cosine_rows
-    from knockoff.index import ReferenceIndex
+    from knockoff.match.index import ReferenceIndex
 
     load_start = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="knockoff_e2e_"))
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         lean_vecs, lean_top1 = outputs["knockoff lean"]
         cos_e2e = cosine_rows(lean_vecs, base_vecs)
         # Model only (same preprocessed inputs), and preprocessing only (draft + FastPreprocess, fp32 model).
-        from knockoff.images import load_image
+        from knockoff.catalog.images import load_image
 
         sample = paths[:stage_n]
         x_full = torch.stack([preprocess(Image.open(p).convert("RGB")) for p in sample])

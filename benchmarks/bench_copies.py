@@ -2,7 +2,7 @@
 
 Sources: real public photos under ``../shared/data/real`` (grocerystore official "iconic" photos, the
 imagededup UKBench base images and format-test images, ThreatExchange PDQ photos, jenssegers/imagehash
-photos). Each source is edited with every kind of :mod:`knockoff.edits` (one copy per kind and source).
+photos). Each source is edited with every kind of :mod:`knockoff.evaluate.edits` (one copy per kind and source).
 
 Unrelated photos: the grocerystore train/val store photos (phone photos of packaged products on shelves)
 plus two small ThreatExchange distractors, plus 100 synthetic package-like images (``--synthetic-unrelated``) so that
@@ -12,7 +12,7 @@ of another product (often the same brand: hard negatives) or with a non-grocery 
 
 Rule, the same for every method: the threshold is the most lenient one that gives **zero false matches**
 on the unrelated set; a copy is found when its score against its own source passes that threshold. For
-"perceptual + verify", the top-k sources by global score are verified (knockoff.verify, default settings);
+"perceptual + verify", the top-k sources by global score are verified (knockoff.match.verify, default settings);
 a pair is matched when it is verified or its global score passes the global-alone threshold.
 
 Also: recall on the real edited copies in the data's groundtruth files, the distribution of the verifier's
@@ -41,7 +41,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from knockoff.images import load_image  # noqa: E402
+from knockoff.catalog.images import load_image  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
@@ -197,11 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: real data not found at {args.data} (use --data)")
         return 0
     try:
-        from knockoff.edits import EDIT_KINDS, apply_edit
+        from knockoff.evaluate.edits import EDIT_KINDS, apply_edit
     except ImportError:
-        print("skipped: knockoff.edits is not available")
+        print("skipped: knockoff.evaluate.edits is not available")
         return 0
-    from knockoff import verify as kverify
+    from knockoff.match import verify as kverify
 
     sources = source_paths(args.data)
     unrelated = unrelated_paths(args.data)
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_features = [verifier.features(im) for im in source_images] if verifier else []
     shortlist = None
     if verifier is not None and args.vote_top > 0:
-        from knockoff.keypoints import KeypointShortlist
+        from knockoff.match.keypoints import KeypointShortlist
 
         shortlist = KeypointShortlist()
         for j, features in enumerate(ref_features):
@@ -435,13 +435,13 @@ def grocery_packaging(args: argparse.Namespace) -> int:
 
     The detector's pipeline on the perceptual engine, reproduced on in-memory images: global top-k, plus the
     keypoint-vote shortlist, verified; a verified copy wins; else, with ``--packaging``, the same-packaging
-    match (knockoff.verify.pick_same_package). Store photos: val (held out: PackagingSettings were set on a
+    match (knockoff.match.verify.pick_same_package). Store photos: val (held out: PackagingSettings were set on a
     sample of train photos), plus train in a full run; unrelated: every non-grocery source photo, some of their edits, synthetic
     package-like images."""
     import csv
 
-    from knockoff import verify as kverify
-    from knockoff.keypoints import KeypointShortlist
+    from knockoff.match import verify as kverify
+    from knockoff.match.keypoints import KeypointShortlist
 
     g = args.data / "grocerystore"
     rows = list(csv.DictReader(open(g / "groundtruth_packages.csv", newline="")))
@@ -462,7 +462,7 @@ def grocery_packaging(args: argparse.Namespace) -> int:
     vote_top = max(args.vote_top, packaging.vote_top) if packaging else args.vote_top
     candidate_floor = 0.55  # the perceptual engine's EngineThresholds.candidate
 
-    from knockoff.edits import EDIT_KINDS, apply_edit
+    from knockoff.evaluate.edits import EDIT_KINDS, apply_edit
 
     rng = np.random.default_rng(args.seed)
     others = [p for p in source_paths(args.data) if "grocerystore" not in p.parts]

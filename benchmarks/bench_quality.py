@@ -5,7 +5,7 @@
     python benchmarks/bench_quality.py --packaging # also each engine with Policy(packaging_match=True)
 
 For each set and each knockoff engine (perceptual; clip only when its weights are on this machine), it runs
-``knockoff.evaluate.evaluate_set`` (the real scan pipeline) and reports the suspect precision / recall / F1 and
+``knockoff.evaluate.metrics.evaluate_set`` (the real scan pipeline) and reports the suspect precision / recall / F1 and
 ROC-AUC of the risk score. Beside it, the *visual matching* of every method, knockoff included, on the same
 listings: "right product" is the share of counterfeit and genuine listings matched to their true product,
 "false matches" the share of unrelated listings matched to any product.
@@ -44,9 +44,9 @@ from common import (
 
 
 def build_sets(workdir: Path, quick: bool, real_root: Path) -> list[tuple[str, Path, str]]:
-    from knockoff.cli_eval import size_to_arguments
-    from knockoff.datasets import make_labeled_set
-    from knockoff.realsets import RealDataMissingError, make_copy_set, make_grocery_set
+    from knockoff.cli.evaluate import size_to_arguments
+    from knockoff.evaluate.synthetic import make_labeled_set
+    from knockoff.evaluate.realsets import RealDataMissingError, make_copy_set, make_grocery_set
 
     sets = []
     make_labeled_set(workdir / "synthetic-demo", seed=0)
@@ -98,9 +98,9 @@ def _visual(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_baseline(set_dir: Path, name: str, fn) -> dict[str, Any]:
-    from knockoff.catalog import Catalog, read_listings
+    from knockoff.catalog.readers import Catalog, read_listings
     from knockoff.errors import ImageError
-    from knockoff.images import load_image
+    from knockoff.catalog.images import load_image
 
     watch = Stopwatch()
     catalog = Catalog.from_dir(set_dir)
@@ -139,8 +139,8 @@ def run_baseline(set_dir: Path, name: str, fn) -> dict[str, Any]:
 
 
 def run_knockoff(set_dir: Path, engine: str, packaging: bool = False) -> dict[str, Any]:
-    from knockoff.evaluate import evaluate_set
-    from knockoff.policy import Policy
+    from knockoff.evaluate.metrics import evaluate_set
+    from knockoff.decide.policy import Policy
 
     report = evaluate_set(set_dir, engine, policy=Policy(packaging_match=True) if packaging else None)
     rows = [{"label": o.label, "kind": o.kind, "matched": o.matched, "right": o.right_product}

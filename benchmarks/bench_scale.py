@@ -30,9 +30,9 @@ import numpy as np
 
 from common import markdown_table, text_table, write_results
 
-from knockoff.catalog import ReferenceImage
+from knockoff.catalog.readers import ReferenceImage
 from knockoff.embedders.base import Embedder
-from knockoff.index import ReferenceIndex
+from knockoff.match.index import ReferenceIndex
 
 K = 10
 QUERY_BATCH = 16
@@ -150,8 +150,8 @@ def ray_throughput(n_listings: int) -> dict[str, Any]:
     from PIL import Image
 
     from knockoff import Catalog, build_index
-    from knockoff.ray_scan import scan_with_ray
-    from knockoff.scan import scan
+    from knockoff.run.ray_scan import scan_with_ray
+    from knockoff.run.scan import scan
 
     try:
         import ray

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 _CHILD = r"""
 import json, resource, sys
 from knockoff import Catalog, build_index
-from knockoff.scan import scan
+from knockoff.run.scan import scan
 catalog_dir, folder, out = sys.argv[1:4]
 index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
 summary = scan(folder, index, out, workers=1, batch_size=32, progress=False)
@@ -56,7 +56,7 @@ def make_folder(folder: Path, n: int, size: tuple[int, int], seed: int) -> None:
 
 
 def make_catalog(root: Path) -> None:
-    from knockoff.datasets import make_labeled_set
+    from knockoff.evaluate.synthetic import make_labeled_set
 
     make_labeled_set(root, seed=0)
 

@@ -38,12 +38,12 @@ def _timed(fn, items, warmup: int = 3) -> float:
 
 
 def end_to_end(n_listings: int, engines: list[str]) -> list[dict[str, Any]]:
-    from knockoff.catalog import Catalog, read_listings
-    from knockoff.detector import Detector
-    from knockoff.datasets import make_labeled_set
+    from knockoff.catalog.readers import Catalog, read_listings
+    from knockoff.decide.detector import Detector
+    from knockoff.evaluate.synthetic import make_labeled_set
     from knockoff.embedders.base import create_embedder
-    from knockoff.images import load_image
-    from knockoff.index import build_index
+    from knockoff.catalog.images import load_image
+    from knockoff.match.index import build_index
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="knockoff-speed-") as tmp:

@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import knockoff
-from knockoff.datasets import make_labeled_set
+from knockoff.evaluate.synthetic import make_labeled_set
 
 work = Path(tempfile.mkdtemp(prefix="knockoff-policy-"))
 set_dir = make_labeled_set(work / "set", seed=3).root

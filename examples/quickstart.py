@@ -1,6 +1,6 @@
 """Quick start: index a brand's catalog, then check listings one by one.
 
-Runs offline as it stands: it generates a small catalog and listings first (knockoff.datasets).
+Runs offline as it stands: it generates a small catalog and listings first (knockoff.evaluate.synthetic).
 Replace `set_dir` with your own folder of brands.csv + references.csv + images.
 """
 
@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import knockoff
-from knockoff.datasets import make_labeled_set
+from knockoff.evaluate.synthetic import make_labeled_set
 
 work = Path(tempfile.mkdtemp(prefix="knockoff-quickstart-"))
 set_dir = make_labeled_set(work / "brand-refs", seed=1).root

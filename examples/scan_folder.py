@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 import knockoff
-from knockoff.datasets import make_labeled_set
-from knockoff.report import write_reports
-from knockoff.scan import scan
+from knockoff.evaluate.synthetic import make_labeled_set
+from knockoff.report.render import write_reports
+from knockoff.run.scan import scan
 
 
 def main() -> None:

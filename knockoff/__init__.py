@@ -4,8 +4,8 @@ Importing this package is light: torch, open_clip, faiss and OpenCV are imported
 index or the verifier is first used.
 """
 
-from knockoff.catalog import Brand, Catalog, LabeledListing, Listing, ReferenceImage, read_listings
-from knockoff.detector import Detector, Match, Reason, Verdict
+from knockoff.catalog.readers import Brand, Catalog, LabeledListing, Listing, ReferenceImage, read_listings
+from knockoff.decide.detector import Detector, Match, Reason, Verdict
 from knockoff.embedders.base import Embedder, create_embedder, list_embedders, register_embedder
 from knockoff.errors import (
     CatalogError,
@@ -17,9 +17,9 @@ from knockoff.errors import (
     PolicyError,
     WeightsNotFoundError,
 )
-from knockoff.images import iter_image_files, load_image
-from knockoff.index import Hit, ReferenceIndex, build_index
-from knockoff.policy import EngineThresholds, Policy
+from knockoff.catalog.images import iter_image_files, load_image
+from knockoff.match.index import Hit, ReferenceIndex, build_index
+from knockoff.decide.policy import EngineThresholds, Policy
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from knockoff.catalog import Brand, Catalog, Listing, read_brands, read_listings, read_references
+from knockoff.catalog.readers import Brand, Catalog, Listing, read_brands, read_listings, read_references
 from knockoff.errors import CatalogError
 
 from conftest import write_csv

@@ -3,7 +3,7 @@ import json
 import pytest
 from PIL import Image
 
-from knockoff.cli import main
+from knockoff.cli.app import main
 
 from conftest import textured_image, write_csv
 

@@ -14,7 +14,7 @@ from PIL import Image
 open_clip = pytest.importorskip("open_clip")
 torch = pytest.importorskip("torch")
 
-from knockoff import weights as kweights  # noqa: E402
+from knockoff.embedders import weights as kweights  # noqa: E402
 from knockoff.embedders import create_embedder  # noqa: E402
 from knockoff.embedders.clip import ClipEmbedder, default_weights_available, parse_clip_name  # noqa: E402
 from knockoff.errors import EmbedderError, WeightsNotFoundError  # noqa: E402
@@ -284,7 +284,7 @@ def test_import_and_weight_check_do_not_import_torch(tmp_path):
         "import sys\n"
         "from knockoff.embedders import list_embedders\n"
         "from knockoff.embedders.clip import default_weights_available\n"
-        "import knockoff.embedders.clip_fast, knockoff.weights\n"
+        "import knockoff.embedders.clip_fast, knockoff.embedders.weights\n"
         f"default_weights_available({str(tmp_path)!r}); default_weights_available(); list_embedders()\n"
         "assert 'torch' not in sys.modules and 'open_clip' not in sys.modules, 'torch imported'\n"
     )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knockoff.datasets import (
+from knockoff.evaluate.synthetic import (
     BRANDS_HEADER,
     LISTINGS_HEADER,
     REFERENCES_HEADER,
@@ -19,7 +19,7 @@ from knockoff.datasets import (
     LabeledSetInfo,
     make_labeled_set,
 )
-from knockoff.edits import EDIT_KINDS
+from knockoff.evaluate.edits import EDIT_KINDS
 
 SMALL = dict(n_brands=3, products_per_brand=2, listings_per_product=3, n_unrelated=4, image_size=128)
 

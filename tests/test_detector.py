@@ -2,7 +2,7 @@ import pytest
 from PIL import ImageOps
 
 from knockoff import Catalog, Detector, Listing, Policy, build_index
-from knockoff.policy import EngineThresholds
+from knockoff.decide.policy import EngineThresholds
 
 from conftest import textured_image
 
@@ -96,7 +96,7 @@ def test_currency_rates_enable_the_price_signal(catalog_dir, tmp_path):
 
 
 def test_keypoint_shortlist_is_off_above_its_reference_limit(catalog_dir, tmp_path, monkeypatch, caplog):
-    import knockoff.detector as detector_module
+    import knockoff.decide.detector as detector_module
 
     index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
     monkeypatch.setattr(detector_module, "KEYPOINT_SHORTLIST_MAX_REFERENCES", 2)

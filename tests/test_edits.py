@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from knockoff import edits
-from knockoff.edits import EDIT_KINDS, apply_edit
+from knockoff.evaluate import edits
+from knockoff.evaluate.edits import EDIT_KINDS, apply_edit
 
 EXPECTED_KINDS = (
     "crop", "pad-square", "border", "watermark-text", "watermark-logo", "caption-bar", "screenshot", "collage",

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knockoff.cli_eval import add_eval_commands, size_to_arguments
-from knockoff.evaluate import (
+from knockoff.cli.evaluate import add_eval_commands, size_to_arguments
+from knockoff.evaluate.metrics import (
     ListingOutcome,
     average_precision,
     calibrate,
@@ -23,7 +23,7 @@ from knockoff.evaluate import (
     roc_curve,
     summarize,
 )
-from knockoff.policy import Policy
+from knockoff.decide.policy import Policy
 
 # A tiny example worked by hand: positives score 0.9, 0.8, 0.3; negatives 0.8 (tied with a positive), 0.1.
 Y = [1, 0, 1, 1, 0]
@@ -149,7 +149,7 @@ def test_summarize_hand_computed():
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
-    from knockoff.datasets import make_labeled_set
+    from knockoff.evaluate.synthetic import make_labeled_set
 
     root = tmp_path_factory.mktemp("evalset") / "set"
     make_labeled_set(root, n_brands=2, products_per_brand=1, listings_per_product=3, n_unrelated=3, seed=3,
@@ -236,10 +236,10 @@ def test_cli_make_set_evaluate_calibrate(tmp_path, capsys):
 
 
 def test_cli_wired_into_knockoff_main():
-    from knockoff import cli
+    from knockoff.cli import app as cli
 
     parser = cli.build_parser()
     choices = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     if "evaluate" not in choices:
-        pytest.skip("knockoff.cli does not call add_eval_commands yet")
+        pytest.skip("knockoff.cli.app does not call add_eval_commands yet")
     assert {"evaluate", "calibrate", "make-set"} <= set(choices)

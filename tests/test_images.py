@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from knockoff.errors import ImageError
-from knockoff.images import iter_image_files, load_image, looks_like_image
+from knockoff.catalog.images import iter_image_files, load_image, looks_like_image
 
 from conftest import textured_image
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from knockoff import Catalog, ReferenceIndex, build_index, create_embedder
-from knockoff.catalog import ReferenceImage
+from knockoff.catalog.readers import ReferenceImage
 from knockoff.errors import IndexCorruptError, IndexMismatchError
 
 
@@ -112,7 +112,7 @@ def test_save_is_atomic_over_a_previous_index(catalog_dir, tmp_path, monkeypatch
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("knockoff.index._sha256", crash)
+    monkeypatch.setattr("knockoff.match.index._sha256", crash)
     with pytest.raises(OSError):
         bigger.save(target)
     monkeypatch.undo()

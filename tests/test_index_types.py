@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from knockoff import Catalog, ReferenceIndex, build_index, create_embedder
-from knockoff.catalog import ReferenceImage
+from knockoff.catalog.readers import ReferenceImage
 from knockoff.errors import IndexCorruptError, KnockoffError
-from knockoff.index import AUTO_FLAT_LIMIT, choose_index_type, resolve_index_params
+from knockoff.match.index import AUTO_FLAT_LIMIT, choose_index_type, resolve_index_params
 
 DIM_SIZE = 4  # test-pixels:4 has 48 dimensions
 SMALL_IVF = {"nlist": 32, "m": 24, "nbits": 8, "nprobe": 8, "train_size": 3000}

@@ -1,4 +1,4 @@
-"""Keypoint-vote shortlist (knockoff.keypoints): a rotated copy votes for its source, not for others."""
+"""Keypoint-vote shortlist (knockoff.match.keypoints): a rotated copy votes for its source, not for others."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knockoff import verify
-from knockoff.verify import GeometricVerifier
+from knockoff.match import verify
+from knockoff.match.verify import GeometricVerifier
 
 pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV with SIFT is not installed")
 
@@ -15,7 +15,7 @@ from tests.test_verify import textured  # noqa: E402
 
 
 def _shortlist(n: int = 6):
-    from knockoff.keypoints import KeypointShortlist
+    from knockoff.match.keypoints import KeypointShortlist
 
     verifier = GeometricVerifier()
     sources = [textured(seed) for seed in range(n)]
@@ -35,7 +35,7 @@ def test_rotated_copy_votes_for_its_source_first():
 
 
 def test_unrelated_photo_gets_few_votes_and_empty_index_is_harmless():
-    from knockoff.keypoints import KeypointShortlist, strongest
+    from knockoff.match.keypoints import KeypointShortlist, strongest
 
     verifier, sources, shortlist = _shortlist(4)
     other = verifier.features(textured(99))

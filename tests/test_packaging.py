@@ -7,9 +7,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 from knockoff import Catalog, Detector, Listing, Policy, build_index
-from knockoff import signals as sig
-from knockoff import verify
-from knockoff.verify import GeometricMatch, GeometricVerifier, PackagingSettings, VerifierSettings, packaging_check
+from knockoff.decide import signals as sig
+from knockoff.match import verify
+from knockoff.match.verify import GeometricMatch, GeometricVerifier, PackagingSettings, VerifierSettings, packaging_check
 
 from conftest import textured_image
 

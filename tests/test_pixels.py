@@ -1,4 +1,4 @@
-"""The pixel check of a geometric match (knockoff.pixels): copies agree, new photos of one design do not."""
+"""The pixel check of a geometric match (knockoff.match.pixels): copies agree, new photos of one design do not."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from knockoff import verify
-from knockoff.pixels import pixel_agreement, thumbnail
-from knockoff.verify import GeometricVerifier, VerifierSettings
+from knockoff.match import verify
+from knockoff.match.pixels import pixel_agreement, thumbnail
+from knockoff.match.verify import GeometricVerifier, VerifierSettings
 
 pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV is not installed")
 
@@ -96,7 +96,7 @@ def test_a_relit_photo_of_a_sibling_design_is_not_a_copy() -> None:
 def test_store_photo_of_a_sibling_product_is_not_a_copy() -> None:
     """A shelf photo of Garant's medium-fat milk against the official photo of Garant's standard milk: the same
     carton design, 40-60 matching keypoints under one transform, but another photo (benchmarks/bench_copies.py)."""
-    from knockoff.images import load_image
+    from knockoff.catalog.images import load_image
 
     root = REAL / "grocerystore" / "dataset"
     listing = load_image(root / "train/Packages/Milk/Garant-Ecological-Medium-Fat-Milk/Garant-Ecological-Medium-Fat-Milk_018.jpg")

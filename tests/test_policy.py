@@ -3,7 +3,7 @@ import json
 import pytest
 
 from knockoff.errors import PolicyError
-from knockoff.policy import EngineThresholds, Policy
+from knockoff.decide.policy import EngineThresholds, Policy
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knockoff.preprocess import FastPreprocess
+from knockoff.embedders.preprocess import FastPreprocess
 
 open_clip = pytest.importorskip("open_clip")
 torch = pytest.importorskip("torch")

@@ -14,8 +14,8 @@ from PIL import Image
 
 from knockoff import Catalog, build_index
 from knockoff.errors import KnockoffError
-from knockoff.ray_scan import plan_actors
-from knockoff.scan import scan
+from knockoff.run.ray_scan import plan_actors
+from knockoff.run.scan import scan
 
 from conftest import textured_image, write_csv
 
@@ -85,7 +85,7 @@ def _rows(path: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_ray_scan_equals_local_scan_and_resumes(local_ray, catalog_dir, tmp_path):
-    from knockoff.ray_scan import scan_with_ray
+    from knockoff.run.ray_scan import scan_with_ray
 
     folder = _make_listings(tmp_path, catalog_dir)
     index = build_index(Catalog.from_dir(catalog_dir), "test-pixels")  # shipped to the actors pickled
@@ -114,7 +114,7 @@ def test_ray_scan_equals_local_scan_and_resumes(local_ray, catalog_dir, tmp_path
 
 @pytest.mark.slow
 def test_a_stalled_ray_scan_fails_with_a_clear_message(local_ray, catalog_dir, tmp_path):
-    from knockoff.ray_scan import scan_with_ray
+    from knockoff.run.ray_scan import scan_with_ray
 
     folder = tmp_path / "few"
     folder.mkdir()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from knockoff.catalog import Catalog, read_listings
-from knockoff.realsets import RealDataMissingError, classify_relation, make_copy_set, make_grocery_set
+from knockoff.catalog.readers import Catalog, read_listings
+from knockoff.evaluate.realsets import RealDataMissingError, classify_relation, make_copy_set, make_grocery_set
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real data not present at {REAL}")

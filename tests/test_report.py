@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from knockoff import Catalog, Detector, Listing, build_index
-from knockoff.report import (
+from knockoff.report.render import (
     CSV_COLUMNS,
     ReportError,
     make_thumbnail,
@@ -111,7 +111,7 @@ def test_torn_last_line_is_skipped_with_a_warning(tmp_path, caplog):
              json.dumps({"listing_id": "b", "verdict": "suspect", "risk": 0.9})]
     path = tmp_path / "results.jsonl"
     path.write_text("\n".join(lines) + '\n{"listing_id": "c", "verd', encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="knockoff.report"):
+    with caplog.at_level(logging.WARNING, logger="knockoff.report.render"):
         rows = read_results(path)
     assert [r["listing_id"] for r in rows] == ["a", "b"]
     assert "line 3" in caplog.text and "torn" in caplog.text

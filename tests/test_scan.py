@@ -11,10 +11,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from knockoff import Catalog, Detector, build_index
-from knockoff.catalog import listings_from_images
-from knockoff.cli import main
-from knockoff.images import iter_image_files
-from knockoff.scan import collect_listings, scan
+from knockoff.catalog.readers import listings_from_images
+from knockoff.cli.app import main
+from knockoff.catalog.images import iter_image_files
+from knockoff.run.scan import collect_listings, scan
 
 from conftest import textured_image, write_csv
 
@@ -59,7 +59,7 @@ def test_killed_scan_resumes_with_every_listing_once(catalog_dir, tmp_path):
     out = tmp_path / "scan"
     args = ["scan", str(folder), "--index", str(index_dir), "--out", str(out), "--workers", "1", "--batch-size", "4",
             "--no-progress", "--no-report"]
-    proc = subprocess.Popen([sys.executable, "-c", f"from knockoff.cli import main; main({args!r})"])
+    proc = subprocess.Popen([sys.executable, "-c", f"from knockoff.cli.app import main; main({args!r})"])
     results = out / "results.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

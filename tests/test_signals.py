@@ -1,7 +1,7 @@
 import pytest
 
-from knockoff import signals as sig
-from knockoff.catalog import Brand
+from knockoff.decide import signals as sig
+from knockoff.catalog.readers import Brand
 
 ACME = Brand("Acme", aliases=("Akme",), authorized_sellers=("acme_store", "BestBags"))
 GOD_MORGON = Brand("God Morgon", authorized_sellers=("shop1",))

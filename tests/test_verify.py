@@ -1,4 +1,4 @@
-"""Geometric verification (knockoff.verify): copies verify, unrelated photos do not, settings, text."""
+"""Geometric verification (knockoff.match.verify): copies verify, unrelated photos do not, settings, text."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from knockoff import verify
-from knockoff.verify import GeometricMatch, GeometricVerifier, VerifierSettings
+from knockoff.match import verify
+from knockoff.match.verify import GeometricMatch, GeometricVerifier, VerifierSettings
 
 pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV with SIFT is not installed")
 
@@ -219,7 +219,7 @@ def test_to_dict_is_json() -> None:
 
 @pytest.mark.skipif(not (REAL / "jenssegers-imagehash").is_dir(), reason="shared real data not present")
 def test_real_copies_and_hard_negative(verifier: GeometricVerifier) -> None:
-    from knockoff.images import load_image
+    from knockoff.catalog.images import load_image
 
     root = REAL / "jenssegers-imagehash" / "tests" / "images"
     original = load_image(root / "forest" / "forest-high.jpg")

@@ -18,8 +18,8 @@ from PIL import Image
 
 from knockoff.embedders.base import Embedder, l2_normalize, register_embedder
 from knockoff.errors import EmbedderError
-from knockoff.preprocess import FastPreprocess
-from knockoff.weights import (
+from knockoff.embedders.preprocess import FastPreprocess
+from knockoff.embedders.weights import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
     download_allowed,

@@ -3,7 +3,7 @@
 It needs no model weights. It is built to find a brand's official photo reused with edits: resize,
 recompression, pad to square, border, watermark or text overlay, colour change, grayscale, mirror, a small
 rotation. It cannot recognise the same product in a new photo (that needs local features, see
-:mod:`knockoff.verify`, or a learned model).
+:mod:`knockoff.match.verify`, or a learned model).
 
 The descriptor (version 2), computed on luminance only so that colour shifts and grayscale do not matter:
 
@@ -26,7 +26,7 @@ at two scales, and :meth:`PerceptualEmbedder.query_views` searches the full list
 and quadrants and its 90-degree rotations. The caller keeps the best score over all views.
 
 A copy rotated by 5-20 degrees or warped in perspective often ranks too low here to be verified; the
-detector adds the references that the listing's RootSIFT keypoints vote for (:mod:`knockoff.keypoints`) to
+detector adds the references that the listing's RootSIFT keypoints vote for (:mod:`knockoff.match.keypoints`) to
 the verification shortlist, so that such copies are still found and proved.
 """
 

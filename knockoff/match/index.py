@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from knockoff.catalog import Brand, Catalog, ReferenceImage
+from knockoff.catalog.readers import Brand, Catalog, ReferenceImage
 from knockoff.errors import ImageError, IndexCorruptError, IndexMismatchError, KnockoffError
-from knockoff.images import load_image
+from knockoff.catalog.images import load_image
 
 if TYPE_CHECKING:
     from knockoff.embedders.base import Embedder

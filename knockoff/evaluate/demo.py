@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knockoff.catalog import Catalog, read_listings
-from knockoff.detector import Detector, Verdict
+from knockoff.catalog.readers import Catalog, read_listings
+from knockoff.decide.detector import Detector, Verdict
 from knockoff.embedders.base import create_embedder
-from knockoff.index import build_index
-from knockoff.policy import Policy
+from knockoff.match.index import build_index
+from knockoff.decide.policy import Policy
 
 EXPECTED = {"counterfeit": "suspect", "genuine": "authorized", "unrelated": "no_match"}
 
@@ -52,7 +52,7 @@ def run_demo(
     workdir: str | Path | None = None, *, engine: str = "auto", seed: int = 0, policy: Policy | None = None
 ) -> DemoResult:
     """Generate a small labeled set, index its catalog, and check every listing."""
-    from knockoff.datasets import make_labeled_set
+    from knockoff.evaluate.synthetic import make_labeled_set
 
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="knockoff-demo-"))
     set_dir = root / "demo-set"

@@ -5,7 +5,7 @@ always returns a new RGB image, and is deterministic given the state of the ``nu
 (edits that need no randomness accept and ignore it). :func:`apply_edit` dispatches on the edit's name;
 :data:`EDIT_KINDS` lists the names. Text is drawn with Pillow's built-in font, so no font file is needed.
 
-Used by the synthetic labeled-set generator (:mod:`knockoff.datasets`) and by tests and benchmarks that
+Used by the synthetic labeled-set generator (:mod:`knockoff.evaluate.synthetic`) and by tests and benchmarks that
 check how robust an engine is to each edit.
 """
 

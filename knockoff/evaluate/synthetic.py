@@ -6,7 +6,7 @@ Nothing is downloaded and no weights are needed; the same seed gives byte-identi
 
 How the listings are made, and so what their labels mean:
 
-- ``counterfeit``: an official photo reused with one counterfeiter's edit from :mod:`knockoff.edits` (kind
+- ``counterfeit``: an official photo reused with one counterfeiter's edit from :mod:`knockoff.evaluate.edits` (kind
   ``copy-<edit>``, e.g. ``copy-crop``), or in ``hard`` mode also the product photographed anew (kind
   ``own-photo``). Every counterfeit carries at least one risk signal by construction: an unauthorized seller,
   a price below 50 % of the reference price, replica terms in the title, or the brand named (or misspelt) by
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from knockoff.edits import EDIT_KINDS, apply_edit, draw_text, load_font, text_size
+from knockoff.evaluate.edits import EDIT_KINDS, apply_edit, draw_text, load_font, text_size
 
 __all__ = [
     "BRANDS_HEADER",
@@ -927,7 +927,7 @@ def make_labeled_set(
     ``n_unrelated`` unrelated listings; the defaults give 46 listings in about a second. ``image_size`` is the
     longer side of the official photos. ``difficulty="hard"`` adds look-alike products across brands,
     own-photo listings (counterfeit and genuine) and no-name products among the unrelated ones.
-    ``edit_kinds`` restricts the counterfeiters' edits (default: all of :data:`knockoff.edits.EDIT_KINDS`,
+    ``edit_kinds`` restricts the counterfeiters' edits (default: all of :data:`knockoff.evaluate.edits.EDIT_KINDS`,
     cycled so that each is used about equally). ``out_dir`` must be empty or absent unless ``overwrite``.
     The same arguments always give byte-identical files.
     """

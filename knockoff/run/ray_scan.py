@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from knockoff.catalog import Listing
-from knockoff.detector import DEFAULT_MAX_SIDE, Detector, decode_listing
-from knockoff.images import DEFAULT_MAX_PIXELS
+from knockoff.catalog.readers import Listing
+from knockoff.decide.detector import DEFAULT_MAX_SIDE, Detector, decode_listing
+from knockoff.catalog.images import DEFAULT_MAX_PIXELS
 from knockoff.errors import KnockoffError
-from knockoff.index import ReferenceIndex, _check_same_embedder
-from knockoff.policy import Policy
-from knockoff.scan import (
+from knockoff.match.index import ReferenceIndex, _check_same_embedder
+from knockoff.decide.policy import Policy
+from knockoff.run.scan import (
     RESULTS_FILE,
     ScanSummary,
     _load_index,

@@ -24,12 +24,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from knockoff.catalog import Listing, listings_from_images, read_listings
-from knockoff.detector import Detector, ListingImages, Verdict, decode_listing, error_verdict
+from knockoff.catalog.readers import Listing, listings_from_images, read_listings
+from knockoff.decide.detector import Detector, ListingImages, Verdict, decode_listing, error_verdict
 from knockoff.errors import CatalogError, KnockoffError
-from knockoff.images import iter_image_files
-from knockoff.index import ReferenceIndex
-from knockoff.policy import Policy
+from knockoff.catalog.images import iter_image_files
+from knockoff.match.index import ReferenceIndex
+from knockoff.decide.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def scan(
     every 30 s.
     """
     if engine == "ray":
-        from knockoff.ray_scan import scan_with_ray
+        from knockoff.run.ray_scan import scan_with_ray
 
         return scan_with_ray(folder, index, out_dir, policy=policy, listings_csv=listings_csv, workers=workers,
                              batch_size=batch_size, progress=progress, detector=detector, address=address)

@@ -16,17 +16,17 @@ from knockoff.errors import KnockoffError
 
 EXIT_OK, EXIT_SUSPECT, EXIT_BAD_INPUT = 0, 1, 2
 
-log = logging.getLogger("knockoff.cli")
+log = logging.getLogger("knockoff.cli.app")
 
 
 def _policy(args: argparse.Namespace):
-    from knockoff.policy import Policy
+    from knockoff.decide.policy import Policy
 
     return Policy.load(args.policy) if getattr(args, "policy", None) else None
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from knockoff.demo import format_demo, run_demo
+    from knockoff.evaluate.demo import format_demo, run_demo
 
     result = run_demo(args.workdir, engine=args.engine, seed=args.seed)
     print(format_demo(result))
@@ -44,8 +44,8 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
 
 def _cmd_index_build(args: argparse.Namespace) -> int:
-    from knockoff.catalog import Catalog
-    from knockoff.index import build_index
+    from knockoff.catalog.readers import Catalog
+    from knockoff.match.index import build_index
 
     catalog = Catalog.from_dir(args.catalog, strict=args.strict)
     index = build_index(catalog, args.engine, index_type=args.index_type)
@@ -59,9 +59,9 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from knockoff.catalog import Listing
-    from knockoff.detector import Detector
-    from knockoff.index import ReferenceIndex
+    from knockoff.catalog.readers import Listing
+    from knockoff.decide.detector import Detector
+    from knockoff.match.index import ReferenceIndex
 
     detector = Detector(ReferenceIndex.load(args.index), _policy(args))
     listing = Listing(images=tuple(args.images), title=args.title or "", price=args.price,
@@ -79,13 +79,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from knockoff.scan import scan
+    from knockoff.run.scan import scan
 
     summary = scan(args.folder, args.index, args.out, policy=_policy(args), listings_csv=args.listings,
                    workers=args.workers, batch_size=args.batch_size,
                    progress=False if args.no_progress else None, engine=args.engine, address=args.address)
     if not args.no_report:
-        from knockoff.report import write_reports
+        from knockoff.report.render import write_reports
 
         write_reports(args.out)
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.counts.items()))
@@ -97,7 +97,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from knockoff.report import write_reports
+    from knockoff.report.render import write_reports
 
     csv_path, html_path = write_reports(args.out_dir)
     print(f"wrote {csv_path} and {html_path}")
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("out_dir", help="a scan's output directory")
     report.set_defaults(func=_cmd_report)
 
-    from knockoff.cli_eval import add_eval_commands
+    from knockoff.cli.evaluate import add_eval_commands
 
     add_eval_commands(sub)
     return parser

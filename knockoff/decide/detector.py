@@ -12,12 +12,12 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from knockoff import signals as sig
-from knockoff.catalog import Brand, Listing, ReferenceImage
+from knockoff.decide import signals as sig
+from knockoff.catalog.readers import Brand, Listing, ReferenceImage
 from knockoff.errors import ImageError
-from knockoff.images import DEFAULT_MAX_PIXELS, load_image
-from knockoff.index import Hit, ReferenceIndex
-from knockoff.policy import Policy
+from knockoff.catalog.images import DEFAULT_MAX_PIXELS, load_image
+from knockoff.match.index import Hit, ReferenceIndex
+from knockoff.decide.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +154,10 @@ class Detector:
     """Checks listings against a :class:`ReferenceIndex` with a :class:`Policy`.
 
     ``verifier``: ``"auto"`` uses geometric verification (OpenCV) when it is installed and the policy's
-    ``verify_top`` is above 0; ``None`` turns it off; or pass a ``knockoff.verify.GeometricVerifier``.
+    ``verify_top`` is above 0; ``None`` turns it off; or pass a ``knockoff.match.verify.GeometricVerifier``.
 
     ``keypoint_shortlist``: with a verifier, this many more references, those that most of the listing
-    photo's RootSIFT keypoints vote for (:class:`knockoff.keypoints.KeypointShortlist`), are verified
+    photo's RootSIFT keypoints vote for (:class:`knockoff.match.keypoints.KeypointShortlist`), are verified
     besides the global top ``verify_top``: a rotated, warped or collaged copy that the global descriptor
     ranks low is still checked. The references' keypoints are computed once, on first use, and kept in
     memory, so the shortlist is used only up to ``KEYPOINT_SHORTLIST_MAX_REFERENCES`` reference photos (500
@@ -176,7 +176,7 @@ class Detector:
         self.max_pixels = max_pixels
         self.verifier = self._make_verifier(verifier)
         self._reference_features: OrderedDict[int, Any] = OrderedDict()
-        #: references added to the verification shortlist by keypoint votes (knockoff.keypoints); 0/None: off
+        #: references added to the verification shortlist by keypoint votes (knockoff.match.keypoints); 0/None: off
         if keypoint_shortlist == "auto":
             keypoint_shortlist = 3 if index.embedder.kind == "perceptual" else 0
         self.keypoint_shortlist = int(keypoint_shortlist or 0)
@@ -190,7 +190,7 @@ class Detector:
             return verifier
         if self.policy.verify_top == 0:
             return None
-        from knockoff import verify
+        from knockoff.match import verify
 
         if not verify.opencv_available():
             log.info("OpenCV is not installed: geometric verification is off")
@@ -284,7 +284,7 @@ class Detector:
                 )
                 self._keypoints_size = len(self.index.references)
             return None
-        from knockoff.keypoints import KeypointShortlist
+        from knockoff.match.keypoints import KeypointShortlist
 
         shortlist = KeypointShortlist()
         for ref_id, reference in self.index.references.items():
@@ -359,7 +359,7 @@ class Detector:
         """The packaging checks when ``Policy.packaging_match`` is on and the verifier keeps their pairs."""
         if not self.policy.packaging_match or self.verifier is None:
             return None
-        from knockoff.verify import PackagingSettings
+        from knockoff.match.verify import PackagingSettings
 
         return getattr(self.verifier, "packaging", None) or PackagingSettings()
 
@@ -369,7 +369,7 @@ class Detector:
         settings = self._packaging_settings()
         if settings is None:
             return None
-        from knockoff.verify import pick_same_package
+        from knockoff.match.verify import pick_same_package
 
         checked = [c for c in shortlist if c.verification is not None]
         # ties between photos of one product: the global similarity decides (stable order: most similar first)

@@ -28,13 +28,13 @@ def size_to_arguments(size: int) -> dict[str, int]:
 
 
 def _load_policy(path: str | None) -> Any:
-    from knockoff.policy import Policy
+    from knockoff.decide.policy import Policy
 
     return Policy.load(path) if path else None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from knockoff.evaluate import evaluate_set
+    from knockoff.evaluate.metrics import evaluate_set
 
     report = evaluate_set(args.set_dir, args.engine, policy=_load_policy(args.policy), out=args.out,
                           plot_dir=args.plot, workers=args.workers)
@@ -45,7 +45,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from knockoff.evaluate import calibrate
+    from knockoff.evaluate.metrics import calibrate
 
     result = calibrate(args.set_dir, args.engine, args.target_precision, holdout=args.holdout, seed=args.seed,
                        base_policy=_load_policy(args.policy), workers=args.workers)
@@ -59,7 +59,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_make_set(args: argparse.Namespace) -> int:
     if args.from_real:
-        from knockoff import realsets
+        from knockoff.evaluate import realsets
 
         if not args.real_root:
             raise ValueError("--from-real needs --real-root (the folder holding the real data sources)")
@@ -72,7 +72,7 @@ def cmd_make_set(args: argparse.Namespace) -> int:
         print(f"wrote {info.name} to {info.root}: {info.n_references} references, {info.n_listings} listings "
               f"{info.label_counts}; {len(info.skipped)} files skipped")
         return EXIT_OK
-    from knockoff.datasets import make_labeled_set
+    from knockoff.evaluate.synthetic import make_labeled_set
 
     info = make_labeled_set(args.out_dir, seed=args.seed, difficulty=args.difficulty, image_size=args.image_size,
                             overwrite=args.overwrite, **size_to_arguments(args.size))

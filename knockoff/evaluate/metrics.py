@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from knockoff.catalog import Catalog, LabeledListing, read_listings
+from knockoff.catalog.readers import Catalog, LabeledListing, read_listings
 from knockoff.errors import KnockoffError
-from knockoff.policy import EngineThresholds, Policy
-from knockoff.signals import RISK_CODES
+from knockoff.decide.policy import EngineThresholds, Policy
+from knockoff.decide.signals import RISK_CODES
 
 __all__ = [
     "CalibrationResult",
@@ -314,10 +314,10 @@ def _read_labeled(set_dir: Path) -> list[LabeledListing]:
 
 
 def _run_set(set_dir: Path, engine: Any, policy: Policy | None, workers: int, index: Any = None) -> _Run:
-    from knockoff.detector import Detector
+    from knockoff.decide.detector import Detector
     from knockoff.embedders.base import create_embedder
-    from knockoff.index import build_index
-    from knockoff.scan import RESULTS_FILE, scan
+    from knockoff.match.index import build_index
+    from knockoff.run.scan import RESULTS_FILE, scan
 
     labeled = _read_labeled(set_dir)
     started = time.perf_counter()
@@ -649,7 +649,7 @@ def calibrate(
     root = Path(set_dir)
     # Probe run: find the engine's kind first, with the base policy's candidate threshold.
     from knockoff.embedders.base import create_embedder
-    from knockoff.index import build_index
+    from knockoff.match.index import build_index
 
     embedder = create_embedder(engine)
     started = time.perf_counter()

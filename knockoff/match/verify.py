@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from knockoff.pixels import jacobian_at, pixel_agreement, thumbnail
+from knockoff.match.pixels import jacobian_at, pixel_agreement, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def opencv_available() -> bool:
 # inlier floor that removes them (spread >= 0.15) would also drop copies (copies spread p1 0.21, p0 0.066)
 # and the store photos of the product's *own* official photo; the detector picks the verified reference
 # with the most inliers, which is the own product when it is in the catalog.
-# With the keypoint-vote shortlist (knockoff.keypoints; up to 3 more references verified per listing), quick
+# With the keypoint-vote shortlist (knockoff.match.keypoints; up to 3 more references verified per listing), quick
 # run (15 sources, 121 unrelated): copies p0/p1 inliers 16/24, ratio 0.75/0.81, spread 0.066/0.22; unrelated
 # shortlisted pairs max 22 inliers, none verified.
 # Full run with that shortlist (890 copies; 966 grocerystore store photos of *other* products): copies ratio
@@ -77,7 +77,7 @@ def opencv_available() -> bool:
 # against another brand), and the jenssegers office_sofa_woman photo verifies against _man (a new photo of the
 # same room from nearly the same spot: 77 inliers, ratio 0.79). Hence min_inlier_ratio 0.8: under the copies'
 # 1st percentile, above the re-photographed scene, and it halves the sibling-package verifications (41 -> 22).
-# The 22 left are new photos, not copies, so a last check compares pixels (knockoff.pixels): the fraction of the
+# The 22 left are new photos, not copies, so a last check compares pixels (knockoff.match.pixels): the fraction of the
 # covered reference's textured cells that correlate (NCC >= 0.5) with the aligned listing photo, on 160-px
 # thumbnails. Copies that pass every other check (two disjoint thirds of the sources x 16 edits, 299 and 288
 # copies): p0 0.81 / 0.80, p1 0.85 / 0.84, median 1.0 (lowest: caption bars and watermarks over part of the
@@ -152,7 +152,7 @@ class LocalFeatures:
     image_size: tuple[int, int]  # (width, height) of the original image
     #: features of the horizontally mirrored image (computed for listings when mirrors are tried)
     mirrored: LocalFeatures | None = field(default=None, repr=False)
-    #: SIFT response (strength) of each keypoint, for keeping the strongest (see knockoff.keypoints)
+    #: SIFT response (strength) of each keypoint, for keeping the strongest (see knockoff.match.keypoints)
     responses: np.ndarray | None = field(default=None, repr=False)
     #: small grayscale copy of the (unmirrored) image, longer side ``thumbnail_side``, for the pixel check
     thumbnail: np.ndarray | None = field(default=None, repr=False)

@@ -81,7 +81,7 @@ def weights_filename(model: str, pretrained: str, suffix: str = ".safetensors") 
 
 def project_weights_dir() -> Path:
     """The ``weights/`` directory beside the ``knockoff`` package (a source checkout)."""
-    return Path(__file__).resolve().parent.parent / "weights"
+    return Path(__file__).resolve().parents[2] / "weights"
 
 
 def user_weights_dir() -> Path:

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from PIL import Image, ImageDraw
 
 from knockoff.errors import ImageError, KnockoffError
-from knockoff.images import load_image
+from knockoff.catalog.images import load_image
 
 log = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ class Policy:
       a risk at least this.
     - ``packaging_match`` (opt-in, default off): with geometric verification on, a listing photo whose
       keypoints match an official photo's printed packaging under looser checks than a copy's, with a clear
-      margin over every other product (:class:`knockoff.verify.PackagingSettings`), is a ``same-product``
+      margin over every other product (:class:`knockoff.match.verify.PackagingSettings`), is a ``same-product``
       match (a seller's own new photo of the same package) even for an engine that sees only copies
       (perceptual). Measured on grocerystore: ``benchmarks/results/grocery_packaging.md``.
     """

@@ -5,7 +5,7 @@ warped in perspective or pasted small into a collage too low to be verified. Loc
 RootSIFT descriptor of the listing photo looks up its nearest reference descriptor, and a match counts as a
 vote for that reference photo when it passes Lowe's ratio test against the nearest descriptor of *another*
 reference photo (a keypoint that looks like keypoints of many references says nothing). The references with
-the most votes are the shortlist that :class:`knockoff.verify.GeometricVerifier` then checks strictly; votes
+the most votes are the shortlist that :class:`knockoff.match.verify.GeometricVerifier` then checks strictly; votes
 never decide on their own.
 
 Cost: one search of the listing's strongest ``query_features`` descriptors (computed anyway for the
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from knockoff.verify import LocalFeatures
+from knockoff.match.verify import LocalFeatures
 
 __all__ = ["KeypointShortlist", "strongest"]
 

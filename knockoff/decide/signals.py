@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from knockoff.catalog import Brand
+from knockoff.catalog.readers import Brand
 
 VISUAL_MATCH = "VISUAL_MATCH"
 UNAUTHORIZED_SELLER = "UNAUTHORIZED_SELLER"
