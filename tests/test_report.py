@@ -1,38 +1,48 @@
-"""Reports: results.jsonl -> results.csv and report.html (and the page checked in headless Chromium)."""
+"""Reports: results.jsonl -> results.csv and the reviewer's page (one file, or a page with a data folder)."""
 
 from __future__ import annotations
 
-import base64
+import copy
 import csv
-import io
 import json
 import logging
-import shutil
-import socket
+import re
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
 
 from knockoff import Catalog, Detector, Listing, build_index
-from knockoff.report.render import (
-    CSV_COLUMNS,
-    ReportError,
-    make_thumbnail,
-    read_results,
-    write_csv,
-    write_html,
-    write_reports,
-)
+from knockoff.report import ReportError, read_results, write_csv, write_reports
+from knockoff.report.csvfile import BASE_COLUMNS, cell
+from knockoff.report.data import js_json
+from knockoff.report.entry import NOT_CHECKED, entry_from_result
+from knockoff.report.thumbs import Thumbnails
 
 from conftest import textured_image
 
 XSS = "<script>alert(1)</script>"
+UNCOMPARABLE = "price 0.7 USD cannot be compared with 2.3 EUR (no exchange rate given)"
+
+
+def _review_row(row: dict) -> dict:
+    """A match whose seller could not be checked: the ``review`` verdict of the shared contract."""
+    row = copy.deepcopy(row)
+    row.update(listing_id="L-review", verdict="review", risk=0.5, schema=2)
+    row["listing"]["seller"] = None
+    row["listing"]["currency"], row["listing"]["price"] = "USD", 0.7
+    for signal in row["signals"]:
+        if signal["code"] == "UNAUTHORIZED_SELLER":
+            signal.update(state="unknown", message="the listing names no seller", details={})
+        if signal["code"] == "PRICE_IMPLAUSIBLE":
+            signal.update(state="unknown", message=UNCOMPARABLE, details={})
+    row["reasons"] = [r for r in row["reasons"] if r["code"] == "VISUAL_MATCH"]
+    return row
 
 
 @pytest.fixture(scope="module")
 def scan_dir(tmp_path_factory) -> Path:
-    """A scan output directory with real results: suspects, authorized, no_match, error; photos beside it."""
+    """A scan output directory with real results (suspect, authorized, no_match, error) plus a review row."""
     root = tmp_path_factory.mktemp("scan")
     catalog_dir = root / "refs"
     (catalog_dir / "acme").mkdir(parents=True)
@@ -47,54 +57,59 @@ def scan_dir(tmp_path_factory) -> Path:
         "Acme,wallet,Acme Wallet,acme/wallet.png,150,USD\n"
         "Globex,watch,Globex Watch,globex/watch.png,1200,EUR\n", encoding="utf-8")
     detector = Detector(build_index(Catalog.from_dir(catalog_dir), "perceptual"), verifier=None)
-
     photos = root / "listings"
     photos.mkdir()
 
-    def copy(name: str, out: str, edit=None) -> Path:
+    def copy_photo(name: str, out: str, edit=None) -> Path:
         with Image.open(catalog_dir / name) as image:
             image = image.convert("RGB")
-            image = edit(image) if edit else image
-            image.save(photos / out, quality=85)
+            (edit(image) if edit else image).save(photos / out, quality=85)
         return photos / out
 
-    listings = [
-        Listing([copy("acme/tote_front.png", "tote1.jpg", ImageOps.mirror)], title=f"Acme tote 1:1 {XSS}",
-                price=45, currency="USD", seller="shop123", listing_id="L-tote-replica"),
-        Listing([copy("acme/wallet.png", "wallet.jpg")], title="Akme wallet AAA", price=20, currency="USD",
-                seller="=HYPERLINK(\"http://x\")", listing_id="L-wallet"),
-        Listing([copy("globex/watch.png", "watch.jpg")], title="Globex watch", price=1100, currency="EUR",
-                seller="globex_shop", listing_id="L-watch-ok"),
-        Listing([copy("acme/tote_front.png", "tote2.jpg")], title="Acme tote", price=390, currency="USD",
-                seller="acme_store", listing_id="L-tote-ok"),
-    ]
     textured_image(77).save(photos / "other.png")
-    listings.append(Listing([photos / "other.png"], title="a lamp", listing_id="L-lamp"))
+    textured_image(78, (200, 300)).save(photos / "second.png")
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    listings.append(Listing([photos / "broken.jpg"], title="broken", listing_id="L-broken"))
-
+    listings = [
+        Listing([copy_photo("acme/tote_front.png", "tote1.jpg", ImageOps.mirror), photos / "second.png"],
+                title=f"Acme tote 1:1 {XSS}", price=45, currency="USD", seller="shop123", listing_id="L-tote-replica"),
+        Listing([copy_photo("acme/wallet.png", "wallet.jpg")], title="=cmd|' /C calc'!A0 Akme wallet AAA", price=20,
+                currency="USD", seller="=HYPERLINK(\"http://x\")", listing_id="L-wallet"),
+        Listing([copy_photo("globex/watch.png", "watch.jpg")], title="Globex watch", price=1100, currency="EUR",
+                seller="globex_shop", listing_id="L-watch-ok"),
+        Listing([copy_photo("acme/tote_front.png", "tote2.jpg")], title="Acme tote", price=390, currency="USD",
+                seller="acme_store", listing_id="L-tote-ok"),
+        Listing([photos / "other.png"], title="a lamp \"quoted\" 'single'", seller="shop123", listing_id="L-lamp"),
+        Listing([photos / "broken.jpg"], title="broken", listing_id="L-broken"),
+    ]
     rows = [detector.check(listing).to_dict() for listing in listings]
     by_id = {row["listing_id"]: row for row in rows}
-    assert by_id["L-tote-replica"]["verdict"] == "suspect"
-    assert by_id["L-wallet"]["verdict"] == "suspect"
-    assert by_id["L-watch-ok"]["verdict"] == "authorized"
-    assert by_id["L-lamp"]["verdict"] == "no_match"
-    assert by_id["L-broken"]["verdict"] == "error"
+    assert [by_id[i]["verdict"] for i in ("L-tote-replica", "L-wallet", "L-watch-ok", "L-lamp", "L-broken")] == [
+        "suspect", "suspect", "authorized", "no_match", "error"]
     # As geometric verification reports it: the matched region, in the listing photo's pixels.
     by_id["L-tote-replica"]["match"]["verification"] = {
-        "verified": True, "inliers": 57, "reference_box": [[40, 30], [220, 40], [210, 230], [30, 215]],
-    }
+        "verified": True, "inliers": 57, "pixel_agreement": 0.93, "reference_coverage": 0.8,
+        "reference_box": [[40, 30], [220, 40], [210, 230], [30, 215]], "listing_size": [256, 256]}
+    # A no_match row with its nearest reference (the detector keeps it when a candidate was below the bar).
+    by_id["L-lamp"]["match"] = dict(by_id["L-watch-ok"]["match"], tier=None, similarity=0.31)
+    rows.append(_review_row(by_id["L-tote-ok"]))
     out = root / "out"
     out.mkdir()
-    with (out / "results.jsonl").open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return out
 
 
-def _decode_data_uri(uri: str) -> Image.Image:
-    assert uri.startswith("data:image/jpeg;base64,")
-    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or ()), list(reader)
+
+
+def _page_data(page: str) -> dict:
+    """The meta and rows a one-file page carries (parsed from its KO.* calls)."""
+    meta = json.loads(re.search(r"KO\.setMeta\((.*?)\);</script>", page).group(1))
+    index = [r for m in re.finditer(r"KO\.index\(\d+,(.*?)\);</script>", page) for r in json.loads(m.group(1))]
+    detail = [r for m in re.finditer(r"KO\.detail\(\d+,(.*?)\);</script>", page) for r in json.loads(m.group(1))]
+    return {"meta": meta, "index": index, "detail": detail}
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -103,7 +118,7 @@ def _decode_data_uri(uri: str) -> Image.Image:
 def test_read_results_from_dir_or_file(scan_dir):
     assert [r["listing_id"] for r in read_results(scan_dir)] == [
         r["listing_id"] for r in read_results(scan_dir / "results.jsonl")]
-    assert len(read_results(scan_dir)) == 6
+    assert len(read_results(scan_dir)) == 7
 
 
 def test_torn_last_line_is_skipped_with_a_warning(tmp_path, caplog):
@@ -111,21 +126,22 @@ def test_torn_last_line_is_skipped_with_a_warning(tmp_path, caplog):
              json.dumps({"listing_id": "b", "verdict": "suspect", "risk": 0.9})]
     path = tmp_path / "results.jsonl"
     path.write_text("\n".join(lines) + '\n{"listing_id": "c", "verd', encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="knockoff.report.render"):
+    with caplog.at_level(logging.WARNING, logger="knockoff.report.results"):
         rows = read_results(path)
     assert [r["listing_id"] for r in rows] == ["a", "b"]
     assert "line 3" in caplog.text and "torn" in caplog.text
 
 
-def test_duplicate_listing_last_line_wins_and_blank_lines_are_ignored(tmp_path):
+def test_duplicate_listing_last_line_wins_and_unknown_schema_warns(tmp_path, caplog):
     path = tmp_path / "results.jsonl"
     path.write_text(
         json.dumps({"listing_id": "a", "verdict": "error", "risk": 0.0}) + "\n\n"
-        + json.dumps({"listing_id": "b", "verdict": "no_match", "risk": 0.0}) + "\n"
-        + json.dumps({"listing_id": "a", "verdict": "suspect", "risk": 0.8}) + "\n", encoding="utf-8")
-    rows = read_results(path)
-    assert len(rows) == 2
+        + json.dumps({"listing_id": "b", "verdict": "no_match", "risk": 0.0, "schema": 9}) + "\n"
+        + json.dumps({"listing_id": "a", "verdict": "suspect", "risk": 0.8, "schema": 2}) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="knockoff.report.results"):
+        rows = read_results(path)
     assert {r["listing_id"]: r["verdict"] for r in rows} == {"a": "suspect", "b": "no_match"}
+    assert "1 lines have a schema" in caplog.text
 
 
 def test_missing_results_file_is_a_clear_error(tmp_path):
@@ -133,189 +149,50 @@ def test_missing_results_file_is_a_clear_error(tmp_path):
         read_results(tmp_path)
 
 
+# -- what the reports say about a listing ------------------------------------------------------------------------
+
+
+def test_entry_states_price_note_and_brand_only_for_matches(scan_dir):
+    entries = {e.listing_id: e for e in map(entry_from_result, read_results(scan_dir))}
+    review, lamp, tote = entries["L-review"], entries["L-lamp"], entries["L-tote-replica"]
+    assert review.signal_state("UNAUTHORIZED_SELLER") == "unknown" and review.price_note == UNCOMPARABLE
+    assert review.price_ratio is None and review.brand == "Acme"
+    assert lamp.brand == "" and lamp.match["brand"] == "Globex" and not lamp.matched  # nearest, not a match
+    assert lamp.signal_state("UNAUTHORIZED_SELLER") == NOT_CHECKED
+    assert tote.signal_state("UNAUTHORIZED_SELLER") == "hit" and tote.price_ratio == pytest.approx(45 / 399, abs=1e-3)
+    assert len(tote.images) == 2 and tote.listing_image.endswith("tote1.jpg")
+
+
 # -- CSV -------------------------------------------------------------------------------------------------------
 
 
-def test_csv_columns_order_and_content(scan_dir, tmp_path):
-    path = write_csv(read_results(scan_dir), tmp_path / "results.csv")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        assert tuple(reader.fieldnames) == CSV_COLUMNS
-        rows = list(reader)
-    ids = [r["listing_id"] for r in rows]
-    assert ids[:2] == sorted(ids[:2], key=lambda i: -float(next(r["risk"] for r in rows if r["listing_id"] == i)))
-    assert [r["verdict"] for r in rows] == ["suspect", "suspect", "authorized", "authorized", "no_match", "error"]
+@pytest.mark.parametrize("value, expected", [
+    ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("plain", "plain"), (None, ""), (0.5, 0.5), ("a=b", "a=b"),
+])
+def test_csv_cell_neutralises_formulas(value, expected):
+    assert cell(value) == expected
+
+
+def test_csv_columns_order_states_and_truth(scan_dir, tmp_path):
+    header, rows = _csv_rows(write_csv(read_results(scan_dir), tmp_path / "results.csv"))
+    assert header[:len(BASE_COLUMNS)] == list(BASE_COLUMNS)
+    assert {"signal_VISUAL_MATCH", "signal_UNAUTHORIZED_SELLER", "signal_PRICE_IMPLAUSIBLE"} <= set(header)
+    assert [r["verdict"] for r in rows] == ["suspect", "suspect", "review", "authorized", "authorized", "no_match",
+                                            "error"]
     risks = [float(r["risk"]) for r in rows[:2]]
     assert risks == sorted(risks, reverse=True)
-    tote = next(r for r in rows if r["listing_id"] == "L-tote-replica")
-    assert tote["brand"] == "Acme" and tote["product_id"] == "tote" and tote["tier"] == "near-copy"
-    assert tote["price"] == "45.0" and tote["currency"] == "USD" and tote["reference_price"] == "399.0"
-    assert tote["seller"] == "shop123" and tote["title"] == f"Acme tote 1:1 {XSS}"
-    assert tote["listing_image"].endswith("tote1.jpg") and tote["reference_image"].endswith("tote_front.png")
-    assert " | " in tote["reasons"] and "seller shop123 is not an authorized Acme seller" in tote["reasons"]
-    broken = next(r for r in rows if r["listing_id"] == "L-broken")
-    assert broken["error"] and broken["brand"] == "" and broken["similarity"] == ""
-    # A cell that a spreadsheet would run as a formula is neutralised.
-    wallet = next(r for r in rows if r["listing_id"] == "L-wallet")
-    assert wallet["seller"].startswith("'=HYPERLINK")
-
-
-# -- HTML ------------------------------------------------------------------------------------------------------
-
-
-def test_html_escapes_user_strings_and_is_self_contained(scan_dir, tmp_path):
-    results = read_results(scan_dir)
-    results[0]["listing"]["seller"] = '"><img src=x onerror=alert(2)>'
-    results[0]["match"]["brand"] = 'Ac"me<b>'
-    page = write_html(results, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert XSS not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "<img src=x" not in page and "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
-    assert 'data-brand="Ac&quot;me&lt;b&gt;"' in page
-    assert page.count("<script>") == 1  # only ours
-    assert "http://" not in page.replace('http://x', '') and "https://" not in page  # no external assets
-    assert 'src="data:image/jpeg;base64,' in page
-
-
-def test_html_rows_summary_and_filters(scan_dir, tmp_path):
-    page = write_html(read_results(scan_dir), tmp_path / "report.html").read_text(encoding="utf-8")
-    order = [page.index(f'data-verdict="{v}"') for v in ("suspect", "authorized", "no_match", "error")]
-    assert order == sorted(order)
-    assert page.count('class="row ') == 6
-    assert 'id="f-brand"' in page and 'id="f-verdict"' in page
-    assert '<option value="Acme">Acme</option>' in page and '<option value="Globex">Globex</option>' in page
-    summary = page[page.index('id="summary"'):page.index('id="per-brand"')]
-    assert "<b>2</b><span>suspect</span>" in summary and "<b>1</b><span>errors</span>" in summary
-    assert "reference 399 USD (11%)" in page
-    assert "57 matched keypoints" in page
-
-
-def test_thumbnail_of_missing_or_broken_photo_is_a_placeholder(tmp_path):
-    (tmp_path / "bad.jpg").write_bytes(b"junk")
-    for path in (None, tmp_path / "nope.jpg", tmp_path / "bad.jpg"):
-        uri, problem = make_thumbnail(path, 64)
-        assert problem
-        with _decode_data_uri(uri) as image:
-            assert image.size == (64, 64)
-            assert image.getpixel((32, 5)) == pytest.approx((200, 200, 200), abs=6)
-
-
-def test_thumbnail_draws_the_verified_region_scaled(tmp_path):
-    Image.new("RGB", (400, 200), (255, 255, 255)).save(tmp_path / "white.png")
-    box = [[100, 50], [300, 50], [300, 150], [100, 150]]  # in the 400x200 photo
-    uri, problem = make_thumbnail(tmp_path / "white.png", 100, box=box)
-    assert problem is None
-    with _decode_data_uri(uri) as image:
-        assert image.size == (100, 50)
-        r, g, b = image.getpixel((50, 13))  # top edge at y = 50 / 4
-        assert r > 180 and g < 120 and b > 120
-        assert image.getpixel((50, 25)) == pytest.approx((255, 255, 255), abs=8)  # inside stays clear
-
-
-@pytest.mark.parametrize("frame", [None, "ab", [0, 0], ["x", 1]])
-def test_thumbnail_ignores_a_bad_box_frame(tmp_path, frame):
-    Image.new("RGB", (400, 200), (255, 255, 255)).save(tmp_path / "white.png")
-    uri, problem = make_thumbnail(tmp_path / "white.png", 100, box=[[0, 0], [400, 0], [400, 200], [0, 200]],
-                                  box_frame=frame)
-    assert problem is None
-    with _decode_data_uri(uri) as image:
-        assert image.size == (100, 50)
-
-
-def test_failed_verification_draws_no_box_and_says_why(scan_dir, tmp_path):
-    results = read_results(scan_dir)
-    row = next(r for r in results if r["listing_id"] == "L-tote-replica")
-    row["match"]["verification"] = {"verified": False, "failed_check": "too few inliers (5 < 12)", "inliers": 5,
-                                    "reference_box": [[0, 0], [255, 0], [255, 255], [0, 255]]}
-    page = write_html([row], tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "geometric check failed: too few inliers (5 &lt; 12)" in page
-    boxed, _ = make_thumbnail(row["match"]["listing_image"], 160, box=[[0, 0], [255, 0], [255, 255], [0, 255]])
-    plain, _ = make_thumbnail(row["match"]["listing_image"], 160)
-    assert plain in page and boxed not in page
-
-
-def test_page_limits_keep_large_scans_small(tmp_path):
-    rows = [{"listing_id": f"L{i:05d}", "verdict": "no_match", "risk": 0.0, "match": None, "reasons": [],
-             "listing": {"images": [str(tmp_path / "missing.jpg")], "title": f"t{i}"}} for i in range(300)]
-    page = write_html(rows, tmp_path / "r.html", max_rows=100, max_thumbnails=10).read_text(encoding="utf-8")
-    assert page.count('class="row ') == 100
-    assert page.count("data:image/jpeg") == 10
-    assert "first 100 of 300 listings" in page and "<b>300</b><span>listings</span>" in page
-
-
-def test_write_reports_writes_both_files(scan_dir):
-    csv_path, html_path = write_reports(scan_dir)
-    assert csv_path == scan_dir / "results.csv" and html_path == scan_dir / "report.html"
-    assert csv_path.read_text(encoding="utf-8").count("\n") == 7
-    assert html_path.stat().st_size > 1000
-    assert not list(scan_dir.glob(".*.tmp"))
-
-
-# -- in a real browser -----------------------------------------------------------------------------------------
-
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
-
-
-def _first_existing(paths) -> str | None:
-    return next((p for p in paths if Path(p).exists()), None) or None
-
-
-@pytest.mark.slow
-def test_report_in_headless_chromium(scan_dir, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (.ci/install-browser.sh)")
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    chromium = _first_existing(CHROMIUM_CANDIDATES) or shutil.which("chromium")
-    driver_path = _first_existing(CHROMEDRIVER_CANDIDATES) or shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("chromium or chromedriver is not installed (apt-get install chromium chromium-driver)")
-    _, html_path = write_reports(scan_dir)
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1400"):
-        options.add_argument(flag)
-    with socket.socket() as probe:  # a free port for chromedriver, so selenium never looks for one itself
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    service = Service(executable_path=driver_path, port=port, log_output=str(tmp_path / "chromedriver.log"))
-    browser = webdriver.Chrome(options=options, service=service)
-    try:
-        browser.set_page_load_timeout(30)
-        browser.get(html_path.resolve().as_uri())
-        rows = browser.find_elements(By.CSS_SELECTOR, "tr.row")
-        assert len(rows) == 6
-        assert [r.get_attribute("data-verdict") for r in rows] == [
-            "suspect", "suspect", "authorized", "authorized", "no_match", "error"]
-        risks = [float(r.get_attribute("data-risk")) for r in rows]
-        assert risks[:2] == sorted(risks[:2], reverse=True) and min(risks[:2]) > max(risks[2:])
-        images = browser.find_elements(By.CSS_SELECTOR, "img.thumb")
-        with_match = sum(1 for r in read_results(scan_dir) if r["match"])
-        assert len(images) == 6 + with_match  # every listing photo; the reference photo of every match
-        sizes = browser.execute_script(
-            "return Array.from(document.querySelectorAll('img.thumb')).map("
-            "i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width])")
-        assert all(complete and natural > 0 and shown > 0 for complete, natural, shown in sizes), sizes
-        assert XSS in rows[0].text or XSS in rows[1].text  # shown as text, not run
-        assert browser.execute_script("return document.title") == "knockoff report"
-        shot = tmp_path / "report.png"
-        browser.save_screenshot(str(shot))
-
-        Select(browser.find_element(By.ID, "f-brand")).select_by_value("Globex")
-        visible = [r.get_attribute("data-listing") for r in rows if r.is_displayed()]
-        globex = [r["listing_id"] for r in read_results(scan_dir) if (r["match"] or {}).get("brand") == "Globex"]
-        assert "L-watch-ok" in visible and sorted(visible) == sorted(globex)
-        Select(browser.find_element(By.ID, "f-brand")).select_by_value("*")
-        Select(browser.find_element(By.ID, "f-verdict")).select_by_value("suspect")
-        visible = [r.get_attribute("data-verdict") for r in rows if r.is_displayed()]
-        assert visible == ["suspect", "suspect"]
-        assert browser.find_element(By.ID, "shown").text == "2 of 6 rows shown"
-        Select(browser.find_element(By.ID, "f-brand")).select_by_value("Globex")
-        assert not [r for r in rows if r.is_displayed()]
-        browser.save_screenshot(str(tmp_path / "report_filtered.png"))
-    finally:
-        browser.quit()
+    by_id = {r["listing_id"]: r for r in rows}
+    tote = by_id["L-tote-replica"]
+    assert tote["brand"] == "Acme" and tote["product_id"] == "tote" and tote["title"] == f"Acme tote 1:1 {XSS}"
+    assert tote["signal_UNAUTHORIZED_SELLER"] == "hit" and tote["price_ratio"] == "0.1128"
+    assert "seller shop123 is not an authorized Acme seller" in tote["reasons"]
+    review = by_id["L-review"]
+    assert review["signal_UNAUTHORIZED_SELLER"] == "unknown" and review["price_note"] == UNCOMPARABLE
+    assert "UNAUTHORIZED_SELLER unknown: the listing names no seller" in review["signals"]
+    lamp = by_id["L-lamp"]  # its nearest reference is no match: no brand, no product, no reference price
+    assert lamp["brand"] == lamp["product_id"] == lamp["reference_price"] == ""
+    assert lamp["nearest_reference"].endswith("watch.png") and lamp["signal_UNAUTHORIZED_SELLER"] == NOT_CHECKED
+    assert by_id["L-broken"]["error"] and by_id["L-broken"]["signal_VISUAL_MATCH"] == NOT_CHECKED
+    wallet = by_id["L-wallet"]
+    assert wallet["seller"].startswith("'=HYPERLINK") and wallet["title"].startswith("'=cmd")
