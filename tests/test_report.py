@@ -106,9 +106,9 @@ def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def _page_data(page: str) -> dict:
     """The meta and rows a one-file page carries (parsed from its KO.* calls)."""
-    meta = json.loads(re.search(r"KO\.setMeta\((.*?)\);</script>", page).group(1))
-    index = [r for m in re.finditer(r"KO\.index\(\d+,(.*?)\);</script>", page) for r in json.loads(m.group(1))]
-    detail = [r for m in re.finditer(r"KO\.detail\(\d+,(.*?)\);</script>", page) for r in json.loads(m.group(1))]
+    meta = json.loads(re.search(r"KO\.setMeta\((.*?)\);\s*</script>", page).group(1))
+    index = [r for m in re.finditer(r"KO\.index\(\d+,(.*?)\);\s*</script>", page) for r in json.loads(m.group(1))]
+    detail = [r for m in re.finditer(r"KO\.detail\(\d+,(.*?)\);\s*</script>", page) for r in json.loads(m.group(1))]
     return {"meta": meta, "index": index, "detail": detail}
 
 
@@ -196,3 +196,327 @@ def test_csv_columns_order_states_and_truth(scan_dir, tmp_path):
     assert by_id["L-broken"]["error"] and by_id["L-broken"]["signal_VISUAL_MATCH"] == NOT_CHECKED
     wallet = by_id["L-wallet"]
     assert wallet["seller"].startswith("'=HYPERLINK") and wallet["title"].startswith("'=cmd")
+
+
+# -- the page's HTML and data ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [XSS, "</script><script>alert(2)</script>", "<!-- x", "a\u2028b", "&amp;"])
+def test_js_json_cannot_end_a_script_element(text):
+    encoded = js_json({"t": text})
+    assert "<" not in encoded and ">" not in encoded and "&" not in encoded and "\u2028" not in encoded
+    assert json.loads(encoded) == {"t": text}
+
+
+def test_one_file_page_escapes_and_tells_the_truth(scan_dir, tmp_path):
+    results = read_results(scan_dir)
+    results[0]["listing"]["seller"] = '"><img src=x onerror=alert(2)>'
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results), encoding="utf-8")
+    files = write_reports(out, base_dir=scan_dir)
+    page = files.html.read_text(encoding="utf-8")
+    assert files.folder is None and not (out / "report").exists()
+    assert XSS not in page and "<img src=x" not in page and "alert(1)" in page  # only inside escaped JSON
+    assert page.count("<script") == page.count("</script>") == 2 + 1 + 1 + 1 + 1  # ours only
+    assert "http://" not in page.replace("http://x", "").replace("http://www.w3.org/2000/svg", "")
+    per_brand = page[page.index('id="per-brand"'):page.index("</table>", page.index('id="per-brand"'))]
+    assert "<td>Acme</td><td>2</td><td>1</td><td>1</td><td>4</td>" in per_brand
+    assert "<td>Globex</td><td>0</td><td>0</td><td>1</td><td>1</td>" in per_brand  # not the lamp's nearest
+    data = _page_data(page)
+    index = {row[0]: row for row in data["index"]}
+    lamp = data["detail"][list(index).index("L-lamp")]
+    assert "m" not in lamp and lamp["n"]["b"] == "Globex" and index["L-lamp"][3] == -1
+    review = data["detail"][list(index).index("L-review")]
+    assert review["pr"][2] == UNCOMPARABLE and ["UNAUTHORIZED_SELLER", "unknown", "the listing names no seller"] in review["s"]
+    tote = data["detail"][list(index).index("L-tote-replica")]
+    assert len(tote["p"]) == 2 and tote["m"]["ver"]["box"][0] == [40.0, 30.0] and tote["m"]["ver"]["fr"] == [256, 256]
+    assert all(p[0] in page for p in tote["p"])  # both photos' thumbnails inline
+    assert data["meta"]["verdicts"] == ["suspect", "review", "authorized", "no_match", "error"]
+
+
+def test_failed_verification_draws_no_box(scan_dir, tmp_path):
+    results = read_results(scan_dir)
+    row = next(r for r in results if r["listing_id"] == "L-tote-replica")
+    row["match"]["verification"] = {"verified": False, "failed_check": "too few inliers (5 < 12)", "inliers": 5,
+                                    "reference_box": [[0, 0], [255, 0], [255, 255], [0, 255]]}
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    data = _page_data(write_reports(tmp_path).html.read_text(encoding="utf-8"))
+    ver = data["detail"][0]["m"]["ver"]
+    assert ver["ok"] is False and "box" not in ver and ver["fail"] == "too few inliers (5 < 12)"
+
+
+def _synthetic(n: int, photo: Path) -> list[dict]:
+    rows = []
+    for i in range(n):
+        verdict = ("suspect", "review", "authorized", "no_match", "error")[i % 5]
+        match = None if verdict in ("no_match", "error") else {
+            "brand": f"Brand{i % 7}", "product_id": f"p{i % 50}", "product_name": f"Product {i % 50}",
+            "reference_image": str(photo), "reference_label": "brand/ref.png", "similarity": 0.93, "tier": "near-copy",
+            "listing_image": str(photo), "reference_price": 120.0, "reference_currency": "EUR",
+            "verification": {"verified": True, "inliers": 40, "reference_box": [[1, 1], [50, 1], [50, 50], [1, 50]]}}
+        signals = [{"code": c, "state": s, "message": f"{c.lower()} says something of length", "details": {}}
+                   for c, s in (("VISUAL_MATCH", "hit"), ("UNAUTHORIZED_SELLER", "unknown"),
+                                ("PRICE_IMPLAUSIBLE", "hit"), ("BRAND_MISUSE", "clear"), ("REPLICA_TERMS", "clear"))]
+        rows.append({"schema": 2, "listing_id": f"L{i:07d}", "verdict": verdict, "risk": round((i % 100) / 100, 2),
+                     "match": match, "reasons": [{"code": s["code"], "message": s["message"]} for s in signals[:3]],
+                     "signals": signals if match else [], "engine": "perceptual",
+                     "listing": {"listing_id": f"L{i:07d}", "images": [str(photo)], "title": f"Item {i} replica",
+                                 "price": 30.0, "currency": "EUR", "seller": f"seller{i % 300}"},
+                     "skipped_images": [], "error": "unreadable" if verdict == "error" else None})
+    return rows
+
+
+def test_folder_report_bytes_per_listing_and_thumbnail_reuse(tmp_path):
+    textured_image(5).save(tmp_path / "photo.png")
+    out = tmp_path / "scan"
+    out.mkdir()
+    n = 1_000
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _synthetic(n, tmp_path / "photo.png")),
+                                       encoding="utf-8")
+    files = write_reports(out)
+    assert files.folder == out / "report" and files.thumbnails_made == 1  # one shared photo, made once
+    data = sorted((out / "report" / "data").glob("*.js"))
+    assert [p.name for p in data][:2] == ["d-00000.js", "d-00001.js"] and len(data) == 2 + n // 100
+    html_and_data = files.html.stat().st_size + sum(p.stat().st_size for p in data)
+    assert html_and_data / n <= 3_000, html_and_data / n
+    assert len(list((out / "report" / "thumbs").rglob("*.jpg"))) == 2  # small and large
+    again = write_reports(out)
+    assert again.thumbnails_made == 0 and again.thumbnails_reused == 1
+    assert not list(out.rglob("*.tmp")) and not (out / "report" / "data.new").exists()
+
+
+def test_thumbnails_of_missing_or_broken_photos_say_why(tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"junk")
+    Image.new("RGB", (400, 200), (255, 255, 255)).save(tmp_path / "white.png")
+    thumbs = Thumbnails(tmp_path / "thumbs", None, small=40, large=100)
+    for name in ("", str(tmp_path / "nope.jpg"), str(tmp_path / "bad.jpg")):
+        photo = thumbs.photo(name)
+        assert photo.key is None and photo.problem
+    photo = thumbs.photo(str(tmp_path / "white.png"))
+    assert (photo.width, photo.height, photo.problem) == (400, 200, "")
+    small, large = thumbs.paths(photo.key)
+    with Image.open(small) as s, Image.open(large) as big:
+        assert s.size == (40, 20) and big.size == (100, 50)
+    with pytest.raises(ValueError):
+        Thumbnails(None, None, small=200, large=100)
+
+
+# -- in a real browser -----------------------------------------------------------------------------------------
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+
+
+def open_chromium(profile: Path, downloads: Path | None = None):
+    """A headless Chromium driven by selenium (skips the test when either is not installed)."""
+    import shutil
+    import socket
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (.ci/install-browser.sh)")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = next((p for p in CHROMIUM_CANDIDATES if Path(p).exists()), None) or shutil.which("chromium")
+    driver = next((p for p in CHROMEDRIVER_CANDIDATES if Path(p).exists()), None) or shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("chromium or chromedriver is not installed (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1500,1300"):
+        options.add_argument(flag)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
+    with socket.socket() as probe:  # a free port for chromedriver, so selenium never looks for one itself
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=driver, port=port,
+                                                                log_output=str(profile.parent / "chromedriver.log")))
+    if downloads is not None:
+        browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.set_page_load_timeout(60)
+    return browser
+
+
+def wait_for(condition, timeout: float = 10.0):
+    """Poll ``condition()`` until it is truthy; its value, or an AssertionError after ``timeout`` seconds."""
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > end:
+            assert value, "timed out"
+            return value
+        time.sleep(0.05)
+
+
+class Page:
+    """The report page in a browser, as a reviewer uses it."""
+
+    def __init__(self, browser, url: str):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import Select
+
+        self.browser, self.url, self.By, self.Select = browser, url, By, Select
+
+    def load(self) -> None:
+        self.browser.get(self.url)
+        wait_for(lambda: self.browser.execute_script("return window.KO_READY === true"))
+        wait_for(lambda: not self.browser.find_elements(self.By.CSS_SELECTOR, "#rows .loading"))
+
+    def ids(self) -> list[str]:
+        return self.browser.execute_script(
+            "return Array.from(document.querySelectorAll('#rows tr.row')).map(r => r.dataset.listing)")
+
+    def select(self, element_id: str, value: str) -> None:
+        self.Select(self.browser.find_element(self.By.ID, element_id)).select_by_value(value)
+        wait_for(lambda: not self.browser.find_elements(self.By.CSS_SELECTOR, "#rows .loading"))
+
+    def search(self, text: str) -> list[str]:
+        box = self.browser.find_element(self.By.ID, "q")
+        from selenium.webdriver.common.keys import Keys
+
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.BACKSPACE)  # as typed, so that the page hears it (clear() fires no input event)
+        if text:
+            box.send_keys(text)
+        import time
+
+        time.sleep(0.5)  # the page searches 150 ms after the last key
+        return self.ids()
+
+    def row(self, listing_id: str):
+        return self.browser.find_element(self.By.CSS_SELECTOR, f'#rows tr.row[data-listing="{listing_id}"]')
+
+
+@pytest.mark.slow
+def test_reviewer_uses_the_page_in_headless_chromium(scan_dir, tmp_path):
+    from knockoff.report.decisions import read_decisions
+
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "results.jsonl").write_bytes((scan_dir / "results.jsonl").read_bytes())
+    files = write_reports(out, one_file=False, base_dir=scan_dir)  # the folder kind: details load on demand
+    results = {r["listing_id"]: r for r in read_results(scan_dir)}
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser = open_chromium(tmp_path / "profile", downloads)
+    page = Page(browser, files.html.resolve().as_uri())
+    By = page.By
+    try:
+        page.load()
+        assert page.ids() == [r["listing_id"] for r in map(dict, _review_order(results))]
+        assert XSS in page.row("L-tote-replica").text and browser.execute_script("return document.title") == "knockoff report"
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # photos load lazily
+        shown = ("return Array.from(document.querySelectorAll('img.thumb')).filter(i => !i.closest('details'))"
+                 ".map(i => [i.complete, i.naturalWidth])")
+        sizes = wait_for(lambda: (lambda s: s if all(d and w > 0 for d, w in s) else None)(browser.execute_script(shown)))
+        assert len(sizes) == 2 * 5 + 1 + 1  # 5 matches: photo + official; the tote's 2nd photo; the lamp
+        browser.execute_script("window.scrollTo(0, 0)")
+        # the truth: no match first, the nearest reference folded away; review's own colour; price note
+        lamp = page.row("L-lamp").find_element(By.CSS_SELECTOR, "td.match")
+        assert lamp.text.startswith("no match") and "nearest reference (not a match)" in lamp.text
+        assert not lamp.find_element(By.CSS_SELECTOR, "details").get_attribute("open")
+        review = page.row("L-review")
+        assert "review" in review.get_attribute("class") and UNCOMPARABLE in review.text
+        colours = {v: browser.execute_script(f"return getComputedStyle(document.querySelector('.badge.{v}'))"
+                                             ".backgroundColor") for v in ("suspect", "review", "authorized")}
+        assert len(set(colours.values())) == 3
+        states = [(li.get_attribute("data-code"), li.get_attribute("data-state"))
+                  for li in review.find_elements(By.CSS_SELECTOR, "li.signal")]
+        assert ("UNAUTHORIZED_SELLER", "unknown") in states and ("VISUAL_MATCH", "hit") in states
+        browser.save_screenshot(str(tmp_path / "report.png"))
+        _search_sort_filter(page, results)
+        _enlarge(page)
+        _decide_reload_export(page, downloads, read_decisions)
+    finally:
+        browser.quit()
+
+
+def _review_order(results: dict) -> list[dict]:
+    from knockoff.report import sort_results
+
+    return sort_results(results.values())
+
+
+def _search_sort_filter(page: Page, results: dict) -> None:
+    assert page.search("lamp") == ["L-lamp"]
+    assert sorted(page.search("SHOP123")) == ["L-lamp", "L-tote-replica"]  # seller, any case
+    assert page.search("l-watch") == ["L-watch-ok"]  # listing id
+    assert page.search("") == [r["listing_id"] for r in _review_order(results)]
+    page.select("sort", "risk")
+    risks = [float(page.row(i).get_attribute("data-risk")) for i in page.ids()]
+    assert risks == sorted(risks, reverse=True)
+    page.select("sort", "ratio")
+    assert page.ids()[:4] == ["L-tote-replica", "L-wallet", "L-watch-ok", "L-tote-ok"]  # 11 %, 13 %, 92 %, 98 %
+    page.select("sort", "seller")
+    sellers = [((results[i]["listing"] or {}).get("seller") or "\uffff").lower() for i in page.ids()]
+    assert sellers == sorted(sellers)
+    page.select("sort", "brand")
+    brands = [results[i]["match"]["brand"] if results[i]["verdict"] in ("suspect", "review", "authorized") else "~"
+              for i in page.ids()]
+    assert brands == sorted(brands)
+    page.select("sort", "review")
+    for value, verdict in enumerate(("suspect", "review", "authorized", "no_match", "error")):
+        page.select("f-verdict", str(value))
+        assert sorted(page.ids()) == sorted(i for i, r in results.items() if r["verdict"] == verdict)
+    page.select("f-verdict", "-1")
+    options = {o.text: o.get_attribute("value") for o in page.browser.find_elements(page.By.CSS_SELECTOR, "#f-brand option")}
+    page.select("f-brand", options["Globex"])
+    assert page.ids() == ["L-watch-ok"]  # not the lamp, whose nearest reference is a Globex photo
+    page.select("f-brand", "-1")
+    codes = {o.text: o.get_attribute("value") for o in page.browser.find_elements(page.By.CSS_SELECTOR, "#f-code option")}
+    page.select("f-code", codes["UNAUTHORIZED_SELLER"])
+    assert sorted(page.ids()) == ["L-tote-replica", "L-wallet"]
+    page.select("f-code", "-1")
+    page.browser.find_element(page.By.CSS_SELECTOR, 'button.seller-filter[data-seller="shop123"]').click()
+    wait_for(lambda: sorted(page.ids()) == ["L-lamp", "L-tote-replica"])
+    assert page.browser.find_element(page.By.ID, "shown").text == "2 of 7 listings shown"
+    page.browser.find_element(page.By.ID, "f-seller").clear()
+    page.browser.execute_script("document.getElementById('f-seller').dispatchEvent(new Event('change'))")
+    wait_for(lambda: len(page.ids()) == 7)
+
+
+def _enlarge(page: Page) -> None:
+    By = page.By
+    page.row("L-tote-replica").find_element(By.CSS_SELECTOR, "td.photos .frame").click()
+    viewer = page.browser.find_element(By.ID, "viewer")
+    wait_for(viewer.is_displayed)
+    images = viewer.find_elements(By.CSS_SELECTOR, "img.large")
+    assert len(images) == 2 and "official photo" in viewer.text and "57 matched keypoints" in viewer.text
+    wait_for(lambda: all(page.browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 160",
+                                                     i) for i in images))
+    points = viewer.find_element(By.CSS_SELECTOR, "polygon").get_attribute("points")
+    assert points.split() == ["40,30", "220,40", "210,230", "30,215"]
+    page.browser.save_screenshot(str(Path(page.url[len("file://"):]).parent.parent / "viewer.png"))
+    page.browser.find_element(By.ID, "viewer-close").click()
+    assert not viewer.is_displayed()
+
+
+def _decide_reload_export(page: Page, downloads: Path, read_decisions) -> None:
+    By = page.By
+    marks = {"L-tote-replica": "counterfeit", "L-watch-ok": "not_counterfeit", "L-lamp": "unsure"}
+    for listing_id, decision in marks.items():
+        page.row(listing_id).find_element(By.CSS_SELECTOR, f'button[data-d="{decision}"]').click()
+    note = page.row("L-lamp").find_element(By.CSS_SELECTOR, "input.note")
+    note.send_keys('=cmd, "a lamp"')
+    page.row("L-wallet").click()  # the note is kept when it loses focus
+    assert page.browser.find_element(By.ID, "decided").text == "3 decided"
+    page.load()  # a reload keeps the marks
+    for listing_id, decision in marks.items():
+        on = page.row(listing_id).find_elements(By.CSS_SELECTOR, "button.on")
+        assert [b.get_attribute("data-d") for b in on] == [decision]
+    assert page.row("L-lamp").find_element(By.CSS_SELECTOR, "input.note").get_attribute("value") == '=cmd, "a lamp"'
+    page.select("f-decision", "none")
+    assert sorted(page.ids()) == ["L-broken", "L-review", "L-tote-ok", "L-wallet"]
+    page.browser.find_element(By.ID, "export").click()
+    exported = wait_for(lambda: [p for p in downloads.glob("decisions*.csv")])
+    with exported[0].open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["listing_id"]: r["decision"] for r in rows} == marks
+    assert next(r for r in rows if r["listing_id"] == "L-lamp")["note"] == '\'=cmd, "a lamp"'  # formula guard
+    decisions = read_decisions(exported[0], strict=True)
+    assert decisions.by_listing["L-lamp"].note == '=cmd, "a lamp"' and decisions.by_listing["L-lamp"].when
