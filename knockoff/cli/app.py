@@ -85,7 +85,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                    workers=args.workers, batch_size=args.batch_size,
                    progress=False if args.no_progress else None, engine=args.engine, address=args.address)
     if not args.no_report:
-        from knockoff.report.render import write_reports
+        from knockoff.report import write_reports
 
         write_reports(args.out)
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.counts.items()))
@@ -97,10 +97,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from knockoff.report.render import write_reports
+    from knockoff.report import write_reports
 
-    csv_path, html_path = write_reports(args.out_dir)
-    print(f"wrote {csv_path} and {html_path}")
+    files = write_reports(args.out_dir, one_file=args.one_file, title=args.title)
+    kind = "one self-contained page" if files.folder is None else f"its data and thumbnails in {files.folder}"
+    print(f"wrote {files.csv} and {files.html} ({files.listings:,} listings; {kind})")
     return EXIT_OK
 
 
@@ -158,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
     report.add_argument("out_dir", help="a scan's output directory")
+    layout = report.add_mutually_exclusive_group()
+    layout.add_argument("--one-file", dest="one_file", action="store_true", default=None,
+                        help="one self-contained report.html, photos inline (default up to 200 listings)")
+    layout.add_argument("--folder", dest="one_file", action="store_false",
+                        help="report.html plus a report/ folder of data and thumbnails (default beyond 200)")
+    report.add_argument("--title", default="knockoff report", help="the page's title")
     report.set_defaults(func=_cmd_report)
 
     from knockoff.cli.evaluate import add_eval_commands

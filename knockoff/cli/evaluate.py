@@ -36,11 +36,31 @@ def _load_policy(path: str | None) -> Any:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from knockoff.evaluate.metrics import evaluate_set
 
+    if args.decisions:
+        return _evaluate_decisions(args)
     report = evaluate_set(args.set_dir, args.engine, policy=_load_policy(args.policy), out=args.out,
                           plot_dir=args.plot, workers=args.workers)
     print(report.format_table())
     if args.out:
         print(f"\nmetrics written to {args.out}")
+    return EXIT_OK
+
+
+def _evaluate_decisions(args: argparse.Namespace) -> int:
+    """``evaluate RESULTS_DIR --decisions decisions.csv``: the scan's verdicts against reviewers' decisions."""
+    from knockoff.evaluate.decisions import labeled_outcomes
+    from knockoff.evaluate.metrics import summarize
+    from knockoff.report import read_results
+    from knockoff.report.decisions import read_decisions
+
+    labels = labeled_outcomes(read_results(args.set_dir), read_decisions(args.decisions))
+    report = summarize(labels.outcomes, set_dir=str(args.set_dir))
+    print(report.format_table())
+    print(f"\n{len(labels.outcomes)} decided listings used as labels; {labels.unsure} marked unsure left out"
+          + (f"; {len(labels.unknown_listings)} decided listings are not in these results" if labels.unknown_listings
+             else ""))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
     return EXIT_OK
 
 
@@ -91,6 +111,9 @@ def add_eval_commands(subparsers: Any) -> None:
     evaluate.add_argument("--out", help="also write every figure (and each listing's outcome) to this JSON file")
     evaluate.add_argument("--plot", metavar="DIR", help="save roc.png, pr.png and similarity.png into DIR")
     evaluate.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")
+    evaluate.add_argument("--decisions", metavar="FILE",
+                          help="decisions.csv exported from a report: SET_DIR is then a scan's output directory, "
+                               "whose verdicts are measured against the reviewers' decisions")
     evaluate.set_defaults(func=cmd_evaluate)
 
     calib = subparsers.add_parser(

@@ -1,0 +1,127 @@
+"""decisions.csv: the reviewers' marks exported by the page, read back and used as labels."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from knockoff.cli import main
+from knockoff.errors import KnockoffError
+from knockoff.evaluate.decisions import label_of, labeled_outcomes
+from knockoff.report.decisions import Decision, DecisionsError, read_decisions
+
+HEADER = "listing_id,decision,note,when\n"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "decisions.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("row, field, problem", [
+    (",counterfeit,,", "listing_id", "is empty"),
+    ("L1,,,", "decision", "is empty"),
+    ("L1,fake,,", "decision", "'fake' is not one of"),
+    ("L1,counterfeit,,yesterday", "when", "not an ISO 8601 time"),
+])
+def test_a_bad_row_names_file_line_and_field(tmp_path, row, field, problem):
+    path = _write(tmp_path, HEADER + "L0,unsure,,\n" + row + "\n")
+    with pytest.raises(DecisionsError) as caught:
+        read_decisions(path, strict=True)
+    assert caught.value.line == 3 and caught.value.field == field and problem in caught.value.problem
+    assert str(path) in str(caught.value) and isinstance(caught.value, KnockoffError)
+
+
+def test_bad_rows_are_skipped_and_reported_unless_strict(tmp_path, caplog):
+    path = _write(tmp_path, HEADER + "L1,counterfeit,,\nL2,maybe,,\nL3,Not Counterfeit,,\n")
+    with caplog.at_level(logging.WARNING, logger="knockoff.report.decisions"):
+        decisions = read_decisions(path)
+    assert {k: d.decision for k, d in decisions.by_listing.items()} == {"L1": "counterfeit", "L3": "not_counterfeit"}
+    assert len(decisions.problems) == 1 and "line 3" in decisions.problems[0] and "line 3" in caplog.text
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("id,decision\nL1,unsure\n", "missing column(s) listing_id"),
+    ("", "missing column(s) listing_id, decision"),
+])
+def test_a_bad_header_is_always_an_error(tmp_path, text, problem):
+    with pytest.raises(DecisionsError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        read_decisions(_write(tmp_path, text))
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(DecisionsError, match="cannot read file"):
+        read_decisions(tmp_path / "nope.csv")
+
+
+def test_latest_decision_wins_and_formula_guard_is_undone(tmp_path):
+    path = _write(tmp_path, HEADER
+                  + "L1,counterfeit,first,2026-12-01T10:00:00.000Z\n"
+                  + "L1,unsure,earlier,2026-12-01T09:00:00.000Z\n"
+                  + "'=L2,not_counterfeit,\"'=cmd, \"\"q\"\"\",\n"
+                  + "L3,unsure,'plain quote,\n")
+    decisions = read_decisions(path, strict=True)
+    assert decisions.by_listing["L1"].note == "first" and decisions.by_listing["L1"].when.hour == 10
+    assert decisions.by_listing["=L2"].note == '=cmd, "q"' and decisions.by_listing["=L2"].when is None
+    assert decisions.by_listing["L3"].note == "'plain quote"  # only a guarded formula loses its quote
+
+
+@pytest.mark.parametrize("decision", ["", "fake"])
+def test_decision_is_validated(decision):
+    with pytest.raises(ValueError):
+        Decision("L1", decision)
+
+
+@pytest.mark.parametrize("decision, verdict, match, label", [
+    ("counterfeit", "no_match", None, "counterfeit"),
+    ("not_counterfeit", "suspect", {"brand": "A"}, "genuine"),
+    ("not_counterfeit", "review", {"brand": "A"}, "genuine"),
+    ("not_counterfeit", "no_match", {"brand": "A"}, "unrelated"),  # a nearest reference is not a match
+    ("unsure", "suspect", {"brand": "A"}, None),
+])
+def test_label_of_a_decision(decision, verdict, match, label):
+    assert label_of(Decision("L", decision), {"verdict": verdict, "match": match}) == label
+
+
+def _results(tmp_path: Path) -> Path:
+    out = tmp_path / "scan"
+    out.mkdir()
+    rows = [
+        {"listing_id": "A", "verdict": "suspect", "risk": 0.9, "match": {"brand": "B", "product_id": "p",
+         "similarity": 0.95, "verification": {"verified": True}}, "signals": [
+            {"code": "UNAUTHORIZED_SELLER", "state": "hit", "message": "", "details": {}}]},
+        {"listing_id": "B", "verdict": "authorized", "risk": 0.1, "match": {"brand": "B", "product_id": "p",
+         "similarity": 0.8}, "signals": []},
+        {"listing_id": "C", "verdict": "suspect", "risk": 0.7, "match": {"brand": "B", "product_id": "q",
+         "similarity": 0.9}, "signals": []},
+        {"listing_id": "D", "verdict": "no_match", "risk": 0.0, "match": None, "signals": []},
+    ]
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+def test_labeled_outcomes_join_results_and_decisions(tmp_path):
+    from knockoff.report import read_results
+
+    out = _results(tmp_path)
+    path = _write(tmp_path, HEADER + "A,counterfeit,,\nB,not_counterfeit,,\nC,not_counterfeit,,\nD,unsure,,\n"
+                  "Z,counterfeit,,\n")
+    labels = labeled_outcomes(read_results(out), read_decisions(path))
+    assert {o.listing_id: o.label for o in labels.outcomes} == {"A": "counterfeit", "B": "genuine", "C": "genuine"}
+    a = next(o for o in labels.outcomes if o.listing_id == "A")
+    assert a.verified and a.risk_codes == ("UNAUTHORIZED_SELLER",) and a.flagged
+    assert labels.unsure == 1 and labels.unknown_listings == ("Z",)
+
+
+def test_cli_evaluate_a_scan_against_decisions(tmp_path, capsys):
+    out = _results(tmp_path)
+    path = _write(tmp_path, HEADER + "A,counterfeit,,\nB,not_counterfeit,,\nC,not_counterfeit,,\nD,unsure,,\n")
+    assert main(["evaluate", str(out), "--decisions", str(path), "--out", str(tmp_path / "m.json")]) == 0
+    text = capsys.readouterr().out
+    assert "3 decided listings used as labels; 1 marked unsure left out" in text
+    figures = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    assert (figures["tp"], figures["fp"], figures["fn"]) == (1, 1, 0)  # C was flagged, the reviewer said genuine
