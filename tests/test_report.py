@@ -520,3 +520,16 @@ def _decide_reload_export(page: Page, downloads: Path, read_decisions) -> None:
     assert next(r for r in rows if r["listing_id"] == "L-lamp")["note"] == '\'=cmd, "a lamp"'  # formula guard
     decisions = read_decisions(exported[0], strict=True)
     assert decisions.by_listing["L-lamp"].note == '=cmd, "a lamp"' and decisions.by_listing["L-lamp"].when
+
+
+@pytest.mark.parametrize("flag, folder", [("--one-file", False), ("--folder", True)])
+def test_cli_report_layout(scan_dir, tmp_path, capsys, flag, folder):
+    from knockoff.cli import main
+
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "results.jsonl").write_bytes((scan_dir / "results.jsonl").read_bytes())
+    assert main(["report", str(out), flag, "--title", "Day 1 <b>"]) == 0
+    assert (out / "report" / "data" / "meta.js").exists() == folder
+    assert "<title>Day 1 &lt;b&gt;</title>" in (out / "report.html").read_text(encoding="utf-8")
+    assert "7 listings" in capsys.readouterr().out

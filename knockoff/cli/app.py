@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from knockoff.errors import KnockoffError
 
@@ -105,6 +106,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_report_command(sub: Any) -> None:
+    report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
+    report.add_argument("out_dir", help="a scan's output directory")
+    layout = report.add_mutually_exclusive_group()
+    layout.add_argument("--one-file", dest="one_file", action="store_true", default=None,
+                        help="one self-contained report.html, photos inline (default up to 200 listings)")
+    layout.add_argument("--folder", dest="one_file", action="store_false",
+                        help="report.html plus a report/ folder of data and thumbnails (default beyond 200)")
+    report.add_argument("--title", default="knockoff report", help="the page's title")
+    report.set_defaults(func=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="knockoff", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -157,15 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)
 
-    report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
-    report.add_argument("out_dir", help="a scan's output directory")
-    layout = report.add_mutually_exclusive_group()
-    layout.add_argument("--one-file", dest="one_file", action="store_true", default=None,
-                        help="one self-contained report.html, photos inline (default up to 200 listings)")
-    layout.add_argument("--folder", dest="one_file", action="store_false",
-                        help="report.html plus a report/ folder of data and thumbnails (default beyond 200)")
-    report.add_argument("--title", default="knockoff report", help="the page's title")
-    report.set_defaults(func=_cmd_report)
+    _add_report_command(sub)
 
     from knockoff.cli.evaluate import add_eval_commands
 
