@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from knockoff.report import data, page
 from knockoff.report.csvfile import write_entries_csv
 from knockoff.report.entry import Entry, entry_from_result
 from knockoff.report.files import atomic_writer
-from knockoff.report.results import RESULTS_FILE, VERDICT_ORDER, read_results, sort_results
+from knockoff.report.results import RESULTS_FILE, VERDICT_ORDER, iter_results, rank_of
 from knockoff.report.thumbs import LARGE, SMALL, Thumbnails
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,11 @@ class ReportFiles:
 
     def __iter__(self):  # ``csv_path, html_path = write_reports(...)`` keeps working
         return iter((self.csv, self.html))
+
+
+def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
+    """Review order (as :func:`knockoff.report.results.sort_results`)."""
+    return sorted(entries, key=lambda e: (rank_of(e.verdict), -e.risk, e.listing_id))
 
 
 def scan_id(out_dir: Path) -> str:
@@ -148,7 +153,8 @@ def write_reports(out_dir: str | Path, *, one_file: bool | None = None, title: s
     working directory are looked up under ``base_dir`` (default: ``out_dir``).
     """
     out_dir = Path(out_dir)
-    entries = [entry_from_result(r) for r in sort_results(read_results(out_dir / RESULTS_FILE))]
+    latest = {row["listing_id"]: entry_from_result(row) for row in iter_results(out_dir / RESULTS_FILE)}
+    entries = sort_entries(latest.values())  # made as the lines are read: a scan's full results never in memory
     csv_path = write_entries_csv(entries, out_dir / CSV_FILE)
     one = len(entries) <= ONE_FILE_MAX if one_file is None else one_file
     html_path, thumbs = write_page(entries, out_dir, one_file=one, title=title,

@@ -87,7 +87,8 @@ def detail_row(entry: Entry, thumbs: Thumbnails) -> dict[str, Any]:
     photos = [thumbs.photo(image).to_json(file_name(image)) for image in images]
     matched = images.index(entry.listing_image) if entry.listing_image in images else 0
     match = _match(entry, thumbs, photos[matched] if photos else [None, 0, 0])
-    row: dict[str, Any] = {"p": photos, "mi": matched, "r": [list(r) for r in entry.reasons],
+    said = {(code, message) for code, _, message in entry.signals}  # a hit's reason is its signal's message
+    row: dict[str, Any] = {"p": photos, "mi": matched, "r": [list(r) for r in entry.reasons if r not in said],
                            "s": [list(s) for s in entry.signals]}
     row["m" if entry.matched else "n"] = match
     reference = fmt_money(entry.match.get("reference_price"), entry.match.get("reference_currency"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +36,16 @@ def result_from_dict(row: Any) -> dict[str, Any] | None:
     return row
 
 
-def read_results(out_dir_or_jsonl: str | Path, drop: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Read the results of a scan: a ``results.jsonl`` file, or the scan's output directory holding one.
+def iter_results(out_dir_or_jsonl: str | Path) -> Iterator[dict[str, Any]]:
+    """Every result line of a scan (``results.jsonl``, or the output directory holding one), in file order.
 
     A line that is not a JSON object (the torn last line of a killed scan) is skipped with a logged warning.
-    A listing that appears more than once keeps its last line. The order is the order of first appearance.
-    ``drop``: keys removed from each line as it is read (to save memory).
     """
     path = Path(out_dir_or_jsonl)
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
         raise ReportError(f"{path}: no results file (run `knockoff scan` first)")
-    results: dict[str, dict[str, Any]] = {}
     newer = 0
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
@@ -64,12 +61,15 @@ def read_results(out_dir_or_jsonl: str | Path, drop: Sequence[str] = ()) -> list
                 log.warning("%s, line %d: skipped, not a result (no listing_id)", path, number)
                 continue
             newer += row.get("schema", 1) not in SCHEMAS_KNOWN
-            for key in drop:
-                row.pop(key, None)
-            results[row["listing_id"]] = row
+            yield row
     if newer:
         log.warning("%s: %d lines have a schema this knockoff does not know; fields may be missing", path, newer)
-    return list(results.values())
+
+
+def read_results(out_dir_or_jsonl: str | Path) -> list[dict[str, Any]]:
+    """The results of a scan (see :func:`iter_results`). A listing that appears more than once keeps its last
+    line; the order is the order of first appearance."""
+    return list({row["listing_id"]: row for row in iter_results(out_dir_or_jsonl)}.values())
 
 
 def risk_of(row: dict[str, Any]) -> float:

@@ -166,6 +166,7 @@ function exportCsv(){var lines=['listing_id,decision,note,when'];
 
 var timer=null;
 $('q').addEventListener('input',function(){clearTimeout(timer); timer=setTimeout(apply,150);});
+$('q').addEventListener('change',function(){clearTimeout(timer); apply();});
 ['sort','f-verdict','f-brand','f-code','f-decision'].forEach(function(id){$(id).addEventListener('change',apply);});
 $('f-seller').addEventListener('change',apply);
 $('f-seller').addEventListener('focus',function(){var dl=$('sellers-list'); if(dl.childElementCount){return;}
