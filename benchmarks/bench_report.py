@@ -58,8 +58,8 @@ def _signals(i: int, seller: str, brand: str) -> list[dict[str, Any]]:
     return [
         {"code": "VISUAL_MATCH", "state": "hit", "message": f"photo is a verified copy of {brand.lower()}/product-{i % 40}"
          f"_front.jpg (similarity 0.81): 64 matching keypoints; the listing shows 71 % of official photo", "details": {}},
-        {"code": "UNAUTHORIZED_SELLER", "state": ("hit", "unknown")[i % 2],
-         "message": f"seller {seller} is not an authorized {brand} seller", "details": {}},
+        {"code": "UNAUTHORIZED_SELLER", "state": ("hit", "unknown")[i % 2], "details": {},
+         "message": (f"seller {seller} is not an authorized {brand} seller", "the listing names no seller")[i % 2]},
         {"code": "PRICE_IMPLAUSIBLE", "state": price_state, "details": {"share": 0.31} if price_state != "unknown" else {},
          "message": "price 35 EUR is 31% of the reference price 112 EUR" if price_state != "unknown"
          else "price 35 USD cannot be compared with 112 EUR (no exchange rate given)"},
