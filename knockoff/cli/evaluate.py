@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from knockoff.errors import ConfigError
+
 EXIT_OK, EXIT_TARGET_MISSED = 0, 1
 
 SIZE_HELP = (
@@ -21,7 +23,7 @@ SIZE_HELP = (
 def size_to_arguments(size: int) -> dict[str, int]:
     """``make_labeled_set`` arguments for a set of about ``size`` listings."""
     if size < 4:
-        raise ValueError(f"--size must be at least 4, got {size}")
+        raise ConfigError(f"--size must be at least 4, got {size}")
     n_unrelated = max(1, round(0.2 * size))
     n_brands = max(1, round((size - n_unrelated) / 9))
     return {"n_brands": n_brands, "products_per_brand": 3, "listings_per_product": 3, "n_unrelated": n_unrelated}
@@ -62,7 +64,7 @@ def cmd_make_set(args: argparse.Namespace) -> int:
         from knockoff.evaluate import realsets
 
         if not args.real_root:
-            raise ValueError("--from-real needs --real-root (the folder holding the real data sources)")
+            raise ConfigError("--from-real needs --real-root (the folder holding the real data sources)")
         if args.from_real == "copies":
             info = realsets.make_copy_set(args.out_dir, args.real_root, overwrite=args.overwrite)
         else:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from knockoff.embedders.base import Embedder, l2_normalize, register_embedder
-from knockoff.errors import EmbedderError
+from knockoff.embedders.base import Embedder, l2_normalize
+from knockoff.errors import ConfigError, EmbedderError
 from knockoff.embedders.preprocess import FastPreprocess
 from knockoff.embedders.weights import (
     DEFAULT_MODEL,
@@ -88,9 +88,9 @@ class ClipEmbedder(Embedder):
         sha256: str | None = None,
     ):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if pretrained is None:
             if checkpoint is None:
                 raise EmbedderError(
@@ -302,7 +302,8 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 _OPTIONS = ("checkpoint", "weights_dir", "device", "batch_size", "precision", "sha256")
 
 
-def _factory(arg: str | None = None, **options: Any) -> ClipEmbedder:
+def create_clip_embedder(arg: str | None = None, **options: Any) -> ClipEmbedder:
+    """The ``clip`` engine's factory: ``arg`` is ``MODEL`` or ``MODEL/PRETRAINED``; ``options`` are in ``_OPTIONS``."""
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise EmbedderError(f"unknown option(s) for clip: {', '.join(unknown)}; valid: {', '.join(_OPTIONS)}")
@@ -314,10 +315,3 @@ def _factory(arg: str | None = None, **options: Any) -> ClipEmbedder:
     model, tag = parse_clip_name(arg)
     options = {k: v for k, v in options.items() if v is not None}
     return ClipEmbedder(model, tag, **options)
-
-
-register_embedder(
-    "clip",
-    _factory,
-    "open_clip image embeddings (default ViT-B-32/laion2b_s34b_b79k); needs the weights file, see weights/README.md",
-)

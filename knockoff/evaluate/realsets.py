@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from knockoff.errors import KnockoffError
+from knockoff.errors import ConfigError, OutputExistsError, RealDataMissingError
 
 __all__ = [
     "COPY_SOURCES",
@@ -58,10 +58,6 @@ _BRANDS_HEADER = ("brand", "aliases", "authorized_sellers")
 _REFERENCES_HEADER = ("brand", "product_id", "product_name", "image", "price", "currency")
 _LISTINGS_HEADER = ("listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
                     "source", "relation")
-
-
-class RealDataMissingError(KnockoffError):
-    """A real-data folder (or its ground-truth file) is not on this machine."""
 
 
 @dataclass(frozen=True)
@@ -128,10 +124,10 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 def _prepare(out_dir: str | Path, overwrite: bool) -> Path:
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} exists and is not a directory")
+        raise OutputExistsError(f"{root} exists and is not a directory")
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace a set there")
+            raise OutputExistsError(f"{root} is not empty; pass overwrite=True to replace a set there")
         if (root / "images").is_dir():
             shutil.rmtree(root / "images")
         for name in ("brands.csv", "references.csv", "listings.csv"):
@@ -187,7 +183,7 @@ def make_copy_set(
     """
     unknown = [s for s in sources if s not in COPY_SOURCES]
     if unknown or not sources:
-        raise ValueError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
+        raise ConfigError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
     folders = {source: _check_folder(real_root, source, "groundtruth.csv") for source in sources}
     root = _prepare(out_dir, overwrite)
     brand_rows: list[tuple[str, str, str]] = []
@@ -264,9 +260,9 @@ def make_grocery_set(
     Raises :class:`RealDataMissingError` when the folder or ``groundtruth_packages.csv`` is absent.
     """
     if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
     if max_listings is not None and max_listings < 1:
-        raise ValueError(f"max_listings must be >= 1, got {max_listings}")
+        raise ConfigError(f"max_listings must be >= 1, got {max_listings}")
     folder, truth = _check_folder(real_root, GROCERY_SOURCE, "groundtruth_packages.csv")
     rows = _read_rows(truth)
     root = _prepare(out_dir, overwrite)

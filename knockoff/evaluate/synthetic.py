@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from knockoff.errors import ConfigError, LabeledSetError, OutputExistsError
 from knockoff.evaluate.edits import EDIT_KINDS, apply_edit, draw_text, load_font, text_size
 
 __all__ = [
@@ -889,10 +890,10 @@ def _price(value: float) -> str:
 
 def _prepare_dir(root: Path, overwrite: bool) -> None:
     if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} exists and is not a directory")
+        raise OutputExistsError(f"{root} exists and is not a directory")
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace a labeled set there")
+            raise OutputExistsError(f"{root} is not empty; pass overwrite=True to replace a labeled set there")
         for name in ("refs", "listings"):
             if (root / name).is_dir():
                 shutil.rmtree(root / name)
@@ -932,18 +933,18 @@ def make_labeled_set(
     The same arguments always give byte-identical files.
     """
     if difficulty not in DIFFICULTIES:
-        raise ValueError(f"unknown difficulty {difficulty!r}; valid: {', '.join(DIFFICULTIES)}")
+        raise ConfigError(f"unknown difficulty {difficulty!r}; valid: {', '.join(DIFFICULTIES)}")
     for name, value, low in (("n_brands", n_brands, 1), ("products_per_brand", products_per_brand, 1),
                              ("listings_per_product", listings_per_product, 0), ("n_unrelated", n_unrelated, 0),
                              ("seed", seed, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if not isinstance(image_size, (int, np.integer)) or not 64 <= image_size <= 2048:
-        raise ValueError(f"image_size must be an integer in [64, 2048], got {image_size!r}")
+        raise ConfigError(f"image_size must be an integer in [64, 2048], got {image_size!r}")
     kinds = tuple(EDIT_KINDS if edit_kinds is None else edit_kinds)
     unknown = [k for k in kinds if k not in EDIT_KINDS]
     if not kinds or unknown:
-        raise ValueError(f"edit_kinds must be a non-empty subset of {', '.join(EDIT_KINDS)}; got {list(kinds)}")
+        raise ConfigError(f"edit_kinds must be a non-empty subset of {', '.join(EDIT_KINDS)}; got {list(kinds)}")
     root = Path(out_dir)
     _prepare_dir(root, overwrite)
     seed, hard = int(seed), difficulty == "hard"
@@ -953,7 +954,7 @@ def make_labeled_set(
     plans = _plan_listings(seed, brands, products, int(listings_per_product), int(n_unrelated), hard, kinds)
     for plan in plans:
         if plan.label == "counterfeit" and not _has_risk_signal(plan):  # a bug in the profiles, not bad luck
-            raise RuntimeError(f"generated a counterfeit without a risk signal: {plan}")
+            raise LabeledSetError(f"generated a counterfeit without a risk signal: {plan}")
     order = _rng(seed, "shuffle").permutation(len(plans))
 
     _write_csv(root / "brands.csv", BRANDS_HEADER,

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from PIL import Image, ImageDraw
 
-from knockoff.errors import ImageError, KnockoffError
+from knockoff.errors import ConfigError, ImageError, ReportError
 from knockoff.catalog.images import load_image
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,6 @@ DEFAULT_MAX_THUMBNAILS = 1_000
 _REFERENCE_CACHE_SIZE = 256
 _BOX_COLOR = (255, 0, 200)
 _PLACEHOLDER_COLOR = (200, 200, 200)
-
-
-class ReportError(KnockoffError):
-    """A report cannot be made (no results file)."""
 
 
 # -- reading -------------------------------------------------------------------------------------------------
@@ -549,9 +545,9 @@ def write_html(
     not exist from the working directory are looked up under ``base_dir`` (default: the page's folder).
     """
     if thumbnail_size < 16:
-        raise ValueError(f"thumbnail_size must be at least 16, got {thumbnail_size}")
+        raise ConfigError(f"thumbnail_size must be at least 16, got {thumbnail_size}")
     if max_rows < 0 or max_thumbnails < 0:
-        raise ValueError("max_rows and max_thumbnails must be >= 0")
+        raise ConfigError("max_rows and max_thumbnails must be >= 0")
     path = Path(path)
     rows = sort_results(results)
     thumbs = _Thumbnails(thumbnail_size, Path(base_dir) if base_dir is not None else path.parent)
