@@ -83,12 +83,12 @@ def cmd_make_set(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_eval_commands(subparsers: Any) -> None:
+def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (default: auto)") -> None:
     """Add ``evaluate``, ``calibrate`` and ``make-set`` to the ``knockoff`` command's subparsers."""
     evaluate = subparsers.add_parser(
         "evaluate", help="measure knockoff on a labeled set (precision, recall, AUCs, per kind, throughput)")
     evaluate.add_argument("set_dir", help="labeled set: brands.csv, references.csv, listings.csv with labels")
-    evaluate.add_argument("--engine", default="auto", help="embedder name (default: auto)")
+    evaluate.add_argument("--engine", default="auto", help=engine_help)
     evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     evaluate.add_argument("--out", help="also write every figure (and each listing's outcome) to this JSON file")
     evaluate.add_argument("--plot", metavar="DIR", help="save roc.png, pr.png and similarity.png into DIR")
@@ -101,21 +101,23 @@ def add_eval_commands(subparsers: Any) -> None:
                     "the target precision. Measuring on the set you calibrated on is optimistic: use --holdout "
                     "or evaluate on another set. Exit code 1 when the target precision is not reached.")
     calib.add_argument("set_dir", help="labeled set")
-    calib.add_argument("--engine", default="auto")
-    calib.add_argument("--target-precision", type=float, default=0.99)
+    calib.add_argument("--engine", default="auto", help=engine_help)
+    calib.add_argument("--target-precision", type=float, default=0.99,
+                       help="the precision the chosen thresholds must reach (default: 0.99)")
     calib.add_argument("--out", default="policy.json", help="policy file to write (default: policy.json)")
     calib.add_argument("--holdout", type=float, default=0.0,
                        help="fraction of the listings kept aside to measure the calibrated policy (e.g. 0.3)")
     calib.add_argument("--seed", type=int, default=0, help="seed of the holdout split")
     calib.add_argument("--policy", help="base policy file (other settings are kept from it)")
     calib.add_argument("--report", help="also write the calibration figures to this JSON file")
-    calib.add_argument("--workers", type=int, default=0)
+    calib.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")
     calib.set_defaults(func=cmd_calibrate)
 
     make = subparsers.add_parser("make-set", help="write a synthetic (or real-image) labeled set")
-    make.add_argument("out_dir")
+    make.add_argument("out_dir", help="folder to write the set into (created; see --overwrite)")
     make.add_argument("--size", type=int, default=46, help=SIZE_HELP)
-    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--seed", type=int, default=0,
+                      help="seed: the same seed writes the same set (also the grocery sample; default: 0)")
     make.add_argument("--difficulty", choices=("demo", "hard"), default="demo",
                       help="hard: look-alike products, own photos, no-name products among the unrelated")
     make.add_argument("--image-size", type=int, default=320, help="longer side of the official photos")
