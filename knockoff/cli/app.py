@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from knockoff import __version__
 from knockoff.embedders.base import list_embedders
@@ -131,7 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo_and_engines(sub)
+    _add_index_command(sub)
+    _add_check_command(sub)
+    _add_scan_command(sub)
 
+    report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
+    report.add_argument("out_dir", help="a scan's output directory")
+    report.set_defaults(func=_cmd_report)
+
+    from knockoff.cli.evaluate import add_eval_commands
+
+    add_eval_commands(sub, engine_help())
+    _add_verbose_to_subcommands(parser)
+    return parser
+
+
+def _add_demo_and_engines(sub: Any) -> None:
     demo = sub.add_parser("demo", help="offline demo on a generated catalog and listings")
     demo.add_argument("--engine", default="auto", help=engine_help())
     demo.add_argument("--seed", type=int, default=0, help="seed of the generated catalog and listings (default: 0)")
@@ -142,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     engines = sub.add_parser("engines", help="list the embedding engines (the names --engine takes)")
     engines.set_defaults(func=_cmd_engines)
 
+
+def _add_index_command(sub: Any) -> None:
     index = sub.add_parser("index", help="build reference indexes")
     index_sub = index.add_subparsers(dest="index_command", required=True)
     build = index_sub.add_parser("build", help="embed a catalog directory into an index directory")
@@ -153,17 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="FAISS index type (auto: exact flat below 1M vectors, HNSW or IVF-PQ beyond)")
     build.set_defaults(func=_cmd_index_build)
 
+
+def _add_check_command(sub: Any) -> None:
     check = sub.add_parser("check", help="check one listing")
     check.add_argument("images", nargs="+", help="the listing's photos")
     check.add_argument("--index", required=True, help="index directory made by `knockoff index build`")
     check.add_argument("--title", help="the listing's title (checked for the brand, misspellings, replica terms)")
     check.add_argument("--price", type=float, help="the listing's price (compared with the reference price)")
-    check.add_argument("--currency", help="currency of --price, e.g. USD (default: the reference's currency)")
+    check.add_argument("--currency", help="currency of --price, e.g. USD (without it, the price check is unknown "
+                       "unless the reference has no currency either)")
     check.add_argument("--seller", help="the seller's id (checked against the brand's authorized sellers)")
     check.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(func=_cmd_check)
 
+
+def _add_scan_command(sub: Any) -> None:
     scan = sub.add_parser("scan", help="scan a folder of listing photos (resumable)")
     scan.add_argument("folder", help="folder of photos, with an optional listings.csv")
     scan.add_argument("--index", required=True, help="index directory made by `knockoff index build`")
@@ -178,16 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="local worker processes (default), or Ray Data (pip install 'knockoff[ray]')")
     scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)
-
-    report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
-    report.add_argument("out_dir", help="a scan's output directory")
-    report.set_defaults(func=_cmd_report)
-
-    from knockoff.cli.evaluate import add_eval_commands
-
-    add_eval_commands(sub, engine_help())
-    _add_verbose_to_subcommands(parser)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

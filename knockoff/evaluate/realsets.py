@@ -185,63 +185,83 @@ def make_copy_set(
     if unknown or not sources:
         raise ConfigError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
     folders = {source: _check_folder(real_root, source, "groundtruth.csv") for source in sources}
-    root = _prepare(out_dir, overwrite)
-    brand_rows: list[tuple[str, str, str]] = []
-    ref_rows: list[tuple[str, str, str, str, str, str]] = []
-    listing_rows: list[tuple[Any, ...]] = []
-    skipped: list[str] = []
-    seen: dict[str, str] = {}
-    sellers = iter(range(1, 10_000))
+    writer = _CopySetWriter(_prepare(out_dir, overwrite))
+    for source, (folder, truth) in folders.items():
+        for group, rows in _copy_groups(source, folder, truth, writer.skipped).items():
+            writer.add_group(source, folder, group, rows)
+    return writer.finish(sources)
 
-    def add_listing(source: str, row: dict[str, str], file: Path, label: str, product_id: str, kind: str) -> None:
+
+def _copy_groups(source: str, folder: Path, truth: Path, skipped: list[str]) -> dict[str, list[dict[str, str]]]:
+    """The ground truth's rows by group, without the undecodable or absent files (each noted in ``skipped``)."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in _read_rows(truth):
+        row["relation"] = row.get("relation") or row.get("relation_to_group_original", "")
+        if row.get("decodable", "yes").lower() == "no":
+            skipped.append(f"{source}/{row['path']}: not decodable ({row['relation']})")
+            continue
+        if not (folder / row["path"]).is_file():
+            skipped.append(f"{source}/{row['path']}: file not found")
+            continue
+        groups.setdefault(row["group"], []).append(row)
+    return groups
+
+
+class _CopySetWriter:
+    """Collects the rows of a copy set (one brand and reference per group, its copies as counterfeit listings)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.brand_rows: list[tuple[str, str, str]] = []
+        self.ref_rows: list[tuple[str, str, str, str, str, str]] = []
+        self.listing_rows: list[tuple[Any, ...]] = []
+        self.skipped: list[str] = []
+        self.seen: dict[str, str] = {}
+        self.sellers = iter(range(1, 10_000))
+
+    def add_group(self, source: str, folder: Path, group: str, rows: list[dict[str, str]]) -> None:
+        """One group: distractors and hard negatives become unrelated listings, else a reference and its copies."""
+        relation = [r["relation"].lower() for r in rows]
+        if group.startswith("distractor") or all(t.startswith("distinct image") for t in relation):
+            for row in rows:
+                self.add_listing(source, row, folder / row["path"], "unrelated", "", "unrelated")
+            return
+        if all("hard negative vs" in t for t in relation):
+            for row in rows:
+                self.add_listing(source, row, folder / row["path"], "unrelated", "", "hard-negative")
+            return
+        originals = [r for r, t in zip(rows, relation) if t.startswith("original")]
+        reference = originals[0] if originals else rows[0]
+        brand = f"{source}-{group}"
+        product_id = f"{source}:{group}"
+        image = _place(folder / reference["path"], self.root, f"{source}/{reference['path']}")
+        self.brand_rows.append((brand, "", OFFICIAL_SELLER))
+        self.ref_rows.append((brand, product_id, group, image, "", ""))
+        for row in rows:
+            if row is not reference:
+                self.add_listing(source, row, folder / row["path"], "counterfeit", product_id,
+                                 classify_relation(row["relation"]))
+
+    def add_listing(self, source: str, row: dict[str, str], file: Path, label: str, product_id: str,
+                    kind: str) -> None:
+        """One listing, unless a listing with the same bytes is already there (noted in ``skipped``)."""
         digest = _digest(file)
-        if digest in seen:
-            skipped.append(f"{source}/{row['path']}: same bytes as listing {seen[digest]}")
+        if digest in self.seen:
+            self.skipped.append(f"{source}/{row['path']}: same bytes as listing {self.seen[digest]}")
             return
         listing_id = f"{source}:{row['path']}"
-        seen[digest] = listing_id
-        image = _place(file, root, f"{source}/{row['path']}")
-        seller = f"reseller-{next(sellers):03d}" if label == "counterfeit" else "other-shop"
-        listing_rows.append((listing_id, image, "", "", "", seller, label, product_id, kind, source,
-                             row.get("relation") or row.get("relation_to_group_original", "")))
+        self.seen[digest] = listing_id
+        image = _place(file, self.root, f"{source}/{row['path']}")
+        seller = f"reseller-{next(self.sellers):03d}" if label == "counterfeit" else "other-shop"
+        self.listing_rows.append((listing_id, image, "", "", "", seller, label, product_id, kind, source,
+                                  row.get("relation") or row.get("relation_to_group_original", "")))
 
-    for source, (folder, truth) in folders.items():
-        groups: dict[str, list[dict[str, str]]] = {}
-        for row in _read_rows(truth):
-            row["relation"] = row.get("relation") or row.get("relation_to_group_original", "")
-            if row.get("decodable", "yes").lower() == "no":
-                skipped.append(f"{source}/{row['path']}: not decodable ({row['relation']})")
-                continue
-            if not (folder / row["path"]).is_file():
-                skipped.append(f"{source}/{row['path']}: file not found")
-                continue
-            groups.setdefault(row["group"], []).append(row)
-        for group, rows in groups.items():
-            relation = [r["relation"].lower() for r in rows]
-            if group.startswith("distractor") or all(t.startswith("distinct image") for t in relation):
-                for row in rows:
-                    add_listing(source, row, folder / row["path"], "unrelated", "", "unrelated")
-                continue
-            if all("hard negative vs" in t for t in relation):
-                for row in rows:
-                    add_listing(source, row, folder / row["path"], "unrelated", "", "hard-negative")
-                continue
-            originals = [r for r, t in zip(rows, relation) if t.startswith("original")]
-            reference = originals[0] if originals else rows[0]
-            brand = f"{source}-{group}"
-            product_id = f"{source}:{group}"
-            image = _place(folder / reference["path"], root, f"{source}/{reference['path']}")
-            brand_rows.append((brand, "", OFFICIAL_SELLER))
-            ref_rows.append((brand, product_id, group, image, "", ""))
-            for row in rows:
-                if row is reference:
-                    continue
-                add_listing(source, row, folder / row["path"], "counterfeit", product_id,
-                            classify_relation(row["relation"]))
-    _write(root / "brands.csv", _BRANDS_HEADER, brand_rows)
-    _write(root / "references.csv", _REFERENCES_HEADER, ref_rows)
-    _write(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
-    return _info(root, "real-copies", sources, len(ref_rows), listing_rows, skipped)
+    def finish(self, sources: Sequence[str]) -> RealSetInfo:
+        """Write the three CSV files; returns what the set holds."""
+        _write(self.root / "brands.csv", _BRANDS_HEADER, self.brand_rows)
+        _write(self.root / "references.csv", _REFERENCES_HEADER, self.ref_rows)
+        _write(self.root / "listings.csv", _LISTINGS_HEADER, self.listing_rows)
+        return _info(self.root, "real-copies", sources, len(self.ref_rows), self.listing_rows, self.skipped)
 
 
 def make_grocery_set(
