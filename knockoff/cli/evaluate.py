@@ -66,18 +66,21 @@ def cmd_make_set(args: argparse.Namespace) -> int:
         if not args.real_root:
             raise ConfigError("--from-real needs --real-root (the folder holding the real data sources)")
         if args.from_real == "copies":
-            info = realsets.make_copy_set(args.out_dir, args.real_root, overwrite=args.overwrite)
+            real = realsets.make_copy_set(args.out_dir, args.real_root, overwrite=args.overwrite)
         else:
-            info = realsets.make_grocery_set(args.out_dir, args.real_root, split=args.split,
+            real = realsets.make_grocery_set(args.out_dir, args.real_root, split=args.split,
                                              max_listings=args.max_listings, seed=args.seed,
                                              overwrite=args.overwrite)
-        print(f"wrote {info.name} to {info.root}: {info.n_references} references, {info.n_listings} listings "
-              f"{info.label_counts}; {len(info.skipped)} files skipped")
+        print(f"wrote {real.name} to {real.root}: {real.n_references} references, {real.n_listings} listings "
+              f"{real.label_counts}; {len(real.skipped)} files skipped")
         return EXIT_OK
     from knockoff.evaluate.synthetic import make_labeled_set
 
+    size = size_to_arguments(args.size)
     info = make_labeled_set(args.out_dir, seed=args.seed, difficulty=args.difficulty, image_size=args.image_size,
-                            overwrite=args.overwrite, **size_to_arguments(args.size))
+                            overwrite=args.overwrite, n_brands=size["n_brands"],
+                            products_per_brand=size["products_per_brand"],
+                            listings_per_product=size["listings_per_product"], n_unrelated=size["n_unrelated"])
     print(f"wrote a {info.difficulty} set to {info.root}: {info.n_brands} brands, {info.n_products} products, "
           f"{info.n_listings} listings {info.label_counts}")
     return EXIT_OK

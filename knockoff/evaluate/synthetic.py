@@ -28,7 +28,7 @@ import logging
 import shutil
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,12 @@ _CURRENCIES = ("USD", "EUR", "GBP")
 
 
 RGB = tuple[int, int, int]
+
+
+def _rgb(values: Iterable[Any]) -> RGB:
+    """Three channel values as an RGB tuple of ints."""
+    red, green, blue = (int(v) for v in values)
+    return red, green, blue
 
 
 @dataclass(frozen=True)
@@ -358,8 +364,8 @@ def _official_views(brand: _Brand, rng: np.random.Generator, image_size: int) ->
 def _own_photo_view(official: _View, rng: np.random.Generator) -> _View:
     """The same product photographed anew: another background, pose and light."""
     background = _choice(rng, ("plain", "vgrad", "dgrad", "two-tone", "wood", "fabric"))
-    c1 = tuple(int(c) for c in rng.integers(40, 240, size=3))
-    c2 = tuple(int(c) for c in rng.integers(40, 240, size=3))
+    c1 = _rgb(rng.integers(40, 240, size=3))
+    c2 = _rgb(rng.integers(40, 240, size=3))
     return _View(
         size=official.size, background=background, bg_colors=(c1, c2), scale=float(rng.uniform(0.6, 0.8)),
         center=(float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.45, 0.6))), angle=float(rng.uniform(-15, 15)),
@@ -632,8 +638,8 @@ def _pattern_image(size: int, design: _Design, brand: _Brand) -> Image.Image:
             draw.rectangle((0, cut, size, size), fill=design.trim)
         else:
             draw.rectangle((cut, 0, size, size), fill=design.trim)
-    for shape, x, y, r, color in design.accents:
-        cx, cy, rad = x * size, y * size, r * size
+    for shape, ax, ay, r, color in design.accents:
+        cx, cy, rad = ax * size, ay * size, r * size
         if shape == "circle":
             draw.ellipse((cx - rad, cy - rad, cx + rad, cy + rad), fill=color)
         elif shape == "rect":
@@ -819,7 +825,7 @@ def _compose(obj: Image.Image, view: _View, texture_seed: int) -> Image.Image:
     layer.paste(posed, (x, y))
     image = Image.alpha_composite(canvas, layer).convert("RGB")
     if view.light or view.noise:
-        arr = np.asarray(image, np.float32)
+        arr: np.ndarray = np.asarray(image, np.float32)
         if view.light:
             ramp = _gradient(view.size, (0, 0, 0), (255, 255, 255), angle=view.light_angle)[..., :1] / 255.0
             arr = arr * (1.0 - view.light + 2.0 * view.light * ramp)
@@ -835,12 +841,9 @@ def _render_product(product: _Product, view: _View) -> Image.Image:
     return _compose(obj, view, product.design.texture_seed)
 
 
-_Colour = tuple[int, ...]
-
-
 def _render_unrelated(scene: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
     """A picture of something that is not a catalogue product."""
-    c1, c2 = (tuple(int(c) for c in rng.integers(0, 256, size=3)) for _ in range(2))
+    c1, c2 = (_rgb(rng.integers(0, 256, size=3)) for _ in range(2))
     if scene == "landscape":
         return _scene_landscape(size, rng)
     if scene == "no-name-product":
@@ -867,7 +870,7 @@ def _scene_landscape(size: tuple[int, int], rng: np.random.Generator) -> Image.I
     return image
 
 
-def _scene_abstract(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: _Colour) -> None:
+def _scene_abstract(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: RGB) -> None:
     width, height = size
     for _ in range(int(rng.integers(6, 14))):
         x0, x1 = sorted(rng.uniform(-0.1, 1.1, size=2) * width)
@@ -882,7 +885,7 @@ def _scene_abstract(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.ra
             draw.line((x0, y0, x1, y1), fill=fill, width=int(rng.integers(2, 12)))
 
 
-def _scene_room(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: _Colour) -> None:
+def _scene_room(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: RGB) -> None:
     width, height = size
     draw.rectangle((0, int(height * 0.7), width, height), fill=c2)  # floor
     for _ in range(int(rng.integers(2, 5))):  # furniture blocks and a window
@@ -896,12 +899,12 @@ def _scene_room(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random
                    width=3)
 
 
-def _scene_no_name_product(size: tuple[int, int], rng: np.random.Generator, c1: _Colour, c2: _Colour) -> Image.Image:
+def _scene_no_name_product(size: tuple[int, int], rng: np.random.Generator, c1: RGB, c2: RGB) -> Image.Image:
     kind = _choice(rng, PRODUCT_KINDS)
-    body = tuple(int(c) for c in rng.integers(0, 256, size=3))
+    body = _rgb(rng.integers(0, 256, size=3))
     nobrand = _Brand(
         name="", slug="", core=_choice(rng, "XYZQW"), aliases=(), misspellings=(), sellers=(), currency="USD",
-        primary=tuple(int(c) for c in rng.integers(0, 256, size=3)), secondary=c2, accent=(128, 128, 128),
+        primary=_rgb(rng.integers(0, 256, size=3)), secondary=c2, accent=(128, 128, 128),
         ink=_ink_for(body), studio=(c1, c1), logo_shape=_choice(rng, _LOGO_SHAPES), wordmark="", plate=False,
     )
     design = _Design(kind=kind, body=body, trim=c2, pattern=_choice(rng, _PATTERNS), pattern_color=_ink_for(body),
@@ -914,7 +917,7 @@ def _scene_no_name_product(size: tuple[int, int], rng: np.random.Generator, c1: 
     return _compose(_render_object(design, nobrand, side), view, design.texture_seed)
 
 
-def _scene_still_life(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: _Colour) -> None:
+def _scene_still_life(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: RGB) -> None:
     """A table and a few everyday things: mugs, fruit, potted plants."""
     width, height = size
     draw.rectangle((0, int(height * 0.65), width, height), fill=c2)
@@ -1041,10 +1044,12 @@ def _check_set_arguments(n_brands: int, products_per_brand: int, listings_per_pr
     return kinds
 
 
-def _write_references(root: Path, products: list[_Product]) -> tuple[dict[tuple[str, int], Image.Image], list[tuple[str, ...]]]:
+def _write_references(
+    root: Path, products: list[_Product]
+) -> tuple[dict[tuple[str, int], Image.Image], list[tuple[str, ...]]]:
     """Render and save every official photo; returns them by (product id, view) and the references.csv rows."""
     official: dict[tuple[str, int], Image.Image] = {}
-    ref_rows = []
+    ref_rows: list[tuple[str, ...]] = []
     for product in products:
         folder = root / "refs" / product.brand.slug
         folder.mkdir(parents=True, exist_ok=True)
@@ -1078,7 +1083,7 @@ def _write_listings(root: Path, plans: list[_ListingPlan], order: np.ndarray,
                     official: dict[tuple[str, int], Image.Image], seed: int, image_size: int) -> list[tuple[str, ...]]:
     """Save every listing photo in the shuffled ``order`` and write listings.csv; returns its rows."""
     (root / "listings").mkdir(exist_ok=True)
-    listing_rows = []
+    listing_rows: list[tuple[str, ...]] = []
     for number, i in enumerate(order, start=1):
         plan = plans[int(i)]
         listing_id = f"L{number:04d}"
