@@ -82,7 +82,7 @@ class OutputExistsError(KnockoffError, FileExistsError):
 
 
 class LabeledSetError(KnockoffError):
-    """A labeled set cannot be made, read or evaluated (no labels, no results for its listings, nothing to calibrate)."""
+    """A labeled set cannot be made, read or evaluated (no labels, no result for a listing, nothing to calibrate)."""
 
 
 class RealDataMissingError(LabeledSetError):

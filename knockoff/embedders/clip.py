@@ -286,7 +286,8 @@ def _locate_checkpoint(model_name: str, tag: str, pcfg: dict[str, Any], checkpoi
 
 
 def _load_visual(model_name: str, path: Path, pcfg: dict[str, Any]) -> Any:
-    """open_clip's image tower (a ``torch.nn.Module``) of ``model_name`` with the checkpoint's weights, in eval mode, fp32 on the CPU.
+    """open_clip's image tower (a ``torch.nn.Module``) of ``model_name`` with the checkpoint's weights, in eval
+    mode, fp32 on the CPU.
 
     Damaged bytes or weights of another model raise :class:`EmbedderError` naming the file.
     """

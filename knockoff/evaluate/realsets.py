@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from knockoff.errors import ConfigError, OutputExistsError, RealDataMissingError
+from knockoff.errors import ConfigError, RealDataMissingError
+from knockoff.evaluate.setfiles import BRANDS_HEADER, LISTINGS_HEADER, REFERENCES_HEADER, prepare_set_dir, write_csv
 
 __all__ = [
     "COPY_SOURCES",
@@ -54,10 +55,7 @@ log = logging.getLogger(__name__)
 COPY_SOURCES: tuple[str, ...] = ("threatexchange-pdq", "jenssegers-imagehash", "imagededup")
 GROCERY_SOURCE = "grocerystore"
 OFFICIAL_SELLER = "official-store"
-_BRANDS_HEADER = ("brand", "aliases", "authorized_sellers")
-_REFERENCES_HEADER = ("brand", "product_id", "product_name", "image", "price", "currency")
-_LISTINGS_HEADER = ("listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
-                    "source", "relation")
+_LISTINGS_HEADER = (*LISTINGS_HEADER, "source", "relation")
 
 
 @dataclass(frozen=True)
@@ -121,21 +119,6 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def _prepare(out_dir: str | Path, overwrite: bool) -> Path:
-    root = Path(out_dir)
-    if root.exists() and not root.is_dir():
-        raise OutputExistsError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(f"{root} is not empty; pass overwrite=True to replace a set there")
-        if (root / "images").is_dir():
-            shutil.rmtree(root / "images")
-        for name in ("brands.csv", "references.csv", "listings.csv"):
-            (root / name).unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def _place(source_file: Path, root: Path, relative: str) -> str:
     """Put a real image into the set (hard link, else copy); returns its path relative to the set."""
     target = root / "images" / relative
@@ -150,13 +133,6 @@ def _place(source_file: Path, root: Path, relative: str) -> str:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def _info(root: Path, name: str, sources: Sequence[str], n_refs: int, listing_rows: list[tuple[Any, ...]],
@@ -185,7 +161,7 @@ def make_copy_set(
     if unknown or not sources:
         raise ConfigError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
     folders = {source: _check_folder(real_root, source, "groundtruth.csv") for source in sources}
-    writer = _CopySetWriter(_prepare(out_dir, overwrite))
+    writer = _CopySetWriter(prepare_set_dir(out_dir, overwrite, ("images",)))
     for source, (folder, truth) in folders.items():
         for group, rows in _copy_groups(source, folder, truth, writer.skipped).items():
             writer.add_group(source, folder, group, rows)
@@ -258,9 +234,9 @@ class _CopySetWriter:
 
     def finish(self, sources: Sequence[str]) -> RealSetInfo:
         """Write the three CSV files; returns what the set holds."""
-        _write(self.root / "brands.csv", _BRANDS_HEADER, self.brand_rows)
-        _write(self.root / "references.csv", _REFERENCES_HEADER, self.ref_rows)
-        _write(self.root / "listings.csv", _LISTINGS_HEADER, self.listing_rows)
+        write_csv(self.root / "brands.csv", BRANDS_HEADER, self.brand_rows)
+        write_csv(self.root / "references.csv", REFERENCES_HEADER, self.ref_rows)
+        write_csv(self.root / "listings.csv", _LISTINGS_HEADER, self.listing_rows)
         return _info(self.root, "real-copies", sources, len(self.ref_rows), self.listing_rows, self.skipped)
 
 
@@ -285,7 +261,7 @@ def make_grocery_set(
         raise ConfigError(f"max_listings must be >= 1, got {max_listings}")
     folder, truth = _check_folder(real_root, GROCERY_SOURCE, "groundtruth_packages.csv")
     rows = _read_rows(truth)
-    root = _prepare(out_dir, overwrite)
+    root = prepare_set_dir(out_dir, overwrite, ("images",))
     skipped: list[str] = []
     products: dict[str, tuple[str, str]] = {}  # product -> (brand, iconic path)
     for row in rows:
@@ -313,7 +289,7 @@ def make_grocery_set(
         image = _place(folder / row["path"], root, f"{GROCERY_SOURCE}/{row['path']}")
         listing_rows.append((f"{GROCERY_SOURCE}:{row['path']}", image, "", "", "", f"grocer-{number:03d}",
                              "counterfeit", row["product"], "own-photo", GROCERY_SOURCE, "store photo"))
-    _write(root / "brands.csv", _BRANDS_HEADER, [(b, "", OFFICIAL_SELLER) for b in brands])
-    _write(root / "references.csv", _REFERENCES_HEADER, ref_rows)
-    _write(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
+    write_csv(root / "brands.csv", BRANDS_HEADER, [(b, "", OFFICIAL_SELLER) for b in brands])
+    write_csv(root / "references.csv", REFERENCES_HEADER, ref_rows)
+    write_csv(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
     return _info(root, f"real-grocery-{split}", (GROCERY_SOURCE,), len(ref_rows), listing_rows, skipped)

@@ -23,9 +23,7 @@ brand's wordmark and logo, so that a detector must read the brand, not only the 
 from __future__ import annotations
 
 import colorsys
-import csv
 import logging
-import shutil
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -36,8 +34,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from knockoff.errors import ConfigError, LabeledSetError, OutputExistsError
+from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.evaluate.edits import EDIT_KINDS, apply_edit, draw_text, load_font, text_size
+from knockoff.evaluate.setfiles import BRANDS_HEADER, LISTINGS_HEADER, REFERENCES_HEADER, prepare_set_dir, write_csv
 
 __all__ = [
     "BRANDS_HEADER",
@@ -52,11 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BRANDS_HEADER: tuple[str, ...] = ("brand", "aliases", "authorized_sellers")
-REFERENCES_HEADER: tuple[str, ...] = ("brand", "product_id", "product_name", "image", "price", "currency")
-LISTINGS_HEADER: tuple[str, ...] = (
-    "listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
-)
 DIFFICULTIES: tuple[str, ...] = ("demo", "hard")
 PRODUCT_KINDS: tuple[str, ...] = ("tote", "handbag", "bottle", "shoebox", "watch", "tshirt")
 REPLICA_TERMS: tuple[str, ...] = ("replica", "1:1", "AAA", "mirror quality", "dupe")
@@ -485,7 +479,9 @@ def _plan_listings(
     return plans + _plan_unrelated(rng, n_unrelated, hard)
 
 
-def _plan_genuine(rng: np.random.Generator, product: _Product, source_view: int, own_view: _View | None) -> _ListingPlan:
+def _plan_genuine(
+    rng: np.random.Generator, product: _Product, source_view: int, own_view: _View | None
+) -> _ListingPlan:
     """An authorized listing: the official photo lightly edited (or the seller's own photo), a fair price."""
     brand = product.brand
     edit = None if own_view is not None else _choice(rng, _GENUINE_EDITS)
@@ -949,27 +945,6 @@ def _price(value: float) -> str:
     return f"{value:.2f}"
 
 
-def _prepare_dir(root: Path, overwrite: bool) -> None:
-    if root.exists() and not root.is_dir():
-        raise OutputExistsError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(f"{root} is not empty; pass overwrite=True to replace a labeled set there")
-        for name in ("refs", "listings"):
-            if (root / name).is_dir():
-                shutil.rmtree(root / name)
-        for name in ("brands.csv", "references.csv", "listings.csv"):
-            (root / name).unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
 def make_labeled_set(
     out_dir: str | Path,
     *,
@@ -996,7 +971,7 @@ def make_labeled_set(
     kinds = _check_set_arguments(n_brands, products_per_brand, listings_per_product, n_unrelated, seed, image_size,
                                  difficulty, edit_kinds)
     root = Path(out_dir)
-    _prepare_dir(root, overwrite)
+    prepare_set_dir(root, overwrite, ("refs", "listings"))
     seed, hard = int(seed), difficulty == "hard"
 
     brands = _plan_brands(seed, int(n_brands))
@@ -1007,7 +982,7 @@ def make_labeled_set(
             raise LabeledSetError(f"generated a counterfeit without a risk signal: {plan}")
     order = _rng(seed, "shuffle").permutation(len(plans))
 
-    _write_csv(root / "brands.csv", BRANDS_HEADER,
+    write_csv(root / "brands.csv", BRANDS_HEADER,
                [(b.name, ";".join(b.aliases), ";".join(b.sellers)) for b in brands])
     official, ref_rows = _write_references(root, products)
     listing_rows = _write_listings(root, plans, order, official, seed, int(image_size))
@@ -1060,7 +1035,7 @@ def _write_references(
             image.save(folder / name, format="PNG", compress_level=6)
             ref_rows.append((product.brand.name, product.product_id, product.name,
                              f"refs/{product.brand.slug}/{name}", _price(product.price), product.brand.currency))
-    _write_csv(root / "references.csv", REFERENCES_HEADER, ref_rows)
+    write_csv(root / "references.csv", REFERENCES_HEADER, ref_rows)
     return official, ref_rows
 
 
@@ -1094,5 +1069,5 @@ def _write_listings(root: Path, plans: list[_ListingPlan], order: np.ndarray,
             listing_id, rel, plan.title, _price(plan.price), plan.currency, plan.seller, plan.label,
             plan.product.product_id if plan.product is not None else "", plan.kind,
         ))
-    _write_csv(root / "listings.csv", LISTINGS_HEADER, listing_rows)
+    write_csv(root / "listings.csv", LISTINGS_HEADER, listing_rows)
     return listing_rows
