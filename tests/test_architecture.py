@@ -67,7 +67,7 @@ MAX_FUNCTION_LINES = 60
 SMALL_FUNCTION_FILES = (
     "errors.py", "embedders/base.py", "embedders/clip.py", "embedders/clip_fast.py", "embedders/perceptual.py",
     "embedders/preprocess.py", "embedders/weights.py", "catalog/images.py", "evaluate/synthetic.py",
-    "evaluate/edits.py", "evaluate/realsets.py", "cli/app.py", "cli/evaluate.py",
+    "evaluate/edits.py", "evaluate/realsets.py", "evaluate/setfiles.py", "cli/app.py", "cli/evaluate.py",
 )
 
 
