@@ -127,7 +127,10 @@ def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``knockoff`` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="knockoff", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="knockoff", description="Find counterfeit product listings from their photos.",
+        epilog="exit codes: 0 nothing needs a person, 1 suspects found, 2 bad usage or bad input, "
+               "3 internal error (a bug; -v shows the traceback)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
