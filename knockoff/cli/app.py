@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``knockoff`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="knockoff", description="Find counterfeit product listings from their photos.",
-        epilog="exit codes: 0 nothing needs a person, 1 suspects found, 2 bad usage or bad input, "
+        epilog="exit codes: 0 nothing needs a person, 1 suspect or review verdicts found, 2 bad usage or bad input, "
                "3 internal error (a bug; -v shows the traceback)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print the version and exit")
