@@ -45,17 +45,45 @@ class WeightsNotFoundError(EmbedderError):
     """Model weights were looked for and not found; the message says where and how to get them."""
 
 
-class IndexError_(KnockoffError):
-    """Base class of reference-index errors (named with a trailing underscore to not shadow IndexError)."""
+class ConfigError(KnockoffError, ValueError):
+    """A setting, option or argument has an invalid value (also a ``ValueError``, as configuration errors are)."""
 
 
-class IndexMismatchError(IndexError_):
+class PolicyError(ConfigError):
+    """A policy file or a policy setting is invalid."""
+
+
+class ReferenceIndexError(KnockoffError):
+    """Base class of reference-index errors (cannot be built, used as asked, or read)."""
+
+
+class IndexMismatchError(ReferenceIndexError):
     """An index is used with an embedder (or settings) other than the one that built it."""
 
 
-class IndexCorruptError(IndexError_):
+class IndexCorruptError(ReferenceIndexError):
     """An index directory is incomplete or damaged."""
 
 
-class PolicyError(KnockoffError, ValueError):
-    """A policy file is invalid."""
+class IndexStateError(ReferenceIndexError):
+    """An index cannot do what was asked in its current state (read-only, untrained, changed on disk, empty)."""
+
+
+class ScanError(KnockoffError):
+    """A scan cannot start or go on (an output folder of another scan, a Ray cluster too small, a failed worker)."""
+
+
+class ReportError(KnockoffError):
+    """A report cannot be made (no results file)."""
+
+
+class OutputExistsError(KnockoffError, FileExistsError):
+    """An output folder already holds something that would be replaced without ``overwrite``."""
+
+
+class LabeledSetError(KnockoffError):
+    """A labeled set cannot be made, read or evaluated (no labels, no result for a listing, nothing to calibrate)."""
+
+
+class RealDataMissingError(LabeledSetError):
+    """A real-data folder (or its ground-truth file) is not on this machine."""

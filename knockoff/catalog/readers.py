@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knockoff.errors import CatalogError
+from knockoff.errors import CatalogError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Brand:
 
     def __post_init__(self) -> None:
         if not self.name.strip():
-            raise ValueError("brand name is empty")
+            raise ConfigError("brand name is empty")
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "authorized_sellers", tuple(self.authorized_sellers))
 
@@ -111,12 +111,12 @@ class Listing:
     def __post_init__(self) -> None:
         images = (self.images,) if isinstance(self.images, (str, Path)) else tuple(self.images)
         if not images:
-            raise ValueError("a listing needs at least one image")
+            raise ConfigError("a listing needs at least one image")
         object.__setattr__(self, "images", tuple(Path(p) for p in images))
         if self.price is not None:
             price = float(self.price)
             if not math.isfinite(price) or price < 0:
-                raise ValueError(f"price must be a finite number >= 0, got {self.price!r}")
+                raise ConfigError(f"price must be a finite number >= 0, got {self.price!r}")
             object.__setattr__(self, "price", price)
         if self.currency is not None:
             object.__setattr__(self, "currency", self.currency.strip().upper() or None)

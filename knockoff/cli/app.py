@@ -1,6 +1,7 @@
 """The ``knockoff`` command, thin over the library.
 
-Exit codes: 0 nothing suspect, 1 suspects found, 2 bad usage or bad input files.
+Exit codes: 0 nothing suspect, 1 suspects found, 2 bad usage or bad input files, 3 an internal error (a bug:
+one line on stderr, the traceback with -v).
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from knockoff import __version__
+from knockoff.embedders.base import list_embedders
 from knockoff.errors import KnockoffError
 
-EXIT_OK, EXIT_SUSPECT, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_SUSPECT, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+VERBOSE_HELP = "more log output (-vv for debug; also a traceback on an internal error)"
 
 log = logging.getLogger("knockoff.cli.app")
 
@@ -116,45 +122,84 @@ def _add_report_command(sub: Any) -> None:
                         help="report.html plus a report/ folder of data and thumbnails (default beyond 200)")
     report.add_argument("--title", default="knockoff report", help="the page's title")
     report.set_defaults(func=_cmd_report)
+def engine_help(default: str = "auto") -> str:
+    """Help text of an ``--engine`` option: the valid embedder names."""
+    return f"embedder: {', '.join(list_embedders())}, or e.g. clip:MODEL/PRETRAINED (default: {default})"
+
+
+def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Accept ``-v`` after the subcommand too (``knockoff scan ... -v``), on every subcommand at any depth."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                subparser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+                _add_verbose_to_subcommands(subparser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="knockoff", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``knockoff`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="knockoff", description="Find counterfeit product listings from their photos.",
+        epilog="exit codes: 0 nothing needs a person, 1 suspect or review verdicts found, 2 bad usage or bad input, "
+               "3 internal error (a bug; -v shows the traceback)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo_and_engines(sub)
+    _add_index_command(sub)
+    _add_check_command(sub)
+    _add_scan_command(sub)
 
+    _add_report_command(sub)
+
+    from knockoff.cli.evaluate import add_eval_commands
+
+    add_eval_commands(sub, engine_help())
+    _add_verbose_to_subcommands(parser)
+    return parser
+
+
+def _add_demo_and_engines(sub: Any) -> None:
     demo = sub.add_parser("demo", help="offline demo on a generated catalog and listings")
-    demo.add_argument("--engine", default="auto", help="embedder name (default: auto)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--engine", default="auto", help=engine_help())
+    demo.add_argument("--seed", type=int, default=0, help="seed of the generated catalog and listings (default: 0)")
     demo.add_argument("--workdir", help="where to write the generated set (default: a temporary folder)")
     demo.add_argument("--json", help="also write every verdict to this JSON file")
     demo.set_defaults(func=_cmd_demo)
 
-    engines = sub.add_parser("engines", help="list the embedding engines")
+    engines = sub.add_parser("engines", help="list the embedding engines (the names --engine takes)")
     engines.set_defaults(func=_cmd_engines)
 
+
+def _add_index_command(sub: Any) -> None:
     index = sub.add_parser("index", help="build reference indexes")
     index_sub = index.add_subparsers(dest="index_command", required=True)
     build = index_sub.add_parser("build", help="embed a catalog directory into an index directory")
     build.add_argument("catalog", help="directory with brands.csv and references.csv")
     build.add_argument("--out", required=True, help="index directory to write")
-    build.add_argument("--engine", default="auto")
+    build.add_argument("--engine", default="auto", help=engine_help())
     build.add_argument("--strict", action="store_true", help="fail on the first bad catalog row")
     build.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
                        help="FAISS index type (auto: exact flat below 1M vectors, HNSW or IVF-PQ beyond)")
     build.set_defaults(func=_cmd_index_build)
 
+
+def _add_check_command(sub: Any) -> None:
     check = sub.add_parser("check", help="check one listing")
     check.add_argument("images", nargs="+", help="the listing's photos")
-    check.add_argument("--index", required=True)
-    check.add_argument("--title")
-    check.add_argument("--price", type=float)
-    check.add_argument("--currency")
-    check.add_argument("--seller")
-    check.add_argument("--policy", help="policy JSON file")
+    check.add_argument("--index", required=True, help="index directory made by `knockoff index build`")
+    check.add_argument("--title", help="the listing's title (checked for the brand, misspellings, replica terms)")
+    check.add_argument("--price", type=float, help="the listing's price (compared with the reference price)")
+    check.add_argument("--currency", help="currency of --price, e.g. USD (without it, the price check is unknown "
+                       "unless the reference has no currency either)")
+    check.add_argument("--seller", help="the seller's id (checked against the brand's authorized sellers)")
+    check.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(func=_cmd_check)
 
+
+def _add_scan_command(sub: Any) -> None:
     scan = sub.add_parser("scan", help="scan a folder of listing photos (resumable)")
     scan.add_argument("folder", help="folder of photos, with an optional listings.csv")
     scan.add_argument("--index", required=True, help="index directory made by `knockoff index build`")
@@ -162,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--listings", help="listings CSV (default: listings.csv in the folder, if present)")
     scan.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     scan.add_argument("--workers", type=int, help="decoding processes (default: CPUs - 1)")
-    scan.add_argument("--batch-size", type=int, default=32)
+    scan.add_argument("--batch-size", type=int, default=32, help="photos embedded together (default: 32)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
     scan.add_argument("--no-report", action="store_true", help="do not write results.csv and report.html")
     scan.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -170,16 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)
 
-    _add_report_command(sub)
-
-    from knockoff.cli.evaluate import add_eval_commands
-
-    add_eval_commands(sub)
-    return parser
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (0 nothing suspect, 1 suspects, 2 bad input, 3 a bug)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -192,9 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KnockoffError as error:
         print(f"knockoff: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (ValueError, FileNotFoundError) as error:
+    except OSError as error:  # a path the user gave cannot be read or written
         print(f"knockoff: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as error:  # noqa: BLE001 - a bug: one line, the traceback only with -v
+        return _internal_error(error, args.verbose)
+
+
+def _internal_error(error: Exception, verbose: int) -> int:
+    """Report an unexpected exception (a bug in knockoff) and return the internal-error exit code."""
+    if verbose:
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"knockoff: internal error (a bug, please report it): {type(error).__name__}: {error}"
+          + ("" if verbose else " (run with -v for the traceback)"), file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

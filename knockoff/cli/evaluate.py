@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from knockoff.errors import ConfigError
+
 EXIT_OK, EXIT_TARGET_MISSED = 0, 1
 
 SIZE_HELP = (
@@ -21,7 +23,7 @@ SIZE_HELP = (
 def size_to_arguments(size: int) -> dict[str, int]:
     """``make_labeled_set`` arguments for a set of about ``size`` listings."""
     if size < 4:
-        raise ValueError(f"--size must be at least 4, got {size}")
+        raise ConfigError(f"--size must be at least 4, got {size}")
     n_unrelated = max(1, round(0.2 * size))
     n_brands = max(1, round((size - n_unrelated) / 9))
     return {"n_brands": n_brands, "products_per_brand": 3, "listings_per_product": 3, "n_unrelated": n_unrelated}
@@ -82,31 +84,34 @@ def cmd_make_set(args: argparse.Namespace) -> int:
         from knockoff.evaluate import realsets
 
         if not args.real_root:
-            raise ValueError("--from-real needs --real-root (the folder holding the real data sources)")
+            raise ConfigError("--from-real needs --real-root (the folder holding the real data sources)")
         if args.from_real == "copies":
-            info = realsets.make_copy_set(args.out_dir, args.real_root, overwrite=args.overwrite)
+            real = realsets.make_copy_set(args.out_dir, args.real_root, overwrite=args.overwrite)
         else:
-            info = realsets.make_grocery_set(args.out_dir, args.real_root, split=args.split,
+            real = realsets.make_grocery_set(args.out_dir, args.real_root, split=args.split,
                                              max_listings=args.max_listings, seed=args.seed,
                                              overwrite=args.overwrite)
-        print(f"wrote {info.name} to {info.root}: {info.n_references} references, {info.n_listings} listings "
-              f"{info.label_counts}; {len(info.skipped)} files skipped")
+        print(f"wrote {real.name} to {real.root}: {real.n_references} references, {real.n_listings} listings "
+              f"{real.label_counts}; {len(real.skipped)} files skipped")
         return EXIT_OK
     from knockoff.evaluate.synthetic import make_labeled_set
 
+    size = size_to_arguments(args.size)
     info = make_labeled_set(args.out_dir, seed=args.seed, difficulty=args.difficulty, image_size=args.image_size,
-                            overwrite=args.overwrite, **size_to_arguments(args.size))
+                            overwrite=args.overwrite, n_brands=size["n_brands"],
+                            products_per_brand=size["products_per_brand"],
+                            listings_per_product=size["listings_per_product"], n_unrelated=size["n_unrelated"])
     print(f"wrote a {info.difficulty} set to {info.root}: {info.n_brands} brands, {info.n_products} products, "
           f"{info.n_listings} listings {info.label_counts}")
     return EXIT_OK
 
 
-def add_eval_commands(subparsers: Any) -> None:
+def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (default: auto)") -> None:
     """Add ``evaluate``, ``calibrate`` and ``make-set`` to the ``knockoff`` command's subparsers."""
     evaluate = subparsers.add_parser(
         "evaluate", help="measure knockoff on a labeled set (precision, recall, AUCs, per kind, throughput)")
     evaluate.add_argument("set_dir", help="labeled set: brands.csv, references.csv, listings.csv with labels")
-    evaluate.add_argument("--engine", default="auto", help="embedder name (default: auto)")
+    evaluate.add_argument("--engine", default="auto", help=engine_help)
     evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     evaluate.add_argument("--out", help="also write every figure (and each listing's outcome) to this JSON file")
     evaluate.add_argument("--plot", metavar="DIR", help="save roc.png, pr.png and similarity.png into DIR")
@@ -122,21 +127,23 @@ def add_eval_commands(subparsers: Any) -> None:
                     "the target precision. Measuring on the set you calibrated on is optimistic: use --holdout "
                     "or evaluate on another set. Exit code 1 when the target precision is not reached.")
     calib.add_argument("set_dir", help="labeled set")
-    calib.add_argument("--engine", default="auto")
-    calib.add_argument("--target-precision", type=float, default=0.99)
+    calib.add_argument("--engine", default="auto", help=engine_help)
+    calib.add_argument("--target-precision", type=float, default=0.99,
+                       help="the precision the chosen thresholds must reach (default: 0.99)")
     calib.add_argument("--out", default="policy.json", help="policy file to write (default: policy.json)")
     calib.add_argument("--holdout", type=float, default=0.0,
                        help="fraction of the listings kept aside to measure the calibrated policy (e.g. 0.3)")
     calib.add_argument("--seed", type=int, default=0, help="seed of the holdout split")
     calib.add_argument("--policy", help="base policy file (other settings are kept from it)")
     calib.add_argument("--report", help="also write the calibration figures to this JSON file")
-    calib.add_argument("--workers", type=int, default=0)
+    calib.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")
     calib.set_defaults(func=cmd_calibrate)
 
     make = subparsers.add_parser("make-set", help="write a synthetic (or real-image) labeled set")
-    make.add_argument("out_dir")
+    make.add_argument("out_dir", help="folder to write the set into (created; see --overwrite)")
     make.add_argument("--size", type=int, default=46, help=SIZE_HELP)
-    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--seed", type=int, default=0,
+                      help="seed: the same seed writes the same set (also the grocery sample; default: 0)")
     make.add_argument("--difficulty", choices=("demo", "hard"), default="demo",
                       help="hard: look-alike products, own photos, no-name products among the unrelated")
     make.add_argument("--image-size", type=int, default=320, help="longer side of the official photos")

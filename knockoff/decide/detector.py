@@ -14,7 +14,7 @@ from PIL import Image
 
 from knockoff.decide import signals as sig
 from knockoff.catalog.readers import Brand, Listing, ReferenceImage
-from knockoff.errors import ImageError
+from knockoff.errors import ConfigError, ImageError
 from knockoff.catalog.images import DEFAULT_MAX_PIXELS, load_image
 from knockoff.match.index import Hit, ReferenceIndex
 from knockoff.decide.policy import Policy
@@ -73,9 +73,9 @@ class Verdict:
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+            raise ConfigError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if not 0.0 <= self.risk <= 1.0:
-            raise ValueError(f"risk must be in [0, 1], got {self.risk}")
+            raise ConfigError(f"risk must be in [0, 1], got {self.risk}")
 
     @property
     def is_suspect(self) -> bool:

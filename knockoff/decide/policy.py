@@ -49,7 +49,7 @@ class EngineThresholds:
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.candidate <= self.match <= self.near_copy <= 1.0):
-            raise ValueError(
+            raise PolicyError(
                 f"thresholds must satisfy -1 <= candidate <= match <= near_copy <= 1, got {self.candidate}, "
                 f"{self.match}, {self.near_copy}"
             )
@@ -114,22 +114,22 @@ class Policy:
         rates = {str(k).upper(): float(v) for k, v in dict(self.currency_rates).items()}
         for code, rate in rates.items():
             if not rate > 0:
-                raise ValueError(f"currency rate of {code} must be > 0, got {rate}")
+                raise PolicyError(f"currency rate of {code} must be > 0, got {rate}")
         object.__setattr__(self, "currency_rates", MappingProxyType(rates))
         weights = {**DEFAULT_WEIGHTS, **{str(k): float(v) for k, v in dict(self.weights).items()}}
         for code, weight in weights.items():
             if not 0.0 <= weight <= 1.0:
-                raise ValueError(f"weight of {code} must be in [0, 1], got {weight}")
+                raise PolicyError(f"weight of {code} must be in [0, 1], got {weight}")
         object.__setattr__(self, "weights", MappingProxyType(weights))
         object.__setattr__(self, "replica_terms", tuple(t.strip().lower() for t in self.replica_terms if t.strip()))
         if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+            raise PolicyError(f"top_k must be >= 1, got {self.top_k}")
         if self.verify_top < 0:
-            raise ValueError(f"verify_top must be >= 0, got {self.verify_top}")
+            raise PolicyError(f"verify_top must be >= 0, got {self.verify_top}")
         if not 0.0 < self.price_ratio < 1.0:
-            raise ValueError(f"price_ratio must be in (0, 1), got {self.price_ratio}")
+            raise PolicyError(f"price_ratio must be in (0, 1), got {self.price_ratio}")
         if not 0.0 <= self.min_risk_to_flag <= 1.0:
-            raise ValueError(f"min_risk_to_flag must be in [0, 1], got {self.min_risk_to_flag}")
+            raise PolicyError(f"min_risk_to_flag must be in [0, 1], got {self.min_risk_to_flag}")
 
     def thresholds_for(self, embedder_kind: str) -> EngineThresholds:
         """The thresholds of an engine; an engine without its own falls back to clip's."""
@@ -157,7 +157,7 @@ class Policy:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown policy field(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise PolicyError(f"unknown policy field(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         values = dict(data)
         if "replica_terms" in values:
             values["replica_terms"] = tuple(values["replica_terms"])

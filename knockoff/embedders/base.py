@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -76,55 +77,77 @@ EmbedderFactory = Callable[..., Embedder]
 _REGISTRY: dict[str, EmbedderFactory] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 
+#: The built-in engines: kind -> ("module:factory", description). Each module is imported (by importlib) only
+#: when its engine is first created, so that this module never imports the engines it lists (no import cycle)
+#: and ``import knockoff`` stays light.
+BUILTIN_EMBEDDERS: dict[str, tuple[str, str]] = {
+    "clip": (
+        "knockoff.embedders.clip:create_clip_embedder",
+        "open_clip image embeddings (default ViT-B-32/laion2b_s34b_b79k); needs the weights file, "
+        "see weights/README.md",
+    ),
+    "perceptual": (
+        "knockoff.embedders.perceptual:create_perceptual_embedder",
+        "weight-free descriptor for edited copies of official photos",
+    ),
+}
+_AUTO_DESCRIPTION = "clip when its weights are present, else perceptual"
+
 
 def register_embedder(kind: str, factory: EmbedderFactory, description: str = "") -> None:
-    """Register ``factory(arg: str | None, **options) -> Embedder`` under ``kind``."""
-    if not kind or ":" in kind:
-        raise ValueError(f"invalid embedder kind {kind!r}")
+    """Register ``factory(arg: str | None, **options) -> Embedder`` under ``kind`` (it wins over a built-in)."""
+    if not kind or ":" in kind or kind == "auto":
+        raise EmbedderError(f"invalid embedder kind {kind!r}: it must be non-empty, without ':', and not 'auto'")
     _REGISTRY[kind] = factory
     _DESCRIPTIONS[kind] = description
 
 
-def _ensure_builtins() -> None:
-    # The built-in engines register themselves on import; importing here keeps `import knockoff` light.
-    from knockoff.embedders import clip, perceptual  # noqa: F401
-
-
 def list_embedders() -> list[str]:
-    """Names of the registered embedder kinds (plus ``auto``)."""
-    _ensure_builtins()
-    return sorted([*_REGISTRY, "auto"])
+    """Names of the known embedder kinds: the built-in ones, the registered ones, and ``auto``."""
+    return sorted({*BUILTIN_EMBEDDERS, *_REGISTRY, "auto"})
 
 
 def describe_embedders() -> dict[str, str]:
-    """Each registered kind with a one-line description."""
-    _ensure_builtins()
-    return {"auto": "clip when its weights are present, else perceptual", **dict(sorted(_DESCRIPTIONS.items()))}
+    """Each known kind with a one-line description."""
+    described = {kind: text for kind, (_, text) in BUILTIN_EMBEDDERS.items()}
+    described.update(_DESCRIPTIONS)
+    return {"auto": _AUTO_DESCRIPTION, **dict(sorted(described.items()))}
 
 
-def create_embedder(name: str = "auto", **options: Any) -> Embedder:
+def _factory_for(kind: str) -> EmbedderFactory | None:
+    """The registered factory of ``kind``, else the built-in one (its module imported now), else None."""
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    if kind not in BUILTIN_EMBEDDERS:
+        return None
+    module_name, _, attribute = BUILTIN_EMBEDDERS[kind][0].partition(":")
+    factory: EmbedderFactory = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+def create_embedder(name: str | Embedder = "auto", **options: Any) -> Embedder:
     """Create an embedder from a name such as ``"perceptual"``, ``"clip:ViT-B-32/laion2b_s34b_b79k"`` or ``"auto"``.
 
     ``auto`` picks ``clip`` when its default weights are found locally, else ``perceptual``, and logs which.
+    An embedder given instead of a name is returned as it is.
     Unknown names raise :class:`EmbedderError` listing the valid ones.
     """
-    _ensure_builtins()
     if isinstance(name, Embedder):
         return name
     kind, _, arg = str(name).partition(":")
     kind = kind.strip().lower()
     if kind == "auto":
         return _create_auto(**options)
-    factory = _REGISTRY.get(kind)
+    factory = _factory_for(kind)
     if factory is None:
         raise EmbedderError(f"unknown embedder {name!r}; valid kinds: {', '.join(list_embedders())}")
     return factory(arg or None, **options)
 
 
 def _create_auto(**options: Any) -> Embedder:
-    from knockoff.embedders.clip import default_weights_available
+    from knockoff.embedders.weights import weights_available
 
-    if default_weights_available(options.get("weights_dir")):
+    if weights_available(weights_dir=options.get("weights_dir")):
         log.info("auto engine: using clip (weights found)")
         return create_embedder("clip", **options)
     log.info("auto engine: no CLIP weights found locally, using the weight-free perceptual engine")

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from knockoff.embedders.base import Embedder, l2_normalize, register_embedder
-from knockoff.errors import EmbedderError
+from knockoff.embedders.base import Embedder, l2_normalize
+from knockoff.errors import ConfigError, EmbedderError
 from knockoff.embedders.preprocess import FastPreprocess
 from knockoff.embedders.weights import (
     DEFAULT_MODEL,
@@ -88,9 +88,9 @@ class ClipEmbedder(Embedder):
         sha256: str | None = None,
     ):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if pretrained is None:
             if checkpoint is None:
                 raise EmbedderError(
@@ -113,97 +113,20 @@ class ClipEmbedder(Embedder):
         from knockoff.embedders import clip_fast
 
         model_name, tag = self._model_name, self._pretrained
-        try:
-            if device is None:
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            torch_device = torch.device(device)
-        except RuntimeError as exc:
-            raise EmbedderError(f"invalid device {device!r}: {exc}") from exc
-        if torch_device.type == "cuda" and not torch.cuda.is_available():
-            raise EmbedderError(f"device {device!r} asked for, but torch sees no CUDA device here")
+        torch_device = _torch_device(device)
         if precision != "auto":
             clip_fast.check_precision(precision, torch_device)
-        model_cfg = open_clip.get_model_config(model_name)
-        if model_cfg is None:
-            raise EmbedderError(
-                f"unknown open_clip model {model_name!r}; known models include: "
-                f"{', '.join(m for m in open_clip.list_models() if m.startswith(('ViT-B', 'ViT-L', 'RN50')))} "
-                "(open_clip.list_models() has them all)"
-            )
+        model_cfg = _model_config(model_name)
         pcfg = open_clip.get_pretrained_cfg(model_name, tag) or {}
-        # open_clip writes "org/repo/" or "org/repo/filename": the repository is the first two parts.
-        hub_id = "/".join(str(pcfg["hf_hub"]).strip("/").split("/")[:2]) if pcfg.get("hf_hub") else None
-
-        search = find_weights(model_name, tag, checkpoint=checkpoint, weights_dir=weights_dir, hub_id=hub_id)
-        path, source, expected = search.path, search.source, search.expected_sha256
-        if path is None:
-            if checkpoint is None and weights_dir is None and pcfg and download_allowed():
-                log.info("downloading %s/%s through open_clip (KNOCKOFF_ALLOW_DOWNLOAD=1)", model_name, tag)
-                try:
-                    path = Path(open_clip.download_pretrained(pcfg))
-                except (OSError, RuntimeError, ValueError) as exc:
-                    raise not_found_error(model_name, tag, search.looked, extra=f"Download failed: {exc}") from exc
-                source = "download"
-            else:
-                extra = "" if pcfg or checkpoint is not None else (
-                    f"open_clip knows no pretrained tag {tag!r} for {model_name}, so it cannot download it "
-                    f"(known tags: {', '.join(_known_tags(model_name)) or 'none'})."
-                )
-                if pcfg and not download_allowed() and checkpoint is None and weights_dir is None:
-                    extra += " Downloading is off (set KNOCKOFF_ALLOW_DOWNLOAD=1 on a machine with internet)."
-                raise not_found_error(model_name, tag, search.looked, extra=extra)
-
+        path, source, expected = _locate_checkpoint(model_name, tag, pcfg, checkpoint, weights_dir)
         if path.stat().st_size == 0:
             raise EmbedderError(f"{path}: checkpoint file is empty; download it again (see weights/README.md)")
         verify_sha256(path, sha256 or expected)
         if sha256 or expected:
             self._weights_sha256 = (sha256 or expected or "").lower()
 
-        preprocess_override = {k: pcfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in pcfg}
-        try:
-            from safetensors import SafetensorError
-        except ImportError:  # pragma: no cover - safetensors is a dependency
-            SafetensorError = OSError  # type: ignore[misc,assignment]  # noqa: N806
-        try:
-            clip_model = open_clip.create_model(
-                model_name,
-                pretrained=str(path),
-                precision="fp32",
-                device="cpu",
-                force_quick_gelu=bool(pcfg.get("quick_gelu", False)),
-                force_preprocess_cfg=preprocess_override,
-                pretrained_text=False,
-                weights_only=True,
-            )
-        except (
-            OSError, RuntimeError, ValueError, KeyError, IndexError, TypeError, EOFError, pickle.UnpicklingError,
-            SafetensorError,
-        ) as exc:  # what unpickling or loading damaged bytes raises
-            raise EmbedderError(
-                f"{path}: cannot load this checkpoint into open_clip model {model_name}: {_short(exc)}. "
-                "The file may be truncated or damaged, or hold weights of another model; "
-                "download it again (see weights/README.md)."
-            ) from exc
-
-        visual = clip_model.visual
-        del clip_model  # keep only the image tower
-        visual.eval()
-        visual.requires_grad_(False)
-        pp = dict(visual.preprocess_cfg)
-        self._preprocess = open_clip.image_transform(
-            pp["size"],
-            is_train=False,
-            mean=pp.get("mean"),
-            std=pp.get("std"),
-            resize_mode=pp.get("resize_mode"),
-            interpolation=pp.get("interpolation"),
-            fill_color=pp.get("fill_color", 0),
-        )
-        # The same preprocessing, batched in numpy (None for configurations it does not cover: open_clip's then).
-        self._fast_preprocess = FastPreprocess.from_cfg(pp)
-        size = pp["size"]
-        self._image_size = tuple(size) if isinstance(size, (tuple, list)) else (int(size), int(size))
-        self.input_size = max(self._image_size)
+        visual = _load_visual(model_name, path, pcfg)
+        self._set_preprocess(dict(visual.preprocess_cfg))
         self._dim = int(model_cfg["embed_dim"])
         self.weights_path = path
         self.weights_source = source
@@ -220,6 +143,25 @@ class ClipEmbedder(Embedder):
             "clip %s/%s loaded from %s (%s), device %s, precision %s",
             model_name, tag, path, source, self.device, self.precision,
         )
+
+    def _set_preprocess(self, pp: dict[str, Any]) -> None:
+        """open_clip's preprocessing for the model's ``preprocess_cfg``, and its batched numpy twin."""
+        import open_clip
+
+        self._preprocess = open_clip.image_transform(
+            pp["size"],
+            is_train=False,
+            mean=pp.get("mean"),
+            std=pp.get("std"),
+            resize_mode=pp.get("resize_mode"),
+            interpolation=pp.get("interpolation"),
+            fill_color=pp.get("fill_color", 0),
+        )
+        # The same preprocessing, batched in numpy (None for configurations it does not cover: open_clip's then).
+        self._fast_preprocess = FastPreprocess.from_cfg(pp)
+        size = pp["size"]
+        self._image_size = tuple(size) if isinstance(size, (tuple, list)) else (int(size), int(size))
+        self.input_size = max(self._image_size)
 
     # --- Embedder -------------------------------------------------------------------------------------------------
 
@@ -286,6 +228,103 @@ class ClipEmbedder(Embedder):
         return f"ClipEmbedder(name={self.name!r}, dim={self.dim}, device={self.device!r}, precision={self.precision!r})"
 
 
+def _torch_device(device: str | None) -> torch.device:
+    """The torch device asked for (CUDA when available if None); an error names a bad or absent device."""
+    import torch
+
+    try:
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        torch_device = torch.device(device)
+    except RuntimeError as exc:
+        raise EmbedderError(f"invalid device {device!r}: {exc}") from exc
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise EmbedderError(f"device {device!r} asked for, but torch sees no CUDA device here")
+    return torch_device
+
+
+def _model_config(model_name: str) -> dict[str, Any]:
+    """open_clip's configuration of ``model_name``; an unknown name is an error listing some known ones."""
+    import open_clip
+
+    model_cfg = open_clip.get_model_config(model_name)
+    if model_cfg is None:
+        raise EmbedderError(
+            f"unknown open_clip model {model_name!r}; known models include: "
+            f"{', '.join(m for m in open_clip.list_models() if m.startswith(('ViT-B', 'ViT-L', 'RN50')))} "
+            "(open_clip.list_models() has them all)"
+        )
+    return dict(model_cfg)
+
+
+def _locate_checkpoint(model_name: str, tag: str, pcfg: dict[str, Any], checkpoint: Any,
+                       weights_dir: Any) -> tuple[Path, str | None, str | None]:
+    """(path, where it was found, expected sha256) of the checkpoint; downloads only when allowed.
+
+    Raises :class:`WeightsNotFoundError` saying where it looked and how to get the weights.
+    """
+    import open_clip
+
+    # open_clip writes "org/repo/" or "org/repo/filename": the repository is the first two parts.
+    hub_id = "/".join(str(pcfg["hf_hub"]).strip("/").split("/")[:2]) if pcfg.get("hf_hub") else None
+    search = find_weights(model_name, tag, checkpoint=checkpoint, weights_dir=weights_dir, hub_id=hub_id)
+    if search.path is not None:
+        return search.path, search.source, search.expected_sha256
+    if checkpoint is None and weights_dir is None and pcfg and download_allowed():
+        log.info("downloading %s/%s through open_clip (KNOCKOFF_ALLOW_DOWNLOAD=1)", model_name, tag)
+        try:
+            return Path(open_clip.download_pretrained(pcfg)), "download", search.expected_sha256
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise not_found_error(model_name, tag, search.looked, extra=f"Download failed: {exc}") from exc
+    extra = "" if pcfg or checkpoint is not None else (
+        f"open_clip knows no pretrained tag {tag!r} for {model_name}, so it cannot download it "
+        f"(known tags: {', '.join(_known_tags(model_name)) or 'none'})."
+    )
+    if pcfg and not download_allowed() and checkpoint is None and weights_dir is None:
+        extra += " Downloading is off (set KNOCKOFF_ALLOW_DOWNLOAD=1 on a machine with internet)."
+    raise not_found_error(model_name, tag, search.looked, extra=extra)
+
+
+def _load_visual(model_name: str, path: Path, pcfg: dict[str, Any]) -> Any:
+    """open_clip's image tower (a ``torch.nn.Module``) of ``model_name`` with the checkpoint's weights, in eval
+    mode, fp32 on the CPU.
+
+    Damaged bytes or weights of another model raise :class:`EmbedderError` naming the file.
+    """
+    import open_clip
+
+    preprocess_override = {k: pcfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in pcfg}
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        SafetensorError = OSError  # type: ignore[misc,assignment]  # noqa: N806
+    try:
+        clip_model = open_clip.create_model(
+            model_name,
+            pretrained=str(path),
+            precision="fp32",
+            device="cpu",
+            force_quick_gelu=bool(pcfg.get("quick_gelu", False)),
+            force_preprocess_cfg=preprocess_override,
+            pretrained_text=False,
+            weights_only=True,
+        )
+    except (
+        OSError, RuntimeError, ValueError, KeyError, IndexError, TypeError, EOFError, pickle.UnpicklingError,
+        SafetensorError,
+    ) as exc:  # what unpickling or loading damaged bytes raises
+        raise EmbedderError(
+            f"{path}: cannot load this checkpoint into open_clip model {model_name}: {_short(exc)}. "
+            "The file may be truncated or damaged, or hold weights of another model; "
+            "download it again (see weights/README.md)."
+        ) from exc
+    visual = clip_model.visual
+    del clip_model  # keep only the image tower
+    visual.eval()
+    visual.requires_grad_(False)
+    return visual
+
+
 def _known_tags(model: str) -> list[str]:
     try:
         import open_clip
@@ -302,7 +341,8 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 _OPTIONS = ("checkpoint", "weights_dir", "device", "batch_size", "precision", "sha256")
 
 
-def _factory(arg: str | None = None, **options: Any) -> ClipEmbedder:
+def create_clip_embedder(arg: str | None = None, **options: Any) -> ClipEmbedder:
+    """The ``clip`` engine's factory: ``arg`` is ``MODEL`` or ``MODEL/PRETRAINED``; ``options`` are in ``_OPTIONS``."""
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise EmbedderError(f"unknown option(s) for clip: {', '.join(unknown)}; valid: {', '.join(_OPTIONS)}")
@@ -314,10 +354,3 @@ def _factory(arg: str | None = None, **options: Any) -> ClipEmbedder:
     model, tag = parse_clip_name(arg)
     options = {k: v for k, v in options.items() if v is not None}
     return ClipEmbedder(model, tag, **options)
-
-
-register_embedder(
-    "clip",
-    _factory,
-    "open_clip image embeddings (default ViT-B-32/laion2b_s34b_b79k); needs the weights file, see weights/README.md",
-)

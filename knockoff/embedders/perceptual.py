@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageChops
 
-from knockoff.embedders.base import Embedder, l2_normalize, register_embedder
+from knockoff.embedders.base import Embedder, l2_normalize
 from knockoff.errors import EmbedderError
 
 VERSION = 2
@@ -283,10 +283,9 @@ class PerceptualEmbedder(Embedder):
         ]
 
 
-def _create(arg: str | None = None, **options: Any) -> PerceptualEmbedder:
+def create_perceptual_embedder(arg: str | None = None, **options: Any) -> PerceptualEmbedder:
+    """The ``perceptual`` engine's factory; it takes no argument and no options."""
     if arg:
         raise EmbedderError(f"the perceptual engine takes no argument after 'perceptual:', got {arg!r}")
     return PerceptualEmbedder()
 
-
-register_embedder("perceptual", _create, "weight-free descriptor for edited copies of official photos")

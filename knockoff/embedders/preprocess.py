@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from knockoff.errors import ConfigError
+
 _INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -50,11 +52,11 @@ class FastPreprocess:
         resize_mode: str = "shortest",
     ):
         if interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {', '.join(_INTERPOLATIONS)}, got {interpolation!r}")
+            raise ConfigError(f"interpolation must be one of {', '.join(_INTERPOLATIONS)}, got {interpolation!r}")
         if resize_mode not in ("shortest", "squash"):
-            raise ValueError(f"resize_mode must be 'shortest' or 'squash', got {resize_mode!r}")
+            raise ConfigError(f"resize_mode must be 'shortest' or 'squash', got {resize_mode!r}")
         if int(size) < 1:
-            raise ValueError(f"size must be positive, got {size!r}")
+            raise ConfigError(f"size must be positive, got {size!r}")
         self.size = int(size)
         self.resample = _INTERPOLATIONS[interpolation]
         self.resize_mode = resize_mode

@@ -247,8 +247,8 @@ def find_weights(
 
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
-        looked = [f"{path} (checkpoint given explicitly)"]
-        return result(path, "checkpoint", looked, [path.parent]) if path.is_file() else result(None, None, looked)
+        given = [f"{path} (checkpoint given explicitly)"]
+        return result(path, "checkpoint", given, [path.parent]) if path.is_file() else result(None, None, given)
 
     looked: list[str] = []
     pattern = weights_filename(model, pretrained, "{" + ",".join(WEIGHT_SUFFIXES) + "}")

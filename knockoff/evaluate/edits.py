@@ -18,6 +18,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from knockoff.errors import ConfigError
+
 __all__ = [
     "EDIT_KINDS",
     "apply_edit",
@@ -99,7 +101,7 @@ def draw_text(
 
 def _rgb(image: Image.Image) -> Image.Image:
     if not isinstance(image, Image.Image):
-        raise TypeError(f"expected a PIL image, got {type(image).__name__}")
+        raise ConfigError(f"expected a PIL image, got {type(image).__name__}")
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
@@ -135,7 +137,7 @@ def crop(image: Image.Image, rng: np.random.Generator, *, area: float = 0.5) -> 
     """Crop to about ``area`` of the photo (random aspect and position)."""
     image = _rgb(image)
     if not 0.05 <= area < 1.0:
-        raise ValueError(f"area must be in [0.05, 1), got {area}")
+        raise ConfigError(f"area must be in [0.05, 1), got {area}")
     width, height = image.size
     side = float(np.sqrt(area))
     width_frac = float(rng.uniform(side * 0.85, min(1.0, side / 0.85)))  # aspect within ~1.4 of the photo's
@@ -511,5 +513,5 @@ def apply_edit(image: Image.Image, kind: str, rng: np.random.Generator) -> Image
     try:
         edit = _EDITS[kind]
     except KeyError:
-        raise ValueError(f"unknown edit kind {kind!r}; valid kinds: {', '.join(EDIT_KINDS)}") from None
+        raise ConfigError(f"unknown edit kind {kind!r}; valid kinds: {', '.join(EDIT_KINDS)}") from None
     return edit(image, rng)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from knockoff.catalog.readers import Catalog, LabeledListing, read_listings
-from knockoff.errors import KnockoffError
+from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.decide.policy import EngineThresholds, Policy
 from knockoff.decide.signals import RISK_CODES
 
@@ -59,9 +59,9 @@ def _as_arrays(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarr
     y = np.asarray(y_true).astype(bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if y.shape != s.shape:
-        raise ValueError(f"y_true and scores differ in length: {y.size} != {s.size}")
+        raise ConfigError(f"y_true and scores differ in length: {y.size} != {s.size}")
     if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite")
+        raise ConfigError("scores must be finite")
     return y, s
 
 
@@ -120,7 +120,7 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float | None, float 
     """Precision, recall and F1 from counts; each None when undefined (nothing flagged, no positive)."""
     for name, value in (("tp", tp), ("fp", fp), ("fn", fn)):
         if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+            raise ConfigError(f"{name} must be >= 0, got {value}")
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     if precision is None or recall is None:
@@ -303,13 +303,13 @@ class _Run:
 def _read_labeled(set_dir: Path) -> list[LabeledListing]:
     listings_csv = set_dir / "listings.csv"
     if not listings_csv.is_file():
-        raise KnockoffError(f"{set_dir}: not a labeled set (listings.csv is missing)")
+        raise LabeledSetError(f"{set_dir}: not a labeled set (listings.csv is missing)")
     labeled = read_listings(listings_csv, strict=True)
     unlabeled = [item.listing.listing_id for item in labeled if not item.label]
     if unlabeled:
-        raise KnockoffError(f"{listings_csv}: {len(unlabeled)} listings have no label (first: {unlabeled[0]!r})")
+        raise LabeledSetError(f"{listings_csv}: {len(unlabeled)} listings have no label (first: {unlabeled[0]!r})")
     if not labeled:
-        raise KnockoffError(f"{listings_csv}: no listings")
+        raise LabeledSetError(f"{listings_csv}: no listings")
     return labeled
 
 
@@ -335,7 +335,7 @@ def _run_set(set_dir: Path, engine: Any, policy: Policy | None, workers: int, in
                 rows[row["listing_id"]] = row
     missing = [item.listing.listing_id for item in labeled if item.listing.listing_id not in rows]
     if missing:
-        raise KnockoffError(f"{set_dir}: the scan gave no result for {len(missing)} listings (first {missing[0]!r})")
+        raise LabeledSetError(f"{set_dir}: the scan gave no result for {len(missing)} listings (first {missing[0]!r})")
     return _Run(index.embedder.name, index.embedder.kind, detector.verifier is not None, labeled, rows,
                 index_seconds, summary.seconds)
 
@@ -642,9 +642,9 @@ def calibrate(
     there, or better, calibrate on one set and evaluate on another.
     """
     if not 0.0 < target_precision <= 1.0:
-        raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
+        raise ConfigError(f"target_precision must be in (0, 1], got {target_precision}")
     if not 0.0 <= holdout < 1.0:
-        raise ValueError(f"holdout must be in [0, 1), got {holdout}")
+        raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
     base = base_policy or Policy()
     root = Path(set_dir)
     # Probe run: find the engine's kind first, with the base policy's candidate threshold.
@@ -668,7 +668,7 @@ def calibrate(
     fit_idx, held_idx = _split(outcomes, holdout, seed)
     feats = _features([outcomes[i] for i in fit_idx], base.weights)
     if not feats.positive.any():
-        raise KnockoffError(f"{root}: no counterfeit listing to calibrate on")
+        raise LabeledSetError(f"{root}: no counterfeit listing to calibrate on")
     floor_is_near_copy = current.match_needs_verification and run.verifier_on
 
     risks = np.unique(np.round(np.r_[feats.base_risk, 0.8 * feats.base_risk], 4))

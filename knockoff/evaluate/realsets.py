@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from knockoff.errors import KnockoffError
+from knockoff.errors import ConfigError, RealDataMissingError
+from knockoff.evaluate.setfiles import BRANDS_HEADER, LISTINGS_HEADER, REFERENCES_HEADER, prepare_set_dir, write_csv
 
 __all__ = [
     "COPY_SOURCES",
@@ -54,14 +55,7 @@ log = logging.getLogger(__name__)
 COPY_SOURCES: tuple[str, ...] = ("threatexchange-pdq", "jenssegers-imagehash", "imagededup")
 GROCERY_SOURCE = "grocerystore"
 OFFICIAL_SELLER = "official-store"
-_BRANDS_HEADER = ("brand", "aliases", "authorized_sellers")
-_REFERENCES_HEADER = ("brand", "product_id", "product_name", "image", "price", "currency")
-_LISTINGS_HEADER = ("listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
-                    "source", "relation")
-
-
-class RealDataMissingError(KnockoffError):
-    """A real-data folder (or its ground-truth file) is not on this machine."""
+_LISTINGS_HEADER = (*LISTINGS_HEADER, "source", "relation")
 
 
 @dataclass(frozen=True)
@@ -125,21 +119,6 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def _prepare(out_dir: str | Path, overwrite: bool) -> Path:
-    root = Path(out_dir)
-    if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace a set there")
-        if (root / "images").is_dir():
-            shutil.rmtree(root / "images")
-        for name in ("brands.csv", "references.csv", "listings.csv"):
-            (root / name).unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def _place(source_file: Path, root: Path, relative: str) -> str:
     """Put a real image into the set (hard link, else copy); returns its path relative to the set."""
     target = root / "images" / relative
@@ -154,13 +133,6 @@ def _place(source_file: Path, root: Path, relative: str) -> str:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def _info(root: Path, name: str, sources: Sequence[str], n_refs: int, listing_rows: list[tuple[Any, ...]],
@@ -187,65 +159,85 @@ def make_copy_set(
     """
     unknown = [s for s in sources if s not in COPY_SOURCES]
     if unknown or not sources:
-        raise ValueError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
+        raise ConfigError(f"sources must be a non-empty subset of {', '.join(COPY_SOURCES)}; got {list(sources)}")
     folders = {source: _check_folder(real_root, source, "groundtruth.csv") for source in sources}
-    root = _prepare(out_dir, overwrite)
-    brand_rows: list[tuple[str, str, str]] = []
-    ref_rows: list[tuple[str, str, str, str, str, str]] = []
-    listing_rows: list[tuple[Any, ...]] = []
-    skipped: list[str] = []
-    seen: dict[str, str] = {}
-    sellers = iter(range(1, 10_000))
+    writer = _CopySetWriter(prepare_set_dir(out_dir, overwrite, ("images",)))
+    for source, (folder, truth) in folders.items():
+        for group, rows in _copy_groups(source, folder, truth, writer.skipped).items():
+            writer.add_group(source, folder, group, rows)
+    return writer.finish(sources)
 
-    def add_listing(source: str, row: dict[str, str], file: Path, label: str, product_id: str, kind: str) -> None:
+
+def _copy_groups(source: str, folder: Path, truth: Path, skipped: list[str]) -> dict[str, list[dict[str, str]]]:
+    """The ground truth's rows by group, without the undecodable or absent files (each noted in ``skipped``)."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in _read_rows(truth):
+        row["relation"] = row.get("relation") or row.get("relation_to_group_original", "")
+        if row.get("decodable", "yes").lower() == "no":
+            skipped.append(f"{source}/{row['path']}: not decodable ({row['relation']})")
+            continue
+        if not (folder / row["path"]).is_file():
+            skipped.append(f"{source}/{row['path']}: file not found")
+            continue
+        groups.setdefault(row["group"], []).append(row)
+    return groups
+
+
+class _CopySetWriter:
+    """Collects the rows of a copy set (one brand and reference per group, its copies as counterfeit listings)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.brand_rows: list[tuple[str, str, str]] = []
+        self.ref_rows: list[tuple[str, str, str, str, str, str]] = []
+        self.listing_rows: list[tuple[Any, ...]] = []
+        self.skipped: list[str] = []
+        self.seen: dict[str, str] = {}
+        self.sellers = iter(range(1, 10_000))
+
+    def add_group(self, source: str, folder: Path, group: str, rows: list[dict[str, str]]) -> None:
+        """One group: distractors and hard negatives become unrelated listings, else a reference and its copies."""
+        relation = [r["relation"].lower() for r in rows]
+        if group.startswith("distractor") or all(t.startswith("distinct image") for t in relation):
+            for row in rows:
+                self.add_listing(source, row, folder / row["path"], "unrelated", "", "unrelated")
+            return
+        if all("hard negative vs" in t for t in relation):
+            for row in rows:
+                self.add_listing(source, row, folder / row["path"], "unrelated", "", "hard-negative")
+            return
+        originals = [r for r, t in zip(rows, relation) if t.startswith("original")]
+        reference = originals[0] if originals else rows[0]
+        brand = f"{source}-{group}"
+        product_id = f"{source}:{group}"
+        image = _place(folder / reference["path"], self.root, f"{source}/{reference['path']}")
+        self.brand_rows.append((brand, "", OFFICIAL_SELLER))
+        self.ref_rows.append((brand, product_id, group, image, "", ""))
+        for row in rows:
+            if row is not reference:
+                self.add_listing(source, row, folder / row["path"], "counterfeit", product_id,
+                                 classify_relation(row["relation"]))
+
+    def add_listing(self, source: str, row: dict[str, str], file: Path, label: str, product_id: str,
+                    kind: str) -> None:
+        """One listing, unless a listing with the same bytes is already there (noted in ``skipped``)."""
         digest = _digest(file)
-        if digest in seen:
-            skipped.append(f"{source}/{row['path']}: same bytes as listing {seen[digest]}")
+        if digest in self.seen:
+            self.skipped.append(f"{source}/{row['path']}: same bytes as listing {self.seen[digest]}")
             return
         listing_id = f"{source}:{row['path']}"
-        seen[digest] = listing_id
-        image = _place(file, root, f"{source}/{row['path']}")
-        seller = f"reseller-{next(sellers):03d}" if label == "counterfeit" else "other-shop"
-        listing_rows.append((listing_id, image, "", "", "", seller, label, product_id, kind, source,
-                             row.get("relation") or row.get("relation_to_group_original", "")))
+        self.seen[digest] = listing_id
+        image = _place(file, self.root, f"{source}/{row['path']}")
+        seller = f"reseller-{next(self.sellers):03d}" if label == "counterfeit" else "other-shop"
+        self.listing_rows.append((listing_id, image, "", "", "", seller, label, product_id, kind, source,
+                                  row.get("relation") or row.get("relation_to_group_original", "")))
 
-    for source, (folder, truth) in folders.items():
-        groups: dict[str, list[dict[str, str]]] = {}
-        for row in _read_rows(truth):
-            row["relation"] = row.get("relation") or row.get("relation_to_group_original", "")
-            if row.get("decodable", "yes").lower() == "no":
-                skipped.append(f"{source}/{row['path']}: not decodable ({row['relation']})")
-                continue
-            if not (folder / row["path"]).is_file():
-                skipped.append(f"{source}/{row['path']}: file not found")
-                continue
-            groups.setdefault(row["group"], []).append(row)
-        for group, rows in groups.items():
-            relation = [r["relation"].lower() for r in rows]
-            if group.startswith("distractor") or all(t.startswith("distinct image") for t in relation):
-                for row in rows:
-                    add_listing(source, row, folder / row["path"], "unrelated", "", "unrelated")
-                continue
-            if all("hard negative vs" in t for t in relation):
-                for row in rows:
-                    add_listing(source, row, folder / row["path"], "unrelated", "", "hard-negative")
-                continue
-            originals = [r for r, t in zip(rows, relation) if t.startswith("original")]
-            reference = originals[0] if originals else rows[0]
-            brand = f"{source}-{group}"
-            product_id = f"{source}:{group}"
-            image = _place(folder / reference["path"], root, f"{source}/{reference['path']}")
-            brand_rows.append((brand, "", OFFICIAL_SELLER))
-            ref_rows.append((brand, product_id, group, image, "", ""))
-            for row in rows:
-                if row is reference:
-                    continue
-                add_listing(source, row, folder / row["path"], "counterfeit", product_id,
-                            classify_relation(row["relation"]))
-    _write(root / "brands.csv", _BRANDS_HEADER, brand_rows)
-    _write(root / "references.csv", _REFERENCES_HEADER, ref_rows)
-    _write(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
-    return _info(root, "real-copies", sources, len(ref_rows), listing_rows, skipped)
+    def finish(self, sources: Sequence[str]) -> RealSetInfo:
+        """Write the three CSV files; returns what the set holds."""
+        write_csv(self.root / "brands.csv", BRANDS_HEADER, self.brand_rows)
+        write_csv(self.root / "references.csv", REFERENCES_HEADER, self.ref_rows)
+        write_csv(self.root / "listings.csv", _LISTINGS_HEADER, self.listing_rows)
+        return _info(self.root, "real-copies", sources, len(self.ref_rows), self.listing_rows, self.skipped)
 
 
 def make_grocery_set(
@@ -264,12 +256,12 @@ def make_grocery_set(
     Raises :class:`RealDataMissingError` when the folder or ``groundtruth_packages.csv`` is absent.
     """
     if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        raise ConfigError(f"split must be 'train' or 'val', got {split!r}")
     if max_listings is not None and max_listings < 1:
-        raise ValueError(f"max_listings must be >= 1, got {max_listings}")
+        raise ConfigError(f"max_listings must be >= 1, got {max_listings}")
     folder, truth = _check_folder(real_root, GROCERY_SOURCE, "groundtruth_packages.csv")
     rows = _read_rows(truth)
-    root = _prepare(out_dir, overwrite)
+    root = prepare_set_dir(out_dir, overwrite, ("images",))
     skipped: list[str] = []
     products: dict[str, tuple[str, str]] = {}  # product -> (brand, iconic path)
     for row in rows:
@@ -297,7 +289,7 @@ def make_grocery_set(
         image = _place(folder / row["path"], root, f"{GROCERY_SOURCE}/{row['path']}")
         listing_rows.append((f"{GROCERY_SOURCE}:{row['path']}", image, "", "", "", f"grocer-{number:03d}",
                              "counterfeit", row["product"], "own-photo", GROCERY_SOURCE, "store photo"))
-    _write(root / "brands.csv", _BRANDS_HEADER, [(b, "", OFFICIAL_SELLER) for b in brands])
-    _write(root / "references.csv", _REFERENCES_HEADER, ref_rows)
-    _write(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
+    write_csv(root / "brands.csv", BRANDS_HEADER, [(b, "", OFFICIAL_SELLER) for b in brands])
+    write_csv(root / "references.csv", REFERENCES_HEADER, ref_rows)
+    write_csv(root / "listings.csv", _LISTINGS_HEADER, listing_rows)
     return _info(root, f"real-grocery-{split}", (GROCERY_SOURCE,), len(ref_rows), listing_rows, skipped)

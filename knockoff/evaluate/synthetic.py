@@ -23,12 +23,10 @@ brand's wordmark and logo, so that a detector must read the brand, not only the 
 from __future__ import annotations
 
 import colorsys
-import csv
 import logging
-import shutil
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.evaluate.edits import EDIT_KINDS, apply_edit, draw_text, load_font, text_size
+from knockoff.evaluate.setfiles import BRANDS_HEADER, LISTINGS_HEADER, REFERENCES_HEADER, prepare_set_dir, write_csv
 
 __all__ = [
     "BRANDS_HEADER",
@@ -51,11 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BRANDS_HEADER: tuple[str, ...] = ("brand", "aliases", "authorized_sellers")
-REFERENCES_HEADER: tuple[str, ...] = ("brand", "product_id", "product_name", "image", "price", "currency")
-LISTINGS_HEADER: tuple[str, ...] = (
-    "listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
-)
 DIFFICULTIES: tuple[str, ...] = ("demo", "hard")
 PRODUCT_KINDS: tuple[str, ...] = ("tote", "handbag", "bottle", "shoebox", "watch", "tshirt")
 REPLICA_TERMS: tuple[str, ...] = ("replica", "1:1", "AAA", "mirror quality", "dupe")
@@ -108,6 +103,12 @@ _CURRENCIES = ("USD", "EUR", "GBP")
 
 
 RGB = tuple[int, int, int]
+
+
+def _rgb(values: Iterable[Any]) -> RGB:
+    """Three channel values as an RGB tuple of ints."""
+    red, green, blue = (int(v) for v in values)
+    return red, green, blue
 
 
 @dataclass(frozen=True)
@@ -357,8 +358,8 @@ def _official_views(brand: _Brand, rng: np.random.Generator, image_size: int) ->
 def _own_photo_view(official: _View, rng: np.random.Generator) -> _View:
     """The same product photographed anew: another background, pose and light."""
     background = _choice(rng, ("plain", "vgrad", "dgrad", "two-tone", "wood", "fabric"))
-    c1 = tuple(int(c) for c in rng.integers(40, 240, size=3))
-    c2 = tuple(int(c) for c in rng.integers(40, 240, size=3))
+    c1 = _rgb(rng.integers(40, 240, size=3))
+    c2 = _rgb(rng.integers(40, 240, size=3))
     return _View(
         size=official.size, background=background, bg_colors=(c1, c2), scale=float(rng.uniform(0.6, 0.8)),
         center=(float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.45, 0.6))), angle=float(rng.uniform(-15, 15)),
@@ -458,7 +459,6 @@ def _plan_listings(
     profile_cycle: list[str] = []
     index = 0
     for product in products:
-        brand = product.brand
         for _ in range(listings_per_product):
             genuine = index % 3 == 2
             index += 1
@@ -466,14 +466,7 @@ def _plan_listings(
             source_view = int(rng.integers(len(product.views)))
             own_view = _own_photo_view(product.views[0], rng) if own else None
             if genuine:
-                edit = None if own else _choice(rng, _GENUINE_EDITS)
-                title = _choice(rng, _GENUINE_TITLES).format(brand=brand.name, product=product.name)
-                price = round(product.price * float(rng.uniform(0.7, 1.0)), 2)
-                plans.append(_ListingPlan(
-                    label="genuine", kind="own-photo" if own else "genuine-copy", title=title, price=price,
-                    currency=brand.currency, seller=_choice(rng, brand.sellers), product=product,
-                    source_view=source_view, edit=edit, own_view=own_view,
-                ))
+                plans.append(_plan_genuine(rng, product, source_view, own_view))
                 continue
             if not edit_cycle:
                 edit_cycle = [edit_kinds[int(i)] for i in rng.permutation(len(edit_kinds))]
@@ -481,20 +474,48 @@ def _plan_listings(
                 names = list(_COUNTERFEIT_PROFILES)
                 profile_cycle = [names[int(i)] for i in rng.permutation(len(names))]
             profile = profile_cycle.pop()
-            title_style, unauthorized, (low, high) = _COUNTERFEIT_PROFILES[profile]
-            edit = None if own else edit_cycle.pop()
-            if unauthorized:
-                pool = (*_UNAUTHORIZED_SELLERS, f"{brand.slug}-official-outlet", f"{brand.slug}_factory_store")
-                seller = _choice(rng, pool)
-            else:
-                seller = ""
-            price = round(product.price * float(rng.uniform(low, high)), 2)
-            plans.append(_ListingPlan(
-                label="counterfeit", kind="own-photo" if own else f"copy-{edit}",
-                title=_counterfeit_title(product, title_style, rng), price=price, currency=brand.currency,
-                seller=seller, product=product, source_view=source_view, edit=edit, own_view=own_view,
-            ))
+            edit = None if own_view is not None else edit_cycle.pop()
+            plans.append(_plan_counterfeit(rng, product, profile, source_view, edit, own_view))
+    return plans + _plan_unrelated(rng, n_unrelated, hard)
+
+
+def _plan_genuine(
+    rng: np.random.Generator, product: _Product, source_view: int, own_view: _View | None
+) -> _ListingPlan:
+    """An authorized listing: the official photo lightly edited (or the seller's own photo), a fair price."""
+    brand = product.brand
+    edit = None if own_view is not None else _choice(rng, _GENUINE_EDITS)
+    title = _choice(rng, _GENUINE_TITLES).format(brand=brand.name, product=product.name)
+    price = round(product.price * float(rng.uniform(0.7, 1.0)), 2)
+    return _ListingPlan(
+        label="genuine", kind="own-photo" if own_view is not None else "genuine-copy", title=title, price=price,
+        currency=brand.currency, seller=_choice(rng, brand.sellers), product=product,
+        source_view=source_view, edit=edit, own_view=own_view,
+    )
+
+
+def _plan_counterfeit(rng: np.random.Generator, product: _Product, profile: str, source_view: int,
+                      edit: str | None, own_view: _View | None) -> _ListingPlan:
+    """A counterfeit listing of ``product`` made as the profile says (title style, seller, price range)."""
+    brand = product.brand
+    title_style, unauthorized, (low, high) = _COUNTERFEIT_PROFILES[profile]
+    if unauthorized:
+        pool = (*_UNAUTHORIZED_SELLERS, f"{brand.slug}-official-outlet", f"{brand.slug}_factory_store")
+        seller = _choice(rng, pool)
+    else:
+        seller = ""
+    price = round(product.price * float(rng.uniform(low, high)), 2)
+    return _ListingPlan(
+        label="counterfeit", kind="own-photo" if own_view is not None else f"copy-{edit}",
+        title=_counterfeit_title(product, title_style, rng), price=price, currency=brand.currency,
+        seller=seller, product=product, source_view=source_view, edit=edit, own_view=own_view,
+    )
+
+
+def _plan_unrelated(rng: np.random.Generator, n_unrelated: int, hard: bool) -> list[_ListingPlan]:
+    """Listings of things that are no catalogue product (no-name look-alikes too when ``hard``)."""
     scenes = ["landscape", "still-life", "abstract", "room"] + (["no-name-product"] * 2 if hard else [])
+    plans = []
     for _ in range(n_unrelated):
         scene = _choice(rng, scenes)
         title = _choice(rng, _UNRELATED_TITLES[scene])
@@ -613,8 +634,8 @@ def _pattern_image(size: int, design: _Design, brand: _Brand) -> Image.Image:
             draw.rectangle((0, cut, size, size), fill=design.trim)
         else:
             draw.rectangle((cut, 0, size, size), fill=design.trim)
-    for shape, x, y, r, color in design.accents:
-        cx, cy, rad = x * size, y * size, r * size
+    for shape, ax, ay, r, color in design.accents:
+        cx, cy, rad = ax * size, ay * size, r * size
         if shape == "circle":
             draw.ellipse((cx - rad, cy - rad, cx + rad, cy + rad), fill=color)
         elif shape == "rect":
@@ -679,79 +700,99 @@ def _wordmark(draw: ImageDraw.ImageDraw, brand: _Brand, cx: float, cy: float, ma
     draw_text(draw, (cx, cy), text, font, color)
 
 
+#: Where the printed parts sit on an object: (band to fill with the trim colour or None, wordmark centre,
+#: logo centre, wordmark width), all as fractions of the object's size.
+_Layout = tuple[tuple[float, float, float, float] | None, tuple[float, float], tuple[float, float], float]
+
+
+def _shape_tote(draw: ImageDraw.ImageDraw, mdraw: ImageDraw.ImageDraw, design: _Design, s: float) -> _Layout:
+    for left in (0.26, 0.54):
+        draw.arc((left * s, 0.1 * s, (left + 0.2) * s, 0.55 * s), 180, 360, fill=design.trim,
+                 width=max(2, int(0.035 * s)))
+    mdraw.polygon([(0.18 * s, 0.33 * s), (0.82 * s, 0.33 * s), (0.9 * s, 0.94 * s), (0.1 * s, 0.94 * s)], fill=255)
+    return (0.18, 0.33, 0.82, 0.39), (0.5, 0.6), (0.5, 0.8), 0.6
+
+
+def _shape_handbag(draw: ImageDraw.ImageDraw, mdraw: ImageDraw.ImageDraw, design: _Design, s: float) -> _Layout:
+    draw.arc((0.3 * s, 0.12 * s, 0.7 * s, 0.62 * s), 180, 360, fill=design.trim, width=max(2, int(0.04 * s)))
+    mdraw.rounded_rectangle((0.12 * s, 0.38 * s, 0.88 * s, 0.9 * s), radius=0.08 * s, fill=255)
+    return None, (0.5, 0.78), (0.5, 0.6), 0.62
+
+
+def _shape_bottle(draw: ImageDraw.ImageDraw, mdraw: ImageDraw.ImageDraw, design: _Design, s: float) -> _Layout:
+    draw.rectangle((0.42 * s, 0.24 * s, 0.58 * s, 0.36 * s), fill=(200, 200, 205))
+    draw.rounded_rectangle((0.36 * s, 0.06 * s, 0.64 * s, 0.25 * s), radius=0.03 * s, fill=design.trim)
+    mdraw.rounded_rectangle((0.24 * s, 0.35 * s, 0.76 * s, 0.95 * s), radius=0.07 * s, fill=255)
+    return None, (0.5, 0.66), (0.5, 0.15), 0.44
+
+
+def _shape_shoebox(draw: ImageDraw.ImageDraw, mdraw: ImageDraw.ImageDraw, design: _Design, s: float) -> _Layout:
+    top = [(0.08 * s, 0.42 * s), (0.72 * s, 0.42 * s), (0.92 * s, 0.26 * s), (0.28 * s, 0.26 * s)]
+    side = [(0.72 * s, 0.42 * s), (0.92 * s, 0.26 * s), (0.92 * s, 0.72 * s), (0.72 * s, 0.9 * s)]
+    draw.polygon(top, fill=tuple(min(255, int(c * 1.15) + 10) for c in design.body))
+    draw.polygon(side, fill=tuple(int(c * 0.7) for c in design.body))
+    mdraw.rectangle((0.08 * s, 0.42 * s, 0.72 * s, 0.9 * s), fill=255)
+    return (0.08, 0.42, 0.72, 0.5), (0.4, 0.68), (0.5, 0.34), 0.56
+
+
+def _shape_watch(draw: ImageDraw.ImageDraw, mdraw: ImageDraw.ImageDraw, design: _Design, s: float) -> _Layout:
+    draw.rounded_rectangle((0.38 * s, 0.0, 0.62 * s, s), radius=0.05 * s, fill=design.trim)
+    for y in np.arange(0.05, 0.98, 0.07):
+        draw.line((0.4 * s, y * s, 0.6 * s, y * s), fill=_ink_for(design.trim), width=1)
+    draw.ellipse((0.16 * s, 0.16 * s, 0.84 * s, 0.84 * s), fill=(185, 185, 192))
+    draw.ellipse((0.18 * s, 0.18 * s, 0.82 * s, 0.82 * s), fill=(120, 120, 128))
+    mdraw.ellipse((0.21 * s, 0.21 * s, 0.79 * s, 0.79 * s), fill=255)
+    return None, (0.5, 0.38), (0.5, 0.64), 0.36
+
+
+def _shape_tshirt(draw: ImageDraw.ImageDraw, mdraw: ImageDraw.ImageDraw, design: _Design, s: float) -> _Layout:
+    mdraw.polygon([(0.35 * s, 0.1 * s), (0.43 * s, 0.15 * s), (0.57 * s, 0.15 * s), (0.65 * s, 0.1 * s),
+                   (0.92 * s, 0.25 * s), (0.82 * s, 0.44 * s), (0.73 * s, 0.39 * s), (0.73 * s, 0.94 * s),
+                   (0.27 * s, 0.94 * s), (0.27 * s, 0.39 * s), (0.18 * s, 0.44 * s), (0.08 * s, 0.25 * s)],
+                  fill=255)
+    return None, (0.5, 0.42), (0.5, 0.6), 0.42
+
+
+_SHAPES = {"tote": _shape_tote, "handbag": _shape_handbag, "bottle": _shape_bottle, "shoebox": _shape_shoebox,
+           "watch": _shape_watch}
+
+
+def _watch_face(draw: ImageDraw.ImageDraw, design: _Design, s: float) -> None:
+    """Hour marks and two hands, set by the design's texture seed."""
+    for i in range(12):
+        a = np.pi * i / 6
+        r0, r1 = 0.25 * s, 0.28 * s
+        draw.line((0.5 * s + r0 * np.sin(a), 0.5 * s - r0 * np.cos(a), 0.5 * s + r1 * np.sin(a),
+                   0.5 * s - r1 * np.cos(a)), fill=_ink_for(design.body), width=max(1, int(0.01 * s)))
+    a1, a2 = np.deg2rad(design.texture_seed % 360), np.deg2rad((design.texture_seed // 360) % 360)
+    draw.line((0.5 * s, 0.5 * s, 0.5 * s + 0.2 * s * np.sin(a1), 0.5 * s - 0.2 * s * np.cos(a1)),
+              fill=_ink_for(design.body), width=max(2, int(0.015 * s)))
+    draw.line((0.5 * s, 0.5 * s, 0.5 * s + 0.13 * s * np.sin(a2), 0.5 * s - 0.13 * s * np.cos(a2)),
+              fill=_ink_for(design.body), width=max(2, int(0.02 * s)))
+
+
 def _render_object(design: _Design, brand: _Brand, size: int) -> Image.Image:
     """The product on a transparent canvas of ``size`` x ``size`` pixels, facing the camera."""
     s = float(size)
     surface = _pattern_image(size, design, brand)
     mask = Image.new("L", (size, size), 0)
-    mdraw = ImageDraw.Draw(mask)
     obj = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(obj)
-    trim = design.trim
     kind = design.kind
-    if kind == "tote":
-        for left in (0.26, 0.54):
-            draw.arc((left * s, 0.1 * s, (left + 0.2) * s, 0.55 * s), 180, 360, fill=trim, width=max(2, int(0.035 * s)))
-        mdraw.polygon([(0.18 * s, 0.33 * s), (0.82 * s, 0.33 * s), (0.9 * s, 0.94 * s), (0.1 * s, 0.94 * s)], fill=255)
-        band = (0.18 * s, 0.33 * s, 0.82 * s, 0.39 * s)
-        word_at, logo_at, word_w = (0.5 * s, 0.6 * s), (0.5 * s, 0.8 * s), 0.6 * s
-    elif kind == "handbag":
-        draw.arc((0.3 * s, 0.12 * s, 0.7 * s, 0.62 * s), 180, 360, fill=trim, width=max(2, int(0.04 * s)))
-        mdraw.rounded_rectangle((0.12 * s, 0.38 * s, 0.88 * s, 0.9 * s), radius=0.08 * s, fill=255)
-        band = None
-        word_at, logo_at, word_w = (0.5 * s, 0.78 * s), (0.5 * s, 0.6 * s), 0.62 * s
-    elif kind == "bottle":
-        draw.rectangle((0.42 * s, 0.24 * s, 0.58 * s, 0.36 * s), fill=(200, 200, 205))
-        draw.rounded_rectangle((0.36 * s, 0.06 * s, 0.64 * s, 0.25 * s), radius=0.03 * s, fill=trim)
-        mdraw.rounded_rectangle((0.24 * s, 0.35 * s, 0.76 * s, 0.95 * s), radius=0.07 * s, fill=255)
-        band = None
-        word_at, logo_at, word_w = (0.5 * s, 0.66 * s), (0.5 * s, 0.15 * s), 0.44 * s
-    elif kind == "shoebox":
-        top = [(0.08 * s, 0.42 * s), (0.72 * s, 0.42 * s), (0.92 * s, 0.26 * s), (0.28 * s, 0.26 * s)]
-        side = [(0.72 * s, 0.42 * s), (0.92 * s, 0.26 * s), (0.92 * s, 0.72 * s), (0.72 * s, 0.9 * s)]
-        draw.polygon(top, fill=tuple(min(255, int(c * 1.15) + 10) for c in design.body))
-        draw.polygon(side, fill=tuple(int(c * 0.7) for c in design.body))
-        mdraw.rectangle((0.08 * s, 0.42 * s, 0.72 * s, 0.9 * s), fill=255)
-        band = (0.08 * s, 0.42 * s, 0.72 * s, 0.5 * s)
-        word_at, logo_at, word_w = (0.4 * s, 0.68 * s), (0.5 * s, 0.34 * s), 0.56 * s
-    elif kind == "watch":
-        draw.rounded_rectangle((0.38 * s, 0.0, 0.62 * s, s), radius=0.05 * s, fill=trim)
-        for y in np.arange(0.05, 0.98, 0.07):
-            draw.line((0.4 * s, y * s, 0.6 * s, y * s), fill=_ink_for(trim), width=1)
-        draw.ellipse((0.16 * s, 0.16 * s, 0.84 * s, 0.84 * s), fill=(185, 185, 192))
-        draw.ellipse((0.18 * s, 0.18 * s, 0.82 * s, 0.82 * s), fill=(120, 120, 128))
-        mdraw.ellipse((0.21 * s, 0.21 * s, 0.79 * s, 0.79 * s), fill=255)
-        band = None
-        word_at, logo_at, word_w = (0.5 * s, 0.38 * s), (0.5 * s, 0.64 * s), 0.36 * s
-    else:  # tshirt
-        mdraw.polygon([(0.35 * s, 0.1 * s), (0.43 * s, 0.15 * s), (0.57 * s, 0.15 * s), (0.65 * s, 0.1 * s),
-                       (0.92 * s, 0.25 * s), (0.82 * s, 0.44 * s), (0.73 * s, 0.39 * s), (0.73 * s, 0.94 * s),
-                       (0.27 * s, 0.94 * s), (0.27 * s, 0.39 * s), (0.18 * s, 0.44 * s), (0.08 * s, 0.25 * s)],
-                      fill=255)
-        band = None
-        word_at, logo_at, word_w = (0.5 * s, 0.42 * s), (0.5 * s, 0.6 * s), 0.42 * s
+    band, word_at, logo_at, word_w = _SHAPES.get(kind, _shape_tshirt)(draw, ImageDraw.Draw(mask), design, s)
     obj.paste(surface, (0, 0), mask)
     if band is not None:
-        draw.rectangle(band, fill=trim)
+        draw.rectangle(tuple(v * s for v in band), fill=design.trim)
     if kind == "tshirt":
-        draw.arc((0.42 * s, 0.08 * s, 0.58 * s, 0.2 * s), 0, 180, fill=trim, width=max(2, int(0.02 * s)))
+        draw.arc((0.42 * s, 0.08 * s, 0.58 * s, 0.2 * s), 0, 180, fill=design.trim, width=max(2, int(0.02 * s)))
     if kind == "watch":
-        for i in range(12):
-            a = np.pi * i / 6
-            r0, r1 = 0.25 * s, 0.28 * s
-            draw.line((0.5 * s + r0 * np.sin(a), 0.5 * s - r0 * np.cos(a), 0.5 * s + r1 * np.sin(a),
-                       0.5 * s - r1 * np.cos(a)), fill=_ink_for(design.body), width=max(1, int(0.01 * s)))
-        a1, a2 = np.deg2rad(design.texture_seed % 360), np.deg2rad((design.texture_seed // 360) % 360)
-        draw.line((0.5 * s, 0.5 * s, 0.5 * s + 0.2 * s * np.sin(a1), 0.5 * s - 0.2 * s * np.cos(a1)),
-                  fill=_ink_for(design.body), width=max(2, int(0.015 * s)))
-        draw.line((0.5 * s, 0.5 * s, 0.5 * s + 0.13 * s * np.sin(a2), 0.5 * s - 0.13 * s * np.cos(a2)),
-                  fill=_ink_for(design.body), width=max(2, int(0.02 * s)))
+        _watch_face(draw, design, s)
     if kind == "bottle":  # a label
         draw.rectangle((0.3 * s, 0.56 * s, 0.7 * s, 0.78 * s), fill=(250, 248, 240))
-        _wordmark(draw, brand, word_at[0], word_at[1], word_w * 0.85, 0.06 * s, (250, 248, 240))
+        _wordmark(draw, brand, word_at[0] * s, word_at[1] * s, word_w * s * 0.85, 0.06 * s, (250, 248, 240))
     else:
-        _wordmark(draw, brand, word_at[0], word_at[1], word_w, 0.085 * s, design.body)
-    _logo(draw, brand, logo_at[0], logo_at[1], 0.06 * s, brand.accent if kind != "bottle" else brand.primary)
+        _wordmark(draw, brand, word_at[0] * s, word_at[1] * s, word_w * s, 0.085 * s, design.body)
+    _logo(draw, brand, logo_at[0] * s, logo_at[1] * s, 0.06 * s, brand.accent if kind != "bottle" else brand.primary)
     tag_font = load_font(max(6, int(0.035 * s)))
     tag_y = 0.74 * s if kind == "watch" else 0.9 * s
     draw_text(draw, (0.5 * s, tag_y), design.tag, tag_font, _ink_for(design.body))
@@ -780,7 +821,7 @@ def _compose(obj: Image.Image, view: _View, texture_seed: int) -> Image.Image:
     layer.paste(posed, (x, y))
     image = Image.alpha_composite(canvas, layer).convert("RGB")
     if view.light or view.noise:
-        arr = np.asarray(image, np.float32)
+        arr: np.ndarray = np.asarray(image, np.float32)
         if view.light:
             ramp = _gradient(view.size, (0, 0, 0), (255, 255, 255), angle=view.light_angle)[..., :1] / 255.0
             arr = arr * (1.0 - view.light + 2.0 * view.light * ramp)
@@ -798,65 +839,83 @@ def _render_product(product: _Product, view: _View) -> Image.Image:
 
 def _render_unrelated(scene: str, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
     """A picture of something that is not a catalogue product."""
-    width, height = size
-    c1, c2 = (tuple(int(c) for c in rng.integers(0, 256, size=3)) for _ in range(2))
+    c1, c2 = (_rgb(rng.integers(0, 256, size=3)) for _ in range(2))
     if scene == "landscape":
-        image = Image.fromarray(_gradient(size, (int(rng.integers(60, 140)), int(rng.integers(120, 200)), 235),
-                                          (250, int(rng.integers(160, 230)), int(rng.integers(120, 200)))).astype(np.uint8))
-        draw = ImageDraw.Draw(image)
-        sun_x, sun_y, sun_r = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.4) * height, rng.uniform(0.05, 0.1) * width
-        draw.ellipse((sun_x - sun_r, sun_y - sun_r, sun_x + sun_r, sun_y + sun_r), fill=(255, 230, 120))
-        for layer in range(int(rng.integers(2, 4))):
-            base = height * (0.55 + 0.12 * layer)
-            xs = np.linspace(0, width, int(rng.integers(4, 8)))
-            peaks = [(float(x), float(base - rng.uniform(0.05, 0.3) * height)) for x in xs]
-            shade = int(40 + 40 * layer)
-            draw.polygon([(0, height), *peaks, (width, height)], fill=(shade // 2, shade + 40, shade // 2 + 20))
-        return image
+        return _scene_landscape(size, rng)
+    if scene == "no-name-product":
+        return _scene_no_name_product(size, rng, c1, c2)
     image = Image.new("RGB", size, c1)
     draw = ImageDraw.Draw(image)
-    if scene == "abstract":
-        for _ in range(int(rng.integers(6, 14))):
-            x0, x1 = sorted(rng.uniform(-0.1, 1.1, size=2) * width)
-            y0, y1 = sorted(rng.uniform(-0.1, 1.1, size=2) * height)
-            fill = tuple(int(c) for c in rng.integers(0, 256, size=3))
-            shape = int(rng.integers(3))
-            if shape == 0:
-                draw.ellipse((x0, y0, x1 + 2, y1 + 2), fill=fill)
-            elif shape == 1:
-                draw.rectangle((x0, y0, x1, y1), fill=fill)
-            else:
-                draw.line((x0, y0, x1, y1), fill=fill, width=int(rng.integers(2, 12)))
-        return image
-    if scene == "room":
-        draw.rectangle((0, int(height * 0.7), width, height), fill=c2)  # floor
-        for _ in range(int(rng.integers(2, 5))):  # furniture blocks and a window
-            x0 = float(rng.uniform(0, 0.7)) * width
-            w = float(rng.uniform(0.15, 0.4)) * width
-            h = float(rng.uniform(0.2, 0.5)) * height
-            fill = tuple(int(c) for c in rng.integers(30, 230, size=3))
-            draw.rectangle((x0, height * 0.72 - h, x0 + w, height * 0.72), fill=fill)
-        wx = float(rng.uniform(0.1, 0.6)) * width
-        draw.rectangle((wx, height * 0.1, wx + width * 0.25, height * 0.35), fill=(200, 225, 250), outline=(250, 250, 250),
-                       width=3)
-        return image
-    if scene == "no-name-product":
-        kind = _choice(rng, PRODUCT_KINDS)
-        body = tuple(int(c) for c in rng.integers(0, 256, size=3))
-        nobrand = _Brand(
-            name="", slug="", core=_choice(rng, "XYZQW"), aliases=(), misspellings=(), sellers=(), currency="USD",
-            primary=tuple(int(c) for c in rng.integers(0, 256, size=3)), secondary=c2, accent=(128, 128, 128),
-            ink=_ink_for(body), studio=(c1, c1), logo_shape=_choice(rng, _LOGO_SHAPES), wordmark="", plate=False,
-        )
-        design = _Design(kind=kind, body=body, trim=c2, pattern=_choice(rng, _PATTERNS), pattern_color=_ink_for(body),
-                         pattern_scale=float(rng.uniform(0.6, 1.6)), pattern_angle=int(rng.choice([0, 45, 90])),
-                         accents=(), texture_seed=int(rng.integers(0, 2**31)), tag="")
-        view = _View(size=size, background=_choice(rng, ("plain", "vgrad", "wood", "two-tone")), bg_colors=(c1, c2),
-                     scale=float(rng.uniform(0.6, 0.85)), center=(0.5, 0.5), angle=float(rng.uniform(-10, 10)),
-                     shadow=True, light=float(rng.uniform(0.0, 0.3)), light_angle=float(rng.uniform(0, 6.28)))
-        side = max(8, round(min(size) * view.scale))
-        return _compose(_render_object(design, nobrand, side), view, design.texture_seed)
-    # still-life: a table and a few everyday things
+    {"abstract": _scene_abstract, "room": _scene_room}.get(scene, _scene_still_life)(draw, size, rng, c2)
+    return image
+
+
+def _scene_landscape(size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
+    width, height = size
+    image = Image.fromarray(_gradient(size, (int(rng.integers(60, 140)), int(rng.integers(120, 200)), 235),
+                                      (250, int(rng.integers(160, 230)), int(rng.integers(120, 200)))).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    sun_x, sun_y, sun_r = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.4) * height, rng.uniform(0.05, 0.1) * width
+    draw.ellipse((sun_x - sun_r, sun_y - sun_r, sun_x + sun_r, sun_y + sun_r), fill=(255, 230, 120))
+    for layer in range(int(rng.integers(2, 4))):
+        base = height * (0.55 + 0.12 * layer)
+        xs = np.linspace(0, width, int(rng.integers(4, 8)))
+        peaks = [(float(x), float(base - rng.uniform(0.05, 0.3) * height)) for x in xs]
+        shade = int(40 + 40 * layer)
+        draw.polygon([(0, height), *peaks, (width, height)], fill=(shade // 2, shade + 40, shade // 2 + 20))
+    return image
+
+
+def _scene_abstract(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: RGB) -> None:
+    width, height = size
+    for _ in range(int(rng.integers(6, 14))):
+        x0, x1 = sorted(rng.uniform(-0.1, 1.1, size=2) * width)
+        y0, y1 = sorted(rng.uniform(-0.1, 1.1, size=2) * height)
+        fill = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        shape = int(rng.integers(3))
+        if shape == 0:
+            draw.ellipse((x0, y0, x1 + 2, y1 + 2), fill=fill)
+        elif shape == 1:
+            draw.rectangle((x0, y0, x1, y1), fill=fill)
+        else:
+            draw.line((x0, y0, x1, y1), fill=fill, width=int(rng.integers(2, 12)))
+
+
+def _scene_room(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: RGB) -> None:
+    width, height = size
+    draw.rectangle((0, int(height * 0.7), width, height), fill=c2)  # floor
+    for _ in range(int(rng.integers(2, 5))):  # furniture blocks and a window
+        x0 = float(rng.uniform(0, 0.7)) * width
+        w = float(rng.uniform(0.15, 0.4)) * width
+        h = float(rng.uniform(0.2, 0.5)) * height
+        fill = tuple(int(c) for c in rng.integers(30, 230, size=3))
+        draw.rectangle((x0, height * 0.72 - h, x0 + w, height * 0.72), fill=fill)
+    wx = float(rng.uniform(0.1, 0.6)) * width
+    draw.rectangle((wx, height * 0.1, wx + width * 0.25, height * 0.35), fill=(200, 225, 250), outline=(250, 250, 250),
+                   width=3)
+
+
+def _scene_no_name_product(size: tuple[int, int], rng: np.random.Generator, c1: RGB, c2: RGB) -> Image.Image:
+    kind = _choice(rng, PRODUCT_KINDS)
+    body = _rgb(rng.integers(0, 256, size=3))
+    nobrand = _Brand(
+        name="", slug="", core=_choice(rng, "XYZQW"), aliases=(), misspellings=(), sellers=(), currency="USD",
+        primary=_rgb(rng.integers(0, 256, size=3)), secondary=c2, accent=(128, 128, 128),
+        ink=_ink_for(body), studio=(c1, c1), logo_shape=_choice(rng, _LOGO_SHAPES), wordmark="", plate=False,
+    )
+    design = _Design(kind=kind, body=body, trim=c2, pattern=_choice(rng, _PATTERNS), pattern_color=_ink_for(body),
+                     pattern_scale=float(rng.uniform(0.6, 1.6)), pattern_angle=int(rng.choice([0, 45, 90])),
+                     accents=(), texture_seed=int(rng.integers(0, 2**31)), tag="")
+    view = _View(size=size, background=_choice(rng, ("plain", "vgrad", "wood", "two-tone")), bg_colors=(c1, c2),
+                 scale=float(rng.uniform(0.6, 0.85)), center=(0.5, 0.5), angle=float(rng.uniform(-10, 10)),
+                 shadow=True, light=float(rng.uniform(0.0, 0.3)), light_angle=float(rng.uniform(0, 6.28)))
+    side = max(8, round(min(size) * view.scale))
+    return _compose(_render_object(design, nobrand, side), view, design.texture_seed)
+
+
+def _scene_still_life(draw: ImageDraw.ImageDraw, size: tuple[int, int], rng: np.random.Generator, c2: RGB) -> None:
+    """A table and a few everyday things: mugs, fruit, potted plants."""
+    width, height = size
     draw.rectangle((0, int(height * 0.65), width, height), fill=c2)
     for _ in range(int(rng.integers(2, 5))):
         cx = float(rng.uniform(0.15, 0.85)) * width
@@ -877,7 +936,6 @@ def _render_unrelated(scene: str, size: tuple[int, int], rng: np.random.Generato
                 a = np.pi * (0.15 + 0.7 * k / 4)
                 lx, ly = cx - np.cos(a) * w, height * 0.7 - h * 0.4 - np.sin(a) * h
                 draw.ellipse((lx - w * 0.2, ly - w * 0.1, lx + w * 0.2, ly + w * 0.1), fill=(40, 140 + 10 * k, 60))
-    return image
 
 
 # -- writing -----------------------------------------------------------------------------------------------
@@ -885,27 +943,6 @@ def _render_unrelated(scene: str, size: tuple[int, int], rng: np.random.Generato
 
 def _price(value: float) -> str:
     return f"{value:.2f}"
-
-
-def _prepare_dir(root: Path, overwrite: bool) -> None:
-    if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace a labeled set there")
-        for name in ("refs", "listings"):
-            if (root / name).is_dir():
-                shutil.rmtree(root / name)
-        for name in ("brands.csv", "references.csv", "listings.csv"):
-            (root / name).unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def make_labeled_set(
@@ -931,21 +968,10 @@ def make_labeled_set(
     cycled so that each is used about equally). ``out_dir`` must be empty or absent unless ``overwrite``.
     The same arguments always give byte-identical files.
     """
-    if difficulty not in DIFFICULTIES:
-        raise ValueError(f"unknown difficulty {difficulty!r}; valid: {', '.join(DIFFICULTIES)}")
-    for name, value, low in (("n_brands", n_brands, 1), ("products_per_brand", products_per_brand, 1),
-                             ("listings_per_product", listings_per_product, 0), ("n_unrelated", n_unrelated, 0),
-                             ("seed", seed, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not isinstance(image_size, (int, np.integer)) or not 64 <= image_size <= 2048:
-        raise ValueError(f"image_size must be an integer in [64, 2048], got {image_size!r}")
-    kinds = tuple(EDIT_KINDS if edit_kinds is None else edit_kinds)
-    unknown = [k for k in kinds if k not in EDIT_KINDS]
-    if not kinds or unknown:
-        raise ValueError(f"edit_kinds must be a non-empty subset of {', '.join(EDIT_KINDS)}; got {list(kinds)}")
+    kinds = _check_set_arguments(n_brands, products_per_brand, listings_per_product, n_unrelated, seed, image_size,
+                                 difficulty, edit_kinds)
     root = Path(out_dir)
-    _prepare_dir(root, overwrite)
+    prepare_set_dir(root, overwrite, ("refs", "listings"))
     seed, hard = int(seed), difficulty == "hard"
 
     brands = _plan_brands(seed, int(n_brands))
@@ -953,51 +979,13 @@ def make_labeled_set(
     plans = _plan_listings(seed, brands, products, int(listings_per_product), int(n_unrelated), hard, kinds)
     for plan in plans:
         if plan.label == "counterfeit" and not _has_risk_signal(plan):  # a bug in the profiles, not bad luck
-            raise RuntimeError(f"generated a counterfeit without a risk signal: {plan}")
+            raise LabeledSetError(f"generated a counterfeit without a risk signal: {plan}")
     order = _rng(seed, "shuffle").permutation(len(plans))
 
-    _write_csv(root / "brands.csv", BRANDS_HEADER,
+    write_csv(root / "brands.csv", BRANDS_HEADER,
                [(b.name, ";".join(b.aliases), ";".join(b.sellers)) for b in brands])
-
-    official: dict[tuple[str, int], Image.Image] = {}
-    ref_rows = []
-    for product in products:
-        folder = root / "refs" / product.brand.slug
-        folder.mkdir(parents=True, exist_ok=True)
-        for v, view in enumerate(product.views):
-            image = _render_product(product, view)
-            official[(product.product_id, v)] = image
-            name = f"{product.product_id}_{'front' if v == 0 else f'alt{v}'}.png"
-            image.save(folder / name, format="PNG", compress_level=6)
-            ref_rows.append((product.brand.name, product.product_id, product.name,
-                             f"refs/{product.brand.slug}/{name}", _price(product.price), product.brand.currency))
-    _write_csv(root / "references.csv", REFERENCES_HEADER, ref_rows)
-
-    (root / "listings").mkdir(exist_ok=True)
-    listing_rows = []
-    for number, i in enumerate(order, start=1):
-        plan = plans[int(i)]
-        listing_id = f"L{number:04d}"
-        rng = _rng(seed, "listing-image", int(i))
-        if plan.unrelated_scene is not None:
-            size = _choice(rng, ((image_size, image_size), (image_size, image_size * 3 // 4),
-                                 (image_size * 3 // 4, image_size)))
-            image = _render_unrelated(plan.unrelated_scene, size, rng)
-        elif plan.own_view is not None:
-            assert plan.product is not None
-            image = _render_product(plan.product, plan.own_view)
-        else:
-            assert plan.product is not None
-            image = official[(plan.product.product_id, plan.source_view)]
-            if plan.edit is not None:
-                image = apply_edit(image, plan.edit, rng)
-        rel = f"listings/{listing_id}.jpg"
-        image.save(root / rel, format="JPEG", quality=90)
-        listing_rows.append((
-            listing_id, rel, plan.title, _price(plan.price), plan.currency, plan.seller, plan.label,
-            plan.product.product_id if plan.product is not None else "", plan.kind,
-        ))
-    _write_csv(root / "listings.csv", LISTINGS_HEADER, listing_rows)
+    official, ref_rows = _write_references(root, products)
+    listing_rows = _write_listings(root, plans, order, official, seed, int(image_size))
 
     info = LabeledSetInfo(
         root=root, brands_csv=root / "brands.csv", references_csv=root / "references.csv",
@@ -1009,3 +997,77 @@ def make_labeled_set(
     log.info("wrote a %s labeled set to %s: %d brands, %d products, %d listings %s", difficulty, root,
              info.n_brands, info.n_products, info.n_listings, info.label_counts)
     return info
+
+
+def _check_set_arguments(n_brands: int, products_per_brand: int, listings_per_product: int, n_unrelated: int,
+                         seed: int, image_size: int, difficulty: str,
+                         edit_kinds: Sequence[str] | None) -> tuple[str, ...]:
+    """Validate :func:`make_labeled_set`'s arguments; returns the edit kinds to use."""
+    if difficulty not in DIFFICULTIES:
+        raise ConfigError(f"unknown difficulty {difficulty!r}; valid: {', '.join(DIFFICULTIES)}")
+    for name, value, low in (("n_brands", n_brands, 1), ("products_per_brand", products_per_brand, 1),
+                             ("listings_per_product", listings_per_product, 0), ("n_unrelated", n_unrelated, 0),
+                             ("seed", seed, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not isinstance(image_size, (int, np.integer)) or not 64 <= image_size <= 2048:
+        raise ConfigError(f"image_size must be an integer in [64, 2048], got {image_size!r}")
+    kinds = tuple(EDIT_KINDS if edit_kinds is None else edit_kinds)
+    unknown = [k for k in kinds if k not in EDIT_KINDS]
+    if not kinds or unknown:
+        raise ConfigError(f"edit_kinds must be a non-empty subset of {', '.join(EDIT_KINDS)}; got {list(kinds)}")
+    return kinds
+
+
+def _write_references(
+    root: Path, products: list[_Product]
+) -> tuple[dict[tuple[str, int], Image.Image], list[tuple[str, ...]]]:
+    """Render and save every official photo; returns them by (product id, view) and the references.csv rows."""
+    official: dict[tuple[str, int], Image.Image] = {}
+    ref_rows: list[tuple[str, ...]] = []
+    for product in products:
+        folder = root / "refs" / product.brand.slug
+        folder.mkdir(parents=True, exist_ok=True)
+        for v, view in enumerate(product.views):
+            image = _render_product(product, view)
+            official[(product.product_id, v)] = image
+            name = f"{product.product_id}_{'front' if v == 0 else f'alt{v}'}.png"
+            image.save(folder / name, format="PNG", compress_level=6)
+            ref_rows.append((product.brand.name, product.product_id, product.name,
+                             f"refs/{product.brand.slug}/{name}", _price(product.price), product.brand.currency))
+    write_csv(root / "references.csv", REFERENCES_HEADER, ref_rows)
+    return official, ref_rows
+
+
+def _listing_image(plan: _ListingPlan, official: dict[tuple[str, int], Image.Image], rng: np.random.Generator,
+                   image_size: int) -> Image.Image:
+    """The photo of one planned listing: an unrelated scene, the seller's own photo, or an (edited) official one."""
+    if plan.unrelated_scene is not None:
+        size = _choice(rng, ((image_size, image_size), (image_size, image_size * 3 // 4),
+                             (image_size * 3 // 4, image_size)))
+        return _render_unrelated(plan.unrelated_scene, size, rng)
+    if plan.product is None:  # every plan but an unrelated one has its product
+        raise LabeledSetError(f"a {plan.label} listing was planned without its product: {plan}")
+    if plan.own_view is not None:
+        return _render_product(plan.product, plan.own_view)
+    image = official[(plan.product.product_id, plan.source_view)]
+    return apply_edit(image, plan.edit, rng) if plan.edit is not None else image
+
+
+def _write_listings(root: Path, plans: list[_ListingPlan], order: np.ndarray,
+                    official: dict[tuple[str, int], Image.Image], seed: int, image_size: int) -> list[tuple[str, ...]]:
+    """Save every listing photo in the shuffled ``order`` and write listings.csv; returns its rows."""
+    (root / "listings").mkdir(exist_ok=True)
+    listing_rows: list[tuple[str, ...]] = []
+    for number, i in enumerate(order, start=1):
+        plan = plans[int(i)]
+        listing_id = f"L{number:04d}"
+        image = _listing_image(plan, official, _rng(seed, "listing-image", int(i)), image_size)
+        rel = f"listings/{listing_id}.jpg"
+        image.save(root / rel, format="JPEG", quality=90)
+        listing_rows.append((
+            listing_id, rel, plan.title, _price(plan.price), plan.currency, plan.seller, plan.label,
+            plan.product.product_id if plan.product is not None else "", plan.kind,
+        ))
+    write_csv(root / "listings.csv", LISTINGS_HEADER, listing_rows)
+    return listing_rows

@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 
 from knockoff.catalog.readers import Brand, Catalog, ReferenceImage
-from knockoff.errors import ImageError, IndexCorruptError, IndexMismatchError, KnockoffError
+from knockoff.errors import ConfigError, ImageError, IndexCorruptError, IndexMismatchError, IndexStateError
 from knockoff.catalog.images import load_image
 
 if TYPE_CHECKING:
@@ -106,32 +106,32 @@ def resolve_index_params(
     if index_type == "auto":
         index_type = choose_index_type(expected, dim, budget)
     if index_type not in INDEX_TYPES:
-        raise ValueError(f"unknown index type {index_type!r}; valid: {', '.join((*INDEX_TYPES, 'auto'))}")
+        raise ConfigError(f"unknown index type {index_type!r}; valid: {', '.join((*INDEX_TYPES, 'auto'))}")
     defaults = _DEFAULT_PARAMS[index_type]
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         valid = ", ".join(defaults) or "none"
-        raise ValueError(f"unknown parameter(s) for a {index_type} index: {', '.join(unknown)}; valid: {valid}")
+        raise ConfigError(f"unknown parameter(s) for a {index_type} index: {', '.join(unknown)}; valid: {valid}")
     merged = {**defaults, **given}
     for key, value in merged.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{index_type} parameter {key} must be an integer >= 0, got {value!r}")
+            raise ConfigError(f"{index_type} parameter {key} must be an integer >= 0, got {value!r}")
         merged[key] = int(value)
     if index_type == "hnsw":
         for key in ("M", "efConstruction", "efSearch"):
             if merged[key] < 1:
-                raise ValueError(f"hnsw parameter {key} must be >= 1, got {merged[key]}")
+                raise ConfigError(f"hnsw parameter {key} must be >= 1, got {merged[key]}")
     if index_type == "ivfpq":
         if merged["nlist"] == 0:  # about 4 sqrt(n) lists, a power of two
             merged["nlist"] = int(2 ** round(np.log2(4 * np.sqrt(max(expected, 10_000)))))
         if merged["m"] == 0:  # about 8 dimensions a sub-quantizer
             merged["m"] = max(d for d in range(1, max(dim // 8, 1) + 1) if dim % d == 0)
         if not 1 <= merged["nbits"] <= 16:
-            raise ValueError(f"ivfpq parameter nbits must be in 1..16, got {merged['nbits']}")
+            raise ConfigError(f"ivfpq parameter nbits must be in 1..16, got {merged['nbits']}")
         if dim % merged["m"]:
-            raise ValueError(f"ivfpq parameter m ({merged['m']}) must divide the dimension {dim}")
+            raise ConfigError(f"ivfpq parameter m ({merged['m']}) must divide the dimension {dim}")
         if merged["nprobe"] < 1:
-            raise ValueError(f"ivfpq parameter nprobe must be >= 1, got {merged['nprobe']}")
+            raise ConfigError(f"ivfpq parameter nprobe must be >= 1, got {merged['nprobe']}")
         if merged["train_size"] == 0:
             merged["train_size"] = max(40 * merged["nlist"], 40 * (1 << merged["nbits"]))
         merged["train_size"] = max(merged["train_size"], _min_training(merged))
@@ -244,11 +244,11 @@ class ReferenceIndex:
         counts = np.ones(len(refs), np.int64) if views is None else np.asarray(views, dtype=np.int64).ravel()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.embedder.dim)
         if len(counts) != len(refs):
-            raise ValueError(f"got {len(refs)} references but {len(counts)} view counts")
+            raise ConfigError(f"got {len(refs)} references but {len(counts)} view counts")
         if len(refs) and not (counts.min() >= 1 and counts.max() <= _MAX_VIEWS):
-            raise ValueError(f"a reference image needs 1..{_MAX_VIEWS} vectors")
+            raise ConfigError(f"a reference image needs 1..{_MAX_VIEWS} vectors")
         if int(counts.sum()) != len(vectors):
-            raise ValueError(f"the view counts add up to {int(counts.sum())} but {len(vectors)} vectors were given")
+            raise ConfigError(f"the view counts add up to {int(counts.sum())} but {len(vectors)} vectors were given")
         if not refs:
             return []
         ref_ids = np.arange(self._next_id, self._next_id + len(refs), dtype=np.int64)
@@ -272,11 +272,11 @@ class ReferenceIndex:
             return
         self._check_writable("train")
         if self._faiss.is_trained:
-            raise ValueError("this ivfpq index is already trained")
+            raise ConfigError("this ivfpq index is already trained")
         sample = np.ascontiguousarray(sample, dtype=np.float32).reshape(-1, self.embedder.dim)
         need = _min_training(self.params)
         if len(sample) < need:
-            raise KnockoffError(
+            raise IndexStateError(
                 f"an ivfpq index with nlist={self.params['nlist']} and nbits={self.params['nbits']} needs at "
                 f"least {need} training vectors (about {40 * need} for good quality), got {len(sample)}; add "
                 f"more references, lower nlist, or use index_type='flat'"
@@ -310,12 +310,12 @@ class ReferenceIndex:
         assert self._read_only is not None
         file = Path(self._read_only) / "index.faiss"
         if not file.exists() or _sha256(file) != self._mapped_checksum:
-            raise KnockoffError(f"{file} changed since this index was memory-mapped from it; load it again")
+            raise IndexStateError(f"{file} changed since this index was memory-mapped from it; load it again")
         return file
 
     def _check_writable(self, action: str) -> None:
         if self._read_only is not None:
-            raise KnockoffError(
+            raise IndexStateError(
                 f"cannot {action} an index memory-mapped from {self._read_only}; load it with mmap=False to change it"
             )
 
@@ -324,13 +324,13 @@ class ReferenceIndex:
         allowed = _SEARCH_PARAMS.get(self.index_type, ())
         unknown = sorted(set(params) - set(allowed))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{', '.join(unknown)}: not a search parameter of a {self.index_type} index "
                 f"(valid: {', '.join(allowed) or 'none'})"
             )
         for key, value in params.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
             self.params[key] = int(value)
         self._apply_search_params()
 
@@ -668,5 +668,5 @@ def build_index(
     index = ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params)
     index.add(catalog, batch_size=batch_size, progress=progress)
     if len(index) == 0:
-        raise KnockoffError("no reference image could be read; nothing to index")
+        raise IndexStateError("no reference image could be read; nothing to index")
     return index

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from knockoff.errors import ConfigError
 from knockoff.match.pixels import jacobian_at, pixel_agreement, thumbnail
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class VerifierSettings:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"invalid VerifierSettings: {message}")
+                raise ConfigError(f"invalid VerifierSettings: {message}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -325,13 +326,13 @@ class PackagingSettings:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_inliers, int) and self.min_inliers >= 6):
-            raise ValueError("invalid PackagingSettings: min_inliers must be an integer >= 6")
+            raise ConfigError("invalid PackagingSettings: min_inliers must be an integer >= 6")
         if not 0.0 <= self.min_inlier_ratio <= 1.0:
-            raise ValueError("invalid PackagingSettings: min_inlier_ratio must be in [0, 1]")
+            raise ConfigError("invalid PackagingSettings: min_inlier_ratio must be in [0, 1]")
         if not 0.0 <= self.min_listing_coverage <= 1.0:
-            raise ValueError("invalid PackagingSettings: min_listing_coverage must be in [0, 1]")
+            raise ConfigError("invalid PackagingSettings: min_listing_coverage must be in [0, 1]")
         if self.min_margin < 1.0 or self.min_lead < 0:
-            raise ValueError("invalid PackagingSettings: min_margin must be >= 1 and min_lead >= 0")
+            raise ConfigError("invalid PackagingSettings: min_margin must be >= 1 and min_lead >= 0")
 
 
 def packaging_check(match: GeometricMatch, settings: PackagingSettings | None = None) -> str | None:

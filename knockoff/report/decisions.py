@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from knockoff.errors import CatalogError
+from knockoff.errors import CatalogError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class Decision:
 
     def __post_init__(self) -> None:
         if not self.listing_id:
-            raise ValueError("a decision needs a listing_id")
+            raise ConfigError("a decision needs a listing_id")
         if self.decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}")
+            raise ConfigError(f"decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from knockoff.errors import KnockoffError
+from knockoff.errors import ReportError
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,6 @@ VERDICT_ORDER: tuple[str, ...] = ("suspect", "review", "authorized", "no_match",
 MATCHED_VERDICTS: tuple[str, ...] = ("suspect", "review", "authorized")
 
 
-class ReportError(KnockoffError):
-    """A report cannot be made (no results file)."""
 
 
 def result_from_dict(row: Any) -> dict[str, Any] | None:

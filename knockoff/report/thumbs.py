@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from knockoff.catalog.images import load_image
-from knockoff.errors import ImageError
+from knockoff.errors import ConfigError, ImageError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Thumbnails:
 
     def __init__(self, folder: Path | None, base_dir: Path | None, small: int = SMALL, large: int = LARGE):
         if not 16 <= small <= large:
-            raise ValueError(f"thumbnail sizes must be 16 <= small <= large, got {small} and {large}")
+            raise ConfigError(f"thumbnail sizes must be 16 <= small <= large, got {small} and {large}")
         self.folder, self.base_dir, self.small, self.large = folder, base_dir, small, large
         self.inline: dict[str, tuple[str, str]] = {}
         self._seen: dict[str, Photo] = {}
@@ -101,7 +101,7 @@ class Thumbnails:
 
     def paths(self, key: str) -> tuple[Path, Path]:
         if self.folder is None:
-            raise ValueError("a one-file report keeps its thumbnails inline: no paths")
+            raise ConfigError("a one-file report keeps its thumbnails inline: no paths")
         return (self.folder / "s" / key[:2] / f"{key}.jpg", self.folder / "l" / key[:2] / f"{key}.jpg")
 
     def photo(self, image: str) -> Photo:

@@ -34,7 +34,7 @@ import numpy as np
 from knockoff.catalog.readers import Listing
 from knockoff.decide.detector import DEFAULT_MAX_SIDE, Detector, decode_listing
 from knockoff.catalog.images import DEFAULT_MAX_PIXELS
-from knockoff.errors import KnockoffError
+from knockoff.errors import ConfigError, ScanError
 from knockoff.match.index import ReferenceIndex, _check_same_embedder
 from knockoff.decide.policy import Policy
 from knockoff.run.scan import (
@@ -83,17 +83,17 @@ def plan_actors(
     cpus = float(resources.get("CPU", 0))
     gpus = float(resources.get("GPU", 0)) if use_gpus else 0.0
     if cpus < 2:
-        raise KnockoffError(
+        raise ScanError(
             f"a Ray scan needs at least 2 CPUs in the cluster (one for the actors, one for decoding), it has {cpus:g}"
         )
     reserve = max(1.0, float(int(cpus) // 4))
     if num_actors is None:
         num_actors = int(gpus) if gpus >= 1 else max(1, int(cpus - reserve))
     if num_actors < 1:
-        raise ValueError(f"num_actors must be >= 1, got {num_actors}")
+        raise ConfigError(f"num_actors must be >= 1, got {num_actors}")
     actor_gpus = 1.0 if gpus >= 1 else 0.0
     if actor_gpus and num_actors > gpus:
-        raise KnockoffError(f"{num_actors} GPU actors asked for, the cluster has {gpus:g} GPUs")
+        raise ScanError(f"{num_actors} GPU actors asked for, the cluster has {gpus:g} GPUs")
     actor_cpus = min(1.0, (cpus - 1.0) / num_actors)
     return RayPlan(num_actors, round(actor_cpus, 3), actor_gpus, cpus, gpus)
 
@@ -127,9 +127,9 @@ def scan_with_ray(
     """
     started = time.monotonic()
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        raise ConfigError(f"timeout_s must be > 0, got {timeout_s}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if detector is not None:
@@ -158,7 +158,7 @@ def _import_ray() -> Any:
         import ray
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise KnockoffError(
+        raise ScanError(
             f"the ray engine needs Ray Data: pip install 'knockoff[ray]' (or 'ray[data]') ({exc})"
         ) from exc
     return ray
@@ -261,7 +261,7 @@ def _write(dataset: Any, results_path: Path, counts: Counter[str], bar: _Progres
                 try:
                     kind, item = batches.get(timeout=timeout_s)
                 except queue.Empty:
-                    raise KnockoffError(
+                    raise ScanError(
                         f"the Ray scan made no progress for {timeout_s:g} s ({decided} of {total} listings written; "
                         f"{plan.num_actors} actors of {plan.actor_cpus:g} CPU / {plan.actor_gpus:g} GPU on a cluster "
                         f"of {plan.cluster_cpus:g} CPUs, {plan.cluster_gpus:g} GPUs); results so far are kept in "
@@ -270,7 +270,7 @@ def _write(dataset: Any, results_path: Path, counts: Counter[str], bar: _Progres
                 if kind == "end":
                     break
                 if kind == "error":
-                    raise KnockoffError(f"the Ray scan failed: {_short(item)}") from item
+                    raise ScanError(f"the Ray scan failed: {_short(item)}") from item
                 lines, verdicts = item["line"], item["verdict"]
                 sink.write("".join(str(line) for line in lines))
                 sink.flush()

@@ -26,7 +26,7 @@ import numpy as np
 
 from knockoff.catalog.readers import Listing, listings_from_images, read_listings
 from knockoff.decide.detector import Detector, ListingImages, Verdict, decode_listing, error_verdict
-from knockoff.errors import CatalogError, KnockoffError
+from knockoff.errors import CatalogError, ConfigError, ScanError
 from knockoff.catalog.images import iter_image_files
 from knockoff.match.index import ReferenceIndex
 from knockoff.decide.policy import Policy
@@ -161,7 +161,7 @@ def _check_meta(out_dir: Path, meta: dict[str, Any]) -> None:
         except json.JSONDecodeError:
             before = None
         if isinstance(before, dict) and before.get("index") != meta["index"]:
-            raise KnockoffError(
+            raise ScanError(
                 f"{out_dir} holds results of a scan with another index or policy; use a new output directory"
             )
     tmp = path.with_suffix(".tmp")
@@ -227,7 +227,7 @@ def scan(
         return scan_with_ray(folder, index, out_dir, policy=policy, listings_csv=listings_csv, workers=workers,
                              batch_size=batch_size, progress=progress, detector=detector, address=address)
     if engine != "local":
-        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+        raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
     started = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
