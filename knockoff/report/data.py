@@ -61,7 +61,7 @@ def _verification(match: dict[str, Any], photo: list[Any]) -> dict[str, Any] | N
            "cov": ver.get("reference_coverage"), "fail": ver.get("failed_check")}
     box, frame = ver.get("reference_box"), ver.get("listing_size") or photo[1:3]
     try:
-        points = [[round(float(p[0]), 1), round(float(p[1]), 1)] for p in box]
+        points = [[round(float(p[0]), 1), round(float(p[1]), 1)] for p in (box or ())]
         frame = [float(frame[0]), float(frame[1])]
     except (TypeError, ValueError, IndexError, KeyError):
         points, frame = [], []

@@ -26,7 +26,7 @@ def e(value: Any) -> str:
 @lru_cache(maxsize=None)
 def asset(name: str) -> str:
     """The text of a file of ``knockoff/report/assets`` (package data)."""
-    return resources.files("knockoff.report").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("knockoff.report").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _label(verdict: str) -> str:
