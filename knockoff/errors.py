@@ -57,5 +57,9 @@ class IndexCorruptError(IndexError_):
     """An index directory is incomplete or damaged."""
 
 
+class IndexPathError(IndexError_):
+    """An index cannot be written where asked (a file, or a folder that is not a knockoff index)."""
+
+
 class PolicyError(KnockoffError, ValueError):
     """A policy file is invalid."""
