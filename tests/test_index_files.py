@@ -63,6 +63,19 @@ def test_cli_replaces_an_existing_index_and_fills_an_empty_folder(catalog_dir, t
     assert main(["index", "build", str(catalog_dir), "--out", str(empty), "--engine", "test-pixels"]) == 0
 
 
+def test_cli_checks_out_before_building(catalog_dir, tmp_path, monkeypatch):
+    import knockoff.match.index as module
+
+    def boom(*a, **k):
+        raise AssertionError("built before checking --out")
+
+    monkeypatch.setattr(module, "build_index", boom)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.txt").write_text("x")
+    assert main(["index", "build", str(catalog_dir), "--out", str(folder), "--engine", "test-pixels"]) == 2
+
+
 def test_save_refuses_an_index_folder_holding_other_files(saved):
     (saved / "my-notes.txt").write_text("keep")
     index = ReferenceIndex.load(saved)

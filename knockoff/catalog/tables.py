@@ -105,8 +105,9 @@ def unknown_column_message(path: Path, name: str, known: Sequence[str], what: st
     """``unknown column 'seler' in listings.csv (did you mean 'seller'?)``, with the valid names."""
     close = [k for k in known if k == name.strip().lower()] or difflib.get_close_matches(
         name.strip().lower(), list(known), n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?" + (" names are lower case)" if close[0] == name.lower() else ")")
-    hint = hint if close else ""
+    hint = ""
+    if close:
+        hint = f" (did you mean {close[0]!r}?" + (" names are lower case)" if close[0] == name.lower() else ")")
     return (f"unknown {what} {name!r} in {path.name}{hint}; known: {', '.join(known)} "
             f"(prefix a note column with {NOTE_PREFIX!r})")
 

@@ -569,7 +569,7 @@ class ReferenceIndex:
         by saves that were killed are removed.
         """
         self._ensure_ready()
-        target = check_index_target(path, FEATURE_FILES)
+        target = check_save_target(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_staging(target)
         staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
@@ -716,6 +716,12 @@ class ReferenceIndex:
                 raise IndexCorruptError(f"{root}: index.faiss and references.jsonl name different reference ids")
         if self.references and max(self.references) >= manifest.get("next_id", max(self.references) + 1):
             raise IndexCorruptError(f"{root}: manifest.json 'next_id' is not above every reference id")
+
+
+def check_save_target(path: str | Path) -> Path:
+    """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
+    folder, or a knockoff index holding only index files (call it before a long build)."""
+    return check_index_target(path, FEATURE_FILES)
 
 
 def _swap_in(staging: Path, target: Path) -> None:
