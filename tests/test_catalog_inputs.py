@@ -243,3 +243,28 @@ def test_strict_reader_raises_the_first_bad_row(tmp_path):
     path = write_csv(tmp_path / "references.csv", REF_HEADER, [["Acme", "p", "x", "a.png", "1,799", "USD"]])
     with pytest.raises(CatalogError, match="ambiguous"):
         read_references(path, strict=True, check_images=False)
+
+
+# -- Pillow's warnings name the file -----------------------------------------------------------------
+
+
+def _corrupt_exif() -> bytes:
+    import struct
+
+    # orientation 6 (valid), then an ImageDescription whose data lies beyond the block
+    entries = struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack("<HHII", 0x010E, 2, 100, 1000)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<IH", 8, 2) + entries + struct.pack("<I", 0)
+
+
+def test_pillow_exif_warning_names_the_file_once(tmp_path, caplog):
+    from PIL import Image
+
+    from knockoff.catalog import load_image
+
+    path = tmp_path / "bad-exif.jpg"
+    Image.new("RGB", (40, 20), "red").save(path, exif=_corrupt_exif())
+    with caplog.at_level(logging.WARNING):
+        image = load_image(path)  # a raw warning would be an error here (filterwarnings = error)
+    assert image.size == (20, 40)  # the orientation was still applied
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: ") and "Skipping tag 270" in lines[0]
