@@ -198,7 +198,9 @@ def _json_row(path: Path, number: int, line: str, known: Sequence[str]) -> Row |
     return row
 
 
-def table_rows(path: str | Path, known: Sequence[str], required: Sequence[str]) -> Iterator[tuple[int, Row | CatalogError]]:
+def table_rows(
+    path: str | Path, known: Sequence[str], required: Sequence[str]
+) -> Iterator[tuple[int, Row | CatalogError]]:
     """Rows of a CSV or JSON Lines (``.jsonl``, ``.ndjson``) file; file-level problems raise CatalogError."""
     path = Path(path)
     if not path.is_file():

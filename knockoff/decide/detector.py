@@ -317,8 +317,9 @@ class Detector:
         out = []
         for ref_id, (_, number) in sorted(best.items(), key=lambda item: -item[1][0])[:wanted]:
             known = by_reference.get(ref_id)
+            reference = self.index.references[ref_id]
             hit = known.hit if known is not None else Hit(
-                self.index.references[ref_id], ref_id, self._similarity(self.index.references[ref_id], number, ref_id))
+                reference, ref_id, self._similarity(reference, number, ref_id))
             out.append(_Candidate(hit, number))
         return out
 

@@ -674,7 +674,8 @@ class ReferenceIndex:
         except IndexCorruptError as exc:
             raise IndexCorruptError(f"{root}: {exc}") from None
         except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise IndexCorruptError(f"{root}: cannot read the index ({type(exc).__name__}: {exc})") from exc
+            problem = f"{type(exc).__name__}: {exc}"
+            raise IndexCorruptError(f"{root}: cannot read the index ({problem})") from exc
         except RecursionError:
             raise IndexCorruptError(f"{root}: cannot read the index (JSON nested too deeply)") from None
 

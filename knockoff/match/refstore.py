@@ -148,7 +148,9 @@ class FeatureStore:
             np.save(folder / name, array, allow_pickle=False)
 
     @classmethod
-    def load(cls, folder: Path, settings: dict[str, int], reference_ids: set[int], *, mmap: bool = True) -> FeatureStore:
+    def load(
+        cls, folder: Path, settings: dict[str, int], reference_ids: set[int], *, mmap: bool = True
+    ) -> FeatureStore:
         """Read (memory-map) the four files; any inconsistency is an :class:`IndexCorruptError`."""
         store = cls(settings)
         try:
@@ -168,7 +170,8 @@ class FeatureStore:
         t, kp, desc, px = self._table, self._keypoints, self._descriptors, self._pixels
         shapes_ok = (t.dtype == np.int64 and t.ndim == 2 and t.shape[1] == len(TABLE_COLUMNS)
                      and kp.dtype == np.float32 and kp.ndim == 2 and kp.shape[1] == 3
-                     and desc.dtype == np.uint8 and desc.shape == (len(kp), 128) and px.dtype == np.uint8 and px.ndim == 1)
+                     and desc.dtype == np.uint8 and desc.shape == (len(kp), 128)
+                     and px.dtype == np.uint8 and px.ndim == 1)
         if not shapes_ok:
             return "unexpected array types or shapes"
         if (t < 0).any():
