@@ -151,3 +151,25 @@ def saved_index(tmp_path_factory):
     rows = [["A", f"p{i}", f"r{i}.png"] for i in range(2)]
     write_csv(root / "references.csv", ["brand", "product_id", "image"], rows)
     return build_index(Catalog.from_dir(root), "test-pixels").save(tmp_path_factory.mktemp("index") / "i")
+
+
+_ref_good = st.tuples(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
+                      .filter(lambda t: t.strip() != ""), st.integers(0, 10**6) | st.floats(0, 1e6))
+_ref_bad = st.sampled_from(['{"brand": "A", "product_id": "x", "image": "i.png", "prcie": 5}', "{not json",
+                            '["a list"]', '{"brand": "A", "product_id": "x", "image": "i.png", "price": "1,799"}',
+                            '{"brand": "A", "product_id": "x", "image": "../out.png"}', "[" * 5000])
+
+
+@FAST
+@given(good=st.lists(_ref_good, min_size=1, max_size=6), bad=st.lists(st.tuples(st.integers(0, 6), _ref_bad),
+                                                                       max_size=4))
+def test_every_good_reference_line_survives(good, bad):
+    lines = [json.dumps({"brand": "Acme", "product_id": pid, "image": f"r{n}.png", "price": price})
+             for n, (pid, price) in enumerate(good)]
+    for position, line in sorted(bad, reverse=True):
+        lines.insert(min(position, len(lines)), line)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "references.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        refs = read_references(path, strict=False, check_images=False)
+    assert [(r.product_id, r.price) for r in refs] == [(pid.strip(), float(price)) for pid, price in good]
