@@ -268,3 +268,14 @@ def test_pillow_exif_warning_names_the_file_once(tmp_path, caplog):
     assert image.size == (20, 40)  # the orientation was still applied
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and lines[0].startswith(f"{path}: ") and "Skipping tag 270" in lines[0]
+
+
+def test_jsonl_repeated_key_and_long_value_are_bad_rows(catalog_dir):
+    (catalog_dir / "references.csv").unlink()
+    (catalog_dir / "references.jsonl").write_text(
+        '{"brand": "Acme", "product_id": "tote", "image": "acme/tote_front.png", "price": 1, "price": 2}\n'
+        + json.dumps({"brand": "Acme", "product_id": "w", "image": "acme/wallet.png", "product_name": "x" * 200_000})
+        + "\n" + json.dumps({"brand": "Acme", "product_id": "s", "image": "acme/tote_side.png"}) + "\n")
+    catalog = Catalog.from_dir(catalog_dir)
+    assert [r.product_id for r in catalog.references] == ["s"]
+    assert [(p.line, p.field) for p in catalog.problems] == [(1, "price"), (2, "product_name")]

@@ -12,7 +12,8 @@ Rules, so that no input changes a verdict without a word:
   would otherwise swallow the following rows into one field) makes that line a bad row; the next line is read
   as the next row.
 - A row with more or fewer fields than the header, a NUL byte, or a field over :data:`MAX_FIELD` characters is
-  a bad row; the rest of the file is read.
+  a bad row; the rest of the file is read. In JSON Lines, a key given twice, or a value that is not text or
+  a number, makes its row a bad row.
 
 Rows come out as ``(line number, values)`` or ``(line number, CatalogError)``; the readers decide what a bad row
 means (skip and report, or stop in strict mode).
@@ -27,7 +28,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from knockoff.errors import CatalogError
 
@@ -154,6 +155,8 @@ def _csv_row(path: Path, number: int, line: str, header: list[str]) -> Row | Cat
             return CatalogError(path, f"a field is longer than {MAX_FIELD:,} characters; row skipped", line=number)
         return CatalogError(path, f"a quote is not closed on this line, or stray text follows one ({exc}); "
                                   f"a field may not span lines", line=number)
+    if any(len(f) > MAX_FIELD for f in fields):
+        return CatalogError(path, f"a field is longer than {MAX_FIELD:,} characters; row skipped", line=number)
     if len(fields) != len(header):
         return CatalogError(path, f"has {len(fields)} fields but the header has {len(header)} (a missing or "
                                   f"extra comma, or an unquoted comma in a field?)", line=number)
@@ -169,11 +172,26 @@ def jsonl_rows(path: Path, known: Sequence[str]) -> Iterator[tuple[int, Row | Ca
         yield number, CatalogError(path, problem, line=number) if problem else _json_row(path, number, line, known)
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
 def _json_row(path: Path, number: int, line: str, known: Sequence[str]) -> Row | CatalogError:
     if len(line) > MAX_FIELD * 4:
         return CatalogError(path, f"line is longer than {MAX_FIELD * 4:,} characters; row skipped", line=number)
     try:
-        data = json.loads(line)
+        data = json.loads(line, object_pairs_hook=_no_repeated_keys)
+    except _RepeatedKey as exc:
+        return CatalogError(path, f"field {exc.args[0]!r} is given twice", line=number, field=exc.args[0])
     except json.JSONDecodeError as exc:
         return CatalogError(path, f"not valid JSON ({exc.msg}, column {exc.colno})", line=number)
     except RecursionError:
@@ -188,6 +206,8 @@ def _json_row(path: Path, number: int, line: str, known: Sequence[str]) -> Row |
             return CatalogError(path, unknown_column_message(path, key, known, "field"), line=number, field=key)
         if value is None:
             row[key] = ""
+        elif isinstance(value, str) and len(value) > MAX_FIELD:
+            return CatalogError(path, f"longer than {MAX_FIELD:,} characters; row skipped", line=number, field=key)
         elif isinstance(value, str):
             row[key] = value.strip()
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
