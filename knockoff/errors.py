@@ -87,3 +87,7 @@ class LabeledSetError(KnockoffError):
 
 class RealDataMissingError(LabeledSetError):
     """A real-data folder (or its ground-truth file) is not on this machine."""
+class IndexPathError(ReferenceIndexError):
+    """An index cannot be written where asked (a file, or a folder that is not a knockoff index)."""
+
+

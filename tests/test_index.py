@@ -46,7 +46,9 @@ def test_build_save_load_roundtrip(catalog_dir, tmp_path):
     index = build_index(Catalog.from_dir(catalog_dir), "test-pixels")
     assert len(index) == 4 and index.brand("acme").authorized_sellers == ("acme_store", "bestbags")
     out = index.save(tmp_path / "brand.index")
-    assert sorted(os.listdir(out)) == ["brands.json", "index.faiss", "manifest.json", "references.jsonl"]
+    assert sorted(os.listdir(out)) == ["brands.json", "features_descriptors.npy", "features_keypoints.npy",
+                                       "features_pixels.npy", "features_table.npy", "index.faiss", "manifest.json",
+                                       "references.jsonl"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["embedder"]["name"] == "test-pixels:8" and manifest["count"]["references"] == 4
     loaded = ReferenceIndex.load(out)

@@ -70,8 +70,10 @@ def load_image(
     if size == 0:
         raise ImageError(path, "file is empty")
     image: Image.Image | None = None
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # Pillow's warnings (e.g. corrupt EXIF) are logged with the file name
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
             width, height = image.size
@@ -104,7 +106,15 @@ def load_image(
     except (OSError, SyntaxError, ValueError) as exc:
         _close(image)
         raise ImageError(path, f"image data is damaged or truncated ({exc})") from exc
-    return to_rgb(image, source=path)
+    rgb, later = _upright_rgb(image, path)
+    _log_warnings(path, [str(w.message) for w in caught] + later)
+    return rgb
+
+
+def _log_warnings(source: str | Path, messages: list[str]) -> None:
+    """One log line per distinct warning Pillow gave about a file, naming the file."""
+    for message in dict.fromkeys(messages):
+        log.warning("%s: %s", source, message)
 
 
 def _close(image: Image.Image | None) -> None:
@@ -114,10 +124,23 @@ def _close(image: Image.Image | None) -> None:
 
 def to_rgb(image: Image.Image, *, source: str | Path = "<image>") -> Image.Image:
     """Return an upright 8-bit RGB copy of ``image`` (EXIF orientation, alpha on white, any mode)."""
-    try:
-        image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, TypeError, KeyError) as exc:  # a damaged EXIF block only loses orientation
-        log.debug("%s: EXIF orientation ignored (%s)", source, exc)
+    rgb, messages = _upright_rgb(image, source)
+    _log_warnings(source, messages)
+    return rgb
+
+
+def _upright_rgb(image: Image.Image, source: str | Path) -> tuple[Image.Image, list[str]]:
+    """:func:`to_rgb`, and the warnings Pillow gave while reading the EXIF orientation."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            image = ImageOps.exif_transpose(image)
+        except (OSError, ValueError, TypeError, KeyError) as exc:  # a damaged EXIF block only loses orientation
+            log.debug("%s: EXIF orientation ignored (%s)", source, exc)
+    return _convert_rgb(image), [str(w.message) for w in caught]
+
+
+def _convert_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":
         return image

@@ -2,25 +2,26 @@
 
 Every problem in a user file is a :class:`~knockoff.errors.CatalogError` naming the file, the line and the
 field. Readers skip a bad row (logging one line for it and keeping it in ``problems``) unless ``strict``.
+How the files are read (encodings, columns, one row per line) is in :mod:`knockoff.catalog.tables`; how prices
+are read in :mod:`knockoff.catalog.prices`. When ``brands.csv`` is given, every brand of the references must be
+listed in it.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import difflib
 import logging
 import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from knockoff.catalog.prices import parse_currency, parse_price
+from knockoff.catalog.tables import Row, table_rows, text
 from knockoff.errors import CatalogError, ConfigError
 
 log = logging.getLogger(__name__)
-
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ class Catalog:
         if brands is not None:
             for brand in read_brands(brands, sink=sink):
                 catalog.add_brand(brand)
-        for ref in read_references(references, sink=sink, check_images=check_images):
+        listed = list(catalog.brands.values()) if brands is not None else None
+        for ref in read_references(references, sink=sink, check_images=check_images, brands=listed):
             if catalog.brand(ref.brand) is None:
                 catalog.add_brand(Brand(ref.brand))
             catalog.references.append(ref)
@@ -206,7 +208,11 @@ class Catalog:
 
 
 class _ProblemSink:
-    """Collects row problems: raises in strict mode, else logs one line each and keeps them."""
+    """Collects row problems: raises in strict mode, else logs one line each and keeps them.
+
+    This is the one place a bad row of a user file is logged; callers that keep ``problems`` (the scan, the
+    CLI) count or store them but do not log them again.
+    """
 
     def __init__(self, problems: list[CatalogError] | None = None, strict: bool = False):
         self.problems = problems if problems is not None else []
@@ -219,73 +225,26 @@ class _ProblemSink:
         self.problems.append(error)
 
 
-def _rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) from a CSV or JSON Lines file, checking the header first."""
-    if not path.is_file():
-        raise CatalogError(path, "file not found")
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield number, {"__error__": f"not valid JSON ({exc.msg})"}
-                    continue
-                if not isinstance(row, dict):
-                    yield number, {"__error__": "a line must be a JSON object"}
-                    continue
-                yield number, {str(k): ("" if v is None else str(v)) for k, v in row.items()}
-        return
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise CatalogError(path, f"cannot read file ({exc})") from exc
-    with handle:
-        reader = csv.DictReader(handle, skipinitialspace=True)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise CatalogError(path, f"missing column(s) {', '.join(missing)}; the header is {header}", line=1)
-        reader.fieldnames = header
-        try:
-            for row in reader:
-                clean = {k: (v or "").strip() for k, v in row.items() if k is not None}
-                if not any(clean.values()):
-                    continue
-                if None in row:
-                    clean["__error__"] = "more fields than the header has"
-                yield reader.line_num, clean
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise CatalogError(path, f"cannot parse ({exc})", line=reader.line_num) from exc
+BRAND_COLUMNS = ("brand", "aliases", "authorized_sellers")
+REFERENCE_COLUMNS = ("brand", "product_id", "product_name", "image", "price", "currency")
+LISTING_COLUMNS = ("listing_id", "image", "title", "price", "currency", "seller")
+LABEL_COLUMNS = ("label", "product_id", "kind", "source", "relation")
+"""Optional ground-truth columns of a labeled set's listings.csv (``source`` and ``relation``: where a real
+set's listing comes from, kept for the record)."""
+
+
+def _good_rows(path: Path, known: Sequence[str], required: Sequence[str],
+               sink: _ProblemSink) -> Iterator[tuple[int, Row]]:
+    """The rows of a table; bad ones go to ``sink``."""
+    for line, row in table_rows(path, known, required):
+        if isinstance(row, CatalogError):
+            sink.report(row)
+        else:
+            yield line, row
 
 
 def _split_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(";") if part.strip())
-
-
-def _parse_price(path: Path, line: int, value: str) -> float | None:
-    if not value:
-        return None
-    # "1,299.90" (thousands separator) and "12,50" (decimal comma) are both read as written.
-    text = value.replace(",", "") if "." in value else value.replace(",", ".")
-    try:
-        price = float(text)
-    except ValueError:
-        raise CatalogError(path, f"not a number: {value!r}", line=line, field="price") from None
-    if not math.isfinite(price) or price < 0:
-        raise CatalogError(path, f"must be a number >= 0, got {value!r}", line=line, field="price")
-    return price
-
-
-def _parse_currency(path: Path, line: int, value: str) -> str | None:
-    if not value:
-        return None
-    code = value.upper()
-    if not _CURRENCY.match(code):
-        raise CatalogError(path, f"expected a 3-letter code like USD, got {value!r}", line=line, field="currency")
-    return code
 
 
 def resolve_inside(base: Path, relative: str, *, path: Path, line: int, field_name: str) -> Path:
@@ -296,7 +255,10 @@ def resolve_inside(base: Path, relative: str, *, path: Path, line: int, field_na
     if candidate.is_absolute():
         raise CatalogError(path, f"must be a path relative to the file, got {relative!r}", line=line, field=field_name)
     root = base.resolve()
-    resolved = (root / candidate).resolve()
+    try:
+        resolved = (root / candidate).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise CatalogError(path, f"path {relative!r} cannot be resolved ({exc})", line=line, field=field_name) from None
     if resolved != root and root not in resolved.parents:
         raise CatalogError(path, f"path {relative!r} escapes the directory {root}", line=line, field=field_name)
     return resolved
@@ -307,61 +269,100 @@ def read_brands(path: str | Path, *, strict: bool = True, sink: _ProblemSink | N
     path = Path(path)
     sink = sink or _ProblemSink(strict=strict)
     brands: dict[str, Brand] = {}
-    for line, row in _rows(path, ["brand"]):
+    for line, row in _good_rows(path, BRAND_COLUMNS, ["brand"], sink):
         try:
-            if "__error__" in row:
-                raise CatalogError(path, row["__error__"], line=line)
-            name = row.get("brand", "")
+            name = text(row, "brand")
             if not name:
                 raise CatalogError(path, "is empty", line=line, field="brand")
             if name.casefold() in brands:
                 raise CatalogError(path, f"brand {name!r} is listed twice", line=line, field="brand")
             brands[name.casefold()] = Brand(
-                name, _split_list(row.get("aliases", "")), _split_list(row.get("authorized_sellers", ""))
+                name, _split_list(text(row, "aliases")), _split_list(text(row, "authorized_sellers"))
             )
         except CatalogError as error:
             sink.report(error)
     return list(brands.values())
 
 
+def _known_brand(path: Path, line: int, name: str, brands: dict[str, Brand] | None) -> str:
+    """The brand's name as ``brands.csv`` spells it; an error naming the closest one when it is not listed."""
+    if brands is None:
+        return name
+    brand = brands.get(name.casefold())
+    if brand is not None:
+        return brand.name
+    names = [b.name for b in brands.values()]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise CatalogError(path, f"brand {name!r} is not in brands.csv{hint}; add it there or fix the name",
+                       line=line, field="brand")
+
+
+def _reference(path: Path, line: int, row: Row, brands: dict[str, Brand] | None, check_images: bool) -> ReferenceImage:
+    for required in ("brand", "product_id"):
+        if not text(row, required):
+            raise CatalogError(path, "is empty", line=line, field=required)
+    brand = _known_brand(path, line, text(row, "brand"), brands)
+    image = resolve_inside(path.parent, text(row, "image"), path=path, line=line, field_name="image")
+    if check_images and not image.is_file():
+        raise CatalogError(path, f"image file not found: {image}", line=line, field="image")
+    return ReferenceImage(
+        brand=brand,
+        product_id=text(row, "product_id"),
+        product_name=text(row, "product_name") or text(row, "product_id"),
+        image=image,
+        price=parse_price(path, line, row.get("price", "")),
+        currency=parse_currency(path, line, text(row, "currency")),
+        label=Path(text(row, "image")).as_posix(),
+    )
+
+
 def read_references(
-    path: str | Path, *, strict: bool = True, sink: _ProblemSink | None = None, check_images: bool = True
+    path: str | Path,
+    *,
+    strict: bool = True,
+    sink: _ProblemSink | None = None,
+    check_images: bool = True,
+    brands: Iterable[Brand] | None = None,
 ) -> list[ReferenceImage]:
-    """Read ``references.csv`` / ``.jsonl``: ``brand, product_id, product_name, image, price, currency``."""
+    """Read ``references.csv`` / ``.jsonl``: ``brand, product_id, product_name, image, price, currency``.
+
+    ``brands``: the brands of ``brands.csv``; a row naming another brand is then a bad row (not a new brand).
+    """
     path = Path(path)
     sink = sink or _ProblemSink(strict=strict)
+    known = None if brands is None else {b.key: b for b in brands}
     refs: list[ReferenceImage] = []
     seen: set[Path] = set()
-    for line, row in _rows(path, ["brand", "product_id", "image"]):
+    for line, row in _good_rows(path, REFERENCE_COLUMNS, ["brand", "product_id", "image"], sink):
         try:
-            if "__error__" in row:
-                raise CatalogError(path, row["__error__"], line=line)
-            for required in ("brand", "product_id"):
-                if not row.get(required):
-                    raise CatalogError(path, "is empty", line=line, field=required)
-            image = resolve_inside(path.parent, row.get("image", ""), path=path, line=line, field_name="image")
-            if check_images and not image.is_file():
-                raise CatalogError(path, f"image file not found: {image}", line=line, field="image")
-            if image in seen:
-                raise CatalogError(path, f"image {row['image']!r} is listed twice", line=line, field="image")
-            price = _parse_price(path, line, row.get("price", ""))
-            currency = _parse_currency(path, line, row.get("currency", ""))
-            label = Path(row["image"]).as_posix()
-            seen.add(image)
-            refs.append(
-                ReferenceImage(
-                    brand=row["brand"],
-                    product_id=row["product_id"],
-                    product_name=row.get("product_name", "") or row["product_id"],
-                    image=image,
-                    price=price,
-                    currency=currency,
-                    label=label,
-                )
-            )
+            ref = _reference(path, line, row, known, check_images)
+            if ref.image in seen:
+                raise CatalogError(path, f"image {ref.label!r} is listed twice", line=line, field="image")
+            seen.add(ref.image)
+            refs.append(ref)
         except CatalogError as error:
             sink.report(error)
     return refs
+
+
+def _labeled_listing(path: Path, line: int, row: Row, check_images: bool) -> LabeledListing:
+    names = _split_list(text(row, "image"))
+    if not names:
+        raise CatalogError(path, "is empty", line=line, field="image")
+    images = tuple(resolve_inside(path.parent, name, path=path, line=line, field_name="image") for name in names)
+    if check_images:
+        for image in images:
+            if not image.is_file():
+                raise CatalogError(path, f"image file not found: {image}", line=line, field="image")
+    price = parse_price(path, line, row.get("price", ""))
+    currency = parse_currency(path, line, text(row, "currency"))
+    label = text(row, "label").lower() or None
+    if label is not None and label not in LABELS:
+        raise CatalogError(path, f"must be one of {', '.join(LABELS)}, got {label!r}", line=line, field="label")
+    listing = Listing(images=images, title=text(row, "title"), price=price, currency=currency,
+                      seller=text(row, "seller") or None, listing_id=text(row, "listing_id") or names[0])
+    return LabeledListing(listing, label or "", text(row, "product_id") or None, text(row, "kind") or None)
 
 
 def read_listings(
@@ -374,44 +375,21 @@ def read_listings(
     """Read ``listings.csv`` (``listing_id, image, title, price, currency, seller``; several images with ``;``).
 
     Optional ground-truth columns ``label``, ``product_id`` and ``kind`` are kept on each
-    :class:`LabeledListing`. Bad rows are skipped with a logged line (kept in ``problems``) unless ``strict``.
+    :class:`LabeledListing`. Bad rows are skipped with one logged line each (kept in ``problems``) unless
+    ``strict``; an unknown column stops the reading (:class:`CatalogError`).
     """
     path = Path(path)
     sink = _ProblemSink(problems, strict)
     out: list[LabeledListing] = []
     ids: set[str] = set()
-    for line, row in _rows(path, ["image"]):
+    for line, row in _good_rows(path, LISTING_COLUMNS + LABEL_COLUMNS, ["image"], sink):
         try:
-            if "__error__" in row:
-                raise CatalogError(path, row["__error__"], line=line)
-            names = _split_list(row.get("image", ""))
-            if not names:
-                raise CatalogError(path, "is empty", line=line, field="image")
-            images = tuple(
-                resolve_inside(path.parent, name, path=path, line=line, field_name="image") for name in names
-            )
-            if check_images:
-                for image in images:
-                    if not image.is_file():
-                        raise CatalogError(path, f"image file not found: {image}", line=line, field="image")
-            listing_id = row.get("listing_id") or names[0]
+            item = _labeled_listing(path, line, row, check_images)
+            listing_id = item.listing.listing_id
             if listing_id in ids:
                 raise CatalogError(path, f"listing_id {listing_id!r} is used twice", line=line, field="listing_id")
-            price = _parse_price(path, line, row.get("price", ""))
-            currency = _parse_currency(path, line, row.get("currency", ""))
-            label = row.get("label", "").lower() or None
-            if label is not None and label not in LABELS:
-                raise CatalogError(path, f"must be one of {', '.join(LABELS)}, got {label!r}", line=line, field="label")
             ids.add(listing_id)
-            listing = Listing(
-                images=images,
-                title=row.get("title", ""),
-                price=price,
-                currency=currency,
-                seller=row.get("seller") or None,
-                listing_id=listing_id,
-            )
-            out.append(LabeledListing(listing, label or "", row.get("product_id") or None, row.get("kind") or None))
+            out.append(item)
         except CatalogError as error:
             sink.report(error)
     return out

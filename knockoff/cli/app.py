@@ -52,8 +52,9 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
 def _cmd_index_build(args: argparse.Namespace) -> int:
     from knockoff.catalog.readers import Catalog
-    from knockoff.match.index import build_index
+    from knockoff.match.index import build_index, check_save_target
 
+    check_save_target(args.out)  # before the build: never over a folder that is not an index (exit 2)
     catalog = Catalog.from_dir(args.catalog, strict=args.strict)
     index = build_index(catalog, args.engine, index_type=args.index_type)
     index.save(args.out)

@@ -317,23 +317,26 @@ class Detector:
         out = []
         for ref_id, (_, number) in sorted(best.items(), key=lambda item: -item[1][0])[:wanted]:
             known = by_reference.get(ref_id)
+            reference = self.index.references[ref_id]
             hit = known.hit if known is not None else Hit(
-                self.index.references[ref_id], ref_id, self._similarity(self.index.references[ref_id], number))
+                reference, ref_id, self._similarity(reference, number, ref_id))
             out.append(_Candidate(hit, number))
         return out
 
-    def _similarity(self, reference: ReferenceImage, listing_image: int) -> float:
+    def _similarity(self, reference: ReferenceImage, listing_image: int, ref_id: int = -1) -> float:
         """Global similarity of a reference photo the search did not return: best over its views and the
         listing photo's query views (what the index would have said); 0 when it cannot be computed."""
         vectors = self._last_vectors
         if vectors is None or listing_image >= len(vectors) or len(vectors[listing_image]) == 0:
             return 0.0
-        try:
-            image = load_image(reference.image, min_side=self.index.embedder.input_size)
-        except ImageError:
-            return 0.0
-        embedder = self.index.embedder
-        ref_vectors = embedder.embed(embedder.reference_views(image))
+        ref_vectors = self.index.reference_vectors(ref_id)
+        if ref_vectors is None:
+            try:
+                image = load_image(reference.image, min_side=self.index.embedder.input_size)
+            except ImageError:
+                return 0.0
+            embedder = self.index.embedder
+            ref_vectors = embedder.embed(embedder.reference_views(image))
         return float(np.max(vectors[listing_image] @ ref_vectors.T))
 
     def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image]) -> _Candidate | None:
@@ -387,8 +390,10 @@ class Detector:
         if cached is not None:
             self._reference_features.move_to_end(hit.reference_id)
             return cached
+        features = self.index.reference_features(hit.reference_id, getattr(self.verifier, "settings", None))
         try:
-            features = self.verifier.features(load_image(hit.reference.image))
+            if features is None:
+                features = self.verifier.features(load_image(hit.reference.image))
         except ImageError as error:
             log.warning("reference image not verifiable: %s", error)
             return None

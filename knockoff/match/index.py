@@ -23,7 +23,6 @@ instead of reading them: several processes on one machine share the pages. Such 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -37,16 +36,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from knockoff.catalog.images import load_image
 from knockoff.catalog.readers import Brand, Catalog, ReferenceImage
 from knockoff.errors import ConfigError, ImageError, IndexCorruptError, IndexMismatchError, IndexStateError
-from knockoff.catalog.images import load_image
+from knockoff.match.manifest import (
+    CORE_FILES,
+    FORMAT_VERSION,
+    check_index_target,
+    clean_stale_staging,
+    read_manifest,
+    sha256,
+    verify_checksums,
+)
+from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
 
 if TYPE_CHECKING:
     from knockoff.embedders.base import Embedder
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
 AUTO_FLAT_LIMIT = 1_000_000
 """``index_type="auto"`` keeps exact search below this many vectors."""
@@ -62,7 +70,7 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 _SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivfpq": ("nprobe",)}
 _VIEW_BITS = 8  # a FAISS id is (reference id << 8) | view number: up to 256 views per reference image
 _MAX_VIEWS = 1 << _VIEW_BITS
-_FILES = ("index.faiss", "references.jsonl", "brands.json")
+_FILES = CORE_FILES
 
 
 @dataclass(frozen=True)
@@ -77,12 +85,7 @@ class Hit:
         return {"reference_id": self.reference_id, "similarity": self.similarity, **self.reference.to_dict()}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+_sha256 = sha256
 
 
 def choose_index_type(expected_vectors: int, dim: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> str:
@@ -199,6 +202,9 @@ class ReferenceIndex:
         self._read_only: str | None = None  # the directory a memory-mapped index was loaded from
         self._mapped_checksum: str | None = None
         self.skipped: list[ImageError] = []
+        #: what verification needs from each reference photo (None: not stored, e.g. OpenCV missing)
+        self._features: FeatureStore | None = _new_feature_store()
+        self._feature_verifier: Any = None
 
     # -- building -------------------------------------------------------------------------------------
 
@@ -363,6 +369,7 @@ class ReferenceIndex:
             views: list[Any] = []
             owners: list[ReferenceImage] = []
             counts: list[int] = []
+            features: list[StoredFeatures | None] = []
             for ref in batch:
                 try:
                     image = load_image(ref.image)
@@ -374,12 +381,65 @@ class ReferenceIndex:
                 views.extend(ref_views)
                 owners.append(ref)
                 counts.append(len(ref_views))
+                features.append(self._compute_features(image))
             if views:
-                self.add_vectors_batch(owners, self.embedder.embed(views), counts)
+                ids = self.add_vectors_batch(owners, self.embedder.embed(views), counts)
+                self._keep_features(ids, features)
                 added += len(owners)
             if progress is not None:
                 progress(len(batch))
         return added
+
+    def _compute_features(self, image: Image.Image) -> StoredFeatures | None:
+        """The verification features of a reference photo, to store in the index (None when not stored)."""
+        if self._features is None:
+            return None
+        if self._feature_verifier is None:
+            from knockoff.match.verify import GeometricVerifier
+
+            self._feature_verifier = GeometricVerifier()
+        return StoredFeatures.from_local(self._feature_verifier.features(image))
+
+    def _keep_features(self, ids: Sequence[int], features: Sequence[StoredFeatures | None]) -> None:
+        if self._features is None:
+            return
+        for ref_id, stored in zip(ids, features):
+            if stored is not None:
+                self._features.put(ref_id, stored)
+
+    # -- what verification needs, from the index alone -----------------------------------------------
+
+    @property
+    def feature_settings(self) -> dict[str, int] | None:
+        """The verifier settings the stored reference features were computed with (None: none stored)."""
+        return None if self._features is None else dict(self._features.settings)
+
+    def reference_features(self, ref_id: int, settings: Any = None) -> Any:
+        """The stored verification features (``knockoff.match.verify.LocalFeatures``) of a reference photo, or
+        None when the index does not hold them or ``settings`` (a ``VerifierSettings``) would compute other ones:
+        the caller then computes them from the photo."""
+        if self._features is None:
+            return None
+        if settings is not None and feature_settings(settings) != self._features.settings:
+            return None
+        stored = self._features.get(ref_id)
+        return None if stored is None else stored.to_local()
+
+    def reference_thumbnail(self, ref_id: int) -> np.ndarray | None:
+        """The stored grayscale thumbnail (longer side ``thumbnail_side``) of a reference photo, or None."""
+        stored = None if self._features is None else self._features.get(ref_id)
+        return None if stored is None else stored.thumbnail
+
+    def reference_vectors(self, ref_id: int) -> np.ndarray | None:
+        """The indexed vectors (one a view) of a reference photo, as the index holds them; None for an ivfpq
+        index (its vectors are stored quantized) or a reference id it does not hold."""
+        if ref_id not in self._views or self.index_type == "ivfpq" or not self._faiss.is_trained:
+            return None
+        ids = (np.int64(ref_id) << _VIEW_BITS) + np.arange(self._views[ref_id], dtype=np.int64)
+        try:
+            return np.stack([self._faiss.reconstruct(int(i)) for i in ids]).astype(np.float32, copy=False)
+        except RuntimeError:
+            return None
 
     def remove_product(self, brand: str, product_id: str) -> int:
         """Remove every reference image of a product; returns how many images were removed.
@@ -402,6 +462,8 @@ class ReferenceIndex:
         for ref_id in doomed:
             del self.references[ref_id]
             del self._views[ref_id]
+            if self._features is not None:
+                self._features.discard(ref_id)
         self._max_views = None
         return len(doomed)
 
@@ -467,7 +529,7 @@ class ReferenceIndex:
             "embedder": self.embedder, "brands": self.brands, "references": self.references, "views": self._views,
             "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
             "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
-            "pending": self._pending, "skipped": self.skipped,
+            "pending": self._pending, "skipped": self.skipped, "features": self._features,
         }
 
     @classmethod
@@ -494,20 +556,52 @@ class ReferenceIndex:
         self._read_only = None
         self._mapped_checksum = None
         self.skipped = state["skipped"]
+        self._features = state.get("features")
+        self._feature_verifier = None
 
     # -- saving and loading ---------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write the index directory atomically (a crash mid-save leaves the previous one readable)."""
-        import faiss
+        """Write the index directory atomically (a crash mid-save leaves the previous one readable).
 
+        ``path`` must be a new or empty folder, or a knockoff index holding only index files: anything else
+        raises :class:`~knockoff.errors.IndexPathError` and nothing is deleted. Staging folders left beside it
+        by saves that were killed are removed.
+        """
         self._ensure_ready()
-        target = Path(path)
+        target = check_save_target(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_staging(target)
         staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir()
+        files = self._write_files(staging)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "embedder": self.embedder.settings(),
+            "dim": self.embedder.dim,
+            "metric": "inner_product",
+            "index_type": self.index_type,
+            "index_params": dict(self.params),
+            "count": {"references": len(self.references), "vectors": self.vector_count},
+            "next_id": self._next_id,
+            "features": None if self._features is None else {
+                "settings": self._features.settings, "count": len(self._features)},
+            "checksums": {name: _sha256(staging / name) for name in files},
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        for name in (*files, "manifest.json"):
+            with (staging / name).open("rb") as handle:
+                os.fsync(handle.fileno())
+        _swap_in(staging, target)
+        return target
+
+    def _write_files(self, staging: Path) -> tuple[str, ...]:
+        """Write every file but the manifest into ``staging``; returns their names."""
+        import faiss
+
         if self._read_only is not None:
             # a mapped ivfpq would be written as a pointer to its source file: copy the unchanged file instead
             shutil.copyfile(self._mapped_file(), staging / "index.faiss")
@@ -519,31 +613,10 @@ class ReferenceIndex:
         (staging / "brands.json").write_text(
             json.dumps([b.to_dict() for b in self.brands.values()], indent=1), encoding="utf-8"
         )
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "embedder": self.embedder.settings(),
-            "dim": self.embedder.dim,
-            "metric": "inner_product",
-            "index_type": self.index_type,
-            "index_params": dict(self.params),
-            "count": {"references": len(self.references), "vectors": self.vector_count},
-            "next_id": self._next_id,
-            "checksums": {name: _sha256(staging / name) for name in _FILES},
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        for name in (*_FILES, "manifest.json"):
-            with (staging / name).open("rb") as handle:
-                os.fsync(handle.fileno())
-        backup = target.with_name(f".{target.name}.previous")
-        if backup.exists():
-            shutil.rmtree(backup)
-        if target.exists():
-            os.replace(target, backup)
-        os.replace(staging, target)
-        if backup.exists():
-            shutil.rmtree(backup)
-        return target
+        if self._features is None:
+            return _FILES
+        self._features.save(staging)
+        return (*_FILES, *FEATURE_FILES)
 
     @classmethod
     def load(
@@ -552,83 +625,139 @@ class ReferenceIndex:
         """Load an index directory; ``embedder`` defaults to the one named in its manifest.
 
         ``mmap=True`` memory-maps the vectors (flat and hnsw storage, ivfpq inverted lists) rather than reading
-        them into memory; processes on one machine then share the pages. The index is then read-only.
+        them into memory; processes on one machine then share the pages. The index is then read-only. The
+        stored reference features are always memory-mapped.
 
         Raises :class:`IndexMismatchError` when the embedder differs from the one that built the index,
-        :class:`IndexCorruptError` when a file is missing or damaged.
+        :class:`IndexCorruptError` when a file is missing, damaged or disagrees with the manifest.
         """
-        import faiss
-
-        from knockoff.embedders.base import Embedder, create_embedder
-
         root = Path(path)
         backup = root.with_name(f".{root.name}.previous")
         if not (root / "manifest.json").exists() and (backup / "manifest.json").exists():
             log.warning("%s: an interrupted save left the previous index at %s; loading that", root, backup)
             root = backup
-        manifest = _read_manifest(root)
+        manifest = read_manifest(root, INDEX_TYPES)
         if verify:
-            for name, expected in manifest.get("checksums", {}).items():
-                file = root / name
-                if not file.exists():
-                    raise IndexCorruptError(f"{root}: file {name} is missing")
-                if _sha256(file) != expected:
-                    raise IndexCorruptError(f"{root}: {name} is damaged (its checksum differs from the manifest)")
-        built_with = manifest["embedder"]
-        if embedder is None:
-            embedder = create_embedder(built_with["name"])
-        elif not isinstance(embedder, Embedder):
-            embedder = create_embedder(embedder)
-        _check_same_embedder(root, built_with, embedder.settings())
-        index_type = manifest.get("index_type", "flat")
+            verify_checksums(root, manifest)
+        embedder = _embedder_for(root, manifest, embedder)
         try:
-            index = cls(embedder, index_type=index_type, params=manifest.get("index_params"))
+            index = cls(embedder, index_type=manifest.get("index_type", "flat"), params=manifest.get("index_params"))
         except ValueError as exc:
             raise IndexCorruptError(f"{root}: manifest.json has a bad index type or parameters ({exc})") from exc
-        # IO_FLAG_MMAP maps IVF inverted lists; IO_FLAG_MMAP_IFC maps flat codes (flat, and the hnsw storage).
-        # They do not combine: with IFC the IVF reader cannot map its lists.
-        flags = (faiss.IO_FLAG_MMAP if index_type == "ivfpq" else faiss.IO_FLAG_MMAP_IFC) if mmap else 0
-        try:
-            index._faiss = faiss.read_index(str(root / "index.faiss"), flags)
-            for line in (root / "references.jsonl").read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                ref_id = int(row.pop("id"))
-                index._views[ref_id] = int(row.pop("views"))
-                index.references[ref_id] = ReferenceImage.from_dict(row)
-            for data in json.loads((root / "brands.json").read_text(encoding="utf-8")):
-                index.add_brand(Brand(data["name"], tuple(data["aliases"]), tuple(data["authorized_sellers"])))
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
-            raise IndexCorruptError(f"{root}: cannot read the index ({exc})") from exc
-        if index._faiss.d != embedder.dim or index._faiss.ntotal != manifest["count"]["vectors"]:
-            raise IndexCorruptError(f"{root}: index.faiss does not agree with the manifest (dimension or count)")
-        if not _faiss_matches(index.index_type, index._faiss):
-            raise IndexCorruptError(f"{root}: index.faiss is not a {index.index_type} index as the manifest says")
+        index._read_files(root, mmap)
+        index._check_against(root, manifest)
         index._apply_search_params()
         if mmap:
             index._read_only = str(root)
-            index._mapped_checksum = manifest.get("checksums", {}).get("index.faiss") or _sha256(root / "index.faiss")
+            index._mapped_checksum = manifest["checksums"]["index.faiss"]
         index._next_id = int(manifest.get("next_id", max(index.references, default=-1) + 1))
+        features = manifest.get("features")
+        if features is not None:
+            index._features = FeatureStore.load(root, features["settings"], set(index.references))
+        else:
+            index._features = None
         return index
 
+    def _read_files(self, root: Path, mmap: bool) -> None:
+        """Read index.faiss, references.jsonl and brands.json; any damage is an IndexCorruptError."""
+        import faiss
 
-def _read_manifest(root: Path) -> dict[str, Any]:
-    file = root / "manifest.json"
-    if not root.is_dir():
-        raise IndexCorruptError(f"{root}: index directory not found")
-    if not file.exists():
-        raise IndexCorruptError(f"{root}: manifest.json is missing (not a knockoff index, or an incomplete save)")
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexCorruptError(f"{root}: manifest.json is damaged ({exc})") from exc
-    if not isinstance(manifest, dict) or "embedder" not in manifest or "count" not in manifest:
-        raise IndexCorruptError(f"{root}: manifest.json lacks required fields")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexCorruptError(
-            f"{root}: index format version {manifest.get('format_version')} is not supported "
-            f"(this knockoff reads version {FORMAT_VERSION}); rebuild the index"
-        )
-    return manifest
+        # IO_FLAG_MMAP maps IVF inverted lists; IO_FLAG_MMAP_IFC maps flat codes (flat, and the hnsw storage).
+        # They do not combine: with IFC the IVF reader cannot map its lists.
+        flags = (faiss.IO_FLAG_MMAP if self.index_type == "ivfpq" else faiss.IO_FLAG_MMAP_IFC) if mmap else 0
+        try:
+            self._faiss = faiss.read_index(str(root / "index.faiss"), flags)
+            for number, line in enumerate((root / "references.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+                self._read_reference(number, json.loads(line))
+            for data in json.loads((root / "brands.json").read_text(encoding="utf-8")):
+                self.add_brand(Brand(data["name"], tuple(data["aliases"]), tuple(data["authorized_sellers"])))
+        except IndexCorruptError as exc:
+            raise IndexCorruptError(f"{root}: {exc}") from None
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            raise IndexCorruptError(f"{root}: cannot read the index ({problem})") from exc
+        except RecursionError:
+            raise IndexCorruptError(f"{root}: cannot read the index (JSON nested too deeply)") from None
+
+    def _read_reference(self, number: int, row: Any) -> None:
+        if not isinstance(row, dict):
+            raise IndexCorruptError(f"references.jsonl, line {number}: not a JSON object")
+        ref_id, views = row.pop("id", None), row.pop("views", None)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ref_id, views)) \
+                or ref_id < 0 or not 1 <= views <= _MAX_VIEWS or ref_id in self.references:
+            raise IndexCorruptError(f"references.jsonl, line {number}: bad or repeated 'id' or 'views'")
+        texts_ok = all(isinstance(row.get(k), str) for k in ("brand", "product_id", "image")) and all(
+            isinstance(row.get(k, ""), str) for k in ("product_name", "label"))
+        price, currency = row.get("price"), row.get("currency")
+        price_ok = price is None or (isinstance(price, (int, float)) and not isinstance(price, bool) and price >= 0)
+        if not texts_ok or not price_ok or not (currency is None or isinstance(currency, str)):
+            raise IndexCorruptError(f"references.jsonl, line {number}: a field has the wrong type")
+        self._views[ref_id] = views
+        self.references[ref_id] = ReferenceImage.from_dict(row)
+
+    def _check_against(self, root: Path, manifest: dict[str, Any]) -> None:
+        """The files agree with the manifest and with each other (counts, dimension, type, ids)."""
+        count = manifest["count"]
+        if len(self.references) != count["references"]:
+            raise IndexCorruptError(f"{root}: references.jsonl has {len(self.references)} references but the "
+                                    f"manifest says {count['references']} (cut short or edited)")
+        if manifest["dim"] != self.embedder.dim or self._faiss.d != self.embedder.dim:
+            raise IndexCorruptError(f"{root}: index.faiss does not agree with the manifest (dimension)")
+        total_views = sum(self._views.values())
+        if self._faiss.ntotal != count["vectors"] or total_views != count["vectors"]:
+            raise IndexCorruptError(f"{root}: index.faiss holds {self._faiss.ntotal} vectors, the references "
+                                    f"{total_views} views, the manifest says {count['vectors']}")
+        if not _faiss_matches(self.index_type, self._faiss):
+            raise IndexCorruptError(f"{root}: index.faiss is not a {self.index_type} index as the manifest says")
+        if self.index_type != "ivfpq":
+            import faiss
+
+            owners = set((faiss.vector_to_array(self._faiss.id_map) >> _VIEW_BITS).tolist())
+            if owners != set(self.references):
+                raise IndexCorruptError(f"{root}: index.faiss and references.jsonl name different reference ids")
+        if self.references and max(self.references) >= manifest.get("next_id", max(self.references) + 1):
+            raise IndexCorruptError(f"{root}: manifest.json 'next_id' is not above every reference id")
+
+
+def check_save_target(path: str | Path) -> Path:
+    """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
+    folder, or a knockoff index holding only index files (call it before a long build)."""
+    return check_index_target(path, FEATURE_FILES)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with renames, keeping the previous one aside until done."""
+    backup = target.with_name(f".{target.name}.previous")
+    if backup.exists():
+        shutil.rmtree(backup)
+    if target.exists():
+        os.replace(target, backup)
+    os.replace(staging, target)
+    if backup.exists():
+        shutil.rmtree(backup)
+
+
+def _embedder_for(root: Path, manifest: dict[str, Any], embedder: Embedder | str | None) -> Embedder:
+    """The embedder to load with: the manifest's, or the one given, checked to be the same."""
+    from knockoff.embedders.base import Embedder, create_embedder
+
+    built_with = manifest["embedder"]
+    if embedder is None:
+        embedder = create_embedder(built_with["name"])
+    elif not isinstance(embedder, Embedder):
+        embedder = create_embedder(embedder)
+    _check_same_embedder(root, built_with, embedder.settings())
+    return embedder
+
+
+def _new_feature_store() -> FeatureStore | None:
+    """An empty store of reference features when OpenCV can compute them, else None."""
+    from knockoff.match.verify import VerifierSettings, opencv_available
+
+    if not opencv_available():
+        log.info("OpenCV is not installed: the index stores no keypoints (verification needs OpenCV anyway)")
+        return None
+    return FeatureStore(feature_settings(VerifierSettings()))
 
 
 def _check_same_embedder(root: Path, built_with: dict[str, Any], given: dict[str, Any]) -> None:
