@@ -59,3 +59,19 @@ class IndexCorruptError(IndexError_):
 
 class PolicyError(KnockoffError, ValueError):
     """A policy file is invalid."""
+
+
+class ScanError(KnockoffError):
+    """A scan cannot start: nothing to scan, or its output folder is unusable."""
+
+
+class NothingToScanError(ScanError, ValueError):
+    """The scanned folder holds no listing (no photo, or every row of its listings file was refused)."""
+
+
+class OutputLockedError(ScanError):
+    """Another scan is writing to the same output folder; the message names its process id."""
+
+
+class UnsafeOutputError(ScanError):
+    """A file the scan would write is a symbolic link (or not a regular file); it is refused, not followed."""
