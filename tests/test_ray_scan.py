@@ -106,10 +106,12 @@ def test_ray_scan_equals_local_scan_and_resumes(local_ray, catalog_dir, tmp_path
     partial.mkdir()
     (partial / "results.jsonl").write_text("".join(lines[:100]) + lines[100][:40])
     resumed = scan_with_ray(folder, index, partial, batch_size=16, num_actors=2, timeout_s=120)
-    assert resumed.already_done == 100 and resumed.decided == N_LISTINGS - 100 and resumed.counts == local.counts
+    errors_before = sum(json.loads(line)["verdict"] == "error" for line in lines[:100])  # retried on a rerun
+    assert errors_before == 1 and resumed.redecided == {"error": 1}
+    assert resumed.already_done == 99 and resumed.decided == N_LISTINGS - 99 and resumed.counts == local.counts
     assert _rows(partial / "results.jsonl") == expected
-    again = scan_with_ray(folder, index, partial, num_actors=2, timeout_s=120)  # done: nothing to run
-    assert again.decided == 0 and again.total == N_LISTINGS
+    again = scan_with_ray(folder, index, partial, num_actors=1, timeout_s=120)  # the errors only (damaged files)
+    assert again.decided == again.redecided["error"] == local.counts["error"] and again.total == N_LISTINGS
 
 
 @pytest.mark.slow

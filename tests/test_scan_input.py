@@ -246,3 +246,52 @@ def test_the_scan_command_ends_with_the_report_path_and_exits_1_on_suspects(inde
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"report: {out / 'report.html'}" and (out / "report.html").is_file()
     assert main(["scan", str(folder), "--index", str(index_dir), "--out", str(out), "--engine", "local"]) == 2
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 s"), (12.4, "12 s"), (200, "3 min 20 s"), (7500, "2 h 05 min"), (float("inf"), "unknown"),
+])
+def test_format_duration(seconds, text):
+    from knockoff.run.progress import format_duration
+
+    assert format_duration(seconds) == text
+
+
+def test_progress_logs_a_line_every_n_listings_or_seconds_with_rate_and_eta(caplog):
+    from knockoff.run.progress import Progress
+
+    now = [0.0]
+    progress = Progress(100, bar=False, every_s=10, every_n=30, clock=lambda: now[0])
+    with caplog.at_level("INFO", logger="knockoff.run.progress"):
+        for _ in range(10):  # 10 listings every 2 s: a line at 30 listings (6 s), 60, 90, and at the end
+            now[0] += 2.0
+            progress.advance(10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "scanned 30/100 listings (30 %), 5.0 a second, about 14 s left"
+    assert len(lines) == 4 and lines[-1].startswith("scanned 100/100 listings (100 %)")
+    slow = Progress(100, bar=False, every_s=10, every_n=1000, clock=lambda: now[0])
+    caplog.clear()
+    with caplog.at_level("INFO", logger="knockoff.run.progress"):
+        for _ in range(5):
+            now[0] += 4.0
+            slow.advance(1)
+    assert len(caplog.records) == 1 and "scanned 3/100" in caplog.records[0].getMessage()  # after 12 s
+
+
+def test_the_scan_command_logs_progress_when_not_on_a_terminal(index, tmp_path, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    textured_image(1).save(folder / "ok.jpg")
+    index_dir = index.save(tmp_path / "index")
+    args = ["scan", str(folder), "--index", str(index_dir), "--workers", "0", "--no-report"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "knockoff.run.progress"]
+    assert len(lines) == 1 and lines[0].startswith("scanned 1/1 listings (100 %)")
+    caplog.clear()
+    assert main([*args, "--no-progress", "--out", str(tmp_path / "out2")]) == 0
+    assert not [r for r in caplog.records if r.name == "knockoff.run.progress"]
+
+
+def test_the_backend_is_checked(index, tmp_path):
+    with pytest.raises(ValueError, match="backend must be one of local, ray"):
+        scan(tmp_path, index, tmp_path / "out", backend="spark")

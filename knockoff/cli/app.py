@@ -88,9 +88,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     (nothing to scan, an output folder in use), 130/143 when stopped by SIGINT/SIGTERM (results kept)."""
     from knockoff.run.scan import scan
 
-    if not args.no_progress and args.verbose == 0:  # non-interactive runs: a progress line every 10 s
-        logging.getLogger("knockoff.run.progress").setLevel(logging.INFO)
-    with _stop_on_sigterm() as received:
+    with _stop_on_sigterm() as received, _progress_lines(not args.no_progress):
         try:
             summary = scan(args.folder, args.index, args.out, policy=_policy(args), listings_csv=args.listings,
                            workers=args.workers, batch_size=args.batch_size,
@@ -109,6 +107,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
         print(f"report: {write_reports(args.out)[1]}")
     return EXIT_SUSPECT if summary.needs_person else EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress_lines(on: bool) -> Iterator[None]:
+    """Show (or hide) the scan's progress log lines, which a run without a terminal gets instead of a bar."""
+    logger = logging.getLogger("knockoff.run.progress")
+    saved = logger.level
+    logger.setLevel(logging.INFO if on else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
 
 
 @contextlib.contextmanager
@@ -198,9 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--listings", help="listings CSV (default: listings.csv in the folder, if present)")
     scan.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     scan.add_argument("--workers", type=int, help="decoding processes (default: CPUs - 1)")
-    scan.add_argument("--batch-size", type=int, default=32, help="photos embedded per call (default: 32)")
-    scan.add_argument("--no-progress", action="store_true",
-                      help="no progress bar, and no progress lines when stderr is not a terminal")
+    scan.add_argument("--batch-size", type=int, default=32)
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar, no progress log lines")
     scan.add_argument("--no-report", action="store_true", help="do not write results.csv and report.html")
     scan.add_argument("--backend", choices=["local", "ray"], default="local",
                       help="local worker processes (default), or Ray Data (pip install 'knockoff[ray]')")

@@ -111,15 +111,16 @@ class Decoder:
         try:
             decoded = future.result()
         except BrokenProcessPool:
-            suspects = [listing] + [item for item, _ in pending]
-            pending.clear()
-            log.warning("a decoding worker died; decoding the %d listings in flight again, one at a time",
-                        len(suspects))
-            self._restart()
-            for item in suspects:
-                yield item, self._decode_alone(item)
+            decoded = None
+        if decoded is not None:
+            yield listing, decoded
             return
-        yield listing, decoded
+        suspects = [listing] + [item for item, _ in pending]
+        pending.clear()
+        log.warning("a decoding worker died; decoding the %d listings in flight again, one at a time", len(suspects))
+        self._restart()
+        for item in suspects:
+            yield item, self._decode_alone(item)
 
     def _decode_alone(self, listing: Listing) -> ListingImages:
         try:
