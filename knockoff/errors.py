@@ -87,7 +87,20 @@ class LabeledSetError(KnockoffError):
 
 class RealDataMissingError(LabeledSetError):
     """A real-data folder (or its ground-truth file) is not on this machine."""
+
+
 class IndexPathError(ReferenceIndexError):
     """An index cannot be written where asked (a file, or a folder that is not a knockoff index)."""
+
+class NothingToScanError(ScanError, ValueError):
+    """The scanned folder holds no listing (no photo, or every row of its listings file was refused)."""
+
+
+class OutputLockedError(ScanError):
+    """Another scan is writing to the same output folder; the message names its process id."""
+
+
+class UnsafeOutputError(ScanError):
+    """A file the scan would write is a symbolic link (or not a regular file); it is refused, not followed."""
 
 

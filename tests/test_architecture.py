@@ -45,7 +45,7 @@ STAGES = {
 #: Known breaches in the run stage, which another branch rewrites (issue 11: the Ray scan uses the public
 #: results-store and index APIs; the local scan does not import the Ray scan's module at import time).
 #: Marked xfail until that merge, so they stay listed in every test run; remove the entries then.
-PENDING_RUN_REWRITE = {"knockoff.run.ray_scan", "knockoff.run.scan"}
+PENDING_RUN_REWRITE: set[str] = set()
 _PENDING_REASON = "run/ is rewritten on another branch (issue 11); strict after the merge"
 
 
@@ -228,7 +228,6 @@ def test_no_import_cycle_through_lazy_imports_outside_the_run_stage():
     assert found == [], "cycles through function-level imports (allow one only in ALLOWED_LAZY_CYCLES, with why)"
 
 
-@pytest.mark.xfail(strict=False, reason=_PENDING_REASON + " (scan -> ray_scan lazily, ray_scan -> scan)")
 def test_no_import_cycle_through_lazy_imports_at_all():
     assert _lazy_cycles() == []
 

@@ -106,10 +106,12 @@ def test_ray_scan_equals_local_scan_and_resumes(local_ray, catalog_dir, tmp_path
     partial.mkdir()
     (partial / "results.jsonl").write_text("".join(lines[:100]) + lines[100][:40])
     resumed = scan_with_ray(folder, index, partial, batch_size=16, num_actors=2, timeout_s=120)
-    assert resumed.already_done == 100 and resumed.decided == N_LISTINGS - 100 and resumed.counts == local.counts
+    errors_before = sum(json.loads(line)["verdict"] == "error" for line in lines[:100])  # retried on a rerun
+    assert errors_before == 1 and resumed.redecided == {"error": 1}
+    assert resumed.already_done == 99 and resumed.decided == N_LISTINGS - 99 and resumed.counts == local.counts
     assert _rows(partial / "results.jsonl") == expected
-    again = scan_with_ray(folder, index, partial, num_actors=2, timeout_s=120)  # done: nothing to run
-    assert again.decided == 0 and again.total == N_LISTINGS
+    again = scan_with_ray(folder, index, partial, num_actors=1, timeout_s=120)  # the errors only (damaged files)
+    assert again.decided == again.redecided["error"] == local.counts["error"] and again.total == N_LISTINGS
 
 
 @pytest.mark.slow
@@ -123,3 +125,21 @@ def test_a_stalled_ray_scan_fails_with_a_clear_message(local_ray, catalog_dir, t
     index = build_index(Catalog.from_dir(catalog_dir), "test-pixels")
     with pytest.raises(KnockoffError, match="no progress for 0.01 s.*run the scan again to resume"):
         scan_with_ray(folder, index, tmp_path / "out", num_actors=1, timeout_s=0.01)
+
+
+def test_an_index_ships_as_state_and_refuses_another_embedder(catalog_dir):
+    import pickle
+
+    import numpy as np
+
+    from knockoff import ReferenceIndex, create_embedder
+    from knockoff.errors import IndexMismatchError
+
+    index = build_index(Catalog.from_dir(catalog_dir), "test-pixels")
+    state = pickle.loads(pickle.dumps(index.to_state()))  # how the index travels to Ray actors
+    copy = ReferenceIndex.from_state(state, create_embedder("test-pixels"))
+    query = np.random.default_rng(0).standard_normal((3, index.embedder.dim)).astype(np.float32)
+    assert [[h.reference_id for h in hits] for hits in copy.search(query, 3)] == \
+        [[h.reference_id for h in hits] for hits in index.search(query, 3)]
+    with pytest.raises(IndexMismatchError, match="test-pixels:8.*test-pixels:4"):
+        ReferenceIndex.from_state(state, create_embedder("test-pixels:4"))

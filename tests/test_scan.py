@@ -93,7 +93,7 @@ def test_killed_scan_resumes_with_every_listing_once(catalog_dir, tmp_path):
     assert copies and all(r["verdict"] != "no_match" for r in copies)
 
 
-def test_rerun_on_a_finished_scan_adds_nothing(catalog_dir, tmp_path):
+def test_rerun_on_a_finished_scan_retries_only_the_errors(catalog_dir, tmp_path):
     folder = tmp_path / "listings"
     _make_folder(folder, catalog_dir, 12)
     index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
@@ -102,8 +102,13 @@ def test_rerun_on_a_finished_scan_adds_nothing(catalog_dir, tmp_path):
     with (tmp_path / "out" / "results.jsonl").open("a") as handle:
         handle.write('{"listing_id": "torn')  # a torn line from a killed writer
     again = scan(folder, index, tmp_path / "out", workers=0)
-    assert again.decided == 0 and again.already_done == 17 and again.counts == first.counts
+    # error verdicts are retried (a fixed file gets judged); the rest stands
+    assert again.decided == 4 and again.redecided == {"error": 4} and again.already_done == 13
+    assert again.counts == first.counts
     assert len(_lines(tmp_path / "out" / "results.jsonl")) == 17
+    textured_image(9, (96, 96)).save(folder / "bad" / "empty.jpg")  # the empty file is fixed
+    fixed = scan(folder, index, tmp_path / "out", workers=0)
+    assert fixed.decided == 4 and fixed.counts["error"] == 3 and len(_lines(fixed.results_path)) == 17
 
 
 def test_listings_csv_is_joined_and_bad_rows_reported(catalog_dir, tmp_path):
@@ -117,12 +122,20 @@ def test_listings_csv_is_joined_and_bad_rows_reported(catalog_dir, tmp_path):
         ["L2", "missing.jpg", "", "", "", ""],
         ["L3", "../escape.jpg", "", "", "", ""],
     ])
-    listings, bad = collect_listings(folder)
-    assert [l.listing_id for l in listings] == ["L1", "L2"] and len(bad) == 1 and "escapes" in bad[0]
+    collected = collect_listings(folder)
+    bad = collected.bad_rows
+    assert [l.listing_id for l in collected.listings] == ["L1", "L2"] and len(bad) == 1 and "escapes" in bad[0]
     summary = scan(folder, build_index(Catalog.from_dir(catalog_dir), "perceptual"), tmp_path / "out", workers=0)
     rows = {r["listing_id"]: r for r in _lines(summary.results_path)}
     assert rows["L1"]["verdict"] == "suspect" and rows["L1"]["match"]["product_id"] == "tote"
     assert rows["L2"]["verdict"] == "error" and "missing.jpg" in rows["L2"]["error"]
+    assert [Path(p).name for p in summary.missing_photos] == ["missing.jpg"] and summary.unlisted_photos == ()
+
+
+def test_the_local_scan_does_not_import_the_ray_scan():
+    code = "import sys, knockoff.run.scan; print('knockoff.run.ray_scan' in sys.modules, 'ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
 
 
 def test_scan_refuses_an_out_dir_of_another_index(catalog_dir, tmp_path):

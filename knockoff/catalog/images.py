@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -38,16 +39,42 @@ _SIGNATURES: tuple[bytes, ...] = (
 )
 
 
-def looks_like_image(path: str | Path) -> bool:
-    """Whether the file starts like an image format knockoff reads (checks content, not the extension)."""
+def is_regular_file(path: str | Path) -> bool:
+    """Whether ``path`` is (or links to) a regular file: not a named pipe, socket, device or folder."""
     try:
-        with open(path, "rb") as handle:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def looks_like_image(path: str | Path) -> bool:
+    """Whether the file starts like an image format knockoff reads (checks content, not the extension).
+
+    Only regular files are opened: a named pipe would block the caller forever.
+    """
+    if not is_regular_file(path):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # no wait even if it became a pipe
+        with os.fdopen(fd, "rb") as handle:
             head = handle.read(16)
     except OSError:
         return False
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
     return any(head.startswith(sig) for sig in _SIGNATURES)
+
+
+def _check_regular_nonempty(path: Path) -> None:
+    """Raise :class:`ImageError` unless ``path`` is a non-empty regular file (a pipe would block the reader)."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(path, f"not a regular file ({_file_kind(info.st_mode)}); only regular files are read")
+    if info.st_size == 0:
+        raise ImageError(path, "file is empty")
 
 
 def load_image(
@@ -63,12 +90,7 @@ def load_image(
     size (Pillow's draft mode) as long as its shorter side stays at least ``min_side``.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
-    if size == 0:
-        raise ImageError(path, "file is empty")
+    _check_regular_nonempty(path)
     image: Image.Image | None = None
     caught: list[warnings.WarningMessage] = []
     try:
@@ -115,6 +137,12 @@ def _log_warnings(source: str | Path, messages: list[str]) -> None:
     """One log line per distinct warning Pillow gave about a file, naming the file."""
     for message in dict.fromkeys(messages):
         log.warning("%s: %s", source, message)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def _close(image: Image.Image | None) -> None:
@@ -177,21 +205,31 @@ def is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") or part in ("__MACOSX", "Thumbs.db", "desktop.ini") for part in parts)
 
 
-def iter_image_files(folder: str | Path, *, by_content: bool = True) -> Iterator[Path]:
+def iter_image_files(
+    folder: str | Path, *, by_content: bool = True, exclude: Collection[str | Path] = ()
+) -> Iterator[Path]:
     """Yield the image files under ``folder`` recursively, in a stable (sorted) order.
 
-    Hidden files and folders and system files are skipped. With ``by_content`` (the default) a file is
-    taken when its extension is an image extension *or* its first bytes are an image signature; files
-    with an image extension but other content are still yielded, so that loading reports them.
+    Hidden files and folders and system files are skipped, and so are the folders in ``exclude``. With
+    ``by_content`` (the default) a regular file is taken when its extension is an image extension *or* its
+    first bytes are an image signature; files with an image extension but other content are still yielded,
+    so that loading reports them. Entries that are not regular files (named pipes, sockets, devices, broken
+    links) are yielded too, never opened here: loading reports them, so that none is dropped silently.
     """
     root = Path(folder)
     if not root.is_dir():
         raise ImageError(root, "not a folder")
+    skip = {os.path.realpath(p) for p in exclude}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and d != "__MACOSX" and os.path.realpath(os.path.join(dirpath, d)) not in skip
+        )
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if is_hidden(path, root):
                 continue
-            if path.suffix.lower() in IMAGE_EXTENSIONS or (by_content and looks_like_image(path)):
+            if path.suffix.lower() in IMAGE_EXTENSIONS or not is_regular_file(path):
+                yield path
+            elif by_content and looks_like_image(path):
                 yield path

@@ -1,17 +1,21 @@
 """The ``knockoff`` command, thin over the library.
 
-Exit codes: 0 nothing suspect, 1 suspects found, 2 bad usage or bad input files, 3 an internal error (a bug:
-one line on stderr, the traceback with -v).
+Exit codes: 0 nothing needs a person, 1 suspect or review verdicts found, 2 bad usage or bad input files,
+3 an internal error (a bug: one line on stderr, the traceback with -v).
+A scan stopped by SIGINT or SIGTERM exits 130 or 143 (128 + the signal), keeping what it decided.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,21 +91,76 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    """Exit 0 when no listing needs a person, 1 when suspects or review verdicts are found, 2 on bad input
+    (nothing to scan, an output folder in use), 130/143 when stopped by SIGINT/SIGTERM (results kept)."""
     from knockoff.run.scan import scan
 
-    summary = scan(args.folder, args.index, args.out, policy=_policy(args), listings_csv=args.listings,
-                   workers=args.workers, batch_size=args.batch_size,
-                   progress=False if args.no_progress else None, engine=args.engine, address=args.address)
-    if not args.no_report:
+    with _stop_on_sigterm() as received, _progress_lines(not args.no_progress):
+        try:
+            summary = scan(args.folder, args.index, args.out, policy=_policy(args), listings_csv=args.listings,
+                           workers=args.workers, batch_size=args.batch_size,
+                           progress=False if args.no_progress else None, backend=args.backend, address=args.address)
+        except KeyboardInterrupt:
+            signum = received[-1] if received else signal.SIGINT
+            print(f"knockoff: scan stopped by {signal.Signals(signum).name}; what was decided is kept in "
+                  f"{Path(args.out) / 'results.jsonl'}: run the same command again to resume", file=sys.stderr)
+            return 128 + int(signum)
+    for line in _scan_lines(summary):
+        print(line)
+    if args.no_report:
+        print(f"results: {summary.results_path}")
+    else:
         from knockoff.report import write_reports
 
-        write_reports(args.out)
+        print(f"report: {write_reports(args.out).html}")
+    return EXIT_SUSPECT if summary.needs_person else EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress_lines(on: bool) -> Iterator[None]:
+    """Show (or hide) the scan's progress log lines, which a run without a terminal gets instead of a bar."""
+    logger = logging.getLogger("knockoff.run.progress")
+    saved = logger.level
+    logger.setLevel(logging.INFO if on else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[list[int]]:
+    """SIGTERM interrupts like Ctrl-C (KeyboardInterrupt), so that a scan stops cleanly; yields the signals seen."""
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _scan_lines(summary: Any) -> list[str]:
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary.counts.items()))
-    print(f"scanned {summary.total} listings ({summary.already_done} done before, {summary.decided} now): "
-          f"{counts or 'nothing'}; results in {summary.results_path}")
-    if summary.bad_rows:
-        print(f"{len(summary.bad_rows)} bad rows of the listings file were skipped (see the log above)")
-    return EXIT_SUSPECT if summary.suspects else EXIT_OK
+    again = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(summary.redecided.items()))
+    lines = [f"scanned {summary.total} listings ({summary.already_done} done before, {summary.decided} now"
+             f"{'; decided again: ' + again if again else ''}): {counts or 'nothing'}"]
+    skipped = [(len(summary.bad_rows), "bad rows of the listings file"),
+               (len(summary.unlisted_photos), "photos no listing names"),
+               (len(summary.missing_photos), "missing photos named by listings")]
+    listed = ", ".join(f"{n} {what}" for n, what in skipped if n)
+    if listed:
+        lines.append(f"not scanned: {listed} (listed in {summary.skipped_path})")
+    if summary.stale:
+        lines.append(f"{summary.stale} results of listings no longer in the input are kept in {summary.results_path}")
+    return lines
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -209,9 +268,9 @@ def _add_scan_command(sub: Any) -> None:
     scan.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
     scan.add_argument("--workers", type=int, help="decoding processes (default: CPUs - 1)")
     scan.add_argument("--batch-size", type=int, default=32, help="photos embedded together (default: 32)")
-    scan.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar, no progress log lines")
     scan.add_argument("--no-report", action="store_true", help="do not write results.csv and report.html")
-    scan.add_argument("--engine", choices=["local", "ray"], default="local",
+    scan.add_argument("--backend", choices=["local", "ray"], default="local",
                       help="local worker processes (default), or Ray Data (pip install 'knockoff[ray]')")
     scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)

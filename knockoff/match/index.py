@@ -532,6 +532,20 @@ class ReferenceIndex:
             "pending": self._pending, "skipped": self.skipped, "features": self._features,
         }
 
+    def to_state(self) -> dict[str, Any]:
+        """The index as plain picklable data without its embedder (which is made again where the index is
+        used, e.g. on a Ray actor); :meth:`from_state` rebuilds it."""
+        return {**self.__getstate__(), "embedder": None, "embedder_settings": self.embedder.settings()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], embedder: Embedder) -> ReferenceIndex:
+        """Rebuild an index from :meth:`to_state` with ``embedder``, which must have the settings that built it
+        (:class:`IndexMismatchError` otherwise)."""
+        _check_same_embedder(Path("<shipped index>"), state["embedder_settings"], embedder.settings())
+        index = cls.__new__(cls)
+        index.__setstate__({**state, "embedder": embedder})
+        return index
+
     @classmethod
     def _from_state(cls, state: dict[str, Any], embedder: Embedder) -> ReferenceIndex:
         """Rebuild an index from ``__getstate__()`` output shipped without its embedder (see ray_scan)."""

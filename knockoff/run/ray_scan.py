@@ -1,10 +1,10 @@
-"""The batch scan on Ray Data: the same results as :func:`knockoff.scan.scan`, spread over a Ray cluster.
+"""The batch scan on Ray Data: the same results as :func:`knockoff.run.scan.scan`, spread over a Ray cluster.
 
 Listings are decoded in parallel Ray tasks, then embedded and decided in a fixed pool of actors that each load
 the embedder and the detector once (one GPU each when the cluster has GPUs and the engine uses them); the
-index travels once through the object store. The driver writes ``results.jsonl`` exactly as the local scan
-does (same lines, same resume: listings already in the file are skipped, a torn last line is cut off), in
-listing order.
+index travels once through the object store (:meth:`ReferenceIndex.to_state`). The driver runs the same job as
+the local scan (:mod:`knockoff.run.job`: the same results store, lock, resume and fingerprints), so both write
+the same lines, in listing order, and either resumes the other's output.
 
 Ray is an optional extra (``pip install 'knockoff[ray]'``); this module imports it only when a scan starts.
 The pool is sized from the cluster's resources and always leaves at least one CPU to the decoding tasks: a
@@ -15,15 +15,11 @@ running the scan again resumes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
 import queue
-import sys
 import threading
-import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,21 +28,13 @@ from typing import Any
 import numpy as np
 
 from knockoff.catalog.readers import Listing
-from knockoff.decide.detector import DEFAULT_MAX_SIDE, Detector, decode_listing
-from knockoff.catalog.images import DEFAULT_MAX_PIXELS
-from knockoff.errors import ConfigError, ScanError
-from knockoff.match.index import ReferenceIndex, _check_same_embedder
+from knockoff.decide.detector import Detector, decode_listing
 from knockoff.decide.policy import Policy
-from knockoff.run.scan import (
-    RESULTS_FILE,
-    ScanSummary,
-    _load_index,
-    _open_results,
-    _Progress,
-    collect_listings,
-    decide_batch,
-    start_output,
-)
+from knockoff.errors import ConfigError, ScanError
+from knockoff.match.index import ReferenceIndex
+from knockoff.run.batch import decide_batch
+from knockoff.run.job import ScanJob, ScanSummary, load_index, open_job
+from knockoff.run.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +58,24 @@ class RayPlan:
     cluster_cpus: float
     cluster_gpus: float
 
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How a Ray scan runs (see :func:`scan_with_ray`)."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+    num_actors: int | None = None
+    workers: int | None = None
+    batch_size: int = 32
+    progress: bool | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"timeout_s must be > 0, got {self.timeout_s}")
 
 def plan_actors(
     resources: dict[str, float], *, num_actors: int | None = None, use_gpus: bool = True
@@ -114,7 +120,7 @@ def scan_with_ray(
     num_cpus: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> ScanSummary:
-    """Scan a folder like :func:`knockoff.scan.scan`, on Ray; resumable; returns a summary.
+    """Scan a folder like :func:`knockoff.run.scan.scan`, on Ray; resumable; returns a summary.
 
     ``address``: a running Ray cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); None starts a
     local Ray instance with ``num_cpus`` logical CPUs (default: twice the cores, at least 4) and stops it
@@ -125,32 +131,12 @@ def scan_with_ray(
     own detector). ``timeout_s``: longest wait for the next results before failing with
     :class:`KnockoffError`.
     """
-    started = time.monotonic()
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if timeout_s <= 0:
-        raise ConfigError(f"timeout_s must be > 0, got {timeout_s}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if detector is not None:
-        index, policy = detector.index, detector.policy
-    index = _load_index(index)
-    start_output(out, index, folder)  # the same scan.json as the local scan: either engine resumes the other's
-
-    listings, bad_rows = collect_listings(folder, listings_csv)
-    results_path = out / RESULTS_FILE
-    done, counts = _open_results(results_path)
-    already = len(done)
-    todo = [listing for listing in listings if listing.listing_id not in done]
-    decided = 0
-    if todo:
-        decided = _run(todo, index, detector, policy, results_path, counts, address=address, num_cpus=num_cpus,
-                       num_actors=num_actors, workers=workers, batch_size=batch_size, progress=progress,
-                       timeout_s=timeout_s)
-    for line in bad_rows:
-        log.warning("listings file: %s", line)
-    return ScanSummary(out, already + decided, already, decided, dict(counts), tuple(bad_rows),
-                       time.monotonic() - started, index.embedder.name)
+    options = RayOptions(address, num_cpus, num_actors, workers, batch_size, progress, timeout_s)
+    detector = detector or Detector(load_index(index), policy)
+    with open_job(folder, detector, out_dir, listings_csv) as job:
+        if job.todo:
+            _run(job, detector, options)
+        return job.summary()
 
 
 def _import_ray() -> Any:
@@ -164,58 +150,46 @@ def _import_ray() -> Any:
     return ray
 
 
-def _payload(index: ReferenceIndex, detector: Detector | None, policy: Policy | None) -> dict[str, Any]:
+def _payload(detector: Detector) -> dict[str, Any]:
     """What every actor needs, put once in the object store."""
-    embedder = index.embedder
-    by_name = embedder.kind in _REGISTRY_EMBEDDERS
+    embedder = detector.index.embedder
     return {
-        "state": {**index.__getstate__(), "embedder": None},
-        "embedder": embedder.name if by_name else embedder,
-        "settings": embedder.settings(),
-        "policy": policy,
-        "detector": {"max_side": detector.max_side, "max_pixels": detector.max_pixels} if detector else {},
+        "state": detector.index.to_state(),
+        "embedder": embedder.name if embedder.kind in _REGISTRY_EMBEDDERS else embedder,
+        "policy": detector.policy,
+        "detector": {"max_side": detector.max_side, "max_pixels": detector.max_pixels,
+                     "keypoint_shortlist": detector.keypoint_shortlist,
+                     "verifier": "auto" if detector.verifier is not None else None},
     }
 
 
-def _run(
-    todo: list[Listing], index: ReferenceIndex, detector: Detector | None, policy: Policy | None,
-    results_path: Path, counts: Counter[str], *, address: str | None, num_cpus: int | None,
-    num_actors: int | None, workers: int | None, batch_size: int, progress: bool | None, timeout_s: float,
-) -> int:
+def _connect(ray: Any, options: RayOptions) -> bool:
+    """Start or join Ray unless it is already initialized; whether it was started here."""
+    if ray.is_initialized():
+        return False
+    init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if options.address:
+        ray.init(address=options.address, **init)
+    else:
+        ray.init(num_cpus=options.num_cpus or max(4, 2 * (os.cpu_count() or 1)), **init)
+    return True
+
+
+def _run(job: ScanJob, detector: Detector, options: RayOptions) -> None:
     ray = _import_ray()
-    connected_here = False
-    if not ray.is_initialized():
-        init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            ray.init(address=address, **init)
-        else:
-            ray.init(num_cpus=num_cpus or max(4, 2 * (os.cpu_count() or 1)), **init)
-        connected_here = True
+    connected_here = _connect(ray, options)
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.enable_progress_bars)
-    bar = _Progress(total=len(todo), enabled=sys.stderr.isatty() if progress is None else progress)
+    bar = Progress(len(job.todo), bar=options.progress)
     try:
-        plan = plan_actors(ray.cluster_resources(), num_actors=num_actors,
-                           use_gpus=index.embedder.kind in _GPU_EMBEDDERS)
-        log.info("ray scan of %d listings: %d actors (%g CPU, %g GPU each) on %g CPUs, %g GPUs", len(todo),
+        plan = plan_actors(ray.cluster_resources(), num_actors=options.num_actors,
+                           use_gpus=detector.index.embedder.kind in _GPU_EMBEDDERS)
+        log.info("ray scan of %d listings: %d actors (%g CPU, %g GPU each) on %g CPUs, %g GPUs", len(job.todo),
                  plan.num_actors, plan.actor_cpus, plan.actor_gpus, plan.cluster_cpus, plan.cluster_gpus)
         context.execution_options.preserve_order = True  # results.jsonl in listing order, as the local scan
         context.enable_progress_bars = False
-        payload = ray.put(_payload(index, detector, policy))
-        limits = _payload_limits(detector, index)
-        items = [{"i": i, "listing": pickle.dumps(listing)} for i, listing in enumerate(todo)]
-        blocks = max(1, min(len(items) // _DECODE_BATCH, 4 * int(plan.cluster_cpus)))
-        decode_args: dict[str, Any] = {"concurrency": workers} if workers else {}
-        dataset = (
-            ray.data.from_items(items, override_num_blocks=blocks)
-            # the memory reservation (decoded photos) also keeps Ray Data from fusing decoding into the actors
-            .map_batches(_decode_batch, fn_kwargs={"limits": limits}, batch_size=_DECODE_BATCH, num_cpus=1,
-                         memory=_DECODE_MEMORY, batch_format="numpy", **decode_args)
-            .map_batches(_DecideActor, fn_constructor_args=([payload],), batch_size=batch_size,
-                         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.num_actors),
-                         num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus)
-        )
-        return _write(dataset, results_path, counts, bar, timeout_s, plan, len(todo))
+        dataset = _dataset(ray, job.todo, detector, plan, options)
+        _write(dataset, job, bar, options.timeout_s, plan)
     finally:
         bar.close()
         context.execution_options.preserve_order, context.enable_progress_bars = saved
@@ -223,68 +197,83 @@ def _run(
             ray.shutdown()
 
 
-def _payload_limits(detector: Detector | None, index: ReferenceIndex) -> dict[str, Any]:
-    return {
-        "min_side": index.embedder.input_size,
-        "max_side": detector.max_side if detector else DEFAULT_MAX_SIDE,
-        "max_pixels": detector.max_pixels if detector else DEFAULT_MAX_PIXELS,
-    }
+def _dataset(ray: Any, todo: list[Listing], detector: Detector, plan: RayPlan, options: RayOptions) -> Any:
+    """Decoding tasks, then the pool of deciding actors."""
+    payload = ray.put(_payload(detector))
+    limits = {"min_side": detector.index.embedder.input_size, "max_side": detector.max_side,
+              "max_pixels": detector.max_pixels}
+    items = [{"i": i, "listing": pickle.dumps(listing)} for i, listing in enumerate(todo)]
+    blocks = max(1, min(len(items) // _DECODE_BATCH, 4 * int(plan.cluster_cpus)))
+    decode_args: dict[str, Any] = {"concurrency": options.workers} if options.workers else {}
+    return (
+        ray.data.from_items(items, override_num_blocks=blocks)
+        # the memory reservation (decoded photos) also keeps Ray Data from fusing decoding into the actors
+        .map_batches(_decode_batch, fn_kwargs={"limits": limits}, batch_size=_DECODE_BATCH, num_cpus=1,
+                     memory=_DECODE_MEMORY, batch_format="numpy", **decode_args)
+        .map_batches(_DecideActor, fn_constructor_args=([payload],), batch_size=options.batch_size,
+                     batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.num_actors),
+                     num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus)
+    )
 
 
-def _write(dataset: Any, results_path: Path, counts: Counter[str], bar: _Progress, timeout_s: float,
-           plan: RayPlan, total: int) -> int:
-    """Consume the results in a thread; write them here; fail when none arrive for ``timeout_s``."""
-    batches: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4)
-    stop = threading.Event()
+class _Pump:
+    """Consumes a dataset's batches in a thread and hands them over through a small queue."""
 
-    def pump() -> None:
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+        self.batches: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._pump, name="knockoff-ray-scan", daemon=True)
+
+    def _pump(self) -> None:
         try:
-            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
-                while not stop.is_set():
-                    try:
-                        batches.put(("batch", batch), timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for batch in self.dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
+                if not self._put(("batch", batch)):
                     return
-            batches.put(("end", None))
+            self.batches.put(("end", None))
         except BaseException as exc:  # handed to the writing thread, which raises it  # noqa: BLE001
-            batches.put(("error", exc))
+            self.batches.put(("error", exc))
 
-    thread = threading.Thread(target=pump, name="knockoff-ray-scan", daemon=True)
-    thread.start()
-    decided = 0
-    try:
-        with results_path.open("a", encoding="utf-8") as sink:
-            while True:
-                try:
-                    kind, item = batches.get(timeout=timeout_s)
-                except queue.Empty:
-                    raise ScanError(
-                        f"the Ray scan made no progress for {timeout_s:g} s ({decided} of {total} listings written; "
-                        f"{plan.num_actors} actors of {plan.actor_cpus:g} CPU / {plan.actor_gpus:g} GPU on a cluster "
-                        f"of {plan.cluster_cpus:g} CPUs, {plan.cluster_gpus:g} GPUs); results so far are kept in "
-                        f"{results_path}: run the scan again to resume, with fewer actors or a longer timeout"
-                    ) from None
-                if kind == "end":
-                    break
-                if kind == "error":
-                    raise ScanError(f"the Ray scan failed: {_short(item)}") from item
-                lines, verdicts = item["line"], item["verdict"]
-                sink.write("".join(str(line) for line in lines))
-                sink.flush()
-                os.fsync(sink.fileno())
-                for verdict in verdicts:
-                    counts[str(verdict)] += 1
-                decided += len(lines)
-                bar.advance(len(lines))
-    finally:
-        stop.set()
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.batches.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        self.stop.set()
         # let the pump leave the iterator, which stops Ray Data's executor, before Ray may be shut down;
         # bounded: a truly stuck pipeline is left to ray.shutdown()
-        thread.join(timeout=_JOIN_S)
-    return decided
+        self.thread.join(timeout=_JOIN_S)
+
+
+def _write(dataset: Any, job: ScanJob, bar: Progress, timeout_s: float, plan: RayPlan) -> None:
+    """Record the results as they come, here; fail when none arrive for ``timeout_s``."""
+    pump = _Pump(dataset)
+    pump.thread.start()
+    try:
+        while True:
+            try:
+                kind, item = pump.batches.get(timeout=timeout_s)
+            except queue.Empty:
+                raise ScanError(
+                    f"the Ray scan made no progress for {timeout_s:g} s ({job.decided} of {len(job.todo)} listings "
+                    f"written; {plan.num_actors} actors of {plan.actor_cpus:g} CPU / {plan.actor_gpus:g} GPU on a "
+                    f"cluster of {plan.cluster_cpus:g} CPUs, {plan.cluster_gpus:g} GPUs); results so far are kept in "
+                    f"{job.store.path}: run the scan again to resume, with fewer actors or a longer timeout"
+                ) from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise ScanError(f"the Ray scan failed: {_short(item)}") from item
+            verdicts = [pickle.loads(blob) for blob in item["verdict"]]
+            job.record(verdicts)
+            bar.advance(len(verdicts))
+    finally:
+        pump.close()
 
 
 def _short(exc: BaseException, limit: int = 1000) -> str:
@@ -316,17 +305,10 @@ class _DecideActor:
         embedder = payload["embedder"]
         if isinstance(embedder, str):
             embedder = create_embedder(embedder)
-        _check_same_embedder(Path("<shipped index>"), payload["settings"], embedder.settings())
-        index = ReferenceIndex._from_state(payload["state"], embedder)
+        index = ReferenceIndex.from_state(payload["state"], embedder)
         self.detector = Detector(index, payload["policy"], **payload["detector"])
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [(pickle.loads(l), pickle.loads(d)) for l, d in zip(batch["listing"], batch["decoded"])]
         verdicts = decide_batch(self.detector, items)
-        return {
-            "i": batch["i"],
-            "line": _objects([json.dumps(v.to_dict(), ensure_ascii=False) + "\n" for v in verdicts]),
-            "verdict": _objects([v.verdict for v in verdicts]),
-        }
-
-
+        return {"i": batch["i"], "verdict": _objects([pickle.dumps(v, protocol=5) for v in verdicts])}

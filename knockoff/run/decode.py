@@ -1,0 +1,139 @@
+"""Decoding listing photos in worker processes, in submission order, with a bounded number in flight.
+
+Workers die with the scan: on Linux the kernel kills a worker when its parent dies (``PR_SET_PDEATHSIG``),
+and everywhere a watchdog thread in each worker exits when the parent process is gone, so that a scan killed
+with SIGKILL leaves no decoding worker (nor the resource tracker, which ends when the workers do). Workers
+ignore SIGINT: Ctrl-C stops the scan in the main process, which shuts the pool down.
+
+A worker that dies while decoding (killed, out of memory, a crash in an image library) breaks the pool: the
+pool is started again, the listings that were in flight are decoded again one at a time, and the one that
+kills a worker alone is recorded as an error; the scan goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from typing import Any
+
+from knockoff.catalog.readers import Listing
+from knockoff.decide.detector import ListingImages, decode_listing
+from knockoff.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+WORKER_DIED = ("the decoding worker died while decoding this listing (killed, out of memory, or a crash in an "
+               "image library); its photos were not judged")
+_PR_SET_PDEATHSIG = 1
+_WATCH_S = 1.0
+
+
+def default_workers() -> int:
+    """Decoding processes by default: the CPU count minus one (the main process embeds), at least one."""
+    return max((os.cpu_count() or 1) - 1, 1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: ignore SIGINT, and end when the parent process ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError) as exc:  # pragma: no cover - no prctl: the watchdog still runs
+            log.debug("prctl(PR_SET_PDEATHSIG) not available: %s", exc)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="knockoff-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(_WATCH_S)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+class Decoder:
+    """Decodes listings in ``workers`` processes (0: in this process), yielding them in submission order."""
+
+    def __init__(self, workers: int, *, min_side: int, max_side: int, max_pixels: int | None, in_flight: int,
+                 decode: Callable[..., ListingImages] | None = None):
+        if workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {workers}")
+        self.workers = workers
+        self.kwargs: dict[str, Any] = {"min_side": min_side, "max_side": max_side, "max_pixels": max_pixels}
+        self.in_flight = max(in_flight, 1)
+        self.decode = decode or decode_listing
+        self.restarts = 0
+        self.pool = self._start() if workers > 0 else None
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+
+    def _restart(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.restarts += 1
+        self.pool = self._start()
+
+    def _submit(self, listing: Listing) -> Future[ListingImages]:
+        if self.pool is None:
+            self.pool = self._start()
+        decode: Callable[..., ListingImages] = self.decode
+        return self.pool.submit(decode, listing, **self.kwargs)
+
+    def map(self, listings: Iterable[Listing]) -> Iterator[tuple[Listing, ListingImages]]:
+        """Decode ``listings``; yields ``(listing, decoded)`` in their order."""
+        if self.pool is None:
+            for listing in listings:
+                yield listing, self.decode(listing, **self.kwargs)
+            return
+        pending: deque[tuple[Listing, Future[ListingImages]]] = deque()
+        for listing in listings:
+            pending.append((listing, self._submit(listing)))
+            if len(pending) >= self.in_flight:
+                yield from self._take(pending)
+        while pending:
+            yield from self._take(pending)
+
+    def _take(self, pending: deque[tuple[Listing, Future[ListingImages]]]) -> Iterator[tuple[Listing, ListingImages]]:
+        listing, future = pending.popleft()
+        try:
+            decoded = future.result()
+        except BrokenProcessPool:
+            decoded = None
+        if decoded is not None:
+            yield listing, decoded
+            return
+        suspects = [listing] + [item for item, _ in pending]
+        pending.clear()
+        log.warning("a decoding worker died; decoding the %d listings in flight again, one at a time", len(suspects))
+        self._restart()
+        for item in suspects:
+            yield item, self._decode_alone(item)
+
+    def _decode_alone(self, listing: Listing) -> ListingImages:
+        try:
+            return self._submit(listing).result()
+        except BrokenProcessPool:
+            log.warning("%s: %s", listing.listing_id, WORKER_DIED)
+            self._restart()
+            return ListingImages(problems=[WORKER_DIED], skipped=[str(p) for p in listing.images])
+
+    def close(self) -> None:
+        """Stop the workers (pending work is cancelled)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
