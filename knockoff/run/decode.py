@@ -64,6 +64,19 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
+def _shut_down(pool: ProcessPoolExecutor) -> None:
+    """Shut a pool down without hanging: a broken pool's live workers are killed first.
+
+    When a worker dies, the standard library terminates the workers it knows of and then joins them all; a worker
+    it spawned meanwhile is joined without being told to stop, which blocks ``shutdown`` forever.
+    """
+    if getattr(pool, "_broken", False):
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Decoder:
     """Decodes listings in ``workers`` processes (0: in this process), yielding them in submission order."""
 
@@ -84,7 +97,7 @@ class Decoder:
 
     def _restart(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            _shut_down(self.pool)
         self.restarts += 1
         self.pool = self._start()
 
@@ -94,6 +107,15 @@ class Decoder:
         decode: Callable[..., ListingImages] = self.decode
         return self.pool.submit(decode, listing, **self.kwargs)
 
+    def _submit_or_broken(self, listing: Listing) -> Future[ListingImages]:
+        """Submit; a pool that broke before this submission gives a future holding that error."""
+        try:
+            return self._submit(listing)
+        except BrokenProcessPool as exc:
+            failed: Future[ListingImages] = Future()
+            failed.set_exception(exc)
+            return failed
+
     def map(self, listings: Iterable[Listing]) -> Iterator[tuple[Listing, ListingImages]]:
         """Decode ``listings``; yields ``(listing, decoded)`` in their order."""
         if self.pool is None:
@@ -102,7 +124,7 @@ class Decoder:
             return
         pending: deque[tuple[Listing, Future[ListingImages]]] = deque()
         for listing in listings:
-            pending.append((listing, self._submit(listing)))
+            pending.append((listing, self._submit_or_broken(listing)))
             if len(pending) >= self.in_flight:
                 yield from self._take(pending)
         while pending:
@@ -135,5 +157,5 @@ class Decoder:
     def close(self) -> None:
         """Stop the workers (pending work is cancelled)."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            _shut_down(self.pool)
             self.pool = None
