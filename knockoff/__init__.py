@@ -5,7 +5,10 @@ index or the verifier is first used.
 """
 
 from knockoff.catalog.readers import Brand, Catalog, LabeledListing, Listing, ReferenceImage, read_listings
-from knockoff.decide.detector import Detector, Match, Reason, Verdict
+from knockoff.decide.detector import Detector
+from knockoff.decide.rule import needs_person
+from knockoff.decide.signals import Signal
+from knockoff.decide.verdict import Match, Reason, Verdict, read_verdicts
 from knockoff.embedders.base import Embedder, create_embedder, list_embedders, register_embedder
 from knockoff.errors import (
     CatalogError,
@@ -15,6 +18,7 @@ from knockoff.errors import (
     IndexMismatchError,
     KnockoffError,
     PolicyError,
+    ResultError,
     WeightsNotFoundError,
 )
 from knockoff.catalog.images import iter_image_files, load_image
@@ -44,6 +48,8 @@ __all__ = [
     "Reason",
     "ReferenceImage",
     "ReferenceIndex",
+    "ResultError",
+    "Signal",
     "Verdict",
     "WeightsNotFoundError",
     "__version__",
@@ -52,6 +58,8 @@ __all__ = [
     "iter_image_files",
     "list_embedders",
     "load_image",
+    "needs_person",
     "read_listings",
+    "read_verdicts",
     "register_embedder",
 ]

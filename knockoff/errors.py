@@ -59,3 +59,7 @@ class IndexCorruptError(IndexError_):
 
 class PolicyError(KnockoffError, ValueError):
     """A policy file is invalid."""
+
+
+class ResultError(KnockoffError, ValueError):
+    """A verdict, or a line of a results file, is malformed (the message names the file, line and field)."""

@@ -32,7 +32,7 @@ def test_roundtrip_and_partial_file(tmp_path):
     assert partial.thresholds_for("perceptual") == Policy().thresholds_for("perceptual")
 
 
-@pytest.mark.parametrize("content, message", [("{oops", "line 1"), ("[]", "JSON object"), ('{"speed": 1}', "unknown policy field")])
+@pytest.mark.parametrize("content, message", [("{oops", "line 1"), ("[]", "JSON object"), ('{"speed": 1}', "unknown key 'speed'")])
 def test_bad_policy_file(tmp_path, content, message):
     (tmp_path / "p.json").write_text(content)
     with pytest.raises(PolicyError) as info:
