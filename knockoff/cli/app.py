@@ -1,6 +1,6 @@
 """The ``knockoff`` command, thin over the library.
 
-Exit codes: 0 nothing suspect, 1 suspects found, 2 bad usage or bad input files.
+Exit codes: 0 nothing needs a person, 1 suspect or review verdicts found, 2 bad usage or bad input files.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from knockoff.errors import KnockoffError
 
-EXIT_OK, EXIT_SUSPECT, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NEEDS_PERSON, EXIT_BAD_INPUT = 0, 1, 2
 
 log = logging.getLogger("knockoff.cli.app")
 
@@ -75,7 +75,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"  - {reason.message}")
     if verdict.verdict == "error":
         return EXIT_BAD_INPUT
-    return EXIT_SUSPECT if verdict.is_suspect else EXIT_OK
+    from knockoff.decide.rule import needs_person
+
+    return EXIT_NEEDS_PERSON if needs_person(verdict) else EXIT_OK
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -93,7 +95,28 @@ def _cmd_scan(args: argparse.Namespace) -> int:
           f"{counts or 'nothing'}; results in {summary.results_path}")
     if summary.bad_rows:
         print(f"{len(summary.bad_rows)} bad rows of the listings file were skipped (see the log above)")
-    return EXIT_SUSPECT if summary.suspects else EXIT_OK
+    from knockoff.decide.rule import needs_person
+
+    return EXIT_NEEDS_PERSON if any(n for name, n in summary.counts.items() if needs_person(name)) else EXIT_OK
+
+
+def _cmd_policy_show(args: argparse.Namespace) -> int:
+    from knockoff.decide.policy import Policy
+
+    print((_policy(args) or Policy()).to_json(), end="")
+    return EXIT_OK
+
+
+def _cmd_policy_write(args: argparse.Namespace) -> int:
+    from knockoff.decide.policy import Policy
+    from knockoff.errors import PolicyError
+
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        raise PolicyError(f"{path} exists; pass --force to replace it")
+    Policy().save(path)
+    print(f"wrote the default policy to {path}; edit it and pass it with --policy {path}")
+    return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -155,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="local worker processes (default), or Ray Data (pip install 'knockoff[ray]')")
     scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)
+
+    policy = sub.add_parser("policy", help="show the effective policy, or write the defaults to a file to edit")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    show = policy_sub.add_parser("show", help="print the effective policy as JSON")
+    show.add_argument("--policy", help="policy JSON file (keys left out keep their defaults)")
+    show.set_defaults(func=_cmd_policy_show)
+    write = policy_sub.add_parser("write", help="write the default policy as JSON, to edit and pass with --policy")
+    write.add_argument("file", help="the JSON file to write")
+    write.add_argument("--force", action="store_true", help="replace the file if it exists")
+    write.set_defaults(func=_cmd_policy_write)
 
     report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
     report.add_argument("out_dir", help="a scan's output directory")

@@ -169,7 +169,7 @@ class ImageSettings:
 class Policy:
     """Everything the detector decides with. Frozen; change it with ``dataclasses.replace``.
 
-    - ``engine_thresholds``: per embedder kind, see :class:`EngineThresholds`.
+    - ``engine_thresholds``: per embedder kind, see :class:`EngineThresholds` (kinds left out keep the defaults).
     - ``top_k``: reference images retrieved per listing photo.
     - ``verify_top``: how many best candidates are geometrically verified (0 turns verification off).
     - ``price_ratio``: a price below this fraction of the reference price is implausible (default 0.5).
@@ -208,7 +208,8 @@ class Policy:
     images: ImageSettings = field(default_factory=ImageSettings)
 
     def __post_init__(self) -> None:
-        thresholds = {str(kind): _thresholds(str(kind), value) for kind, value in dict(self.engine_thresholds).items()}
+        given = {**DEFAULT_ENGINE_THRESHOLDS, **dict(self.engine_thresholds)}  # engines left out: the defaults
+        thresholds = {str(kind): _thresholds(str(kind), value) for kind, value in given.items()}
         object.__setattr__(self, "engine_thresholds", MappingProxyType(thresholds))
         rates = {str(k).upper(): v for k, v in dict(self.currency_rates).items()}
         for code, rate in rates.items():
@@ -345,7 +346,6 @@ def _build(cls: type, data: Any, where: str) -> Any:
         values[key] = value
     if cls is Policy and "engine_thresholds" in values:
         _check(isinstance(values["engine_thresholds"], Mapping), "engine_thresholds must be a JSON object")
-        values["engine_thresholds"] = {**DEFAULT_ENGINE_THRESHOLDS, **values["engine_thresholds"]}
     missing = [f.name for f in by_name.values()
                if f.name not in values and f.default is MISSING and f.default_factory is MISSING]
     _check(not missing, f"{where or 'policy'}: missing {', '.join(missing)}")

@@ -13,9 +13,10 @@ and the calibration (:mod:`knockoff.evaluate.calibrate`) both call it.
 
 Risk (constants in :class:`knockoff.decide.policy.RiskSettings` and ``Policy.weights``): a match's risk is
 ``confidence[tier] * (floor + (1 - floor) * combined)``, with ``combined = 1 - prod(1 - weight)`` over the
-risk signals that hit. A ``review`` without a hit lies in the band between the highest ``authorized`` risk and
-the lowest ``suspect`` risk of the policy (:func:`review_band`), placed by the same formula over the signals
-that are unknown (or, title-only, that hit) times the confidence. So: authorized <= review < suspect.
+risk signals that hit (never below the highest ``authorized`` risk when one hits). A ``review`` without a hit
+lies in the band between the highest ``authorized`` risk and the lowest ``suspect`` risk of the policy
+(:func:`review_band`), placed by the same formula over the signals that are unknown (or, title-only, that hit)
+times the confidence. So: authorized <= review <= suspect, whatever the weights.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def _combined(codes: Iterable[str], policy: Policy) -> float:
 def review_band(policy: Policy) -> tuple[float, float]:
     """(highest ``authorized`` risk, lowest ``suspect`` risk) under ``policy``: a review's risk lies between."""
     risk = policy.risk
-    low = max(risk.tier_confidence.values()) * risk.floor
+    low = round(max(risk.tier_confidence.values()) * risk.floor, 4)
     lightest = min(policy.weights[code] for code in RISK_CODES)
-    high = min(risk.tier_confidence.values()) * (risk.floor + (1.0 - risk.floor) * lightest)
+    high = round(min(risk.tier_confidence.values()) * (risk.floor + (1.0 - risk.floor) * lightest), 4)
     return low, max(low, high)
 
 
@@ -86,10 +87,12 @@ def assess(tier: str | None, signals: Sequence[Signal], policy: Policy) -> Asses
         raise ResultError(f"tier must be one of {TIERS} or None, got {tier!r}")
     unknown = tuple(code for code in RISK_CODES if states.get(code, "unknown") == "unknown")
     confidence = policy.risk.tier_confidence[tier]
-    if hits or not unknown:
-        floor = policy.risk.floor
-        return Assessment(round(min(1.0, confidence * (floor + (1.0 - floor) * _combined(hits, policy))), 4),
-                          hits, unknown)
+    floor = policy.risk.floor
+    risk = round(min(1.0, confidence * (floor + (1.0 - floor) * _combined(hits, policy))), 4)
+    if hits:  # never below an authorized risk, whatever the weights and tiers
+        return Assessment(max(risk, review_band(policy)[0]), hits, unknown)
+    if not unknown:
+        return Assessment(risk, hits, unknown)
     return Assessment(_review_risk(confidence, unknown, policy), hits, unknown)
 
 
