@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from knockoff.errors import KnockoffError
 
@@ -127,6 +128,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_policy_commands(sub: Any) -> None:
+    policy = sub.add_parser("policy", help="show the effective policy, or write the defaults to a file to edit")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    show = policy_sub.add_parser("show", help="print the effective policy as JSON")
+    show.add_argument("--policy", help="policy JSON file (keys left out keep their defaults)")
+    show.set_defaults(func=_cmd_policy_show)
+    write = policy_sub.add_parser("write", help="write the default policy as JSON, to edit and pass with --policy")
+    write.add_argument("file", help="the JSON file to write")
+    write.add_argument("--force", action="store_true", help="replace the file if it exists")
+    write.set_defaults(func=_cmd_policy_write)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="knockoff", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -179,20 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 (default: a local Ray instance)")
     scan.set_defaults(func=_cmd_scan)
 
-    policy = sub.add_parser("policy", help="show the effective policy, or write the defaults to a file to edit")
-    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
-    show = policy_sub.add_parser("show", help="print the effective policy as JSON")
-    show.add_argument("--policy", help="policy JSON file (keys left out keep their defaults)")
-    show.set_defaults(func=_cmd_policy_show)
-    write = policy_sub.add_parser("write", help="write the default policy as JSON, to edit and pass with --policy")
-    write.add_argument("file", help="the JSON file to write")
-    write.add_argument("--force", action="store_true", help="replace the file if it exists")
-    write.set_defaults(func=_cmd_policy_write)
-
+    _add_policy_commands(sub)
     report = sub.add_parser("report", help="(re)write results.csv and report.html of a scan")
     report.add_argument("out_dir", help="a scan's output directory")
     report.set_defaults(func=_cmd_report)
-
     from knockoff.cli.evaluate import add_eval_commands
 
     add_eval_commands(sub)
