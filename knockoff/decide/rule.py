@@ -28,15 +28,8 @@ from typing import Any
 import numpy as np
 
 from knockoff.decide.policy import Policy
+from knockoff.decide.signals import PRICE_IMPLAUSIBLE, REPLICA_TERMS, RISK_CODES, TIERS, TITLE_NAMES_BRAND, Signal
 from knockoff.errors import ResultError
-from knockoff.decide.signals import (
-    PRICE_IMPLAUSIBLE,
-    REPLICA_TERMS,
-    RISK_CODES,
-    TIERS,
-    TITLE_NAMES_BRAND,
-    Signal,
-)
 
 __all__ = ["Assessment", "assess", "decide", "flagged", "needs_person", "review_band", "NEEDS_PERSON"]
 

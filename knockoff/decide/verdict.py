@@ -138,11 +138,11 @@ class Verdict:
                 engine=str(values.get("engine") or ""), listing=_listing(values.get("listing")),
                 skipped_images=tuple(values.get("skipped_images") or ()), error=values.get("error"),
             )
+        except ResultError:
+            raise
         except KeyError as exc:
             raise ResultError(f"listing {data.get('listing_id', '?')}: field {exc} is missing") from exc
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, ResultError):
-                raise
             raise ResultError(f"listing {data.get('listing_id', '?')}: {exc}") from exc
 
 

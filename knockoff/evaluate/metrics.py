@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from knockoff.catalog.readers import Catalog, LabeledListing, read_listings
 from knockoff.decide.policy import Policy
@@ -58,7 +59,7 @@ match with signals that could not be checked, or a title that names a brand with
 # -- metrics (pure functions) ---------------------------------------------------------------------------------
 
 
-def _as_arrays(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true).astype(bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if y.shape != s.shape:
@@ -78,7 +79,7 @@ def _cumulative_counts(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.nda
     return tps.astype(np.float64), fps.astype(np.float64), s[last_of_group]
 
 
-def roc_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(false positive rates, true positive rates, thresholds), starting at (0, 0); ties form one point."""
     y, s = _as_arrays(y_true, scores)
     tps, fps, thresholds = _cumulative_counts(y, s)
@@ -88,7 +89,7 @@ def roc_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarra
     return fpr, tpr, np.r_[np.inf, thresholds]
 
 
-def roc_auc(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float | None:
     """Area under the ROC curve: the chance that a random positive outscores a random negative (a tie counts
     one half). None when only one class is present."""
     y, s = _as_arrays(y_true, scores)
@@ -99,7 +100,7 @@ def roc_auc(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
 
 
-def pr_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pr_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(precision, recall, thresholds) at each distinct score, highest threshold first."""
     y, s = _as_arrays(y_true, scores)
     tps, fps, thresholds = _cumulative_counts(y, s)
@@ -109,7 +110,7 @@ def pr_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray
     return precision, recall, thresholds
 
 
-def average_precision(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
+def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float | None:
     """PR-AUC as average precision: sum over distinct thresholds of (recall gained) x (precision there),
     scikit-learn's definition (no interpolation). None when there is no positive."""
     y, s = _as_arrays(y_true, scores)
@@ -488,7 +489,7 @@ def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
         save(fig, "pr.png")
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    bins = np.linspace(-0.2, 1.0, 49)
+    bins = np.linspace(-0.2, 1.0, 49).tolist()
     for label in ("counterfeit", "genuine", "unrelated"):
         sims = [o.similarity for o in report.outcomes if o.label == label and o.similarity is not None]
         if sims:
