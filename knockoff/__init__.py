@@ -5,7 +5,10 @@ index or the verifier is first used.
 """
 
 from knockoff.catalog.readers import Brand, Catalog, LabeledListing, Listing, ReferenceImage, read_listings
-from knockoff.decide.detector import Detector, Match, Reason, Verdict
+from knockoff.decide.detector import Detector
+from knockoff.decide.rule import needs_person
+from knockoff.decide.signals import Signal
+from knockoff.decide.verdict import Match, Reason, Verdict, read_verdicts
 from knockoff.embedders.base import Embedder, create_embedder, list_embedders, register_embedder
 from knockoff.errors import (
     CatalogError,
@@ -23,6 +26,7 @@ from knockoff.errors import (
     ReferenceIndexError,
     ReportError,
     ScanError,
+    ResultError,
     WeightsNotFoundError,
 )
 from knockoff.catalog.images import iter_image_files, load_image
@@ -60,6 +64,8 @@ __all__ = [
     "ReferenceIndexError",
     "ReportError",
     "ScanError",
+    "ResultError",
+    "Signal",
     "Verdict",
     "WeightsNotFoundError",
     "__version__",
@@ -68,6 +74,8 @@ __all__ = [
     "iter_image_files",
     "list_embedders",
     "load_image",
+    "needs_person",
     "read_listings",
+    "read_verdicts",
     "register_embedder",
 ]

@@ -92,6 +92,7 @@ class RealDataMissingError(LabeledSetError):
 class IndexPathError(ReferenceIndexError):
     """An index cannot be written where asked (a file, or a folder that is not a knockoff index)."""
 
+
 class NothingToScanError(ScanError, ValueError):
     """The scanned folder holds no listing (no photo, or every row of its listings file was refused)."""
 
@@ -104,3 +105,5 @@ class UnsafeOutputError(ScanError):
     """A file the scan would write is a symbolic link (or not a regular file); it is refused, not followed."""
 
 
+class ResultError(KnockoffError, ValueError):
+    """A verdict, or a line of a results file, is malformed (the message names the file, line and field)."""

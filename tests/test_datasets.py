@@ -15,7 +15,7 @@ from knockoff.evaluate.synthetic import (
     BRANDS_HEADER,
     LISTINGS_HEADER,
     REFERENCES_HEADER,
-    REPLICA_TERMS,
+    COPY_WORDS,
     LabeledSetInfo,
     make_labeled_set,
 )
@@ -125,7 +125,7 @@ def test_labels_kinds_and_risk_signals(which, request):
     copy_kinds = {f"copy-{k}" for k in EDIT_KINDS}
     for row in listings:
         title = row["title"].lower()
-        has_replica = any(term.lower() in title for term in REPLICA_TERMS)
+        has_replica = any(term.lower() in title for term in COPY_WORDS)
         assert row["label"] in {"counterfeit", "genuine", "unrelated"}
         if row["label"] == "unrelated":
             assert row["kind"] == "unrelated" and row["product_id"] == ""
@@ -162,7 +162,7 @@ def test_titles_use_brand_aliases_misspellings_and_replica_terms(hard_set):
     counterfeit_titles = [r["title"].lower() for r in listings if r["label"] == "counterfeit"]
     assert any(any(n in t for n in names) for t in counterfeit_titles)
     assert any(any(a in t for a in aliases) for t in counterfeit_titles)
-    assert any(any(term.lower() in t for term in REPLICA_TERMS) for t in counterfeit_titles)
+    assert any(any(term.lower() in t for term in COPY_WORDS) for t in counterfeit_titles)
     hidden = [t for t in counterfeit_titles if not any(n in t for n in names) and not any(a in t for a in aliases)]
     assert hidden, "some counterfeit titles hide the brand"
 

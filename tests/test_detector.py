@@ -2,7 +2,7 @@ import pytest
 from PIL import ImageOps
 
 from knockoff import Catalog, Detector, Listing, Policy, build_index
-from knockoff.decide.policy import EngineThresholds
+from knockoff.decide.policy import EngineThresholds, ShortlistSettings
 
 from conftest import textured_image
 
@@ -51,15 +51,94 @@ def test_authorized_seller_at_fair_price_is_authorized(detector, catalog_dir, tm
 
 def test_unrelated_photo_is_no_match(detector, tmp_path):
     textured_image(99).save(tmp_path / "other.png")
-    verdict = detector.check(Listing([tmp_path / "other.png"], title="Acme tote replica", seller="x"))
+    verdict = detector.check(Listing([tmp_path / "other.png"], title="Oak bookshelf", price=45, currency="USD",
+                                     seller="x"))
     assert verdict.verdict == "no_match" and verdict.risk == 0.0
 
 
-def test_bare_photo_match_is_authorized_without_risk_signals(detector, catalog_dir, tmp_path):
-    verdict = detector.check(Listing([_copy_of(catalog_dir, tmp_path, name="globex/watch.png")]))
-    assert verdict.verdict == "authorized"
+@pytest.mark.parametrize(
+    "title, price, verdict, codes",
+    [
+        ("Acme tote replica", None, "review", {"TITLE_NAMES_BRAND", "REPLICA_TERMS"}),
+        ("Akme tote, mirror quality", 300.0, "review", {"TITLE_NAMES_BRAND", "REPLICA_TERMS"}),  # an alias
+        ("Acmee tote", 20.0, "review", {"TITLE_NAMES_BRAND", "PRICE_IMPLAUSIBLE"}),  # misspelled, 20 < 0.5 * 150
+        ("Acme tote", 100.0, "no_match", set()),  # names the brand at a plausible price: nothing to say
+        ("Acme tote", None, "no_match", set()),
+        ("Tote bag replica", 5.0, "no_match", set()),  # replica terms but no brand
+    ],
+)
+def test_title_naming_a_brand_without_a_photo_match(detector, tmp_path, title, price, verdict, codes):
+    textured_image(99).save(tmp_path / "other.png")
+    result = detector.check(Listing([tmp_path / "other.png"], title=title, price=price, currency="USD", seller="x"))
+    assert result.verdict == verdict
+    assert {r.code for r in result.reasons} - {"VISUAL_MATCH"} == codes
+    if verdict == "review":
+        authorized = detector.check(Listing([_copy_of(detector_catalog(detector), tmp_path, name="acme/wallet.png")],
+                                            title="Acme wallet", price=140, currency="USD", seller="acme_store"))
+        assert authorized.verdict == "authorized" and authorized.risk < result.risk
+
+
+def detector_catalog(detector):
+    """The catalog folder a test detector's index was built from."""
+    return detector.index.references[0].image.parents[1]
+
+
+def test_bare_photo_match_is_review_with_what_was_not_checked(detector, catalog_dir, tmp_path):
+    verdict = detector.check(Listing([_copy_of(catalog_dir, tmp_path, name="acme/wallet.png")]))
+    assert verdict.verdict == "review"
     states = {s.code: s.state for s in verdict.signals}
-    assert states["UNAUTHORIZED_SELLER"] == "unknown" and states["PRICE_IMPLAUSIBLE"] == "unknown"
+    assert states == {"VISUAL_MATCH": "hit", "UNAUTHORIZED_SELLER": "unknown", "PRICE_IMPLAUSIBLE": "unknown",
+                      "BRAND_MISUSE": "unknown", "REPLICA_TERMS": "unknown"}
+    messages = [r.message for r in verdict.reasons]
+    assert "not checked: the listing names no seller" in messages
+    assert "not checked: the listing gives no price" in messages
+
+
+@pytest.mark.parametrize(
+    "listing_kwargs, verdict",
+    [
+        ({"title": "Acme wallet", "price": 140, "currency": "USD", "seller": "acme_store"}, "authorized"),
+        ({"title": "Acme wallet", "price": 140, "currency": "USD", "seller": ""}, "review"),  # empty seller
+        ({"title": "Acme wallet", "price": 140, "currency": "EUR", "seller": "acme_store"}, "review"),  # no rate
+        ({"title": "Acme wallet", "price": 140, "currency": "USD", "seller": "shop123"}, "suspect"),
+        ({"title": "Acme wallet", "price": 20, "currency": "USD", "seller": "acme_store"}, "suspect"),
+    ],
+)
+def test_authorized_needs_every_signal_checked(detector, catalog_dir, tmp_path, listing_kwargs, verdict):
+    photo = _copy_of(catalog_dir, tmp_path, name="acme/wallet.png")
+    assert detector.check(Listing([photo], **listing_kwargs)).verdict == verdict
+
+
+def test_review_risk_lies_between_authorized_and_suspect(detector, catalog_dir, tmp_path):
+    photo = _copy_of(catalog_dir, tmp_path, name="acme/wallet.png")
+    authorized = detector.check(Listing([photo], title="Acme wallet", price=140, currency="USD", seller="acme_store"))
+    review = detector.check(Listing([photo], title="Acme wallet", price=140, currency="USD"))
+    bare = detector.check(Listing([photo]))
+    suspect = detector.check(Listing([photo], title="Acme wallet", price=140, currency="USD", seller="shop123"))
+    assert (authorized.verdict, review.verdict, bare.verdict, suspect.verdict) == (
+        "authorized", "review", "review", "suspect")
+    assert authorized.risk < review.risk <= bare.risk < suspect.risk
+
+
+def test_a_brand_that_lets_anyone_sell_can_be_authorized_without_a_seller(catalog_dir, tmp_path):
+    from conftest import write_csv
+
+    write_csv(catalog_dir / "brands.csv", ["brand", "aliases", "authorized_sellers"],
+              [["Acme", "", "*"], ["Globex", "", ""]])
+    detector = Detector(build_index(Catalog.from_dir(catalog_dir), "perceptual"), verifier=None)
+    photo = _copy_of(catalog_dir, tmp_path, name="acme/wallet.png")
+    verdict = detector.check(Listing([photo], title="Wallet", price=140, currency="USD"))
+    assert verdict.verdict == "authorized"
+    assert verdict.signal("UNAUTHORIZED_SELLER").message == "Acme lets any seller sell its products"
+
+
+def test_a_risk_below_min_risk_to_flag_is_review_not_authorized(catalog_dir, tmp_path):
+    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
+    photo = _copy_of(catalog_dir, tmp_path, name="acme/wallet.png")
+    listing = Listing([photo], title="Acme wallet", price=140, currency="USD", seller="shop123")
+    assert Detector(index, verifier=None).check(listing).verdict == "suspect"
+    high = Detector(index, Policy(min_risk_to_flag=0.99), verifier=None).check(listing)
+    assert high.verdict == "review" and "UNAUTHORIZED_SELLER" in {r.code for r in high.reasons}
 
 
 def test_unreadable_listing_is_an_error_verdict(detector, tmp_path):
@@ -95,16 +174,12 @@ def test_currency_rates_enable_the_price_signal(catalog_dir, tmp_path):
     assert any("price 200 USD (= 181.82 EUR) is 15% of the reference price 1,200 EUR" == r.message for r in rated.reasons)
 
 
-def test_keypoint_shortlist_is_off_above_its_reference_limit(catalog_dir, tmp_path, monkeypatch, caplog):
-    import knockoff.decide.detector as detector_module
-
+def test_keypoint_shortlist_is_off_above_its_reference_limit(catalog_dir, tmp_path, caplog):
     index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
-    monkeypatch.setattr(detector_module, "KEYPOINT_SHORTLIST_MAX_REFERENCES", 2)
-    detector = Detector(index)
+    detector = Detector(index, Policy(shortlist=ShortlistSettings(max_references=2)))
     photo = _copy_of(catalog_dir, tmp_path)
     verdict = detector.check(Listing([photo], seller="shop123"))
     assert verdict.verdict == "suspect"  # the global shortlist still finds a plain copy
-    assert detector._keypoint_index() is None
     assert any("keypoint shortlist off" in r.message for r in caplog.records)
 
 
@@ -124,4 +199,6 @@ def test_keypoint_shortlist_auto_depends_on_the_engine(catalog_dir):
     catalog = Catalog.from_dir(catalog_dir)
     assert Detector(build_index(catalog, "perceptual")).keypoint_shortlist == 3
     assert Detector(build_index(catalog, "test-pixels")).keypoint_shortlist == 0
-    assert Detector(build_index(catalog, "test-pixels"), keypoint_shortlist=2).keypoint_shortlist == 2
+    two = Policy(shortlist=ShortlistSettings(size=2))
+    assert Detector(build_index(catalog, "test-pixels"), two).keypoint_shortlist == 2
+    assert Detector(build_index(catalog, "perceptual"), two, verifier=None).keypoint_shortlist == 0

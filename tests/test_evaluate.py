@@ -14,7 +14,6 @@ from knockoff.cli.evaluate import add_eval_commands, size_to_arguments
 from knockoff.evaluate.metrics import (
     ListingOutcome,
     average_precision,
-    calibrate,
     evaluate_set,
     pr_curve,
     precision_recall_f1,
@@ -24,6 +23,7 @@ from knockoff.evaluate.metrics import (
     summarize,
 )
 from knockoff.decide.policy import Policy
+from knockoff.evaluate.calibrate import calibrate
 
 # A tiny example worked by hand: positives score 0.9, 0.8, 0.3; negatives 0.8 (tied with a positive), 0.1.
 Y = [1, 0, 1, 1, 0]

@@ -128,14 +128,14 @@ def test_moved_catalog_gives_the_same_verdicts(tmp_path, caplog):
                        ("cropped", lambda im: im.crop((50, 50, 300, 330)))):
         edit(Image.open(catalog_dir / "r0.png")).save(tmp_path / f"{name}.jpg", quality=85)
         listings.append(Listing([tmp_path / f"{name}.jpg"], title="Acme", price=45, currency="USD", seller="s1"))
-    before = [v.to_dict() for v in Detector(ReferenceIndex.load(index_dir)).check_many(listings)]
+    before = [v.to_dict() for v in _check_all(Detector(ReferenceIndex.load(index_dir)), listings)]
     assert [(v["verdict"], v["match"]["product_id"], v["match"]["verification"]["verified"]) for v in before] \
         == [("suspect", "p0", True)] * 2
 
     shutil.move(catalog_dir, tmp_path / "catalog-moved-away")
     copied = shutil.copytree(index_dir, tmp_path / "elsewhere" / "copied.index")
     with caplog.at_level(logging.WARNING):
-        after = [v.to_dict() for v in Detector(ReferenceIndex.load(copied)).check_many(listings)]
+        after = [v.to_dict() for v in _check_all(Detector(ReferenceIndex.load(copied)), listings)]
     assert after == before
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -254,3 +254,7 @@ def test_cli_tampered_index_exits_2_without_traceback(saved, tmp_path, capsys):
     assert main(["check", str(photo), "--index", str(saved)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "manifest.json is damaged" in err
+
+
+def _check_all(detector, listings):
+    return [detector.check(listing) for listing in listings]

@@ -48,13 +48,13 @@ def no_copy_verifier() -> GeometricVerifier:
     return GeometricVerifier(VerifierSettings(min_inliers=100_000), packaging=PackagingSettings())
 
 
-def test_new_photo_of_the_package_is_a_same_product_match(index, catalog_dir, tmp_path):
+def test_new_photo_of_the_package_is_a_same_package_match(index, catalog_dir, tmp_path):
     photo = tmp_path / "shelf.jpg"
     rephotograph(Image.open(catalog_dir / "acme" / "wallet.png")).save(photo, quality=85)
     verdict = Detector(index, Policy(packaging_match=True), verifier=no_copy_verifier()).check(
         Listing([photo], seller="x"))
     assert verdict.match is not None and verdict.match.product_id == "wallet"
-    assert verdict.match.tier == "same-product"
+    assert verdict.match.tier == "same-package"
     message = verdict.reasons[0].message
     assert "keypoints on the listing's packaging match official photo" in message
     assert "a new photo of the same package" in message
@@ -65,7 +65,7 @@ def test_new_photo_of_the_package_is_found_with_the_default_verifier(index, cata
     rephotograph(Image.open(catalog_dir / "acme" / "wallet.png"), seed=1).save(photo, quality=85)
     verdict = Detector(index, Policy(packaging_match=True)).check(Listing([photo], seller="x"))
     assert verdict.match is not None and verdict.match.product_id == "wallet"
-    assert verdict.match.tier in ("same-product", "near-copy")
+    assert verdict.match.tier in ("same-package", "near-copy")
 
 
 def test_packaging_match_is_off_by_default(index, catalog_dir, tmp_path):
@@ -123,7 +123,7 @@ def test_settings_and_policy_round_trip():
 
 def test_visual_match_same_package_tier():
     signal = sig.visual_match(0.3, "acme/x.png", near_copy=0.9, match=0.9, same_package="42 keypoints ...")
-    assert signal.hit and signal.details["tier"] == "same-product"
+    assert signal.hit and signal.details["tier"] == "same-package" and signal.details["same_package"] is True
     copy = sig.visual_match(0.3, "acme/x.png", near_copy=0.9, match=0.9, verified_copy="412 ...",
                             same_package="42 ...")
     assert copy.details["tier"] == "near-copy"

@@ -32,7 +32,7 @@ def test_roundtrip_and_partial_file(tmp_path):
     assert partial.thresholds_for("perceptual") == Policy().thresholds_for("perceptual")
 
 
-@pytest.mark.parametrize("content, message", [("{oops", "line 1"), ("[]", "JSON object"), ('{"speed": 1}', "unknown policy field")])
+@pytest.mark.parametrize("content, message", [("{oops", "line 1"), ("[]", "JSON object"), ('{"speed": 1}', "unknown key 'speed'")])
 def test_bad_policy_file(tmp_path, content, message):
     (tmp_path / "p.json").write_text(content)
     with pytest.raises(PolicyError) as info:
@@ -43,3 +43,86 @@ def test_bad_policy_file(tmp_path, content, message):
 def test_policy_is_frozen():
     with pytest.raises(AttributeError):
         Policy().top_k = 3
+
+
+# -- one config: every setting, nested, validated, JSON round trip ---------------------------------------------
+
+from dataclasses import fields, replace  # noqa: E402
+
+from knockoff.decide.policy import ImageSettings, RiskSettings, ShortlistSettings  # noqa: E402
+from knockoff.match.verify import PackagingSettings, VerifierSettings  # noqa: E402
+
+_NESTED = {"risk": RiskSettings, "verifier": VerifierSettings, "packaging": PackagingSettings,
+           "shortlist": ShortlistSettings, "images": ImageSettings}
+
+
+def _changed(value):
+    """A valid value other than ``value`` (the defaults' types)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 0.9 if value > 0 else 0.05
+    if value == "auto":
+        return 5
+    if value is None:
+        return 1000
+    raise AssertionError(f"no changed value for {value!r}")
+
+
+_TOP = [
+    ("engine_thresholds", {"perceptual": EngineThresholds(0.92, 0.85, 0.6, True)}),
+    ("top_k", 5), ("verify_top", 0), ("price_ratio", 0.3), ("currency_rates", {"USD": 1.0, "SEK": 0.09}),
+    ("replica_terms", ("copy", "dupe")), ("weights", {"REPLICA_TERMS": 0.2}), ("min_risk_to_flag", 0.4),
+    ("packaging_match", True),
+]
+_NESTED_FIELDS = [(name, f.name) for name, cls in _NESTED.items() for f in fields(cls)
+                  if f.name != "tier_confidence"] + [("risk", "tier_confidence")]
+
+
+def test_every_policy_field_is_covered_by_the_round_trip_tests():
+    assert {name for name, _ in _TOP} | set(_NESTED) == {f.name for f in fields(Policy)}
+
+
+@pytest.mark.parametrize("name, value", _TOP, ids=[n for n, _ in _TOP])
+def test_top_level_field_round_trips_through_json(name, value):
+    policy = replace(Policy(), **{name: value})
+    assert policy != Policy()
+    assert Policy.from_json(policy.to_json()) == policy
+
+
+@pytest.mark.parametrize("group, name", _NESTED_FIELDS, ids=[f"{g}.{n}" for g, n in _NESTED_FIELDS])
+def test_nested_field_round_trips_through_json(group, name):
+    settings = getattr(Policy(), group)
+    value = {"same-package": 0.7} if name == "tier_confidence" else _changed(getattr(settings, name))
+    policy = replace(Policy(), **{group: replace(settings, **{name: value})})
+    assert policy != Policy()
+    assert Policy.from_json(policy.to_json()) == policy
+    partial = Policy.from_json(json.dumps({group: {name: json.loads(policy.to_json())[group][name]}}))
+    assert partial == policy  # a file holding only that key gives the same policy
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"verifer": {}}, "unknown key 'verifer'; did you mean 'verifier'?"),
+        ({"verifier": {"min_inlers": 20}}, "unknown key 'verifier.min_inlers'; did you mean 'min_inliers'?"),
+        ({"packaging": {"min_margn": 2}}, "did you mean 'min_margin'?"),
+        ({"engine_thresholds": {"clip": {"near_cop": 0.9}}}, "'engine_thresholds.clip.near_cop'"),
+        ({"weights": {"REPLICA": 0.2}}, "did you mean 'REPLICA_TERMS'?"),
+        ({"risk": {"tier_confidence": {"same-packaging": 0.5}}}, "did you mean 'same-package'?"),
+        ({"top_k": "3"}, "top_k must be an integer"),
+        ({"verifier": {"min_inliers": 2}}, "min_inliers must be an integer >= 4"),
+        ({"shortlist": {"size": "many"}}, "shortlist.size"),
+        ({"images": {"max_side": 8}}, "images.max_side"),
+        ({"risk": {"floor": 1.0}}, "risk.floor"),
+        ({"verifier": 3}, "verifier must be a JSON object"),
+        ({"replica_terms": "dupe"}, "replica_terms must be a list"),
+    ],
+)
+def test_policy_errors_name_the_key(data, message):
+    with pytest.raises(PolicyError) as info:
+        Policy.from_json(json.dumps(data))
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)

@@ -70,7 +70,7 @@ def _make_listings(root: Path, catalog_dir: Path) -> Path:
             (folder / name).write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
         else:
             textured_image(5000 + i, (64, 64)).save(folder / name, quality=85)
-        title, price, seller = ("Acme tote AAA replica", "45", "shop9") if i % 8 == 0 else ("bag", "", "acme_store")
+        title, price, seller = ("Acme tote AAA replica", "45", "shop9") if i % 8 == 0 else ("bag", "400", "acme_store")
         rows.append([f"L{i}", name, title, price, "USD" if price else "", seller])
     write_csv(folder / "listings.csv", ["listing_id", "image", "title", "price", "currency", "seller"], rows)
     return folder

@@ -1,31 +1,59 @@
+import numpy as np
 import pytest
 
-from knockoff.decide import signals as sig
 from knockoff.catalog.readers import Brand
+from knockoff.decide import signals as sig
+from knockoff.errors import ResultError
 
 ACME = Brand("Acme", aliases=("Akme",), authorized_sellers=("acme_store", "BestBags"))
 GOD_MORGON = Brand("God Morgon", authorized_sellers=("shop1",))
 OPEN = Brand("Globex")
+ANYONE = Brand("Initech", authorized_sellers=(sig.ANY_SELLER,))
 
 
 @pytest.mark.parametrize(
-    "similarity, verified, tier, state",
-    [(0.97, None, "near-copy", "hit"), (0.85, None, "same-product", "hit"), (0.5, None, None, "clear"),
-     (0.6, "300 matching keypoints", "near-copy", "hit")],
+    "similarity, verified, package, tier, state",
+    [(0.97, None, None, "near-copy", "hit"), (0.85, None, None, "same-product", "hit"),
+     (0.5, None, None, None, "clear"), (0.6, "300 matching keypoints", None, "near-copy", "hit"),
+     (0.5, None, "40 keypoints on the package", "same-package", "hit"),
+     (0.97, None, "40 keypoints on the package", "near-copy", "hit")],
 )
-def test_visual_match_tiers(similarity, verified, tier, state):
-    s = sig.visual_match(similarity, "acme/tote.jpg", near_copy=0.95, match=0.8, verified_copy=verified)
+def test_visual_match_tiers(similarity, verified, package, tier, state):
+    s = sig.visual_match(similarity, "acme/tote.jpg", near_copy=0.95, match=0.8, verified_copy=verified,
+                         same_package=package)
     assert (s.details["tier"], s.state) == (tier, state)
+    assert s.details["verified"] is bool(verified) and s.details["same_package"] is bool(package)
     assert "acme/tote.jpg" in s.message and f"{similarity:.2f}" in s.message
+
+
+def test_tier_index_on_arrays_agrees_with_match_tier():
+    rng = np.random.default_rng(0)
+    sims = np.r_[rng.uniform(0.3, 1.0, 200), -np.inf]
+    verified = rng.random(sims.size) < 0.2
+    package = rng.random(sims.size) < 0.2
+    tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=0.7)
+    for i in range(sims.size):
+        one = sig.match_tier(float(sims[i]), verified=bool(verified[i]), same_package=bool(package[i]),
+                             near_copy=0.9, match=0.7)
+        assert one == (sig.TIERS[tiers[i]] if tiers[i] < len(sig.TIERS) else None)
+
+
+def test_signal_state_is_checked_and_round_trips():
+    with pytest.raises(ResultError):
+        sig.Signal("X", "maybe", "m")
+    signal = sig.Signal("PRICE_IMPLAUSIBLE", "unknown", "no price", {"a": 1})
+    assert sig.Signal.from_dict(signal.to_dict()) == signal
 
 
 @pytest.mark.parametrize(
     "seller, brand, state",
-    [("shop123", ACME, "hit"), ("bestbags", ACME, "clear"), (None, ACME, "unknown"), ("", ACME, "unknown"),
-     ("anyone", OPEN, "unknown")],
+    [("shop123", ACME, "hit"), ("bestbags", ACME, "clear"), (" BestBags ", ACME, "clear"), (None, ACME, "unknown"),
+     ("", ACME, "unknown"), ("anyone", OPEN, "unknown"), ("anyone", ANYONE, "clear"), (None, ANYONE, "clear")],
 )
 def test_unauthorized_seller(seller, brand, state):
     assert sig.unauthorized_seller(seller, brand).state == state
+    expected = {"hit": False, "clear": True, "unknown": None}[state]
+    assert sig.seller_authorized(brand, seller) is expected
 
 
 def test_unauthorized_seller_message():
@@ -108,3 +136,41 @@ def test_convert_price_uses_given_rates_only():
     assert sig.convert_price(10, "USD", "USD", {}) == 10
     assert sig.convert_price(10, "EUR", "USD", {"EUR": 1.1}) is None
     assert sig.convert_price(10, "EUR", "USD", {"EUR": 1.1, "USD": 1.0}) == pytest.approx(11.0)
+
+
+@pytest.mark.parametrize(
+    "title, state, brand, how",
+    [
+        ("Acme tote replica", "hit", "Acme", "exact"),
+        ("akme tote", "hit", "Acme", "exact"),  # an alias
+        ("Acmee tote", "hit", "Acme", "misspelled"),
+        ("God Morgon juice, Acme tote", "hit", "Acme", "exact"),  # first by name
+        ("Godmorgon juice", "hit", "God Morgon", "exact"),
+        ("Garden chair", "clear", None, None),
+        ("", "unknown", None, None),
+    ],
+)
+def test_title_names_brand(title, state, brand, how):
+    s = sig.title_names_brand(title, [GOD_MORGON, ACME, OPEN])
+    assert s.code == sig.TITLE_NAMES_BRAND and s.state == state
+    assert s.details.get("brand") == brand and s.details.get("how") == how
+
+
+@pytest.mark.parametrize(
+    "price, currency, prices, rates, state, share",
+    [
+        (20, "USD", [(150, "USD"), (399, "USD")], {}, "hit", 20 / 150),  # below half of the cheapest product
+        (100, "USD", [(150, "USD"), (399, "USD")], {}, "clear", 100 / 150),  # plausible for the cheaper one
+        (20, "EUR", [(150, "USD")], {}, "unknown", None),  # no rate
+        (20, "EUR", [(150, "USD")], {"EUR": 1.1, "USD": 1.0}, "hit", 22 / 150),
+        (20, "USD", [(150, "USD"), (100, "EUR")], {}, "hit", 20 / 150),  # only the comparable one counts
+        (None, "USD", [(150, "USD")], {}, "unknown", None),
+        (20, "USD", [], {}, "unknown", None),
+    ],
+)
+def test_price_implausible_for_brand(price, currency, prices, rates, state, share):
+    s = sig.price_implausible_for_brand(price, currency, "Acme", prices, ratio=0.5, rates=rates)
+    assert s.code == sig.PRICE_IMPLAUSIBLE and s.state == state
+    if share is not None:
+        assert s.details["share"] == pytest.approx(share)
+        assert "of the cheapest Acme reference price" in s.message

@@ -24,6 +24,7 @@ from knockoff.embedders.base import list_embedders
 from knockoff.errors import KnockoffError
 
 EXIT_OK, EXIT_SUSPECT, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_NEEDS_PERSON = EXIT_SUSPECT  # a suspect or a review verdict: someone must look
 
 VERBOSE_HELP = "more log output (-vv for debug; also a traceback on an internal error)"
 
@@ -87,7 +88,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"  - {reason.message}")
     if verdict.verdict == "error":
         return EXIT_BAD_INPUT
-    return EXIT_SUSPECT if verdict.is_suspect else EXIT_OK
+    from knockoff.decide.rule import needs_person
+
+    return EXIT_NEEDS_PERSON if needs_person(verdict) else EXIT_OK
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -163,6 +166,25 @@ def _scan_lines(summary: Any) -> list[str]:
     return lines
 
 
+def _cmd_policy_show(args: argparse.Namespace) -> int:
+    from knockoff.decide.policy import Policy
+
+    print((_policy(args) or Policy()).to_json(), end="")
+    return EXIT_OK
+
+
+def _cmd_policy_write(args: argparse.Namespace) -> int:
+    from knockoff.decide.policy import Policy
+    from knockoff.errors import PolicyError
+
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        raise PolicyError(f"{path} exists; pass --force to replace it")
+    Policy().save(path)
+    print(f"wrote the default policy to {path}; edit it and pass it with --policy {path}")
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from knockoff.report import write_reports
 
@@ -182,6 +204,20 @@ def _add_report_command(sub: Any) -> None:
                         help="report.html plus a report/ folder of data and thumbnails (default beyond 200)")
     report.add_argument("--title", default="knockoff report", help="the page's title")
     report.set_defaults(func=_cmd_report)
+
+
+def _add_policy_commands(sub: Any) -> None:
+    policy = sub.add_parser("policy", help="show the effective policy, or write the defaults to a file to edit")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    show = policy_sub.add_parser("show", help="print the effective policy as JSON")
+    show.add_argument("--policy", help="policy JSON file (keys left out keep their defaults)")
+    show.set_defaults(func=_cmd_policy_show)
+    write = policy_sub.add_parser("write", help="write the default policy as JSON, to edit and pass with --policy")
+    write.add_argument("file", help="the JSON file to write")
+    write.add_argument("--force", action="store_true", help="replace the file if it exists")
+    write.set_defaults(func=_cmd_policy_write)
+
+
 def engine_help(default: str = "auto") -> str:
     """Help text of an ``--engine`` option: the valid embedder names."""
     return f"embedder: {', '.join(list_embedders())}, or e.g. clip:MODEL/PRETRAINED (default: {default})"
@@ -212,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan_command(sub)
 
     _add_report_command(sub)
+    _add_policy_commands(sub)
 
     from knockoff.cli.evaluate import add_eval_commands
 

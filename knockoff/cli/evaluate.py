@@ -67,7 +67,7 @@ def _evaluate_decisions(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from knockoff.evaluate.metrics import calibrate
+    from knockoff.evaluate.calibrate import calibrate
 
     result = calibrate(args.set_dir, args.engine, args.target_precision, holdout=args.holdout, seed=args.seed,
                        base_policy=_load_policy(args.policy), workers=args.workers)

@@ -1,108 +1,37 @@
-"""One listing in, one explained :class:`Verdict` out."""
+"""One listing in, one explained :class:`Verdict` out: decode, embed, search, verify the best candidates,
+compute the signals and apply the decision rule (:mod:`knockoff.decide.rule`)."""
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from knockoff.decide import signals as sig
-from knockoff.catalog.readers import Brand, Listing, ReferenceImage
-from knockoff.errors import ConfigError, ImageError
 from knockoff.catalog.images import DEFAULT_MAX_PIXELS, load_image
+from knockoff.catalog.readers import Brand, Listing, ReferenceImage
+from knockoff.decide import rule
+from knockoff.decide import signals as sig
+from knockoff.decide.policy import EngineThresholds, ImageSettings, Policy
+from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
+from knockoff.errors import ImageError
 from knockoff.match.index import Hit, ReferenceIndex
-from knockoff.decide.policy import Policy
+
+__all__ = ["DEFAULT_MAX_SIDE", "VERDICTS", "Detector", "ListingImages", "Match", "Reason", "Verdict",
+           "decode_listing", "error_verdict"]
 
 log = logging.getLogger(__name__)
 
-VerdictName = Literal["suspect", "authorized", "no_match", "error"]
-VERDICTS: tuple[str, ...] = ("suspect", "authorized", "no_match", "error")
+DEFAULT_MAX_SIDE = ImageSettings().max_side
+"""Listing photos are scaled down to this longer side after decoding (``Policy.images.max_side``)."""
 
-
-@dataclass(frozen=True)
-class Reason:
-    """One reason for a verdict: a stable code and a plain message a reviewer can check."""
-
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
-
-
-@dataclass(frozen=True)
-class Match:
-    """The best reference product for a listing."""
-
-    brand: str
-    product_id: str
-    product_name: str
-    reference_image: str
-    reference_label: str
-    similarity: float
-    tier: str | None
-    listing_image: str
-    reference_price: float | None = None
-    reference_currency: str | None = None
-    verification: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The decision on one listing: ``suspect``, ``authorized``, ``no_match`` or ``error``."""
-
-    listing_id: str
-    verdict: str
-    risk: float
-    match: Match | None
-    reasons: tuple[Reason, ...]
-    signals: tuple[sig.Signal, ...] = ()
-    engine: str = ""
-    listing: Listing | None = None
-    skipped_images: tuple[str, ...] = ()
-    error: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ConfigError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
-        if not 0.0 <= self.risk <= 1.0:
-            raise ConfigError(f"risk must be in [0, 1], got {self.risk}")
-
-    @property
-    def is_suspect(self) -> bool:
-        return self.verdict == "suspect"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "listing_id": self.listing_id,
-            "verdict": self.verdict,
-            "risk": round(self.risk, 4),
-            "match": self.match.to_dict() if self.match else None,
-            "reasons": [r.to_dict() for r in self.reasons],
-            "signals": [s.to_dict() for s in self.signals],
-            "engine": self.engine,
-            "listing": self.listing.to_dict() if self.listing else None,
-            "skipped_images": list(self.skipped_images),
-            "error": self.error,
-        }
-
-
-def error_verdict(listing: Listing, problems: Sequence[str], engine: str = "") -> Verdict:
-    """The verdict of a listing none of whose photos could be read."""
-    text = "; ".join(problems) or "no readable image"
-    return Verdict(
-        listing.listing_id, "error", 0.0, None, (Reason("ERROR", text),), engine=engine, listing=listing,
-        skipped_images=tuple(str(p) for p in listing.images), error=text,
-    )
+_FEATURE_CACHE = 4096  # reference photos whose local features are kept (a cache: no effect on results)
+_UNSET: Any = object()
 
 
 @dataclass
@@ -121,11 +50,6 @@ class ListingImages:
     images: list[Image.Image] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-DEFAULT_MAX_SIDE = 1024
-"""Listing photos are scaled down to this longer side after decoding: enough for every engine and for the
-geometric check, and it bounds the memory a photo takes in a batch."""
 
 
 def decode_listing(
@@ -147,70 +71,96 @@ def decode_listing(
     return out
 
 
-KEYPOINT_SHORTLIST_MAX_REFERENCES = 5_000
+@dataclass(frozen=True)
+class _Prices:
+    """Reference prices of an index generation: per product (any of its images'), and per brand."""
+
+    generation: int
+    by_product: dict[tuple[str, str], tuple[float, str | None]]
+    by_brand: dict[str, list[tuple[float, str | None]]]
 
 
 class Detector:
-    """Checks listings against a :class:`ReferenceIndex` with a :class:`Policy`.
+    """Checks listings against a :class:`ReferenceIndex` with a :class:`Policy` (every setting is there).
 
     ``verifier``: ``"auto"`` uses geometric verification (OpenCV) when it is installed and the policy's
-    ``verify_top`` is above 0; ``None`` turns it off; or pass a ``knockoff.match.verify.GeometricVerifier``.
+    ``verify_top`` is above 0, with ``policy.verifier`` and (with ``packaging_match``) ``policy.packaging``;
+    ``None`` turns it off; or pass a ``knockoff.match.verify.GeometricVerifier``. ``max_side`` and
+    ``max_pixels``, when given, replace ``policy.images``'s (the detector's ``policy`` says what is in force).
 
-    ``keypoint_shortlist``: with a verifier, this many more references, those that most of the listing
-    photo's RootSIFT keypoints vote for (:class:`knockoff.match.keypoints.KeypointShortlist`), are verified
-    besides the global top ``verify_top``: a rotated, warped or collaged copy that the global descriptor
-    ranks low is still checked. The references' keypoints are computed once, on first use, and kept in
-    memory, so the shortlist is used only up to ``KEYPOINT_SHORTLIST_MAX_REFERENCES`` reference photos (500
-    float32 descriptors each: about 256 KB a photo). ``"auto"`` (the default): 3 for the perceptual engine,
-    whose global descriptor ranks such copies low, and off for engines that see content (clip), where the
-    vote would cost more than it finds. 0 or ``None`` turns it off.
+    The detector may be used while its index changes (``add``, ``remove_product``): what it keeps about the
+    index (keypoint shortlist, prices) is keyed on ``index.generation`` and rebuilt when that changes.
     """
 
     def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE,
-                 keypoint_shortlist: int | str | None = "auto"):
-        self.index = index
-        self.max_side = max_side
-        self.policy = policy or Policy()
-        self.thresholds = self.policy.thresholds_for(index.embedder.kind)
-        self.max_pixels = max_pixels
+                 max_pixels: Any = _UNSET, max_side: Any = _UNSET):
+        policy = policy or Policy()
+        images = {k: v for k, v in (("max_side", max_side), ("max_pixels", max_pixels)) if v is not _UNSET}
+        if images:
+            policy = replace(policy, images=replace(policy.images, **images))
+        self._index = index
+        self._policy = policy
+        self._thresholds = policy.thresholds_for(index.embedder.kind)
         self.verifier = self._make_verifier(verifier)
-        self._reference_features: OrderedDict[int, Any] = OrderedDict()
-        #: references added to the verification shortlist by keypoint votes (knockoff.match.keypoints); 0/None: off
-        if keypoint_shortlist == "auto":
-            keypoint_shortlist = 3 if index.embedder.kind == "perceptual" else 0
-        self.keypoint_shortlist = int(keypoint_shortlist or 0)
-        self._keypoints: Any = None
-        self._keypoints_size = -1
-        self._last_vectors: Sequence[np.ndarray] | None = None
-        self._prices: tuple[int, dict[tuple[str, str], tuple[float, str | None]]] | None = None
+        self._reference_features: OrderedDict[int, Any] = OrderedDict()  # by reference id (never reused)
+        self._keypoints: tuple[int, Any] | None = None  # (index generation, shortlist or None when off)
+        self._prices: _Prices | None = None
 
     def _make_verifier(self, verifier: Any) -> Any:
         if verifier != "auto":
             return verifier
-        if self.policy.verify_top == 0:
+        if self._policy.verify_top == 0:
             return None
         from knockoff.match import verify
 
         if not verify.opencv_available():
             log.info("OpenCV is not installed: geometric verification is off")
             return None
-        return verify.GeometricVerifier(packaging=verify.PackagingSettings() if self.policy.packaging_match else None)
+        packaging = self._policy.packaging if self._policy.packaging_match else None
+        return verify.GeometricVerifier(self._policy.verifier, packaging=packaging)
+
+    @property
+    def index(self) -> ReferenceIndex:
+        return self._index
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def thresholds(self) -> EngineThresholds:
+        """The policy's thresholds for the index's engine."""
+        return self._thresholds
 
     @property
     def engine(self) -> str:
-        return self.index.embedder.name
+        return self._index.embedder.name
 
-    # -- the three steps, public so that a batch pipeline can run them in its own order --------------
+    @property
+    def max_side(self) -> int:
+        return self._policy.images.max_side
+
+    @property
+    def max_pixels(self) -> int | None:
+        return self._policy.images.max_pixels
+
+    @property
+    def keypoint_shortlist(self) -> int:
+        """References added to the verification shortlist by keypoint votes (0: off)."""
+        if self.verifier is None:
+            return 0
+        return self._policy.shortlist.size_for(self._index.embedder.kind)
+
+    # -- the steps, public so that a batch pipeline can run them in its own order ------------------------
 
     def load(self, listing: Listing) -> ListingImages:
         """Decode the listing's photos; unreadable ones are recorded, not raised."""
-        return decode_listing(listing, min_side=self.index.embedder.input_size, max_side=self.max_side,
+        return decode_listing(listing, min_side=self._index.embedder.input_size, max_side=self.max_side,
                               max_pixels=self.max_pixels)
 
     def embed(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
         """Embed every query view of each photo; one array of views per photo."""
-        embedder = self.index.embedder
+        embedder = self._index.embedder
         views = [embedder.query_views(image) for image in images]
         flat = [v for group in views for v in group]
         vectors = embedder.embed(flat) if flat else np.zeros((0, embedder.dim), np.float32)
@@ -225,7 +175,7 @@ class Detector:
         sizes = [len(views) for views in vectors]
         if not sum(sizes):
             return [[] for _ in sizes]
-        flat = self.index.search(np.concatenate([v for v in vectors if len(v)]), self.policy.top_k)
+        flat = self._index.search(np.concatenate([v for v in vectors if len(v)]), self._policy.top_k)
         out, start = [], 0
         for size in sizes:
             out.append(flat[start : start + size])
@@ -239,12 +189,12 @@ class Detector:
         vectors: Sequence[np.ndarray],
         hits: Sequence[list[list[Hit]]] | None = None,
     ) -> Verdict:
-        """Search (unless ``hits`` of :meth:`search` are given), verify the best candidates, compute the
-        signals and the verdict."""
+        """Search (unless ``hits`` of :meth:`search` for these ``vectors`` are given), verify the best
+        candidates, compute the signals and the verdict."""
         if not loaded.images:
             return error_verdict(listing, loaded.problems, self.engine)
-        candidates = self._candidates(vectors, hits if hits is not None else self.search(vectors))
-        best = self._verify_and_pick(candidates, loaded.images)
+        candidates = self._candidates(hits if hits is not None else self.search(vectors))
+        best = self._verify_and_pick(candidates, loaded.images, vectors)
         return self._verdict(listing, loaded, best)
 
     def check(self, listing: Listing) -> Verdict:
@@ -254,14 +204,27 @@ class Detector:
             return error_verdict(listing, loaded.problems, self.engine)
         return self.decide(listing, loaded, self.embed(loaded.images))
 
-    def check_many(self, listings: Sequence[Listing]) -> list[Verdict]:
-        return [self.check(listing) for listing in listings]
+    def check_decoded(self, batch: Sequence[tuple[Listing, ListingImages]]) -> list[Verdict]:
+        """Check listings whose photos are decoded already (:meth:`load`, :func:`decode_listing`): every photo
+        of the batch is embedded and searched in one call, then each listing is decided."""
+        images = [image for _, loaded in batch for image in loaded.images]
+        vectors = self.embed(images) if images else []
+        hits = self.search(vectors) if images else []
+        verdicts, cursor = [], 0
+        for listing, loaded in batch:
+            n = len(loaded.images)
+            verdicts.append(
+                self.decide(listing, loaded, vectors[cursor : cursor + n], hits[cursor : cursor + n]) if n
+                else error_verdict(listing, loaded.problems, self.engine)
+            )
+            cursor += n
+        return verdicts
 
-    # -- internals ------------------------------------------------------------------------------------
+    # -- candidates -----------------------------------------------------------------------------------
 
-    def _candidates(self, vectors: Sequence[np.ndarray], hits: Sequence[list[list[Hit]]]) -> list[_Candidate]:
+    @staticmethod
+    def _candidates(hits: Sequence[list[list[Hit]]]) -> list[_Candidate]:
         """Best hit per reference product over every photo and view, most similar first."""
-        self._last_vectors = vectors
         best: dict[tuple[str, str], _Candidate] = {}
         for image_number, per_view in enumerate(hits):
             for view_hits in per_view:
@@ -272,35 +235,38 @@ class Detector:
         return sorted(best.values(), key=lambda c: -c.hit.similarity)
 
     def _keypoint_index(self) -> Any:
-        """The keypoint-vote index of every reference photo, built on first use (rebuilt if the index grew)."""
-        if self._keypoints is not None and self._keypoints_size == len(self.index.references):
-            return self._keypoints
-        if len(self.index.references) > KEYPOINT_SHORTLIST_MAX_REFERENCES:
-            if self._keypoints_size != len(self.index.references):
-                log.warning(
-                    "keypoint shortlist off: %d reference photos is over its limit of %d (held in memory); "
-                    "copies are shortlisted by the global descriptor only", len(self.index.references),
-                    KEYPOINT_SHORTLIST_MAX_REFERENCES,
-                )
-                self._keypoints_size = len(self.index.references)
-            return None
-        from knockoff.match.keypoints import KeypointShortlist
+        """The keypoint-vote index of every reference photo of the index's current generation, built on first
+        use; None when the index has more reference photos than ``policy.shortlist.max_references``."""
+        generation = self._index.generation
+        if self._keypoints is not None and self._keypoints[0] == generation:
+            return self._keypoints[1]
+        settings = self._policy.shortlist
+        shortlist = None
+        if len(self._index.references) > settings.max_references:
+            log.warning(
+                "keypoint shortlist off: %d reference photos is over its limit of %d (held in memory); "
+                "copies are shortlisted by the global descriptor only", len(self._index.references),
+                settings.max_references,
+            )
+        else:
+            from knockoff.match.keypoints import KeypointShortlist
 
-        shortlist = KeypointShortlist()
-        for ref_id, reference in self.index.references.items():
-            features = self._features_of(Hit(reference, ref_id, 0.0))
-            if features is not None:
-                shortlist.add(ref_id, features)
-        self._keypoints, self._keypoints_size = shortlist, len(self.index.references)
+            shortlist = KeypointShortlist(per_reference=settings.per_reference,
+                                          query_features=settings.query_features, ratio=settings.ratio,
+                                          neighbours=settings.neighbours, flat_limit=settings.flat_limit)
+            for ref_id, reference in self._index.references.items():
+                features = self._features_of(Hit(reference, ref_id, 0.0))
+                if features is not None:
+                    shortlist.add(ref_id, features)
+        self._keypoints = (generation, shortlist)
         return shortlist
 
     def _voted_candidates(self, candidates: list[_Candidate], images: Sequence[Image.Image],
-                          shortlist: list[_Candidate]) -> list[_Candidate]:
+                          vectors: Sequence[np.ndarray], shortlist: list[_Candidate]) -> list[_Candidate]:
         """Candidates that the listing photos' keypoints vote for, not already in ``shortlist``."""
         wanted = self.keypoint_shortlist
-        packaging = self._packaging_settings()
-        if wanted and packaging is not None:
-            wanted = max(wanted, packaging.vote_top)
+        if wanted and self._policy.packaging_match:
+            wanted = max(wanted, self._policy.packaging.vote_top)
         if not wanted or not images:
             return []
         keypoints = self._keypoint_index()
@@ -311,66 +277,57 @@ class Detector:
         best: dict[int, tuple[int, int]] = {}  # reference id -> (votes, listing image)
         for number, image in enumerate(images):
             features = self.verifier._listing_features(image)
-            for ref_id, votes in keypoints.vote(features, top=wanted + len(taken)):
+            for ref_id, votes in keypoints.vote(features, top=wanted + len(taken),
+                                                min_votes=self._policy.shortlist.min_votes):
                 if ref_id not in taken and votes > best.get(ref_id, (0, 0))[0]:
                     best[ref_id] = (votes, number)
         out = []
         for ref_id, (_, number) in sorted(best.items(), key=lambda item: -item[1][0])[:wanted]:
             known = by_reference.get(ref_id)
-            reference = self.index.references[ref_id]
+            reference = self._index.references[ref_id]
             hit = known.hit if known is not None else Hit(
-                reference, ref_id, self._similarity(reference, number, ref_id))
+                reference, ref_id, self._similarity(reference, ref_id, vectors, number))
             out.append(_Candidate(hit, number))
         return out
 
-    def _similarity(self, reference: ReferenceImage, listing_image: int, ref_id: int = -1) -> float:
+    def _similarity(self, reference: ReferenceImage, ref_id: int, vectors: Sequence[np.ndarray],
+                    listing_image: int) -> float:
         """Global similarity of a reference photo the search did not return: best over its views and the
         listing photo's query views (what the index would have said); 0 when it cannot be computed."""
-        vectors = self._last_vectors
-        if vectors is None or listing_image >= len(vectors) or len(vectors[listing_image]) == 0:
+        if listing_image >= len(vectors) or len(vectors[listing_image]) == 0:
             return 0.0
-        ref_vectors = self.index.reference_vectors(ref_id)
+        ref_vectors = self._index.reference_vectors(ref_id)
         if ref_vectors is None:
             try:
-                image = load_image(reference.image, min_side=self.index.embedder.input_size)
+                image = load_image(reference.image, min_side=self._index.embedder.input_size)
             except ImageError:
                 return 0.0
-            embedder = self.index.embedder
+            embedder = self._index.embedder
             ref_vectors = embedder.embed(embedder.reference_views(image))
         return float(np.max(vectors[listing_image] @ ref_vectors.T))
 
-    def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image]) -> _Candidate | None:
-        if not candidates and not (self.verifier is not None and self.keypoint_shortlist and images):
-            return None
-        if self.verifier is not None:
-            shortlist = [c for c in candidates[: self.policy.verify_top] if c.hit.similarity >= self.thresholds.candidate]
-            shortlist += self._voted_candidates(candidates, images, shortlist)
-            for candidate in shortlist:
-                reference_features = self._features_of(candidate.hit)
-                if reference_features is None:
-                    continue
+    def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image],
+                         vectors: Sequence[np.ndarray]) -> _Candidate | None:
+        if self.verifier is None:
+            return candidates[0] if candidates else None
+        shortlist = [c for c in candidates[: self._policy.verify_top] if c.hit.similarity >= self._thresholds.candidate]
+        shortlist += self._voted_candidates(candidates, images, vectors, shortlist)
+        for candidate in shortlist:
+            reference_features = self._features_of(candidate.hit)
+            if reference_features is not None:
                 candidate.verification = self.verifier.verify(images[candidate.listing_image], reference_features)
-            verified = [c for c in shortlist if c.verification is not None and c.verification.verified]
-            if verified:
-                return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
-            package = self._same_package(shortlist)
-            if package is not None:
-                return package
+        verified = [c for c in shortlist if c.verification is not None and c.verification.verified]
+        if verified:
+            return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
+        package = self._same_package(shortlist)
+        if package is not None:
+            return package
         return candidates[0] if candidates else None
-
-    def _packaging_settings(self) -> Any:
-        """The packaging checks when ``Policy.packaging_match`` is on and the verifier keeps their pairs."""
-        if not self.policy.packaging_match or self.verifier is None:
-            return None
-        from knockoff.match.verify import PackagingSettings
-
-        return getattr(self.verifier, "packaging", None) or PackagingSettings()
 
     def _same_package(self, shortlist: list[_Candidate]) -> _Candidate | None:
         """The candidate whose official photo shows the listing's printed packaging (``Policy.packaging_match``):
         it passes the packaging checks and beats the best reference of every other product by a margin."""
-        settings = self._packaging_settings()
-        if settings is None:
+        if not self._policy.packaging_match:
             return None
         from knockoff.match.verify import pick_same_package
 
@@ -378,7 +335,8 @@ class Detector:
         # ties between photos of one product: the global similarity decides (stable order: most similar first)
         checked.sort(key=lambda c: -c.hit.similarity)
         chosen = pick_same_package(
-            [((c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in checked], settings)
+            [((c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in checked],
+            self._policy.packaging)
         if chosen is None:
             return None
         best = checked[chosen]
@@ -390,7 +348,7 @@ class Detector:
         if cached is not None:
             self._reference_features.move_to_end(hit.reference_id)
             return cached
-        features = self.index.reference_features(hit.reference_id, getattr(self.verifier, "settings", None))
+        features = self._index.reference_features(hit.reference_id, getattr(self.verifier, "settings", None))
         try:
             if features is None:
                 features = self.verifier.features(load_image(hit.reference.image))
@@ -398,71 +356,107 @@ class Detector:
             log.warning("reference image not verifiable: %s", error)
             return None
         self._reference_features[hit.reference_id] = features
-        if len(self._reference_features) > 4096:
+        if len(self._reference_features) > _FEATURE_CACHE:
             self._reference_features.popitem(last=False)
         return features
 
+    # -- signals and verdict --------------------------------------------------------------------------
+
+    def _catalog_prices(self) -> _Prices:
+        """Reference prices per product and per brand, for the index's current generation."""
+        generation = self._index.generation
+        if self._prices is None or self._prices.generation != generation:
+            by_product: dict[tuple[str, str], tuple[float, str | None]] = {}
+            for ref in self._index.references.values():
+                if ref.price is not None:
+                    by_product.setdefault((ref.brand, ref.product_id), (ref.price, ref.currency))
+            by_brand: dict[str, list[tuple[float, str | None]]] = {}
+            for (brand, _), price in sorted(by_product.items()):
+                by_brand.setdefault(brand.casefold(), []).append(price)
+            self._prices = _Prices(generation, by_product, by_brand)
+        return self._prices
+
     def _product_price(self, reference: ReferenceImage) -> tuple[float | None, str | None]:
-        """The reference price of a product: its image's own, else any of its images' (a cached map)."""
+        """The reference price of a product: its image's own, else any of its images'."""
         if reference.price is not None:
             return reference.price, reference.currency
-        if self._prices is None or self._prices[0] != len(self.index.references):
-            prices: dict[tuple[str, str], tuple[float, str | None]] = {}
-            for other in self.index.references.values():
-                if other.price is not None:
-                    prices.setdefault((other.brand, other.product_id), (other.price, other.currency))
-            self._prices = (len(self.index.references), prices)
-        return self._prices[1].get((reference.brand, reference.product_id), (None, None))
+        return self._catalog_prices().by_product.get((reference.brand, reference.product_id), (None, None))
 
-    def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None) -> Verdict:
-        skipped = tuple(loaded.skipped)
-        if best is None:
-            return Verdict(listing.listing_id, "no_match", 0.0, None,
-                           (Reason(sig.VISUAL_MATCH, "no reference photo found"),),
-                           engine=self.engine, listing=listing, skipped_images=skipped)
-        ref = best.hit.reference
-        verification = best.verification
-        verified_text = (
-            verification.describe(ref.label) if verification is not None and verification.verified else None
-        )
-        package_text = (
-            verification.describe_packaging(ref.label) if best.same_package and verified_text is None else None
-        )
-        match_floor = self.thresholds.match
-        if self.thresholds.match_needs_verification and self.verifier is not None:
-            match_floor = self.thresholds.near_copy
-        visual = sig.visual_match(
-            best.hit.similarity, ref.label, near_copy=self.thresholds.near_copy, match=match_floor,
-            verified_copy=verified_text, same_package=package_text,
-        )
+    def _match(self, best: _Candidate, loaded: ListingImages, tier: str | None) -> Match:
+        ref, verification = best.hit.reference, best.verification
         price, currency = self._product_price(ref)
-        match = Match(
+        return Match(
             brand=ref.brand, product_id=ref.product_id, product_name=ref.product_name,
             reference_image=str(ref.image), reference_label=ref.label, similarity=round(best.hit.similarity, 4),
-            tier=visual.details.get("tier"), listing_image=str(loaded.paths[best.listing_image]),
+            tier=tier, listing_image=str(loaded.paths[best.listing_image]),
             reference_price=price, reference_currency=currency,
             verification=(
                 {**verification.to_dict(), "listing_size": list(loaded.images[best.listing_image].size)}
                 if verification is not None else None
             ),
         )
-        if not visual.hit:
-            return Verdict(listing.listing_id, "no_match", 0.0, match, (Reason(visual.code, visual.message),),
-                           (visual,), self.engine, listing, skipped)
-        brand = self.index.brand(ref.brand) or Brand(ref.brand)
-        seller = sig.unauthorized_seller(listing.seller, brand)
-        risk_signals = (
-            seller,
-            sig.price_implausible(listing.price, listing.currency, price, currency,
-                                  ratio=self.policy.price_ratio, rates=self.policy.currency_rates),
-            sig.brand_misuse(listing.title, brand, seller_authorized=brand.is_authorized(listing.seller)),
-            sig.replica_terms(listing.title, self.policy.replica_terms),
+
+    def _visual(self, best: _Candidate) -> sig.Signal:
+        ref, verification = best.hit.reference, best.verification
+        verified = verification.describe(ref.label) if verification is not None and verification.verified else None
+        package = verification.describe_packaging(ref.label) if best.same_package and not verified else None
+        return sig.visual_match(best.hit.similarity, ref.label, near_copy=self._thresholds.near_copy,
+                                match=self._thresholds.match_floor(self.verifier is not None),
+                                verified_copy=verified, same_package=package)
+
+    def _risk_signals(self, listing: Listing, match: Match) -> tuple[sig.Signal, ...]:
+        """The risk signals of a listing matched to ``match``'s product."""
+        brand = self._index.brand(match.brand) or Brand(match.brand)
+        policy = self._policy
+        return (
+            sig.unauthorized_seller(listing.seller, brand),
+            sig.price_implausible(listing.price, listing.currency, match.reference_price, match.reference_currency,
+                                  ratio=policy.price_ratio, rates=policy.currency_rates),
+            sig.brand_misuse(listing.title, brand, seller_authorized=sig.seller_authorized(brand, listing.seller)),
+            sig.replica_terms(listing.title, policy.replica_terms),
         )
-        hits = [s for s in risk_signals if s.hit]
-        confidence = 1.0 if visual.details["tier"] == "near-copy" else 0.8
-        combined = 1.0 - float(np.prod([1.0 - self.policy.weights.get(s.code, 0.5) for s in hits]))
-        risk = round(min(1.0, confidence * (0.1 + 0.9 * combined)), 4)
-        suspect = bool(hits) and risk >= self.policy.min_risk_to_flag
-        reasons = (Reason(visual.code, visual.message), *(Reason(s.code, s.message) for s in hits))
-        return Verdict(listing.listing_id, "suspect" if suspect else "authorized", risk, match, reasons,
-                       (visual, *risk_signals), self.engine, listing, skipped)
+
+    def title_signals(self, listing: Listing) -> tuple[sig.Signal, ...]:
+        """The signals of a listing that matched no photo (:mod:`knockoff.decide.rule`): which catalog brand its
+        title names, then its replica terms and its price against every product of that brand. Empty when the
+        title names no brand (nothing to check)."""
+        named = sig.title_names_brand(listing.title, self._index.brands.values())
+        if not named.hit:
+            return ()
+        brand, policy = named.details["brand"], self._policy
+        prices = self._catalog_prices().by_brand.get(brand.casefold(), [])
+        return (
+            named,
+            sig.replica_terms(listing.title, policy.replica_terms),
+            sig.price_implausible_for_brand(listing.price, listing.currency, brand, prices,
+                                            ratio=policy.price_ratio, rates=policy.currency_rates),
+        )
+
+    def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None) -> Verdict:
+        skipped = tuple(loaded.skipped)
+        if best is None:
+            signals = self.title_signals(listing)
+            verdict, risk = rule.decide(None, signals, self._policy)
+            visual = sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
+            reasons = _reasons(visual, signals, verdict)
+            return Verdict(listing.listing_id, verdict, risk, None, reasons, signals, self.engine, listing, skipped)
+        visual = self._visual(best)
+        tier = visual.details["tier"]
+        match = self._match(best, loaded, tier)
+        others = self._risk_signals(listing, match) if tier is not None else self.title_signals(listing)
+        verdict, risk = rule.decide(tier, others, self._policy)
+        return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict),
+                       (visual, *others), self.engine, listing, skipped)
+
+
+def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str) -> tuple[Reason, ...]:
+    """The visual match first, then what made the verdict: the risk signals that hit, and for a review the
+    brand the title names (no photo match) or the signals that could not be checked (a match)."""
+    reasons = [Reason(visual.code, visual.message)]
+    if not visual.hit:  # no photo match: what the title says counts only when it makes a review
+        reasons += [Reason(s.code, s.message) for s in others if s.hit and verdict == "review"]
+        return tuple(reasons)
+    reasons += [Reason(s.code, s.message) for s in others if s.hit]
+    if verdict == "review":
+        reasons += [Reason(s.code, f"not checked: {s.message}") for s in others if s.state == "unknown"]
+    return tuple(reasons)

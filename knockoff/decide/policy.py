@@ -1,34 +1,43 @@
-"""Thresholds and weights of the detector, in one frozen object with documented defaults."""
+"""Every setting that changes a verdict, in one frozen object with documented defaults, read from and written to
+JSON (``knockoff policy show`` prints the effective one, ``knockoff policy write FILE`` the defaults)."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from knockoff.catalog.images import DEFAULT_MAX_PIXELS
+from knockoff.decide.signals import RISK_CODES, TIERS
 from knockoff.errors import PolicyError
+from knockoff.match.verify import PackagingSettings, VerifierSettings
+
+__all__ = [
+    "DEFAULT_ENGINE_THRESHOLDS", "DEFAULT_REPLICA_TERMS", "DEFAULT_WEIGHTS", "EngineThresholds", "ImageSettings",
+    "PackagingSettings", "Policy", "RiskSettings", "ShortlistSettings", "VerifierSettings",
+]
 
 DEFAULT_REPLICA_TERMS: tuple[str, ...] = (
-    "replica",
-    "1:1",
-    "1to1",
-    "aaa",
-    "aaa+",
-    "mirror quality",
-    "mirror grade",
-    "dupe",
-    "super copy",
-    "high copy",
-    "fake",
-    "knockoff",
-    "knock-off",
-    "knock off",
-    "inspired by",
-    "unbranded copy",
+    "replica", "1:1", "1to1", "aaa", "aaa+", "mirror quality", "mirror grade", "dupe", "super copy", "high copy",
+    "fake", "knockoff", "knock-off", "knock off", "inspired by", "unbranded copy",
 )
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise PolicyError(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -48,37 +57,119 @@ class EngineThresholds:
     match_needs_verification: bool = False
 
     def __post_init__(self) -> None:
-        if not (-1.0 <= self.candidate <= self.match <= self.near_copy <= 1.0):
-            raise PolicyError(
-                f"thresholds must satisfy -1 <= candidate <= match <= near_copy <= 1, got {self.candidate}, "
-                f"{self.match}, {self.near_copy}"
-            )
+        _check(all(_is_number(v) for v in (self.near_copy, self.match, self.candidate)),
+               f"thresholds must be numbers, got {self.candidate!r}, {self.match!r}, {self.near_copy!r}")
+        _check(-1.0 <= self.candidate <= self.match <= self.near_copy <= 1.0,
+               f"thresholds must satisfy -1 <= candidate <= match <= near_copy <= 1, got {self.candidate}, "
+               f"{self.match}, {self.near_copy}")
+
+    def match_floor(self, verifier_on: bool) -> float:
+        """The similarity from which a candidate is a match without geometric proof."""
+        return self.near_copy if self.match_needs_verification and verifier_on else self.match
 
 
 # Per-engine defaults. perceptual: measured on the synthetic demo and copy suites (see benchmarks/);
 # clip: typical ViT-B-32 image-image cosines (same photo edited > 0.9; same product, new photo ~0.8).
-DEFAULT_ENGINE_THRESHOLDS: Mapping[str, EngineThresholds] = MappingProxyType(
-    {
-        "perceptual": EngineThresholds(near_copy=0.90, match=0.80, candidate=0.55, match_needs_verification=True),
-        "clip": EngineThresholds(near_copy=0.95, match=0.82, candidate=0.70),
-    }
-)
+DEFAULT_ENGINE_THRESHOLDS: Mapping[str, EngineThresholds] = MappingProxyType({
+    "perceptual": EngineThresholds(near_copy=0.90, match=0.80, candidate=0.55, match_needs_verification=True),
+    "clip": EngineThresholds(near_copy=0.95, match=0.82, candidate=0.70),
+})
 
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {
-        "UNAUTHORIZED_SELLER": 0.6,
-        "PRICE_IMPLAUSIBLE": 0.5,
-        "BRAND_MISUSE": 0.4,
-        "REPLICA_TERMS": 0.7,
-    }
+    {"UNAUTHORIZED_SELLER": 0.6, "PRICE_IMPLAUSIBLE": 0.5, "BRAND_MISUSE": 0.4, "REPLICA_TERMS": 0.7}
+)
+
+DEFAULT_TIER_CONFIDENCE: Mapping[str, float] = MappingProxyType(
+    {"near-copy": 1.0, "same-package": 0.8, "same-product": 0.8}
 )
 
 
 @dataclass(frozen=True)
-class Policy:
-    """Everything the detector decides with. Frozen; change it with :meth:`replace` (``dataclasses.replace``).
+class RiskSettings:
+    """The risk formula's constants (:mod:`knockoff.decide.rule`).
 
-    - ``engine_thresholds``: per embedder kind, see :class:`EngineThresholds`.
+    A matched listing's risk is ``tier_confidence[tier] * (floor + (1 - floor) * combined)``, where
+    ``combined = 1 - prod(1 - weight)`` over its risk signals that hit (the weights are ``Policy.weights``).
+    A ``review`` verdict's risk lies between the highest ``authorized`` risk and the lowest ``suspect`` risk the
+    policy allows; a title-only review (no photo matched) counts with ``title_confidence``.
+    """
+
+    tier_confidence: Mapping[str, float] = field(default_factory=lambda: DEFAULT_TIER_CONFIDENCE)
+    title_confidence: float = 0.5
+    floor: float = 0.1
+
+    def __post_init__(self) -> None:
+        given = dict(self.tier_confidence)
+        for key in given:
+            _known_key(key, TIERS, "risk.tier_confidence")
+        confidence = {**DEFAULT_TIER_CONFIDENCE, **given}
+        for tier, value in confidence.items():
+            _check(_is_number(value) and 0.0 < value <= 1.0,
+                   f"risk.tier_confidence of {tier} must be in (0, 1], got {value!r}")
+        object.__setattr__(self, "tier_confidence", MappingProxyType({t: float(confidence[t]) for t in TIERS}))
+        _check(_is_number(self.title_confidence) and 0.0 <= self.title_confidence <= 1.0,
+               f"risk.title_confidence must be in [0, 1], got {self.title_confidence!r}")
+        _check(_is_number(self.floor) and 0.0 <= self.floor < 1.0, f"risk.floor must be in [0, 1), got {self.floor!r}")
+
+
+@dataclass(frozen=True)
+class ShortlistSettings:
+    """The keypoint shortlist (:class:`knockoff.match.keypoints.KeypointShortlist`), used with a verifier.
+
+    ``size``: this many more references, those that most of the listing photo's keypoints vote for, are
+    verified besides the global top ``Policy.verify_top``: a rotated, warped or collaged copy that the global
+    descriptor ranks low is still checked. ``"auto"``: 3 for the perceptual engine, 0 (off) for engines that
+    see content (clip), where the vote costs more than it finds. ``max_references``: the references' keypoints
+    are held in memory (about 256 KB a photo), so the shortlist is off above this many reference photos.
+    The others are the shortlist's own parameters (descriptors per reference and per query, ratio test,
+    neighbours searched, exact search up to ``flat_limit`` descriptors, votes needed).
+    """
+
+    size: int | str = "auto"
+    max_references: int = 5_000
+    per_reference: int = 500
+    query_features: int = 1000
+    ratio: float = 0.85
+    neighbours: int = 8
+    flat_limit: int = 400_000
+    min_votes: int = 4
+
+    def __post_init__(self) -> None:
+        _check(self.size == "auto" or (_is_int(self.size) and self.size >= 0),  # type: ignore[operator]
+               f"shortlist.size must be 'auto' or an integer >= 0, got {self.size!r}")
+        for name in ("max_references", "per_reference", "query_features", "neighbours", "flat_limit", "min_votes"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 1, f"shortlist.{name} must be an integer >= 1, got {value!r}")
+        _check(_is_number(self.ratio) and 0.0 < self.ratio <= 1.0,
+               f"shortlist.ratio must be in (0, 1], got {self.ratio!r}")
+
+    def size_for(self, engine_kind: str) -> int:
+        """The shortlist size for an engine (``"auto"`` resolved)."""
+        if self.size == "auto":
+            return 3 if engine_kind == "perceptual" else 0
+        return int(self.size)
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Listing photos: scaled down to ``max_side`` after decoding (enough for every engine and the geometric
+    check; it bounds a batch's memory); a photo over ``max_pixels`` (None: no limit) is refused, not decoded."""
+
+    max_side: int = 1024
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        _check(_is_int(self.max_side) and self.max_side >= 32,
+               f"images.max_side must be an integer >= 32, got {self.max_side!r}")
+        _check(self.max_pixels is None or (_is_int(self.max_pixels) and self.max_pixels >= 1),
+               f"images.max_pixels must be null or an integer >= 1, got {self.max_pixels!r}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything the detector decides with. Frozen; change it with ``dataclasses.replace``.
+
+    - ``engine_thresholds``: per embedder kind, see :class:`EngineThresholds` (kinds left out keep the defaults).
     - ``top_k``: reference images retrieved per listing photo.
     - ``verify_top``: how many best candidates are geometrically verified (0 turns verification off).
     - ``price_ratio``: a price below this fraction of the reference price is implausible (default 0.5).
@@ -86,14 +177,19 @@ class Policy:
       ``{"USD": 1.0, "EUR": 1.08}``; prices in other currencies than the reference's are compared only through
       these rates, and an unknown currency makes the price signal unknown.
     - ``replica_terms``: words and phrases that advertise a copy.
-    - ``weights``: how much each risk signal adds to the risk score (each in [0, 1]).
-    - ``min_risk_to_flag``: a listing is ``suspect`` when it has a visual match, at least one risk signal, and
-      a risk at least this.
+    - ``weights``: how much each risk signal (``UNAUTHORIZED_SELLER``, ``PRICE_IMPLAUSIBLE``, ``BRAND_MISUSE``,
+      ``REPLICA_TERMS``) adds to the risk score (each in [0, 1]).
+    - ``min_risk_to_flag``: a matched listing with a risk signal is ``suspect`` from this risk on, ``review``
+      below it.
     - ``packaging_match`` (opt-in, default off): with geometric verification on, a listing photo whose
-      keypoints match an official photo's printed packaging under looser checks than a copy's, with a clear
-      margin over every other product (:class:`knockoff.match.verify.PackagingSettings`), is a ``same-product``
-      match (a seller's own new photo of the same package) even for an engine that sees only copies
-      (perceptual). Measured on grocerystore: ``benchmarks/results/grocery_packaging.md``.
+      keypoints match an official photo's printed packaging under looser checks than a copy's (``packaging``),
+      with a clear margin over every other product, is a ``same-package`` match (a seller's own new photo of
+      the package) even for an engine that sees only copies (perceptual). Measured on grocerystore:
+      ``benchmarks/results/grocery_packaging.md``.
+    - ``risk``: the risk formula (:class:`RiskSettings`); ``verifier``: the copy check
+      (:class:`knockoff.match.verify.VerifierSettings`); ``packaging``: the same-packaging check
+      (:class:`knockoff.match.verify.PackagingSettings`); ``shortlist``: the keypoint shortlist
+      (:class:`ShortlistSettings`); ``images``: listing photo limits (:class:`ImageSettings`).
     """
 
     engine_thresholds: Mapping[str, EngineThresholds] = field(default_factory=lambda: DEFAULT_ENGINE_THRESHOLDS)
@@ -105,84 +201,157 @@ class Policy:
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
     min_risk_to_flag: float = 0.0
     packaging_match: bool = False
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    verifier: VerifierSettings = field(default_factory=VerifierSettings)
+    packaging: PackagingSettings = field(default_factory=PackagingSettings)
+    shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
+    images: ImageSettings = field(default_factory=ImageSettings)
 
     def __post_init__(self) -> None:
-        thresholds = {}
-        for kind, value in dict(self.engine_thresholds).items():
-            thresholds[kind] = value if isinstance(value, EngineThresholds) else EngineThresholds(**value)
+        given = {**DEFAULT_ENGINE_THRESHOLDS, **dict(self.engine_thresholds)}  # engines left out: the defaults
+        thresholds = {str(kind): _thresholds(str(kind), value) for kind, value in given.items()}
         object.__setattr__(self, "engine_thresholds", MappingProxyType(thresholds))
-        rates = {str(k).upper(): float(v) for k, v in dict(self.currency_rates).items()}
+        rates = {str(k).upper(): v for k, v in dict(self.currency_rates).items()}
         for code, rate in rates.items():
-            if not rate > 0:
-                raise PolicyError(f"currency rate of {code} must be > 0, got {rate}")
-        object.__setattr__(self, "currency_rates", MappingProxyType(rates))
-        weights = {**DEFAULT_WEIGHTS, **{str(k): float(v) for k, v in dict(self.weights).items()}}
+            _check(_is_number(rate) and rate > 0, f"currency rate of {code} must be a number > 0, got {rate!r}")
+        object.__setattr__(self, "currency_rates", MappingProxyType({k: float(v) for k, v in rates.items()}))
+        for code in dict(self.weights):
+            _known_key(code, RISK_CODES, "weights")
+        weights = {**DEFAULT_WEIGHTS, **dict(self.weights)}
         for code, weight in weights.items():
-            if not 0.0 <= weight <= 1.0:
-                raise PolicyError(f"weight of {code} must be in [0, 1], got {weight}")
-        object.__setattr__(self, "weights", MappingProxyType(weights))
-        object.__setattr__(self, "replica_terms", tuple(t.strip().lower() for t in self.replica_terms if t.strip()))
-        if self.top_k < 1:
-            raise PolicyError(f"top_k must be >= 1, got {self.top_k}")
-        if self.verify_top < 0:
-            raise PolicyError(f"verify_top must be >= 0, got {self.verify_top}")
-        if not 0.0 < self.price_ratio < 1.0:
-            raise PolicyError(f"price_ratio must be in (0, 1), got {self.price_ratio}")
-        if not 0.0 <= self.min_risk_to_flag <= 1.0:
-            raise PolicyError(f"min_risk_to_flag must be in [0, 1], got {self.min_risk_to_flag}")
+            _check(_is_number(weight) and 0.0 <= weight <= 1.0, f"weight of {code} must be in [0, 1], got {weight!r}")
+        object.__setattr__(self, "weights", MappingProxyType({k: float(v) for k, v in weights.items()}))
+        _check(not isinstance(self.replica_terms, str), "replica_terms must be a list of words, not one string")
+        object.__setattr__(self, "replica_terms", tuple(str(t).strip().lower() for t in self.replica_terms
+                                                        if str(t).strip()))
+        self._check_scalars()
+
+    def _check_scalars(self) -> None:
+        _check(_is_int(self.top_k) and self.top_k >= 1, f"top_k must be an integer >= 1, got {self.top_k!r}")
+        _check(_is_int(self.verify_top) and self.verify_top >= 0,
+               f"verify_top must be an integer >= 0, got {self.verify_top!r}")
+        _check(_is_number(self.price_ratio) and 0.0 < self.price_ratio < 1.0,
+               f"price_ratio must be in (0, 1), got {self.price_ratio!r}")
+        _check(_is_number(self.min_risk_to_flag) and 0.0 <= self.min_risk_to_flag <= 1.0,
+               f"min_risk_to_flag must be in [0, 1], got {self.min_risk_to_flag!r}")
+        _check(isinstance(self.packaging_match, bool), f"packaging_match must be true or false, "
+                                                       f"got {self.packaging_match!r}")
+        for name, kind in _NESTED.items():
+            _check(isinstance(getattr(self, name), kind), f"{name} must be a {kind.__name__}")
 
     def thresholds_for(self, embedder_kind: str) -> EngineThresholds:
         """The thresholds of an engine; an engine without its own falls back to clip's."""
-        return self.engine_thresholds.get(embedder_kind) or self.engine_thresholds.get("clip") or EngineThresholds(
-            0.95, 0.82, 0.7
-        )
+        found = self.engine_thresholds.get(embedder_kind) or self.engine_thresholds.get("clip")
+        return found or DEFAULT_ENGINE_THRESHOLDS["clip"]
 
     def with_thresholds(self, embedder_kind: str, thresholds: EngineThresholds) -> Policy:
         """A copy with one engine's thresholds replaced."""
         return replace(self, engine_thresholds={**self.engine_thresholds, embedder_kind: thresholds})
 
     def with_extra_replica_terms(self, *terms: str) -> Policy:
+        """A copy with more replica terms."""
         return replace(self, replica_terms=(*self.replica_terms, *terms))
 
+    # -- JSON -------------------------------------------------------------------------------------------------
+
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["engine_thresholds"] = {k: asdict(v) for k, v in self.engine_thresholds.items()}
-        data["currency_rates"] = dict(self.currency_rates)
-        data["weights"] = dict(self.weights)
-        data["replica_terms"] = list(self.replica_terms)
-        return data
+        """Every setting as plain JSON values (nested objects for the nested settings)."""
+        return _asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise PolicyError(f"unknown policy field(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        values = dict(data)
-        if "replica_terms" in values:
-            values["replica_terms"] = tuple(values["replica_terms"])
-        if "engine_thresholds" in values:
-            values["engine_thresholds"] = {**DEFAULT_ENGINE_THRESHOLDS, **values["engine_thresholds"]}
-        return cls(**values)
+        """The inverse of :meth:`to_dict`; keys left out keep their defaults (in nested objects too), an
+        unknown key is a :class:`PolicyError` naming it and the closest known name."""
+        return _build(cls, data, "")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PolicyError(f"line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+        _check(isinstance(data, dict), "a policy must be a JSON object")
+        return cls.from_dict(data)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        path.write_text(self.to_json(), encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        """Read a policy JSON file (fields left out keep their defaults)."""
+        """Read a policy JSON file (keys left out keep their defaults); errors name the file."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(f"{path}: cannot read policy file ({exc.strerror or exc})") from exc
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(data, dict):
-            raise PolicyError(f"{path}: a policy file must hold a JSON object")
         try:
-            return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
+            return cls.from_json(text)
+        except PolicyError as exc:
             raise PolicyError(f"{path}: {exc}") from exc
+
+
+_NESTED: dict[str, type] = {"risk": RiskSettings, "verifier": VerifierSettings, "packaging": PackagingSettings,
+                            "shortlist": ShortlistSettings, "images": ImageSettings}
+
+
+def _thresholds(kind: str, value: Any) -> EngineThresholds:
+    """An engine's thresholds from an object or a JSON object (keys left out: that engine's defaults)."""
+    if isinstance(value, EngineThresholds):
+        return value
+    _check(isinstance(value, Mapping), f"engine_thresholds.{kind} must be a JSON object, got {value!r}")
+    default = DEFAULT_ENGINE_THRESHOLDS.get(kind)
+    return _build(EngineThresholds, {**(_asdict(default) if default else {}), **value}, f"engine_thresholds.{kind}")
+
+
+def _known_key(key: Any, known: Any, where: str) -> None:
+    """A PolicyError naming an unknown key and the closest known one."""
+    known = list(known)
+    if key in known:
+        return
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
+    raise PolicyError(f"unknown key '{where + '.' if where else ''}{key}'{hint}")
+
+
+def _asdict(value: Any) -> Any:
+    """Plain JSON values of a settings object (dataclasses, mappings, tuples), recursively."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if is_dataclass(value):
+        return {f.name: _asdict(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _asdict(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_asdict(v) for v in value]
+    raise PolicyError(f"cannot write {type(value).__name__} to a policy")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """A settings dataclass from a JSON object: checks every key, nests, turns lists into tuples."""
+    _check(isinstance(data, Mapping), f"{where or 'policy'} must be a JSON object, got {data!r}")
+    by_name = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        _known_key(key, by_name, where)
+        nested = _NESTED.get(key) if cls is Policy else None
+        if nested is not None:
+            value = _build(nested, value, key)
+        elif isinstance(value, list) and isinstance(by_name[key].default, tuple):
+            value = tuple(value)
+        values[key] = value
+    if cls is Policy and "engine_thresholds" in values:
+        _check(isinstance(values["engine_thresholds"], Mapping), "engine_thresholds must be a JSON object")
+    missing = [f.name for f in by_name.values()
+               if f.name not in values and f.default is MISSING and f.default_factory is MISSING]
+    _check(not missing, f"{where or 'policy'}: missing {', '.join(missing)}")
+    try:
+        return cls(**values)
+    except PolicyError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"{where or 'policy'}: {exc}") from exc

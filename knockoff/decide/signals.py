@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from knockoff.catalog.readers import Brand
+from knockoff.errors import ResultError
 
 VISUAL_MATCH = "VISUAL_MATCH"
 UNAUTHORIZED_SELLER = "UNAUTHORIZED_SELLER"
 PRICE_IMPLAUSIBLE = "PRICE_IMPLAUSIBLE"
 BRAND_MISUSE = "BRAND_MISUSE"
 REPLICA_TERMS = "REPLICA_TERMS"
+TITLE_NAMES_BRAND = "TITLE_NAMES_BRAND"
 RISK_CODES = (UNAUTHORIZED_SELLER, PRICE_IMPLAUSIBLE, BRAND_MISUSE, REPLICA_TERMS)
+"""The signals whose hits make a matched listing a suspect (each has a weight in the policy)."""
 
+TIERS = ("near-copy", "same-package", "same-product")
+"""Tiers of a visual match, strongest first: a copy of an official photo (proven by keypoints and pixels, or a
+global similarity at the engine's near-copy threshold), a new photo of the same printed package (keypoints,
+``Policy.packaging_match``), the same product (global similarity at the engine's match threshold)."""
+
+ANY_SELLER = "*"
+"""In a brand's ``authorized_sellers`` (``*`` in brands.csv): the brand keeps no seller list, any seller may sell
+its products, so the seller check is clear for every seller."""
+
+STATES = ("hit", "clear", "unknown")
 State = Literal["hit", "clear", "unknown"]
 
 
@@ -33,12 +48,21 @@ class Signal:
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ResultError(f"signal {self.code}: state must be one of {STATES}, got {self.state!r}")
+
     @property
     def hit(self) -> bool:
         return self.state == "hit"
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "state": self.state, "message": self.message, "details": dict(self.details)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Signal:
+        """The inverse of :meth:`to_dict`."""
+        return cls(str(data["code"]), data["state"], str(data["message"]), dict(data.get("details") or {}))
 
 
 def _fmt_price(value: float, currency: str | None) -> str:
@@ -47,6 +71,24 @@ def _fmt_price(value: float, currency: str | None) -> str:
 
 
 # -- visual match -----------------------------------------------------------------------------------------
+
+
+def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: float, match: float) -> Any:
+    """The match tier as an index into :data:`TIERS` (``len(TIERS)``: no match), for scalars or numpy arrays.
+
+    A geometrically verified copy, or a global similarity at ``near_copy``, is a ``near-copy``; else a
+    same-packaging match is ``same-package``; else a similarity at ``match`` is ``same-product``.
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    near = np.asarray(verified, dtype=bool) | (similarity >= near_copy)
+    conditions = [near, np.asarray(same_package, dtype=bool), similarity >= match]
+    return np.select(conditions, [0, 1, 2], len(TIERS))
+
+
+def match_tier(similarity: float, *, verified: bool, same_package: bool, near_copy: float, match: float) -> str | None:
+    """The tier (one of :data:`TIERS`) of a best candidate, or None when it is not a match."""
+    number = int(tier_index(similarity, verified, same_package, near_copy=near_copy, match=match))
+    return TIERS[number] if number < len(TIERS) else None
 
 
 def visual_match(
@@ -58,50 +100,53 @@ def visual_match(
     verified_copy: str | None = None,
     same_package: str | None = None,
 ) -> Signal:
-    """Tier the similarity to the best reference: ``near-copy``, ``same-product`` or no match.
+    """Tier the best reference (:func:`match_tier`) and say why.
 
-    ``verified_copy`` is a geometric verification's description; when given, the tier is ``near-copy``
-    whatever the global similarity, since local features proved the photo is a copy. ``same_package`` is a
-    same-packaging match's description (``Policy.packaging_match``): the tier is then at least
-    ``same-product``.
+    ``verified_copy`` is a geometric verification's description: local features proved the photo is a copy,
+    whatever the global similarity. ``same_package`` is a same-packaging match's description
+    (``Policy.packaging_match``). The details keep this evidence (``verified``, ``same_package``, the unrounded
+    ``similarity``), from which the tier can be recomputed under other thresholds (calibration).
     """
+    tier = match_tier(similarity, verified=bool(verified_copy), same_package=bool(same_package),
+                      near_copy=near_copy, match=match)
+    details = {"tier": tier, "similarity": similarity, "verified": bool(verified_copy),
+               "same_package": bool(same_package)}
     sim = f"similarity {similarity:.2f}"
+    if tier is None:
+        return Signal(VISUAL_MATCH, "clear", f"no reference photo is close enough (best {reference_label}, {sim})",
+                      details)
     if verified_copy:
-        return Signal(
-            VISUAL_MATCH, "hit", f"photo is a verified copy of {reference_label} ({sim}): {verified_copy}",
-            {"tier": "near-copy", "similarity": similarity, "verified": True},
-        )
-    if similarity >= near_copy:
-        return Signal(
-            VISUAL_MATCH, "hit", f"photo is a near-copy of {reference_label} ({sim})",
-            {"tier": "near-copy", "similarity": similarity, "verified": False},
-        )
-    if same_package:
-        return Signal(
-            VISUAL_MATCH, "hit", f"photo shows the same packaging as {reference_label} ({sim}): {same_package}",
-            {"tier": "same-product", "similarity": similarity, "verified": False, "same_package": True},
-        )
-    if similarity >= match:
-        return Signal(
-            VISUAL_MATCH, "hit", f"photo shows the same product as {reference_label} ({sim})",
-            {"tier": "same-product", "similarity": similarity, "verified": False},
-        )
-    return Signal(
-        VISUAL_MATCH, "clear", f"no reference photo is close enough (best {reference_label}, {sim})",
-        {"tier": None, "similarity": similarity, "verified": False},
-    )
+        message = f"photo is a verified copy of {reference_label} ({sim}): {verified_copy}"
+    elif tier == "near-copy":
+        message = f"photo is a near-copy of {reference_label} ({sim})"
+    elif tier == "same-package":
+        message = f"photo shows the same packaging as {reference_label} ({sim}): {same_package}"
+    else:
+        message = f"photo shows the same product as {reference_label} ({sim})"
+    return Signal(VISUAL_MATCH, "hit", message, details)
 
 
 # -- seller -----------------------------------------------------------------------------------------------
 
 
+def seller_authorized(brand: Brand, seller: str | None) -> bool | None:
+    """True when the seller is on the brand's list (or the brand lets anyone sell, :data:`ANY_SELLER`), False
+    when the brand lists its sellers and this one is not among them, None when it cannot be told."""
+    if ANY_SELLER in brand.authorized_sellers:
+        return True
+    return brand.is_authorized(seller.strip() if seller else seller)
+
+
 def unauthorized_seller(seller: str | None, brand: Brand) -> Signal:
-    """Hit when the brand lists its sellers and this seller is not among them."""
+    """Hit when the brand lists its sellers and this seller is not among them; clear when it is among them or
+    the brand lets anyone sell (:data:`ANY_SELLER`); unknown when the brand lists no sellers or none is given."""
+    if ANY_SELLER in brand.authorized_sellers:
+        return Signal(UNAUTHORIZED_SELLER, "clear", f"{brand.name} lets any seller sell its products")
     if not brand.authorized_sellers:
         return Signal(UNAUTHORIZED_SELLER, "unknown", f"{brand.name} does not list its authorized sellers")
     if not seller or not seller.strip():
         return Signal(UNAUTHORIZED_SELLER, "unknown", "the listing names no seller")
-    if brand.is_authorized(seller):
+    if seller_authorized(brand, seller):
         return Signal(UNAUTHORIZED_SELLER, "clear", f"seller {seller} is an authorized {brand.name} seller")
     return Signal(
         UNAUTHORIZED_SELLER, "hit", f"seller {seller} is not an authorized {brand.name} seller",
@@ -262,3 +307,55 @@ def replica_terms(title: str, terms: Iterable[str]) -> Signal:
         return Signal(REPLICA_TERMS, "clear", "title uses no replica terms")
     quoted = ", ".join(f"'{t}'" for t in found)
     return Signal(REPLICA_TERMS, "hit", f"title advertises a copy: {quoted}", {"terms": found})
+
+
+# -- a title that names a brand while no photo matched ------------------------------------------------------
+
+
+def title_names_brand(title: str, brands: Iterable[Brand]) -> Signal:
+    """Hit when the title names a catalog brand, an alias or a near-misspelling of one (whole words; an exact
+    name wins over a misspelling, then the brand first by name); the brand's name is in ``details``."""
+    if not title or not title.strip():
+        return Signal(TITLE_NAMES_BRAND, "unknown", "the listing has no title")
+    misspelled: tuple[Brand, str] | None = None
+    for brand in sorted(brands, key=lambda b: b.key):
+        mention = find_brand_mention(title, brand)
+        if mention and mention[0] == "exact":
+            return Signal(TITLE_NAMES_BRAND, "hit", f"title names the brand {brand.name} ('{mention[1]}')",
+                          {"brand": brand.name, "how": "exact", "word": mention[1]})
+        if mention and misspelled is None:
+            misspelled = (brand, mention[1])
+    if misspelled is not None:
+        brand, word = misspelled
+        return Signal(TITLE_NAMES_BRAND, "hit", f"title names the brand {brand.name}, misspelled as '{word}'",
+                      {"brand": brand.name, "how": "misspelled", "word": word})
+    return Signal(TITLE_NAMES_BRAND, "clear", "title names no catalog brand")
+
+
+def price_implausible_for_brand(
+    price: float | None,
+    currency: str | None,
+    brand: str,
+    product_prices: Sequence[tuple[float, str | None]],
+    *,
+    ratio: float = 0.5,
+    rates: Mapping[str, float] | None = None,
+) -> Signal:
+    """Hit when the price is below ``ratio`` of every comparable reference price of the brand's products (of
+    its cheapest product): implausible for anything the brand sells. Unknown when nothing can be compared."""
+    if price is None:
+        return Signal(PRICE_IMPLAUSIBLE, "unknown", "the listing gives no price")
+    shares = []  # (share of that reference price, reference price, its currency)
+    for ref_price, ref_currency in product_prices:
+        converted = convert_price(price, currency, ref_currency, rates or {})
+        if converted is not None and ref_price > 0:
+            shares.append((converted / ref_price, ref_price, ref_currency))
+    if not shares:
+        return Signal(PRICE_IMPLAUSIBLE, "unknown",
+                      f"price {_fmt_price(price, currency)} cannot be compared with any {brand} reference price")
+    share, ref_price, ref_currency = max(shares, key=lambda item: (item[0], item[1]))  # the cheapest product
+    details = {"price": price, "currency": currency, "brand": brand, "reference_price": ref_price,
+               "reference_currency": ref_currency, "share": share}
+    text = (f"price {_fmt_price(price, currency)} is {share:.0%} of the cheapest {brand} reference price "
+            f"{_fmt_price(ref_price, ref_currency)}")
+    return Signal(PRICE_IMPLAUSIBLE, "hit" if share < ratio else "clear", text, details)

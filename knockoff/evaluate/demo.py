@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from knockoff.catalog.readers import Catalog, read_listings
-from knockoff.decide.detector import Detector, Verdict
+from knockoff.decide.detector import Detector
+from knockoff.decide.policy import Policy
+from knockoff.decide.verdict import VERDICTS, Verdict
 from knockoff.embedders.base import create_embedder
 from knockoff.match.index import build_index
-from knockoff.decide.policy import Policy
 
 EXPECTED = {"counterfeit": "suspect", "genuine": "authorized", "unrelated": "no_match"}
+"""The verdict each label should get. The demo's genuine listings name an authorized seller, a price in the
+reference's currency and a title, so every signal can be checked: they are ``authorized``, not ``review``."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def run_demo(
 def format_demo(result: DemoResult, *, width: int = 110) -> str:
     """The demo's table of verdicts with reasons, the confusion counts and a summary line."""
     lines = [f"{'listing':<14} {'label':<12} {'verdict':<11} {'risk':>5}  reasons", "-" * width]
-    order = {"suspect": 0, "authorized": 1, "no_match": 2, "error": 3}
+    order = {name: rank for rank, name in enumerate(VERDICTS)}
     for label, kind, verdict in sorted(result.rows, key=lambda r: (order[r[2].verdict], -r[2].risk)):
         reasons = verdict.reasons
         first = reasons[0].message if reasons else ""
@@ -81,12 +84,13 @@ def format_demo(result: DemoResult, *, width: int = 110) -> str:
     lines.append("-" * width)
     lines.append("confusion (label -> verdict):")
     for label in ("counterfeit", "genuine", "unrelated"):
-        cells = ", ".join(f"{v}={result.confusion.get((label, v), 0)}" for v in ("suspect", "authorized", "no_match", "error"))
+        cells = ", ".join(f"{v}={result.confusion.get((label, v), 0)}" for v in VERDICTS)
         lines.append(f"  {label:<12} {cells}")
     counts = result.counts
     lines.append(
-        f"summary: {len(result.rows)} listings: {counts.get('suspect', 0)} suspect, {counts.get('authorized', 0)} "
-        f"authorized, {counts.get('no_match', 0)} no match, {counts.get('error', 0)} error; "
+        f"summary: {len(result.rows)} listings: {counts.get('suspect', 0)} suspect, {counts.get('review', 0)} "
+        f"review, {counts.get('authorized', 0)} authorized, {counts.get('no_match', 0)} no match, "
+        f"{counts.get('error', 0)} error; "
         f"{result.correct}/{len(result.rows)} as labeled; engine: {result.engine}{_why(result)}"
     )
     return "\n".join(lines)

@@ -1,12 +1,11 @@
-"""Measure knockoff on a labeled set, and calibrate its policy on one.
+"""Measure knockoff on a labeled set.
 
 :func:`evaluate_set` builds the index from a labeled set's catalog and runs the real batch pipeline
-(:func:`knockoff.scan.scan`, into a temporary directory) over its ``listings.csv``, then compares every verdict
-with the ground truth: precision, recall and F1 of ``suspect`` against the ``counterfeit`` label, ROC-AUC and
-PR-AUC (average precision) of the risk score, false flags per 10,000 genuine and unrelated listings, top-1
-product accuracy, recall per ``kind`` and the throughput.
-
-:func:`calibrate` chooses the policy's thresholds on a labeled set for a target precision.
+(:func:`knockoff.run.scan.scan`, into a temporary directory) over its ``listings.csv``, reads the verdicts back
+(:func:`knockoff.decide.verdict.read_verdicts`), then compares every verdict with the ground truth: precision,
+recall and F1 of ``suspect`` against the ``counterfeit`` label, ROC-AUC and PR-AUC (average precision) of the
+risk score, false flags per 10,000 genuine and unrelated listings, top-1 product accuracy, recall per ``kind``
+and the throughput. Calibration is :mod:`knockoff.evaluate.calibrate`.
 
 The metric functions (:func:`roc_auc`, :func:`average_precision`, ...) are pure numpy (no scikit-learn); they
 follow scikit-learn's definitions, tied scores included.
@@ -25,20 +24,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from knockoff.catalog.readers import Catalog, LabeledListing, read_listings
+from knockoff.decide.policy import Policy
+from knockoff.decide.signals import RISK_CODES, VISUAL_MATCH
+from knockoff.decide.verdict import Verdict, read_verdicts
 from knockoff.errors import ConfigError, LabeledSetError
-from knockoff.decide.policy import EngineThresholds, Policy
-from knockoff.decide.signals import RISK_CODES
 
 __all__ = [
-    "CalibrationResult",
     "EvaluationReport",
     "KindStats",
+    "LabeledRun",
     "ListingOutcome",
     "average_precision",
-    "calibrate",
     "evaluate_set",
+    "outcome_of",
+    "read_labeled_set",
+    "scan_labeled_set",
     "precision_recall_f1",
     "pr_curve",
     "rate_per_10k",
@@ -49,13 +52,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MATCHED = ("suspect", "authorized")
-"""Verdicts that mean the listing's photo matched a reference product."""
+"""Verdicts that always mean the listing's photo matched a reference product (a ``review`` may or may not: a
+match with signals that could not be checked, or a title that names a brand with no photo match)."""
 
 
 # -- metrics (pure functions) ---------------------------------------------------------------------------------
 
 
-def _as_arrays(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true).astype(bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if y.shape != s.shape:
@@ -75,7 +79,7 @@ def _cumulative_counts(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.nda
     return tps.astype(np.float64), fps.astype(np.float64), s[last_of_group]
 
 
-def roc_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(false positive rates, true positive rates, thresholds), starting at (0, 0); ties form one point."""
     y, s = _as_arrays(y_true, scores)
     tps, fps, thresholds = _cumulative_counts(y, s)
@@ -85,7 +89,7 @@ def roc_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarra
     return fpr, tpr, np.r_[np.inf, thresholds]
 
 
-def roc_auc(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float | None:
     """Area under the ROC curve: the chance that a random positive outscores a random negative (a tie counts
     one half). None when only one class is present."""
     y, s = _as_arrays(y_true, scores)
@@ -96,7 +100,7 @@ def roc_auc(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
 
 
-def pr_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pr_curve(y_true: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(precision, recall, thresholds) at each distinct score, highest threshold first."""
     y, s = _as_arrays(y_true, scores)
     tps, fps, thresholds = _cumulative_counts(y, s)
@@ -106,7 +110,7 @@ def pr_curve(y_true: Sequence[Any], scores: Sequence[float]) -> tuple[np.ndarray
     return precision, recall, thresholds
 
 
-def average_precision(y_true: Sequence[Any], scores: Sequence[float]) -> float | None:
+def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float | None:
     """PR-AUC as average precision: sum over distinct thresholds of (recall gained) x (precision there),
     scikit-learn's definition (no interpolation). None when there is no positive."""
     y, s = _as_arrays(y_true, scores)
@@ -152,10 +156,11 @@ class ListingOutcome:
     matched_product: str | None
     verified: bool = False
     risk_codes: tuple[str, ...] = ()
+    tier: str | None = None
 
     @property
     def matched(self) -> bool:
-        return self.verdict in MATCHED
+        return self.verdict in MATCHED or (self.verdict == "review" and self.tier is not None)
 
     @property
     def flagged(self) -> bool:
@@ -170,6 +175,7 @@ class ListingOutcome:
             "listing_id": self.listing_id, "label": self.label, "kind": self.kind, "product_id": self.product_id,
             "verdict": self.verdict, "risk": self.risk, "similarity": self.similarity,
             "matched_product": self.matched_product, "verified": self.verified, "risk_codes": list(self.risk_codes),
+            "tier": self.tier,
         }
 
 
@@ -289,18 +295,22 @@ class EvaluationReport:
 # -- running a set through the pipeline -----------------------------------------------------------------------
 
 
-@dataclass
-class _Run:
+@dataclass(frozen=True)
+class LabeledRun:
+    """A labeled set scanned by the real pipeline: each listing with its ground truth and its verdict."""
+
     engine: str
     engine_kind: str
     verifier_on: bool
-    labeled: list[LabeledListing]
-    rows: dict[str, dict[str, Any]]
+    labeled: tuple[LabeledListing, ...]
+    verdicts: Mapping[str, Verdict]  # by listing id
     index_seconds: float
     scan_seconds: float
 
 
-def _read_labeled(set_dir: Path) -> list[LabeledListing]:
+def read_labeled_set(set_dir: str | Path) -> list[LabeledListing]:
+    """The labeled listings of a set (``listings.csv`` with a ``label`` on every row)."""
+    set_dir = Path(set_dir)
     listings_csv = set_dir / "listings.csv"
     if not listings_csv.is_file():
         raise LabeledSetError(f"{set_dir}: not a labeled set (listings.csv is missing)")
@@ -313,42 +323,46 @@ def _read_labeled(set_dir: Path) -> list[LabeledListing]:
     return labeled
 
 
-def _run_set(set_dir: Path, engine: Any, policy: Policy | None, workers: int, index: Any = None) -> _Run:
-    from knockoff.decide.detector import Detector
-    from knockoff.embedders.base import create_embedder
-    from knockoff.match.index import build_index
+def scan_labeled_set(set_dir: str | Path, detector: Any, *, workers: int = 0, index_seconds: float = 0.0) -> LabeledRun:
+    """Scan a labeled set's listings with ``detector`` through :func:`knockoff.run.scan.scan` (into a temporary
+    directory, removed afterwards) and read the verdicts back."""
     from knockoff.run.scan import RESULTS_FILE, scan
 
-    labeled = _read_labeled(set_dir)
-    started = time.perf_counter()
-    if index is None:
-        index = build_index(Catalog.from_dir(set_dir, strict=True), create_embedder(engine))
-    index_seconds = time.perf_counter() - started
-    detector = Detector(index, policy)
+    root = Path(set_dir)
+    labeled = read_labeled_set(root)
     with tempfile.TemporaryDirectory(prefix="knockoff-eval-") as tmp:
-        summary = scan(set_dir, index, tmp, listings_csv=set_dir / "listings.csv", workers=workers,
+        summary = scan(root, detector.index, tmp, listings_csv=root / "listings.csv", workers=workers,
                        progress=False, detector=detector)
-        rows = {}
-        with (Path(tmp) / RESULTS_FILE).open(encoding="utf-8") as handle:
-            for line in handle:
-                row = json.loads(line)
-                rows[row["listing_id"]] = row
-    missing = [item.listing.listing_id for item in labeled if item.listing.listing_id not in rows]
+        verdicts = {v.listing_id: v for v in read_verdicts(Path(tmp) / RESULTS_FILE)}
+    missing = [item.listing.listing_id for item in labeled if item.listing.listing_id not in verdicts]
     if missing:
-        raise LabeledSetError(f"{set_dir}: the scan gave no result for {len(missing)} listings (first {missing[0]!r})")
-    return _Run(index.embedder.name, index.embedder.kind, detector.verifier is not None, labeled, rows,
-                index_seconds, summary.seconds)
+        raise LabeledSetError(f"{root}: the scan gave no result for {len(missing)} listings (first {missing[0]!r})")
+    index = detector.index
+    return LabeledRun(index.embedder.name, index.embedder.kind, detector.verifier is not None, tuple(labeled),
+                      verdicts, index_seconds, summary.seconds)
 
 
-def _outcome(item: LabeledListing, row: Mapping[str, Any]) -> ListingOutcome:
-    match = row.get("match") or {}
-    verification = match.get("verification") or {}
-    codes = tuple(s["code"] for s in row.get("signals", ()) if s.get("state") == "hit" and s["code"] in RISK_CODES)
+def build_set_index(set_dir: str | Path, engine: Any) -> tuple[Any, float]:
+    """The index of a labeled set's catalog, and the seconds it took."""
+    from knockoff.embedders.base import create_embedder
+    from knockoff.match.index import build_index
+
+    started = time.perf_counter()
+    index = build_index(Catalog.from_dir(Path(set_dir), strict=True), create_embedder(engine))
+    return index, time.perf_counter() - started
+
+
+def outcome_of(item: LabeledListing, verdict: Verdict) -> ListingOutcome:
+    """One listing's ground truth beside its verdict."""
+    match = verdict.match
+    visual = verdict.signal(VISUAL_MATCH)
+    verified = bool(visual.details.get("verified")) if visual is not None else False
+    codes = tuple(s.code for s in verdict.signals if s.hit and s.code in RISK_CODES)
     return ListingOutcome(
         listing_id=item.listing.listing_id, label=item.label, kind=item.kind, product_id=item.product_id,
-        verdict=row["verdict"], risk=float(row.get("risk", 0.0)),
-        similarity=match.get("similarity"), matched_product=match.get("product_id"),
-        verified=bool(verification.get("verified")), risk_codes=codes,
+        verdict=verdict.verdict, risk=verdict.risk, similarity=match.similarity if match else None,
+        matched_product=match.product_id if match else None, verified=verified, risk_codes=codes,
+        tier=match.tier if match else None,
     )
 
 
@@ -421,8 +435,11 @@ def evaluate_set(
     """
     root = Path(set_dir)
     policy = policy or Policy()
-    run = _run_set(root, engine, policy, workers)
-    outcomes = [_outcome(item, run.rows[item.listing.listing_id]) for item in run.labeled]
+    from knockoff.decide.detector import Detector
+
+    index, index_seconds = build_set_index(root, engine)
+    run = scan_labeled_set(root, Detector(index, policy), workers=workers, index_seconds=index_seconds)
+    outcomes = [outcome_of(item, run.verdicts[item.listing.listing_id]) for item in run.labeled]
     report = summarize(outcomes, set_dir=str(root), engine=run.engine, index_seconds=run.index_seconds,
                        scan_seconds=run.scan_seconds, policy=policy.to_dict())
     if plot_dir is not None:
@@ -472,7 +489,7 @@ def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
         save(fig, "pr.png")
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    bins = np.linspace(-0.2, 1.0, 49)
+    bins = np.linspace(-0.2, 1.0, 49).tolist()
     for label in ("counterfeit", "genuine", "unrelated"):
         sims = [o.similarity for o in report.outcomes if o.label == label and o.similarity is not None]
         if sims:
@@ -483,239 +500,3 @@ def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
     fig.tight_layout()
     save(fig, "similarity.png")
     return written
-
-
-# -- calibration ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CalibrationResult:
-    """The calibrated policy and what it is expected to do.
-
-    ``expected_*`` are measured on the listings the thresholds were chosen on (optimistic); ``holdout_*`` on
-    the listings kept aside (None without a holdout); ``default_*`` are the base policy's on the fit listings.
-    """
-
-    policy: Policy
-    engine: str
-    engine_kind: str
-    target_precision: float
-    met_target: bool
-    expected_precision: float | None
-    expected_recall: float | None
-    n_fit: int
-    holdout_precision: float | None
-    holdout_recall: float | None
-    n_holdout: int
-    default_precision: float | None
-    default_recall: float | None
-    thresholds: Mapping[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "engine": self.engine, "engine_kind": self.engine_kind, "target_precision": self.target_precision,
-            "met_target": self.met_target, "expected_precision": _r(self.expected_precision),
-            "expected_recall": _r(self.expected_recall), "n_fit": self.n_fit,
-            "holdout_precision": _r(self.holdout_precision), "holdout_recall": _r(self.holdout_recall),
-            "n_holdout": self.n_holdout, "default_precision": _r(self.default_precision),
-            "default_recall": _r(self.default_recall), "thresholds": dict(self.thresholds),
-            "policy": self.policy.to_dict(),
-        }
-
-    def format_text(self) -> str:
-        def f(value: float | None) -> str:
-            return "n/a" if value is None else f"{value:.3f}"
-
-        t = self.thresholds
-        lines = [
-            f"engine {self.engine}: near_copy {t['near_copy']:.4f}, match {t['match']:.4f}, "
-            f"candidate {t['candidate']:.4f}, min_risk_to_flag {t['min_risk_to_flag']:.4f}",
-            f"on the {self.n_fit} calibration listings: precision {f(self.expected_precision)}, recall "
-            f"{f(self.expected_recall)} (default policy: precision {f(self.default_precision)}, recall "
-            f"{f(self.default_recall)})",
-        ]
-        if not self.met_target:
-            lines.append(f"target precision {self.target_precision} NOT reached; the most precise setting is kept")
-        if self.n_holdout:
-            lines.append(f"on the {self.n_holdout} held-out listings: precision {f(self.holdout_precision)}, "
-                         f"recall {f(self.holdout_recall)}")
-        else:
-            lines.append("measured on the same listings it was fitted on: expect less on new data "
-                         "(use --holdout for an honest figure)")
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class _Features:
-    """What the decision depends on, per listing, once the best candidate is fixed."""
-
-    positive: np.ndarray  # counterfeit
-    similarity: np.ndarray  # best similarity (-inf when no candidate)
-    verified: np.ndarray
-    has_signal: np.ndarray
-    base_risk: np.ndarray  # 0.1 + 0.9 * combined signal weight (risk before the tier's confidence)
-
-
-def _features(outcomes: Sequence[ListingOutcome], weights: Mapping[str, float]) -> _Features:
-    combined = np.array([1.0 - float(np.prod([1.0 - weights.get(c, 0.5) for c in o.risk_codes])) for o in outcomes])
-    return _Features(
-        positive=np.array([o.label == "counterfeit" for o in outcomes], dtype=bool),
-        similarity=np.array([-np.inf if o.similarity is None else o.similarity for o in outcomes], dtype=np.float64),
-        verified=np.array([o.verified for o in outcomes], dtype=bool),
-        has_signal=np.array([bool(o.risk_codes) for o in outcomes], dtype=bool),
-        base_risk=0.1 + 0.9 * combined,
-    )
-
-
-def _simulate(f: _Features, near_copy: float, match_floor: float, min_risk: np.ndarray) -> np.ndarray:
-    """Flags (len(min_risk), n) as the detector decides them (see ``Detector._verdict``)."""
-    hit = f.verified | (f.similarity >= match_floor)
-    near = f.verified | (f.similarity >= near_copy)
-    risk = np.round(np.minimum(1.0, np.where(near, 1.0, 0.8) * f.base_risk), 4)
-    ok = hit & f.has_signal
-    return ok[None, :] & (risk[None, :] >= min_risk[:, None])
-
-
-def _cuts(values: np.ndarray, low: float, limit: int = 80) -> np.ndarray:
-    """Thresholds that separate the distinct values at or above ``low``: ``low``, midpoints, one above the top."""
-    u = np.unique(values[np.isfinite(values) & (values >= low)])
-    if u.size > limit:
-        u = np.unique(np.quantile(u, np.linspace(0, 1, limit)))
-    mids = (u[:-1] + u[1:]) / 2 if u.size > 1 else np.array([])
-    top = min(1.0, float(u[-1]) + 1e-4) if u.size else min(1.0, low + 1e-4)
-    return np.unique(np.clip(np.r_[low, mids, top], low, 1.0))
-
-
-def _pr(flags: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tp = (flags & positive).sum(axis=-1)
-    fp = (flags & ~positive).sum(axis=-1)
-    n_pos = max(int(positive.sum()), 1)
-    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
-    return precision, tp / n_pos, tp + fp
-
-
-def _split(outcomes: Sequence[ListingOutcome], holdout: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (fit, held out), stratified by label."""
-    if holdout <= 0:
-        return list(range(len(outcomes))), []
-    rng = np.random.default_rng(seed)
-    fit, held = [], []
-    for label in sorted({o.label for o in outcomes}):
-        idx = [i for i, o in enumerate(outcomes) if o.label == label]
-        rng.shuffle(idx)
-        n_held = int(round(holdout * len(idx)))
-        held += idx[:n_held]
-        fit += idx[n_held:]
-    return sorted(fit), sorted(held)
-
-
-def _precision_recall(flags: np.ndarray, positive: np.ndarray) -> tuple[float | None, float | None]:
-    tp = int((flags & positive).sum())
-    fp = int((flags & ~positive).sum())
-    p, r, _ = precision_recall_f1(tp, fp, int((~flags & positive).sum()))
-    return p, r
-
-
-def calibrate(
-    set_dir: str | Path,
-    engine: str = "auto",
-    target_precision: float = 0.99,
-    *,
-    holdout: float = 0.0,
-    seed: int = 0,
-    base_policy: Policy | None = None,
-    workers: int = 0,
-) -> CalibrationResult:
-    """Choose the engine's ``near_copy`` and ``match`` similarity thresholds and ``min_risk_to_flag`` on a
-    labeled set: the highest recall of ``suspect`` on ``counterfeit`` listings with precision >= target.
-
-    How: the set is scanned once with a permissive policy (every candidate that is verified or reaches the
-    ``candidate`` similarity counts as a match), which fixes each listing's best reference, its geometric
-    verification and its risk signals; the verdicts under each threshold setting are then recomputed from those
-    (as ``Detector`` decides them), so the search is exhaustive and fast. The ``candidate`` threshold (which
-    hits are geometrically verified) and the signal weights are kept from ``base_policy``. Ties in recall go to
-    higher precision, then to thresholds closest to the base policy's. When no setting reaches the target, the
-    most precise one is returned with ``met_target=False``.
-
-    Caution: precision and recall measured on the listings the thresholds were chosen on are optimistic. Pass
-    ``holdout=0.3`` to keep 30 % of the listings (stratified by label, drawn with ``seed``) aside and measure
-    there, or better, calibrate on one set and evaluate on another.
-    """
-    if not 0.0 < target_precision <= 1.0:
-        raise ConfigError(f"target_precision must be in (0, 1], got {target_precision}")
-    if not 0.0 <= holdout < 1.0:
-        raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
-    base = base_policy or Policy()
-    root = Path(set_dir)
-    # Probe run: find the engine's kind first, with the base policy's candidate threshold.
-    from knockoff.embedders.base import create_embedder
-    from knockoff.match.index import build_index
-
-    embedder = create_embedder(engine)
-    started = time.perf_counter()
-    index = build_index(Catalog.from_dir(root, strict=True), embedder)
-    index_seconds = time.perf_counter() - started
-    kind = embedder.kind
-    current = base.thresholds_for(kind)
-    low = current.candidate
-    permissive = replace(
-        base.with_thresholds(kind, EngineThresholds(low, low, low, current.match_needs_verification)),
-        min_risk_to_flag=0.0,
-    )
-    run = _run_set(root, embedder, permissive, workers, index=index)
-    run.index_seconds = index_seconds
-    outcomes = [_outcome(item, run.rows[item.listing.listing_id]) for item in run.labeled]
-    fit_idx, held_idx = _split(outcomes, holdout, seed)
-    feats = _features([outcomes[i] for i in fit_idx], base.weights)
-    if not feats.positive.any():
-        raise LabeledSetError(f"{root}: no counterfeit listing to calibrate on")
-    floor_is_near_copy = current.match_needs_verification and run.verifier_on
-
-    risks = np.unique(np.round(np.r_[feats.base_risk, 0.8 * feats.base_risk], 4))
-    risk_cuts = np.unique(np.r_[0.0, risks, base.min_risk_to_flag])
-    near_cuts = np.unique(np.r_[_cuts(feats.similarity, low), current.near_copy])
-    all_match_cuts = np.unique(np.r_[_cuts(feats.similarity, low), current.match])
-    best_key: tuple[float, ...] | None = None
-    best: tuple[float, float, float] | None = None
-    for near_copy in near_cuts:
-        match_cuts = [min(current.match, near_copy)] if floor_is_near_copy else all_match_cuts
-        for match in match_cuts:
-            if match > near_copy:
-                continue
-            floor = near_copy if floor_is_near_copy else match
-            flags = _simulate(feats, float(near_copy), float(floor), risk_cuts)
-            precision, recall, _ = _pr(flags, feats.positive)
-            for j, r in enumerate(risk_cuts):
-                p = precision[j]
-                feasible = bool(np.isfinite(p) and p >= target_precision - 1e-12)
-                distance = abs(near_copy - current.near_copy) + abs(match - current.match) + abs(
-                    r - base.min_risk_to_flag)
-                key = (float(feasible), recall[j] if feasible else (p if np.isfinite(p) else -1.0),
-                       p if np.isfinite(p) else -1.0, recall[j], -distance)
-                if best_key is None or key > best_key:
-                    best_key, best = key, (float(near_copy), float(match), float(r))
-    assert best is not None and best_key is not None
-    near_copy, match, min_risk = (round(v, 5) for v in best)
-    match = min(max(match, low), near_copy)
-    thresholds = EngineThresholds(near_copy, match, low, current.match_needs_verification)
-    policy = replace(base.with_thresholds(kind, thresholds), min_risk_to_flag=min_risk)
-
-    def measure(idx: list[int], pol: Policy) -> tuple[float | None, float | None]:
-        if not idx:
-            return None, None
-        fs = _features([outcomes[i] for i in idx], pol.weights)
-        th = pol.thresholds_for(kind)
-        floor = th.near_copy if floor_is_near_copy else th.match
-        flags = _simulate(fs, th.near_copy, floor, np.array([pol.min_risk_to_flag]))[0]
-        return _precision_recall(flags, fs.positive)
-
-    expected_p, expected_r = measure(fit_idx, policy)
-    held_p, held_r = measure(held_idx, policy)
-    default_p, default_r = measure(fit_idx, base)
-    return CalibrationResult(
-        policy=policy, engine=run.engine, engine_kind=kind, target_precision=target_precision,
-        met_target=bool(best_key[0]), expected_precision=expected_p, expected_recall=expected_r,
-        n_fit=len(fit_idx), holdout_precision=held_p, holdout_recall=held_r, n_holdout=len(held_idx),
-        default_precision=default_p, default_recall=default_r,
-        thresholds={"near_copy": near_copy, "match": match, "candidate": low, "min_risk_to_flag": min_risk},
-    )

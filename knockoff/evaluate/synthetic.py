@@ -44,7 +44,7 @@ __all__ = [
     "LISTINGS_HEADER",
     "PRODUCT_KINDS",
     "REFERENCES_HEADER",
-    "REPLICA_TERMS",
+    "COPY_WORDS",
     "LabeledSetInfo",
     "make_labeled_set",
 ]
@@ -53,8 +53,9 @@ log = logging.getLogger(__name__)
 
 DIFFICULTIES: tuple[str, ...] = ("demo", "hard")
 PRODUCT_KINDS: tuple[str, ...] = ("tote", "handbag", "bottle", "shoebox", "watch", "tshirt")
-REPLICA_TERMS: tuple[str, ...] = ("replica", "1:1", "AAA", "mirror quality", "dupe")
-"""Words the generator puts in counterfeit titles (never in genuine or unrelated ones)."""
+COPY_WORDS: tuple[str, ...] = ("replica", "1:1", "AAA", "mirror quality", "dupe")
+"""Words the generator puts in counterfeit titles (never in genuine or unrelated ones); a subset of the policy's
+``replica_terms`` (the signal with code ``REPLICA_TERMS`` looks for those)."""
 
 _GENUINE_EDITS = ("resize-200", "jpeg-30", "pad-square")
 _PRICE_RANGES = {
@@ -414,7 +415,7 @@ def _plan_products(
 def _counterfeit_title(product: _Product, profile: str, rng: np.random.Generator) -> str:
     brand = product.brand
     noun = product.name.split(" ", 1)[1]
-    term = _choice(rng, REPLICA_TERMS)
+    term = _choice(rng, COPY_WORDS)
     if profile == "hidden":
         return _choice(rng, _HIDDEN_BRAND_TITLES).format(noun=_GENERIC_NOUNS[product.design.kind])
     if profile == "misspelt":
@@ -545,7 +546,7 @@ def _has_risk_signal(plan: _ListingPlan) -> bool:
     title = plan.title.lower()
     unauthorized = bool(plan.seller) and plan.seller not in brand.sellers
     cheap = plan.price < 0.5 * plan.product.price
-    replica = any(term.lower() in title for term in REPLICA_TERMS)
+    replica = any(term.lower() in title for term in COPY_WORDS)
     return unauthorized or cheap or replica
 
 

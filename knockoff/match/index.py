@@ -23,6 +23,7 @@ instead of reading them: several processes on one machine share the pages. Such 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -71,6 +72,7 @@ _SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivfpq": ("nprobe",)}
 _VIEW_BITS = 8  # a FAISS id is (reference id << 8) | view number: up to 256 views per reference image
 _MAX_VIEWS = 1 << _VIEW_BITS
 _FILES = CORE_FILES
+_GENERATIONS = itertools.count(1)  # generation numbers, unique across every index of the process
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ class ReferenceIndex:
         #: what verification needs from each reference photo (None: not stored, e.g. OpenCV missing)
         self._features: FeatureStore | None = _new_feature_store()
         self._feature_verifier: Any = None
+        self._generation = next(_GENERATIONS)
 
     # -- building -------------------------------------------------------------------------------------
 
@@ -225,11 +228,21 @@ class ReferenceIndex:
         """True for an index loaded with ``mmap=True``: it can be searched and saved, not changed."""
         return self._read_only is not None
 
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever references or brands are added or removed, never reused by another
+        index of this process: key any cache of the index's contents on it."""
+        return self._generation
+
+    def _changed(self) -> None:
+        self._generation = next(_GENERATIONS)
+
     def brand(self, name: str) -> Brand | None:
         return self.brands.get(name.casefold())
 
     def add_brand(self, brand: Brand) -> None:
         self.brands[brand.key] = brand
+        self._changed()
 
     def add_vectors(self, reference: ReferenceImage, vectors: np.ndarray) -> int:
         """Add one reference image with its already-embedded views; returns its reference id."""
@@ -262,6 +275,7 @@ class ReferenceIndex:
         ids = (np.repeat(ref_ids, counts) << _VIEW_BITS) + (np.arange(len(vectors), dtype=np.int64) - starts)
         self._add_to_faiss(vectors, ids)
         self._next_id += len(refs)
+        self._changed()
         for ref_id, ref, count in zip(ref_ids.tolist(), refs, counts.tolist()):
             self.references[ref_id] = ref
             self._views[ref_id] = count
@@ -465,6 +479,7 @@ class ReferenceIndex:
             if self._features is not None:
                 self._features.discard(ref_id)
         self._max_views = None
+        self._changed()
         return len(doomed)
 
     def _remove_ids(self, ids: np.ndarray) -> None:
@@ -572,6 +587,7 @@ class ReferenceIndex:
         self.skipped = state["skipped"]
         self._features = state.get("features")
         self._feature_verifier = None
+        self._generation = next(_GENERATIONS)
 
     # -- saving and loading ---------------------------------------------------------------------------
 

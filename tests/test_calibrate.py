@@ -1,0 +1,81 @@
+"""The calibration decides with the detector's own rule: its simulated verdicts are the Detector's."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from knockoff import Catalog, Detector, Policy, build_index, read_listings
+from knockoff.decide.policy import EngineThresholds
+from knockoff.evaluate.calibrate import collect_evidence, permissive_policy, simulate
+from knockoff.match import verify
+
+
+def _extra_rows(root: Path) -> None:
+    """Listings that exercise every verdict: a copy with no seller or no price, a title that names a brand with
+    replica terms on an unrelated photo, a listing with an unreadable photo."""
+    with (root / "listings.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with (root / "brands.csv").open(encoding="utf-8") as handle:
+        brand = next(csv.DictReader(handle))["brand"]
+    genuine = next(r for r in rows if r["label"] == "genuine")
+    unrelated = next(r for r in rows if r["label"] == "unrelated")
+    (root / "listings" / "broken.jpg").write_bytes(b"not an image")
+    extra = [
+        {**genuine, "listing_id": "X-no-seller", "seller": ""},
+        {**genuine, "listing_id": "X-no-price", "price": "", "currency": ""},
+        {**unrelated, "listing_id": "X-title", "title": f"{brand} replica, 1:1", "price": "3"},
+        {**unrelated, "listing_id": "X-broken", "image": "listings/broken.jpg"},
+    ]
+    with (root / "listings.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows + extra)
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory):
+    from knockoff.evaluate.synthetic import make_labeled_set
+
+    root = tmp_path_factory.mktemp("calib") / "set"
+    make_labeled_set(root, n_brands=2, products_per_brand=2, listings_per_product=3, n_unrelated=3, seed=5,
+                     image_size=160, edit_kinds=("crop", "border", "rotate-small", "perspective", "caption-bar"))
+    _extra_rows(root)
+    return root, build_index(Catalog.from_dir(root), "perceptual")
+
+
+def _variants(base: Policy) -> list[Policy]:
+    """The base policy, and thresholds and a flag floor that move listings across tiers and verdicts."""
+    t = base.thresholds_for("perceptual")
+    tight = base.with_thresholds("perceptual", EngineThresholds(0.97, 0.9, t.candidate, True))
+    loose = base.with_thresholds("perceptual", EngineThresholds(0.8, 0.7, t.candidate, False))
+    return [base, replace(tight, min_risk_to_flag=0.7), loose, replace(base, min_risk_to_flag=0.9)]
+
+
+@pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV with SIFT is not installed")
+@pytest.mark.parametrize("packaging", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_simulated_verdicts_equal_detector_verdicts(labeled, packaging):
+    root, index = labeled
+    base = Policy(packaging_match=packaging)
+    run = collect_evidence(root, index, base)
+    listings = [item.listing for item in read_listings(root / "listings.csv")]
+    assert [e.listing_id for e in run.evidence] == [listing.listing_id for listing in listings]
+    seen = set()
+    for policy in _variants(base):
+        simulated = simulate(run.evidence, policy, "perceptual", run.verifier_on)
+        detector = Detector(index, policy)
+        actual = [(v.verdict, v.risk) for v in map(detector.check, listings)]
+        assert simulated == actual
+        seen |= {verdict for verdict, _ in actual}
+    assert {"suspect", "review", "authorized", "no_match", "error"} <= seen  # every branch of the rule was used
+
+
+def test_permissive_policy_matches_whatever_a_stricter_one_would():
+    base = Policy(min_risk_to_flag=0.5)
+    loose = permissive_policy(base, "perceptual")
+    t = loose.thresholds_for("perceptual")
+    assert t.near_copy == t.match == t.candidate == base.thresholds_for("perceptual").candidate
+    assert loose.min_risk_to_flag == 0.0 and loose.thresholds_for("clip") == base.thresholds_for("clip")
