@@ -42,19 +42,6 @@ STAGES = {
     "knockoff.__main__": 8,  # `python -m knockoff`
 }
 
-#: Known breaches in the run stage, which another branch rewrites (issue 11: the Ray scan uses the public
-#: results-store and index APIs; the local scan does not import the Ray scan's module at import time).
-#: Marked xfail until that merge, so they stay listed in every test run; remove the entries then.
-PENDING_RUN_REWRITE: set[str] = set()
-_PENDING_REASON = "run/ is rewritten on another branch (issue 11); strict after the merge"
-
-
-def _modules_with_pending(pending: set[str]) -> list:
-    return [
-        pytest.param(m, marks=pytest.mark.xfail(strict=False, reason=_PENDING_REASON)) if m in pending else m
-        for m in sorted(MODULES)
-    ]
-
 #: Cycles through lazy (function-level) imports that are allowed on purpose, as sorted module tuples, each
 #: with the reason. None today: the embedder registry learns the built-in engines from a table of
 #: "module:factory" strings loaded by importlib, not from imports.
@@ -223,13 +210,8 @@ def _lazy_cycles() -> list[tuple[str, ...]]:
     return [c for c in cycles(graph(include_lazy=True)) if c not in ALLOWED_LAZY_CYCLES]
 
 
-def test_no_import_cycle_through_lazy_imports_outside_the_run_stage():
-    found = [c for c in _lazy_cycles() if not set(c) <= PENDING_RUN_REWRITE]
-    assert found == [], "cycles through function-level imports (allow one only in ALLOWED_LAZY_CYCLES, with why)"
-
-
 def test_no_import_cycle_through_lazy_imports_at_all():
-    assert _lazy_cycles() == []
+    assert _lazy_cycles() == [], "cycles through function-level imports (allow one only in ALLOWED_LAZY_CYCLES, with why)"
 
 
 def test_errors_imports_nothing_of_knockoff():
@@ -251,7 +233,7 @@ def test_imports_run_down_the_stages(module):
     assert upward == [], f"{module} (stage {stage_of(module)}) imports a higher stage"
 
 
-@pytest.mark.parametrize("module", _modules_with_pending({"knockoff.run.ray_scan"}))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_takes_another_modules_private_names(module):
     private = [
         f"line {imp.line}: {name} from {imp.target}"
