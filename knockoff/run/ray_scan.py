@@ -157,9 +157,7 @@ def _payload(detector: Detector) -> dict[str, Any]:
         "state": detector.index.to_state(),
         "embedder": embedder.name if embedder.kind in _REGISTRY_EMBEDDERS else embedder,
         "policy": detector.policy,
-        "detector": {"max_side": detector.max_side, "max_pixels": detector.max_pixels,
-                     "keypoint_shortlist": detector.keypoint_shortlist,
-                     "verifier": "auto" if detector.verifier is not None else None},
+        "detector": {"verifier": "auto" if detector.verifier is not None else None},  # the rest is in the policy
     }
 
 
