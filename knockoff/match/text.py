@@ -1,0 +1,222 @@
+"""Text read from photos: the brand name and product words printed on an item.
+
+The reader is RapidOCR (``rapidocr``, Apache-2.0) on onnxruntime, with the PP-OCRv6 small detection and
+recognition models that ship inside its wheel: the model files are given to it by path, so it never downloads
+anything. It is imported lazily (``import knockoff`` stays light) and created once per process.
+
+When the package is missing or its models cannot be loaded, :func:`read_text` returns a :class:`PhotoText` with
+``unavailable`` set to the reason: the caller turns that into an ``unknown`` signal, never a silent ``clear``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "read_text", "read_texts", "reader_status"]
+
+log = logging.getLogger(__name__)
+
+ENGINE_NAME = "rapidocr:PP-OCRv6-small"
+_MODEL_FILES = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
+                "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx"}
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """One line of text read from a photo: the text, the recogniser's confidence in [0, 1], and its box as
+    four corner points (clockwise from top-left) in the original photo's pixel coordinates."""
+
+    text: str
+    score: float
+    box: tuple[Point, Point, Point, Point]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise ValueError(f"text must be a string, got {type(self.text).__name__}")
+        if not 0.0 <= float(self.score) <= 1.0:
+            raise ValueError(f"score must be in [0, 1], got {self.score!r}")
+        box = tuple((float(x), float(y)) for x, y in self.box)
+        if len(box) != 4:
+            raise ValueError(f"box must have 4 corner points, got {len(box)}")
+        object.__setattr__(self, "box", box)
+        object.__setattr__(self, "score", float(self.score))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "score": round(self.score, 4), "box": [[round(x, 1), round(y, 1)] for x, y in self.box]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextBox:
+        return cls(str(d["text"]), float(d["score"]), tuple(tuple(p) for p in d["box"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PhotoText:
+    """The text read from one photo. ``unavailable`` is the reason the text could not be read (no OCR engine,
+    a model that failed to load, ...); then ``boxes`` is empty and means nothing."""
+
+    boxes: tuple[TextBox, ...]
+    engine: str
+    unavailable: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "boxes", tuple(self.boxes))
+        if self.unavailable is not None and self.boxes:
+            raise ValueError("a PhotoText whose text is unavailable cannot hold boxes")
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable is None
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(b.text for b in self.boxes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "unavailable": self.unavailable, "boxes": [b.to_dict() for b in self.boxes]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PhotoText:
+        return cls(tuple(TextBox.from_dict(b) for b in d.get("boxes", ())), str(d["engine"]), d.get("unavailable"))
+
+
+@dataclass(frozen=True)
+class TextReadSettings:
+    """How text is read.
+
+    ``max_side``: the photo is shrunk so that its longer side is at most this many pixels before text is
+    detected (never enlarged); ``min_height``: boxes lower than this (in detection pixels) are dropped, text
+    too small to read reliably; ``min_score``: lines the recogniser is less sure of are dropped;
+    ``threads``: onnxruntime threads (0: onnxruntime's default, all cores).
+    """
+
+    max_side: int = 640
+    min_height: int = 8
+    min_score: float = 0.5
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_side, int) or not 64 <= self.max_side <= 4096:
+            raise ValueError(f"max_side must be an integer in [64, 4096], got {self.max_side!r}")
+        if not isinstance(self.min_height, int) or not 0 <= self.min_height <= 200:
+            raise ValueError(f"min_height must be an integer in [0, 200], got {self.min_height!r}")
+        if not 0.0 <= self.min_score < 1.0:
+            raise ValueError(f"min_score must be in [0, 1), got {self.min_score!r}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
+
+
+_engines: dict[tuple[int, int], Any] = {}
+_failures: dict[tuple[int, int], str] = {}
+_lock = threading.Lock()
+
+
+def _create_engine(max_side: int, threads: int) -> Any:
+    """A RapidOCR engine on the models bundled in its wheel (raises ImportError/OSError/RuntimeError...)."""
+    import rapidocr  # noqa: PLC0415 (heavy, optional)
+
+    models = Path(rapidocr.__file__).resolve().parent / "models"
+    missing = [name for name in _MODEL_FILES.values() if not (models / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"rapidocr's bundled models are missing from {models}: {', '.join(missing)}")
+    params: dict[str, Any] = {f"{stage}.model_path": str(models / name) for stage, name in _MODEL_FILES.items()}
+    params.update({
+        "Global.log_level": "error", "Global.use_cls": False, "Global.text_score": 0.0,
+        "Det.limit_type": "max", "Det.limit_side_len": max_side,
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads if threads > 0 else -1,
+    })
+    return rapidocr.RapidOCR(params=params)
+
+
+def _engine(settings: TextReadSettings) -> tuple[Any | None, str | None]:
+    """The process's engine for these settings, created once; or None and the reason it cannot be."""
+    key = (settings.max_side, settings.threads)
+    with _lock:
+        if key in _engines:
+            return _engines[key], None
+        if key in _failures:
+            return None, _failures[key]
+        try:
+            _engines[key] = _create_engine(*key)
+        except ImportError as exc:
+            _failures[key] = f"text reading needs the rapidocr package (pip install rapidocr onnxruntime): {exc}"
+        except Exception as exc:  # noqa: BLE001 - any failure to load the models is reported, not raised
+            _failures[key] = f"the text reader could not be loaded: {type(exc).__name__}: {exc}"
+        if key in _failures:
+            log.warning("%s", _failures[key])
+            return None, _failures[key]
+        return _engines[key], None
+
+
+def reader_status(settings: TextReadSettings | None = None) -> str | None:
+    """None when text can be read, else the reason it cannot (loads the engine once)."""
+    return _engine(settings or TextReadSettings())[1]
+
+
+def _as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got shape {array.shape} dtype {array.dtype}")
+    return array[:, :, :3]
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The photo with its longer side at most ``max_side``, and the factor back to original pixels."""
+    height, width = rgb.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return rgb, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    return small, width / size[0]
+
+
+def _boxes(output: Any, back: float, settings: TextReadSettings) -> tuple[TextBox, ...]:
+    boxes, texts, scores = output.boxes, output.txts, output.scores
+    if boxes is None or texts is None or scores is None:
+        return ()
+    kept = []
+    for box, text, score in zip(boxes, texts, scores):
+        points = np.asarray(box, dtype=np.float64).reshape(4, 2)
+        height = min(np.linalg.norm(points[3] - points[0]), np.linalg.norm(points[2] - points[1]))
+        if not text.strip() or float(score) < settings.min_score or height < settings.min_height:
+            continue
+        corners = tuple((float(x) * back, float(y) * back) for x, y in points)
+        kept.append(TextBox(text.strip(), min(1.0, max(0.0, float(score))), corners))  # type: ignore[arg-type]
+    return tuple(kept)
+
+
+def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None = None) -> PhotoText:
+    """Read the text printed in a photo (a PIL image or an RGB uint8 array).
+
+    Returns every line read with its confidence and its box in the original photo's pixels, or, when no text
+    reader is installed or loadable, an empty :class:`PhotoText` whose ``unavailable`` says why.
+    """
+    settings = settings or TextReadSettings()
+    engine, reason = _engine(settings)
+    if engine is None:
+        return PhotoText((), ENGINE_NAME, unavailable=reason)
+    rgb = _as_rgb_array(image)
+    if min(rgb.shape[:2]) < 8:
+        return PhotoText((), ENGINE_NAME)
+    small, back = _shrink(rgb, settings.max_side)
+    output = engine(np.ascontiguousarray(small[:, :, ::-1]))  # RapidOCR takes OpenCV's BGR order
+    return PhotoText(_boxes(output, back, settings), ENGINE_NAME)
+
+
+def read_texts(images: Sequence[Image.Image | np.ndarray], settings: TextReadSettings | None = None) -> tuple[PhotoText, ...]:
+    """:func:`read_text` of each photo."""
+    return tuple(read_text(image, settings) for image in images)
