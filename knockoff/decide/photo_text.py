@@ -268,7 +268,7 @@ class ProductTexts:
 
     def to_dict(self) -> dict[str, Any]:
         return {"words": {pid: sorted(ws) for pid, ws in sorted(self.words.items())},
-                "weights": {w: round(v, 6) for w, v in sorted(self.weights.items())}}
+                "weights": dict(sorted(self.weights.items()))}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], settings: TextMatchSettings | None = None) -> ProductTexts:

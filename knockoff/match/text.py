@@ -93,20 +93,24 @@ class PhotoText:
 class TextReadSettings:
     """How text is read.
 
-    ``max_side``: the photo is shrunk so that its longer side is at most this many pixels before text is
-    detected (never enlarged); ``min_height``: boxes lower than this (in detection pixels) are dropped, text
-    too small to read reliably; ``min_score``: lines the recogniser is less sure of are dropped;
+    ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
+    and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
+    photos are read much faster shrunk); ``min_height``: boxes lower than this (in those pixels) are dropped,
+    text too small to read reliably; ``min_score``: lines the recogniser is less sure of are dropped;
     ``threads``: onnxruntime threads (0: onnxruntime's default, all cores).
     """
 
-    max_side: int = 640
+    det_side: int = 640
+    max_upscale: float = 2.0
     min_height: int = 8
     min_score: float = 0.5
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_side, int) or not 64 <= self.max_side <= 4096:
-            raise ValueError(f"max_side must be an integer in [64, 4096], got {self.max_side!r}")
+        if not isinstance(self.det_side, int) or not 64 <= self.det_side <= 2000:
+            raise ValueError(f"det_side must be an integer in [64, 2000], got {self.det_side!r}")
+        if not 1.0 <= self.max_upscale <= 4.0:
+            raise ValueError(f"max_upscale must be in [1, 4], got {self.max_upscale!r}")
         if not isinstance(self.min_height, int) or not 0 <= self.min_height <= 200:
             raise ValueError(f"min_height must be an integer in [0, 200], got {self.min_height!r}")
         if not 0.0 <= self.min_score < 1.0:
@@ -115,12 +119,12 @@ class TextReadSettings:
             raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
 
 
-_engines: dict[tuple[int, int], Any] = {}
-_failures: dict[tuple[int, int], str] = {}
+_engines: dict[int, Any] = {}
+_failures: dict[int, str] = {}
 _lock = threading.Lock()
 
 
-def _create_engine(max_side: int, threads: int) -> Any:
+def _create_engine(threads: int) -> Any:
     """A RapidOCR engine on the models bundled in its wheel (raises ImportError/OSError/RuntimeError...)."""
     import rapidocr  # noqa: PLC0415 (heavy, optional)
 
@@ -131,7 +135,7 @@ def _create_engine(max_side: int, threads: int) -> Any:
     params: dict[str, Any] = {f"{stage}.model_path": str(models / name) for stage, name in _MODEL_FILES.items()}
     params.update({
         "Global.log_level": "error", "Global.use_cls": False, "Global.text_score": 0.0,
-        "Det.limit_type": "max", "Det.limit_side_len": max_side,
+        "Det.limit_type": "max", "Det.limit_side_len": 2000,  # read_text sizes the photo itself
         "EngineConfig.onnxruntime.intra_op_num_threads": threads if threads > 0 else -1,
     })
     return rapidocr.RapidOCR(params=params)
@@ -139,14 +143,14 @@ def _create_engine(max_side: int, threads: int) -> Any:
 
 def _engine(settings: TextReadSettings) -> tuple[Any | None, str | None]:
     """The process's engine for these settings, created once; or None and the reason it cannot be."""
-    key = (settings.max_side, settings.threads)
+    key = settings.threads
     with _lock:
         if key in _engines:
             return _engines[key], None
         if key in _failures:
             return None, _failures[key]
         try:
-            _engines[key] = _create_engine(*key)
+            _engines[key] = _create_engine(key)
         except ImportError as exc:
             _failures[key] = f"text reading needs the rapidocr package (pip install rapidocr onnxruntime): {exc}"
         except Exception as exc:  # noqa: BLE001 - any failure to load the models is reported, not raised
@@ -173,15 +177,16 @@ def _as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     return array[:, :, :3]
 
 
-def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """The photo with its longer side at most ``max_side``, and the factor back to original pixels."""
+def _resize(rgb: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, float]:
+    """The photo sized for detection, and the factor from its pixels back to the original's."""
     height, width = rgb.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1.0:
-        return rgb, 1.0
+    scale = min(settings.det_side / max(height, width), settings.max_upscale)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
-    return small, width / size[0]
+    if size == (width, height):
+        return rgb, 1.0
+    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
+    resized = np.asarray(Image.fromarray(rgb).resize(size, resample, reducing_gap=2.0 if scale < 1 else None))
+    return resized, width / size[0]
 
 
 def _boxes(output: Any, back: float, settings: TextReadSettings) -> tuple[TextBox, ...]:
@@ -212,8 +217,9 @@ def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None
     rgb = _as_rgb_array(image)
     if min(rgb.shape[:2]) < 8:
         return PhotoText((), ENGINE_NAME)
-    small, back = _shrink(rgb, settings.max_side)
-    output = engine(np.ascontiguousarray(small[:, :, ::-1]))  # RapidOCR takes OpenCV's BGR order
+    sized, back = _resize(rgb, settings)
+    with _lock:  # a RapidOCR engine keeps per-call state: one call at a time
+        output = engine(np.ascontiguousarray(sized[:, :, ::-1]), use_det=True, use_cls=False, use_rec=True)
     return PhotoText(_boxes(output, back, settings), ENGINE_NAME)
 
 
