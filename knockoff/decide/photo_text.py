@@ -353,7 +353,8 @@ def merge_replica_terms(title: Signal, photo: Signal) -> Signal:
     hits = [s for s in (title, photo) if s.hit]
     if hits:
         terms = [t for s in hits for t in s.details.get("terms", ())]
+        sources = ["title" if s is title else "photo" for s in hits]
         return Signal(REPLICA_TERMS, "hit", "; ".join(s.message for s in hits),
-                      {"terms": list(dict.fromkeys(terms)), "sources": ["title" if s is title else "photo" for s in hits]})
+                      {"terms": list(dict.fromkeys(terms)), "sources": sources})
     state = "clear" if title.state == photo.state == "clear" else "unknown"
     return Signal(REPLICA_TERMS, state, f"{title.message}; {photo.message}", {"sources": ["title", "photo"]})

@@ -52,7 +52,8 @@ class TextBox:
         object.__setattr__(self, "score", float(self.score))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "score": round(self.score, 4), "box": [[round(x, 1), round(y, 1)] for x, y in self.box]}
+        box = [[round(x, 1), round(y, 1)] for x, y in self.box]
+        return {"text": self.text, "score": round(self.score, 4), "box": box}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextBox:
@@ -95,14 +96,17 @@ class TextReadSettings:
 
     ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
     and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
-    photos are read much faster shrunk); ``min_height``: boxes lower than this (in those pixels) are dropped,
-    text too small to read reliably; ``min_score``: lines the recogniser is less sure of are dropped;
+    photos are read much faster shrunk); ``min_height``: boxes lower than this (in those pixels) are not
+    read, text too small to read reliably; ``max_boxes``: only the tallest boxes are read (a brand name is
+    among the largest text on an item, and reading is most of the cost); ``min_score``: lines the recogniser
+    is less sure of are dropped;
     ``threads``: onnxruntime threads (0: onnxruntime's default, all cores).
     """
 
     det_side: int = 640
     max_upscale: float = 2.0
-    min_height: int = 8
+    min_height: int = 10
+    max_boxes: int = 8
     min_score: float = 0.5
     threads: int = 0
 
@@ -113,6 +117,8 @@ class TextReadSettings:
             raise ValueError(f"max_upscale must be in [1, 4], got {self.max_upscale!r}")
         if not isinstance(self.min_height, int) or not 0 <= self.min_height <= 200:
             raise ValueError(f"min_height must be an integer in [0, 200], got {self.min_height!r}")
+        if not isinstance(self.max_boxes, int) or self.max_boxes < 1:
+            raise ValueError(f"max_boxes must be an integer >= 1, got {self.max_boxes!r}")
         if not 0.0 <= self.min_score < 1.0:
             raise ValueError(f"min_score must be in [0, 1), got {self.min_score!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
@@ -189,26 +195,59 @@ def _resize(rgb: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, fl
     return resized, width / size[0]
 
 
-def _boxes(output: Any, back: float, settings: TextReadSettings) -> tuple[TextBox, ...]:
-    boxes, texts, scores = output.boxes, output.txts, output.scores
-    if boxes is None or texts is None or scores is None:
-        return ()
+def _detect(engine: Any, bgr: np.ndarray, settings: TextReadSettings) -> list[np.ndarray]:
+    """The text boxes (4 x 2 corner points, detection pixels) worth reading: tall enough, the tallest first,
+    at most ``settings.max_boxes`` (a brand name is among the largest text on an item)."""
+    output = engine(bgr, use_det=True, use_cls=False, use_rec=False)
+    if getattr(output, "boxes", None) is None:
+        return []
+    boxes = [np.asarray(b, dtype=np.float32).reshape(4, 2) for b in output.boxes]
+    heights = [min(np.linalg.norm(b[3] - b[0]), np.linalg.norm(b[2] - b[1])) for b in boxes]
+    order = sorted((i for i, h in enumerate(heights) if h >= settings.min_height), key=lambda i: -heights[i])
+    return [boxes[i] for i in sorted(order[: settings.max_boxes])]
+
+
+def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The box's content, straightened (perspective warp), turned upright when it is taller than wide."""
+    import cv2  # noqa: PLC0415 (heavy)
+
+    width = int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
+    height = int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
+    width, height = max(width, 2), max(height, 2)
+    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    matrix = cv2.getPerspectiveTransform(points.astype(np.float32), target)
+    crop = cv2.warpPerspective(bgr, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(np.rot90(crop)) if height >= 1.5 * width else crop
+
+
+def _recognise(engine: Any, crop: np.ndarray) -> tuple[str, float]:
+    output = engine(crop, use_det=False, use_cls=False, use_rec=True)
+    texts, scores = getattr(output, "txts", None), getattr(output, "scores", None)
+    if not texts or not scores:
+        return "", 0.0
+    return str(texts[0]).strip(), min(1.0, max(0.0, float(scores[0])))
+
+
+def _read(engine: Any, rgb: np.ndarray, settings: TextReadSettings) -> tuple[TextBox, ...]:
+    """Detect on the photo sized for detection; recognise each kept box from the sharper of the original
+    and the sized photo; boxes in the original's pixels."""
+    sized, back = _resize(rgb, settings)
+    bgr = np.ascontiguousarray(sized[:, :, ::-1])
+    source, factor = (np.ascontiguousarray(rgb[:, :, ::-1]), back) if back > 1.0 else (bgr, 1.0)
     kept = []
-    for box, text, score in zip(boxes, texts, scores):
-        points = np.asarray(box, dtype=np.float64).reshape(4, 2)
-        height = min(np.linalg.norm(points[3] - points[0]), np.linalg.norm(points[2] - points[1]))
-        if not text.strip() or float(score) < settings.min_score or height < settings.min_height:
-            continue
-        corners = tuple((float(x) * back, float(y) * back) for x, y in points)
-        kept.append(TextBox(text.strip(), min(1.0, max(0.0, float(score))), corners))  # type: ignore[arg-type]
+    for points in _detect(engine, bgr, settings):
+        text, score = _recognise(engine, _crop(source, points * factor))
+        if text and score >= settings.min_score:
+            corners = tuple((float(x) * back, float(y) * back) for x, y in points)
+            kept.append(TextBox(text, score, corners))  # type: ignore[arg-type]
     return tuple(kept)
 
 
 def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None = None) -> PhotoText:
     """Read the text printed in a photo (a PIL image or an RGB uint8 array).
 
-    Returns every line read with its confidence and its box in the original photo's pixels, or, when no text
-    reader is installed or loadable, an empty :class:`PhotoText` whose ``unavailable`` says why.
+    Returns the lines read with their confidence and their boxes in the original photo's pixels, or, when no
+    text reader is installed or loadable, an empty :class:`PhotoText` whose ``unavailable`` says why.
     """
     settings = settings or TextReadSettings()
     engine, reason = _engine(settings)
@@ -217,12 +256,12 @@ def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None
     rgb = _as_rgb_array(image)
     if min(rgb.shape[:2]) < 8:
         return PhotoText((), ENGINE_NAME)
-    sized, back = _resize(rgb, settings)
-    with _lock:  # a RapidOCR engine keeps per-call state: one call at a time
-        output = engine(np.ascontiguousarray(sized[:, :, ::-1]), use_det=True, use_cls=False, use_rec=True)
-    return PhotoText(_boxes(output, back, settings), ENGINE_NAME)
+    with _lock:  # a RapidOCR engine keeps per-call state (use_det, use_rec): one call at a time
+        return PhotoText(_read(engine, rgb, settings), ENGINE_NAME)
 
 
-def read_texts(images: Sequence[Image.Image | np.ndarray], settings: TextReadSettings | None = None) -> tuple[PhotoText, ...]:
+def read_texts(
+    images: Sequence[Image.Image | np.ndarray], settings: TextReadSettings | None = None
+) -> tuple[PhotoText, ...]:
     """:func:`read_text` of each photo."""
     return tuple(read_text(image, settings) for image in images)
