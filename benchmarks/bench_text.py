@@ -33,7 +33,8 @@ from PIL import Image
 from common import REAL_DATA, markdown_table, text_table, write_results
 
 from knockoff.catalog.readers import Brand
-from knockoff.decide.photo_text import ProductTexts, TextMatchSettings, find_brand_mentions, words
+from knockoff.decide.photo_text import TextMatchSettings, find_brand_mentions
+from knockoff.match.text_index import ProductTexts, words
 from knockoff.evaluate.printed import PRINTED_BRANDS, available_fonts, printed_cases
 from knockoff.match.text import PhotoText, TextBox, TextReadSettings, read_text, reader_status
 

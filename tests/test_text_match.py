@@ -8,11 +8,9 @@ from knockoff.catalog.readers import Brand
 from knockoff.decide.photo_text import (
     BRAND_IN_PHOTO,
     MISSPELLED_BRAND_IN_PHOTO,
-    ProductTexts,
     TextMatchSettings,
     brand_in_photo,
     find_brand_mentions,
-    match_key,
     merge_replica_terms,
     misspelled_brand_in_photo,
     photo_replica_terms,
@@ -20,6 +18,7 @@ from knockoff.decide.photo_text import (
 )
 from knockoff.decide.signals import REPLICA_TERMS, Signal
 from knockoff.match.text import PhotoText, TextBox
+from knockoff.match.text_index import ProductTexts, ReferenceTexts, match_key
 
 BOX = ((0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0))
 ACME = Brand("Acme", aliases=("Acme Goods",), authorized_sellers=("acme-store",))
@@ -182,8 +181,27 @@ def test_product_words_ignore_numbers_and_round_trip():
     assert again.words == texts.words and again.match([photo("SOMMARFIL")]) == texts.match([photo("SOMMARFIL")])
 
 
-@pytest.mark.parametrize("kwargs", [{"min_brand_length": 2}, {"min_misspelling_score": 1.5}, {"max_join": 0},
-                                    {"min_word_length": 0}])
+@pytest.mark.parametrize("kwargs", [{"min_brand_length": 2}, {"min_misspelling_score": 1.5}, {"max_join": 0}])
 def test_settings_are_validated(kwargs):
     with pytest.raises(ValueError):
         TextMatchSettings(**kwargs)
+
+
+def test_reference_texts_save_and_load(tmp_path):
+    photos = {"refs/a.jpg": photo("Arla", "SOMMARFIL"), "refs/b.jpg": PhotoText((), "t", unavailable="no engine")}
+    texts = ReferenceTexts.build(photos, {"refs/a.jpg": "arla-fil", "refs/b.jpg": "garant-eko"},
+                                 {"arla-fil": ["Arla Sour Milk", "Arla"], "garant-eko": ["Garant Milk", "Garant"]})
+    assert texts.unreadable == {"refs/b.jpg": "no engine"}
+    assert texts.products.match([photo("sommarfil")])[0].product_id == "arla-fil"
+    texts.save(tmp_path)
+    again = ReferenceTexts.load(tmp_path)
+    assert again == texts
+    assert ReferenceTexts.load(tmp_path / "nowhere") is None
+
+
+def test_reference_texts_load_rejects_a_damaged_file(tmp_path):
+    from knockoff.errors import IndexCorruptError
+
+    (tmp_path / "texts.json").write_text('{"format": 1, "photos": {}}', encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="texts.json"):
+        ReferenceTexts.load(tmp_path)

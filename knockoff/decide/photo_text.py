@@ -1,64 +1,38 @@
 """What the text read from a listing's photos says: brand names, near-misspellings of them, product words and
 replica terms, turned into signals. Pure functions over :class:`knockoff.match.text.PhotoText` values.
 
-Matching works on *keys*: text case-folded, accents removed, and the letters an OCR engine confuses mapped to
-one (``0``/``o``, ``1``/``l``/``i``/``|``, ``5``/``s``, ``8``/``b``), so that a genuine "Arla" read as "Ar1a"
-is not taken for a misspelling. Keys are only compared, never shown: messages quote the text as read.
+Matching works on keys (:func:`knockoff.match.text_index.match_key`: case-folded, accents removed, the letters
+an OCR engine confuses mapped to one), so that a genuine "Arla" read as "Ar1a" is not taken for a misspelling.
+Keys are only compared, never shown: messages quote the text as read. The product words of the catalog
+(:class:`~knockoff.match.text_index.ProductTexts`) are built at index build and stored with the index.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from knockoff.catalog.readers import Brand
 from knockoff.decide.signals import REPLICA_TERMS, Signal, edit_distance, replica_terms
 from knockoff.match.text import PhotoText
+from knockoff.match.text_index import has_letter, match_key, words
 
 __all__ = [
     "BRAND_IN_PHOTO",
     "MISSPELLED_BRAND_IN_PHOTO",
     "BrandMention",
-    "ProductTexts",
-    "ProductWordMatch",
     "TextMatchSettings",
     "brand_in_photo",
     "find_brand_mentions",
-    "match_key",
     "merge_replica_terms",
     "misspelled_brand_in_photo",
     "photo_replica_terms",
     "text_unavailable",
-    "words",
 ]
 
 BRAND_IN_PHOTO = "BRAND_IN_PHOTO"
 MISSPELLED_BRAND_IN_PHOTO = "MISSPELLED_BRAND_IN_PHOTO"
-
-_CONFUSIONS = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "8": "b"})
-
-
-def words(text: str) -> list[str]:
-    """The words of ``text`` as shown: accents kept, split on anything that is not a letter or digit."""
-    return [w for w in re.split(r"[^\w|!]+|_", text) if w]
-
-
-def _has_letter(word: str) -> bool:
-    return any(c.isalpha() for c in word)
-
-
-def match_key(text: str) -> str:
-    """The form a word is compared in: case-folded, accents removed, OCR confusions mapped, letters and
-    digits only."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return re.sub(r"[^a-z0-9]+", "", stripped.translate(_CONFUSIONS))
-
 
 @dataclass(frozen=True)
 class TextMatchSettings:
@@ -68,14 +42,12 @@ class TextMatchSettings:
     together) within 1 edit of a brand name or alias of ``min_brand_length`` to 5 letters, or 2 edits of a
     longer one (then with the same first letter), read with a recogniser score of at least
     ``min_misspelling_score``; it is not reported when the photo also shows the brand's own spelling (then it
-    is a misread of it). Names shorter than ``min_brand_length`` are matched exactly only. Product words shorter than
-    ``min_word_length`` or without a letter are ignored.
+    is a misread of it). Names shorter than ``min_brand_length`` are matched exactly only.
     """
 
     min_brand_length: int = 4
     min_misspelling_score: float = 0.8
     max_join: int = 3
-    min_word_length: int = 3
 
     def __post_init__(self) -> None:
         if not isinstance(self.min_brand_length, int) or self.min_brand_length < 3:
@@ -84,8 +56,6 @@ class TextMatchSettings:
             raise ValueError(f"min_misspelling_score must be in [0, 1], got {self.min_misspelling_score!r}")
         if not isinstance(self.max_join, int) or not 1 <= self.max_join <= 4:
             raise ValueError(f"max_join must be an integer in [1, 4], got {self.max_join!r}")
-        if not isinstance(self.min_word_length, int) or self.min_word_length < 1:
-            raise ValueError(f"min_word_length must be an integer >= 1, got {self.min_word_length!r}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +94,7 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
     after the other, which catches a name split over two boxes: "GOD" "MORGON")."""
     spans: list[_Span] = []
     for p, photo in enumerate(texts):
-        stream = [(w, box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text) if _has_letter(w)]
+        stream = [(w, box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text) if has_letter(w)]
         for i in range(len(stream)):
             for size in range(1, max_join + 1):
                 part = stream[i : i + size]
@@ -210,72 +180,6 @@ def text_unavailable(texts: Sequence[PhotoText]) -> str | None:
     return next((t.unavailable for t in texts if t.unavailable), None)
 
 
-# -- product words -----------------------------------------------------------------------------------------
-
-
-def _product_words(texts: Iterable[str], settings: TextMatchSettings) -> set[str]:
-    keys = (match_key(w) for text in texts for w in words(text) if _has_letter(w))
-    return {k for k in keys if len(k) >= settings.min_word_length}
-
-
-@dataclass(frozen=True)
-class ProductWordMatch:
-    """How well a photo's words match a product's reference texts: ``score`` is the share of the product's
-    word weight (rare words weigh more) found in the photo, ``words`` the photo's words that matched."""
-
-    product_id: str
-    score: float
-    words: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"product_id": self.product_id, "score": round(self.score, 4), "words": list(self.words)}
-
-
-@dataclass(frozen=True)
-class ProductTexts:
-    """Each reference product's words (its name, its brand's names and the text read from its reference
-    photos) with their weights: inverse document frequency over the catalog's products, so a word that
-    every product of a brand shares ("ARLA", "MJÖLK") weighs less than one only this product shows
-    ("LAKTOSFRI"). Built once at index build (:meth:`build`), stored with :meth:`to_dict`."""
-
-    words: Mapping[str, frozenset[str]]
-    weights: Mapping[str, float]
-    settings: TextMatchSettings = field(default_factory=TextMatchSettings)
-
-    @classmethod
-    def build(cls, texts: Mapping[str, Iterable[str]], settings: TextMatchSettings | None = None) -> ProductTexts:
-        """``texts``: product id -> the texts that describe it (name, brand, lines read from its photos)."""
-        settings = settings or TextMatchSettings()
-        per_product = {pid: frozenset(_product_words(t, settings)) for pid, t in texts.items()}
-        df = Counter(w for ws in per_product.values() for w in ws)
-        n = len(per_product)
-        weights = {w: math.log((n + 1) / (c + 0.5)) for w, c in df.items()}
-        return cls(per_product, weights, settings)
-
-    def match(self, texts: Sequence[PhotoText], top: int = 5) -> tuple[ProductWordMatch, ...]:
-        """The products whose words the photos show best, best first (those with no word in common left out)."""
-        shown = [(w, match_key(w)) for t in texts for box in t.boxes for w in words(box.text) if _has_letter(w)]
-        keys = {k for _, k in shown if len(k) >= self.settings.min_word_length}
-        out = []
-        for pid, product_words in self.words.items():
-            common = product_words & keys
-            total = sum(self.weights[w] for w in product_words)
-            if common and total > 0:
-                read = tuple(dict.fromkeys(w for w, k in shown if k in common))
-                out.append(ProductWordMatch(pid, sum(self.weights[w] for w in common) / total, read))
-        out.sort(key=lambda m: (-m.score, m.product_id))
-        return tuple(out[:top])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"words": {pid: sorted(ws) for pid, ws in sorted(self.words.items())},
-                "weights": dict(sorted(self.weights.items()))}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], settings: TextMatchSettings | None = None) -> ProductTexts:
-        return cls({pid: frozenset(ws) for pid, ws in d["words"].items()},
-                   {w: float(v) for w, v in d["weights"].items()}, settings or TextMatchSettings())
-
-
 # -- signals -----------------------------------------------------------------------------------------------
 
 
@@ -298,8 +202,8 @@ def brand_in_photo(
 ) -> Signal:
     """``BRAND_IN_PHOTO``: the item shows the brand's name (or an alias). A hit when the seller is not
     authorized, clear when it is or when no photo shows the name, unknown when the seller cannot be told or
-    the text could not be read. ``mentions`` come from :func:`find_brand_mentions`; ``product_words`` (from
-    :meth:`ProductTexts.match`) are quoted in the message."""
+    the text could not be read. ``mentions`` come from :func:`find_brand_mentions`; ``product_words`` (the
+    ``words`` of :meth:`knockoff.match.text_index.ProductTexts.match`) are quoted in the message."""
     reason = text_unavailable(texts)
     named = _of(mentions, brand, {"exact", "alias"})
     if not named:
