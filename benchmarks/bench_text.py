@@ -267,6 +267,8 @@ def main() -> None:
     parser.add_argument("--printed", type=int, help="synthetic cases (default 3000; quick 300)")
     parser.add_argument("--grocery", type=int, help="grocery photos (default 150; quick 40)")
     parser.add_argument("--det-sides", default="480,640,736", help="detection sizes to compare")
+    parser.add_argument("--parts", default="speed,rates,grocery,printed", help="what to run (comma-separated)")
+    parser.add_argument("--name", help="results file name (default: text or text.quick)")
     args = parser.parse_args()
     n_printed = args.printed or (300 if args.quick else 3000)
     n_grocery = args.grocery or (40 if args.quick else 150)
@@ -275,14 +277,15 @@ def main() -> None:
         raise SystemExit(f"cannot read text: {reader_status()}")
     read = TextReadSettings()
     data: dict[str, Any] = {"engine": read_text(Image.new("RGB", (64, 64))).engine, "read_settings": vars(read)}
-    data["speed"] = bench_speed(min(n_grocery, 40), sides)
-    print(text_table(list(data["speed"][0]), [list(r.values()) for r in data["speed"]]))
-    data["read_rates"] = bench_read_rates(min(n_grocery, 60), [s for s in sides if s != read.det_side])
-    data["grocery"] = bench_grocery(n_grocery, read)
-    data["printed"] = bench_printed(n_printed, read)
+    parts = set(args.parts.split(","))
+    data["speed"] = bench_speed(min(n_grocery, 40), sides) if "speed" in parts else []
+    rates = "rates" in parts
+    data["read_rates"] = bench_read_rates(min(n_grocery, 60), [s for s in sides if s != read.det_side]) if rates else []
+    data["grocery"] = bench_grocery(n_grocery, read) if "grocery" in parts else {"skipped": "not run (--parts)"}
+    data["printed"] = bench_printed(n_printed if "printed" in parts else 0, read)
     markdown = _markdown(data)
     print(markdown)
-    write_results("text.quick" if args.quick else "text", data, markdown)
+    write_results(args.name or ("text.quick" if args.quick else "text"), data, markdown)
 
 
 if __name__ == "__main__":

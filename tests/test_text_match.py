@@ -59,6 +59,9 @@ def test_match_key(text, key):
     (("GOD", "MORGON"), {("God Morgon", "exact", "GOD MORGON")}),
     (("Tropicama juice",), {("Tropicana", "misspelled", "Tropicama")}),
     (("Ar1a",), {("Arla", "exact", "Ar1a")}),  # an OCR confusion, not a misspelling
+    (("CArla",), {("Arla", "exact", "CArla")}),  # a stray mark read as a letter before the name
+    (("LGX",), set()),  # too short for the stray-letter rule
+    (("Arrla",), {("Arla", "misspelled", "Arrla")}),
 ])
 def test_brand_mentions(lines, expected):
     assert mentions(*lines) == expected

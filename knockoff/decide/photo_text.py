@@ -42,7 +42,9 @@ class TextMatchSettings:
     together) within 1 edit of a brand name or alias of ``min_brand_length`` to 5 letters, or 2 edits of a
     longer one (then with the same first letter), read with a recogniser score of at least
     ``min_misspelling_score``; it is not reported when the photo also shows the brand's own spelling (then it
-    is a misread of it). Names shorter than ``min_brand_length`` are matched exactly only.
+    is a misread of it). Names shorter than ``min_brand_length`` are matched exactly only. A word that is a
+    name with one stray character before or after it counts as the name (a logo mark or a neighbouring
+    glyph read as a letter), so a knock-off that only adds a letter at an end is reported as the name.
     """
 
     min_brand_length: int = 4
@@ -131,10 +133,19 @@ def _near(span: _Span, key: str, settings: TextMatchSettings) -> int | None:
     return distance if 0 < distance <= allowed else None
 
 
+def _is_spelling(span: _Span, key: str, settings: TextMatchSettings) -> bool:
+    """The span reads ``key``, or ``key`` with one stray character before or after it ("CArla" for a logo
+    mark read as a letter) when the name is long enough to be told apart from other words."""
+    if span.key == key:
+        return True
+    return (len(key) >= settings.min_brand_length and len(span.key) == len(key) + 1
+            and (span.key.startswith(key) or span.key.endswith(key)))
+
+
 def _brand_mentions(spans: list[_Span], brand: Brand, settings: TextMatchSettings) -> list[BrandMention]:
     spellings = _spellings(brand)
     exact = [BrandMention(brand.name, how, s.read, shown, 0, s.score, s.photo, s.boxes)
-             for s in spans for shown, key, how in spellings if s.key == key]
+             for s in spans for shown, key, how in spellings if _is_spelling(s, key, settings)]
     if exact:
         return exact
     near: list[BrandMention] = []
