@@ -24,6 +24,7 @@ import argparse
 import csv
 import time
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,8 @@ def main() -> None:
     if reader_status():
         raise SystemExit(f"cannot read text: {reader_status()}")
     read = TextReadSettings()
-    data: dict[str, Any] = {"engine": read_text(Image.new("RGB", (64, 64))).engine, "read_settings": vars(read)}
+    data: dict[str, Any] = {"engine": read_text(Image.new("RGB", (64, 64))).engine, "read_settings": vars(read),
+                            "ocr_versions": {p: metadata.version(p) for p in ("rapidocr", "onnxruntime")}}
     parts = set(args.parts.split(","))
     data["speed"] = bench_speed(min(n_grocery, 40), sides) if "speed" in parts else []
     rates = "rates" in parts
