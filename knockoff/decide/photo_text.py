@@ -1,0 +1,275 @@
+"""What the text read from a listing's photos says: brand names, near-misspellings of them, product words and
+replica terms, turned into signals. Pure functions over :class:`knockoff.match.text.PhotoText` values.
+
+Matching works on keys (:func:`knockoff.match.text_index.match_key`: case-folded, accents removed, the letters
+an OCR engine confuses mapped to one), so that a genuine "Arla" read as "Ar1a" is not taken for a misspelling.
+Keys are only compared, never shown: messages quote the text as read. The product words of the catalog
+(:class:`~knockoff.match.text_index.ProductTexts`) are built at index build and stored with the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from knockoff.catalog.readers import Brand
+from knockoff.decide.signals import REPLICA_TERMS, Signal, edit_distance, replica_terms
+from knockoff.match.text import PhotoText
+from knockoff.match.text_index import has_letter, match_key, words
+
+__all__ = [
+    "BRAND_IN_PHOTO",
+    "MISSPELLED_BRAND_IN_PHOTO",
+    "BrandMention",
+    "TextMatchSettings",
+    "brand_in_photo",
+    "find_brand_mentions",
+    "merge_replica_terms",
+    "misspelled_brand_in_photo",
+    "photo_replica_terms",
+    "text_unavailable",
+]
+
+BRAND_IN_PHOTO = "BRAND_IN_PHOTO"
+MISSPELLED_BRAND_IN_PHOTO = "MISSPELLED_BRAND_IN_PHOTO"
+
+@dataclass(frozen=True)
+class TextMatchSettings:
+    """How photo text is matched to the catalog.
+
+    A near-misspelling must be a whole word (or up to ``max_join`` neighbouring words of one line read
+    together) within 1 edit of a brand name or alias of ``min_brand_length`` to 5 letters, or 2 edits of a
+    longer one (then with the same first letter), read with a recogniser score of at least
+    ``min_misspelling_score``; it is not reported when the photo also shows the brand's own spelling (then it
+    is a misread of it). Names shorter than ``min_brand_length`` are matched exactly only. A word that is a
+    name with one stray character before or after it counts as the name (a logo mark or a neighbouring
+    glyph read as a letter), so a knock-off that only adds a letter at an end is reported as the name.
+    """
+
+    min_brand_length: int = 4
+    min_misspelling_score: float = 0.8
+    max_join: int = 3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.min_brand_length, int) or self.min_brand_length < 3:
+            raise ValueError(f"min_brand_length must be an integer >= 3, got {self.min_brand_length!r}")
+        if not 0.0 <= self.min_misspelling_score <= 1.0:
+            raise ValueError(f"min_misspelling_score must be in [0, 1], got {self.min_misspelling_score!r}")
+        if not isinstance(self.max_join, int) or not 1 <= self.max_join <= 4:
+            raise ValueError(f"max_join must be an integer in [1, 4], got {self.max_join!r}")
+
+
+@dataclass(frozen=True)
+class BrandMention:
+    """A catalog brand's name found in a photo: ``how`` is ``exact`` (the name), ``alias`` (one of its
+    aliases) or ``misspelled`` (a near-misspelling of ``spelling``, ``distance`` edits away). ``read`` is the
+    text as read; ``photo`` the photo's position in the listing and ``boxes`` the text boxes it spans."""
+
+    brand: str
+    how: Literal["exact", "alias", "misspelled"]
+    read: str
+    spelling: str
+    distance: int
+    score: float
+    photo: int
+    boxes: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"brand": self.brand, "how": self.how, "read": self.read, "spelling": self.spelling,
+                "distance": self.distance, "score": round(self.score, 4), "photo": self.photo,
+                "boxes": list(self.boxes)}
+
+
+@dataclass(frozen=True)
+class _Span:
+    read: str
+    key: str
+    score: float
+    photo: int
+    boxes: tuple[int, ...]
+    within_line: bool
+
+
+def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
+    """Every word, and runs of up to ``max_join`` neighbouring words (within a line, or across lines read one
+    after the other, which catches a name split over two boxes: "GOD" "MORGON")."""
+    spans: list[_Span] = []
+    for p, photo in enumerate(texts):
+        stream = [(w, box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text) if has_letter(w)]
+        for i in range(len(stream)):
+            for size in range(1, max_join + 1):
+                part = stream[i : i + size]
+                if len(part) < size:
+                    break
+                boxes = tuple(sorted({b for _, _, b in part}))
+                spans.append(_Span(" ".join(w for w, _, _ in part), "".join(match_key(w) for w, _, _ in part),
+                                   min(s for _, s, _ in part), p, boxes, len(boxes) == 1))
+    return [s for s in spans if s.key]
+
+
+def _spellings(brand: Brand) -> list[tuple[str, str, Literal["exact", "alias"]]]:
+    """(shown spelling, key, how) for the brand's name and aliases, the name first."""
+    out: list[tuple[str, str, Literal["exact", "alias"]]] = [(brand.name, match_key(brand.name), "exact")]
+    out += [(a, match_key(a), "alias") for a in brand.aliases]
+    return [s for s in out if s[1]]
+
+
+def _allowed_edits(key: str, settings: TextMatchSettings) -> int:
+    return 0 if len(key) < settings.min_brand_length else 1 if len(key) < 6 else 2
+
+
+def _near(span: _Span, key: str, settings: TextMatchSettings) -> int | None:
+    """The edit distance of a near-misspelling of ``key``, or None. A word that is the start or the end of
+    the name ("YOGG" for "Yoggi") is a name cut off by the photo's or the box's edge, not a misspelling."""
+    allowed = _allowed_edits(key, settings)
+    if allowed == 0 or not span.within_line or span.score < settings.min_misspelling_score:
+        return None
+    if abs(len(span.key) - len(key)) > allowed or key.startswith(span.key) or key.endswith(span.key):
+        return None
+    distance = edit_distance(span.key, key, allowed + 1)
+    if distance == 2 and span.key[0] != key[0]:
+        return None
+    return distance if 0 < distance <= allowed else None
+
+
+def _is_spelling(span: _Span, key: str, settings: TextMatchSettings) -> bool:
+    """The span reads ``key``, or ``key`` with one stray character before or after it ("CArla" for a logo
+    mark read as a letter) when the name is long enough to be told apart from other words."""
+    if span.key == key:
+        return True
+    return (len(key) >= settings.min_brand_length and len(span.key) == len(key) + 1
+            and (span.key.startswith(key) or span.key.endswith(key)))
+
+
+def _brand_mentions(spans: list[_Span], brand: Brand, settings: TextMatchSettings) -> list[BrandMention]:
+    spellings = _spellings(brand)
+    exact = [BrandMention(brand.name, how, s.read, shown, 0, s.score, s.photo, s.boxes)
+             for s in spans for shown, key, how in spellings if _is_spelling(s, key, settings)]
+    if exact:
+        return exact
+    near: list[BrandMention] = []
+    for s in spans:
+        found = [(d, shown) for shown, key, _ in spellings if (d := _near(s, key, settings)) is not None]
+        if found:
+            d, shown = min(found)
+            near.append(BrandMention(brand.name, "misspelled", s.read, shown, d, s.score, s.photo, s.boxes))
+    return near
+
+
+def _drop_overlaps(mentions: list[BrandMention]) -> list[BrandMention]:
+    """One mention per group of text boxes: the closest (then shortest) reading."""
+    best: dict[tuple[int, int], BrandMention] = {}
+    for m in sorted(mentions, key=lambda m: (m.distance, len(m.read))):
+        if all((m.photo, b) not in best for b in m.boxes):
+            for b in m.boxes:
+                best[(m.photo, b)] = m
+    unique = {id(m): m for m in best.values()}
+    return sorted(unique.values(), key=lambda m: (m.photo, m.boxes, m.distance))
+
+
+def find_brand_mentions(
+    texts: Sequence[PhotoText], brands: Iterable[Brand], settings: TextMatchSettings | None = None
+) -> tuple[BrandMention, ...]:
+    """Every catalog brand named (exactly, by an alias, or by a near-misspelling) in the listing's photos.
+
+    A brand whose own spelling is read anywhere in the photos gets no misspelling mentions (they are
+    misreads). Photos whose text could not be read contribute nothing: check :func:`text_unavailable`.
+    """
+    settings = settings or TextMatchSettings()
+    spans = _spans([t for t in texts if t.available] if texts else [], settings.max_join)
+    found: list[BrandMention] = []
+    for brand in brands:
+        found += _drop_overlaps(_brand_mentions(spans, brand, settings))
+    return tuple(found)
+
+
+def text_unavailable(texts: Sequence[PhotoText]) -> str | None:
+    """Why the photos' text could not be read (the first reason), or None when every photo was read."""
+    if not texts:
+        return "no photo text was read"
+    return next((t.unavailable for t in texts if t.unavailable), None)
+
+
+# -- signals -----------------------------------------------------------------------------------------------
+
+
+def _quote(items: Iterable[str]) -> str:
+    quoted = [f"'{i}'" for i in dict.fromkeys(items)]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _of(mentions: Sequence[BrandMention], brand: Brand, how: set[str]) -> list[BrandMention]:
+    return [m for m in mentions if m.brand == brand.name and m.how in how]
+
+
+def brand_in_photo(
+    texts: Sequence[PhotoText],
+    mentions: Sequence[BrandMention],
+    brand: Brand,
+    *,
+    seller_authorized: bool | None,
+    product_words: Sequence[str] = (),
+) -> Signal:
+    """``BRAND_IN_PHOTO``: the item shows the brand's name (or an alias). A hit when the seller is not
+    authorized, clear when it is or when no photo shows the name, unknown when the seller cannot be told or
+    the text could not be read. ``mentions`` come from :func:`find_brand_mentions`; ``product_words`` (the
+    ``words`` of :meth:`knockoff.match.text_index.ProductTexts.match`) are quoted in the message."""
+    reason = text_unavailable(texts)
+    named = _of(mentions, brand, {"exact", "alias"})
+    if not named:
+        if reason:
+            return Signal(BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
+        return Signal(BRAND_IN_PHOTO, "clear", f"no photo shows the {brand.name} name")
+    shows = f"the photo shows {_quote([m.read for m in named] + list(product_words))}"
+    details = {"brand": brand.name, "mentions": [m.to_dict() for m in named], "product_words": list(product_words)}
+    if seller_authorized is False:
+        return Signal(BRAND_IN_PHOTO, "hit", f"{shows}, but the seller is not an authorized {brand.name} seller",
+                      details)
+    if seller_authorized is True:
+        return Signal(BRAND_IN_PHOTO, "clear", f"{shows}; the seller is authorized", details)
+    return Signal(BRAND_IN_PHOTO, "unknown", f"{shows}; whether the seller may sell {brand.name} is not known",
+                  details)
+
+
+def misspelled_brand_in_photo(texts: Sequence[PhotoText], mentions: Sequence[BrandMention], brand: Brand) -> Signal:
+    """``MISSPELLED_BRAND_IN_PHOTO``: a close misspelling of the brand printed on the item (knock-off branding),
+    a hit whoever the seller is. Unknown when the text could not be read."""
+    wrong = _of(mentions, brand, {"misspelled"})
+    if wrong:
+        spelled = ", ".join(f"'{m.read}'" for m in wrong)
+        return Signal(MISSPELLED_BRAND_IN_PHOTO, "hit", f"the photo spells the brand {brand.name} as {spelled}",
+                      {"brand": brand.name, "mentions": [m.to_dict() for m in wrong]})
+    reason = text_unavailable(texts)
+    if reason:
+        return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
+    return Signal(MISSPELLED_BRAND_IN_PHOTO, "clear", f"no photo shows a misspelling of {brand.name}")
+
+
+def photo_replica_terms(texts: Sequence[PhotoText], terms: Iterable[str]) -> Signal:
+    """``REPLICA_TERMS`` in the photos' text ("REPLICA", "1:1", "AAA" printed on the photo or the item)."""
+    lines = [box.text for t in texts for box in t.boxes]
+    reason = text_unavailable(texts)
+    found = replica_terms(" / ".join(lines), terms) if lines else None
+    if found is not None and found.hit:
+        terms_found = list(found.details.get("terms", ()))
+        return Signal(REPLICA_TERMS, "hit", f"the photo advertises a copy: {_quote(terms_found)}",
+                      {"terms": terms_found, "source": "photo"})
+    if reason:
+        return Signal(REPLICA_TERMS, "unknown", f"the photo's text could not be read: {reason}", {"source": "photo"})
+    return Signal(REPLICA_TERMS, "clear", "the photo shows no replica terms", {"source": "photo"})
+
+
+def merge_replica_terms(title: Signal, photo: Signal) -> Signal:
+    """One ``REPLICA_TERMS`` signal from the title's and the photo's: a hit when either is, clear when both
+    are clear, else unknown; the message keeps both parts that say something."""
+    if title.code != REPLICA_TERMS or photo.code != REPLICA_TERMS:
+        raise ValueError(f"expected two {REPLICA_TERMS} signals, got {title.code} and {photo.code}")
+    hits = [s for s in (title, photo) if s.hit]
+    if hits:
+        terms = [t for s in hits for t in s.details.get("terms", ())]
+        sources = ["title" if s is title else "photo" for s in hits]
+        return Signal(REPLICA_TERMS, "hit", "; ".join(s.message for s in hits),
+                      {"terms": list(dict.fromkeys(terms)), "sources": sources})
+    state = "clear" if title.state == photo.state == "clear" else "unknown"
+    return Signal(REPLICA_TERMS, state, f"{title.message}; {photo.message}", {"sources": ["title", "photo"]})

@@ -1,0 +1,121 @@
+"""Reading text from photos (knockoff.match.text) and the printed-brand set generator."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import importlib.util
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from knockoff.evaluate.edits import load_font
+from knockoff.evaluate.printed import PRINTED_KINDS, make_printed_set, misspell, printed_cases
+from knockoff.match import text as text_module
+from knockoff.match.text import PhotoText, TextBox, TextReadSettings, read_text
+
+HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr") is not None
+
+
+def _poster(word: str, size: tuple[int, int] = (480, 320)) -> Image.Image:
+    image = Image.new("RGB", size, (250, 248, 240))
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 120), word, font=load_font(64), fill=(20, 20, 30))
+    return image
+
+
+@pytest.fixture
+def fresh_engines(monkeypatch):
+    monkeypatch.setattr(text_module, "_engines", {})
+    monkeypatch.setattr(text_module, "_failures", {})
+
+
+@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
+@pytest.mark.parametrize("size", [(480, 320), (1600, 1067)])
+def test_read_text_reads_large_printed_text(size):
+    image = _poster("KNOCKOFF", (480, 320)).resize(size, Image.Resampling.BICUBIC)
+    found = read_text(image)
+    assert found.available and found.engine.startswith("rapidocr")
+    assert any("KNOCKOFF" in b.text.upper() for b in found.boxes), found.texts
+    box = next(b for b in found.boxes if "KNOCKOFF" in b.text.upper())
+    xs, ys = [p[0] for p in box.box], [p[1] for p in box.box]
+    scale = size[0] / 480  # boxes are in the original photo's pixels, whatever size text was detected at
+    assert 20 * scale < min(xs) < 80 * scale and 100 * scale < min(ys) < 140 * scale and max(xs) < size[0]
+
+
+@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
+def test_read_text_on_a_blank_photo_reads_nothing():
+    assert read_text(np.full((200, 300, 3), 255, np.uint8)) == PhotoText((), read_text(_poster("A")).engine)
+
+
+def test_missing_engine_makes_text_unavailable_not_clear(monkeypatch, fresh_engines):
+    real_import = builtins.__import__
+
+    def no_rapidocr(name, *args, **kwargs):
+        if name == "rapidocr" or name.startswith("rapidocr."):
+            raise ImportError("No module named 'rapidocr'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rapidocr)
+    found = read_text(_poster("ACME"))
+    assert not found.available and found.boxes == ()
+    assert "rapidocr" in found.unavailable
+    assert text_module.reader_status() == found.unavailable
+
+
+@pytest.mark.parametrize("kwargs", [{"det_side": 10}, {"max_upscale": 0.5}, {"min_height": -1},
+                                    {"min_score": 1.0}, {"threads": -2}])
+def test_read_settings_are_validated(kwargs):
+    with pytest.raises(ValueError):
+        TextReadSettings(**kwargs)
+
+
+def test_text_box_and_photo_text_round_trip():
+    box = TextBox("Arla", 0.97, ((1, 2), (3, 2), (3, 4), (1, 4)))
+    photo = PhotoText((box,), "e")
+    assert PhotoText.from_dict(photo.to_dict()) == photo
+    with pytest.raises(ValueError):
+        TextBox("x", 1.5, box.box)
+    with pytest.raises(ValueError):
+        PhotoText((box,), "e", unavailable="no engine")
+
+
+def _digest(image: Image.Image) -> str:
+    return hashlib.sha256(image.tobytes()).hexdigest()
+
+
+def test_printed_cases_are_deterministic_and_cover_every_kind():
+    first = list(printed_cases(9, seed=3, image_size=160))
+    again = list(printed_cases(9, seed=3, image_size=160))
+    other = list(printed_cases(9, seed=4, image_size=160))
+    assert [_digest(c.image) for c in first] == [_digest(c.image) for c in again]
+    assert [_digest(c.image) for c in first] != [_digest(c.image) for c in other]
+    assert {c.kind for c in first} == set(PRINTED_KINDS)
+    for case in first:
+        assert (case.printed == "") == (case.kind == "printed-unrelated")
+        if case.kind == "printed-genuine":
+            assert case.printed.casefold() == case.brand.casefold()
+        if case.kind == "printed-misspelled":
+            assert case.printed.casefold() != case.brand.casefold()
+
+
+@pytest.mark.parametrize("brand", ["Acme", "Velora", "Dravenport"])
+def test_misspell_is_close_but_never_the_name(brand):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        wrong = misspell(brand, rng)
+        assert wrong.casefold() != brand.casefold()
+        assert abs(len(wrong) - len(brand)) <= 1 and len(wrong) >= 4
+
+
+def test_make_printed_set_writes_a_labeled_set(tmp_path):
+    info = make_printed_set(tmp_path / "set", n_listings=12, seed=1, image_size=128, brands=("Acme", "Norda"))
+    again = make_printed_set(tmp_path / "again", n_listings=12, seed=1, image_size=128, brands=("Acme", "Norda"))
+    assert info.kind_counts == {k: 4 for k in PRINTED_KINDS}
+    assert set(info.label_counts) == {"genuine", "counterfeit", "unrelated"}
+    for name in ("brands.csv", "references.csv", "listings.csv", "listings/P00005.png"):
+        assert (tmp_path / "set" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    with pytest.raises(FileExistsError):
+        make_printed_set(tmp_path / "set", n_listings=3)
+    assert again.n_listings == 12
