@@ -204,7 +204,7 @@ def test_nothing_to_scan_exits_2_and_leaves_no_output_folder(index, tmp_path, ca
 
 
 def test_a_failed_run_leaves_no_output_folder(index, tmp_path, monkeypatch):
-    import knockoff.run.scan as scan_module
+    from knockoff import Detector
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -213,7 +213,7 @@ def test_a_failed_run_leaves_no_output_folder(index, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(scan_module, "decide_batch", fail)
+    monkeypatch.setattr(Detector, "check_decoded", fail)
     with pytest.raises(KeyboardInterrupt):
         scan(folder, index, tmp_path / "new" / "out", workers=0)
     assert not (tmp_path / "new" / "out").exists()

@@ -1,11 +1,11 @@
-"""Deciding decoded listings in batches: one embedding call for every photo of a batch."""
+"""Batches of decoded listings, so that every photo of a batch is embedded in one call (``Detector.check_decoded``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from knockoff.catalog.readers import Listing
-from knockoff.decide.detector import Detector, ListingImages, Verdict, error_verdict
+from knockoff.decide.detector import ListingImages
 
 Decoded = tuple[Listing, ListingImages]
 
@@ -22,20 +22,3 @@ def batches(decoded: Iterable[Decoded], images_per_batch: int) -> Iterator[list[
             batch, images = [], 0
     if batch:
         yield batch
-
-
-def decide_batch(detector: Detector, batch: Sequence[Decoded]) -> list[Verdict]:
-    """Embed every photo of a batch of decoded listings in one call and decide each listing."""
-    images = [image for _, loaded in batch for image in loaded.images]
-    vectors = detector.embed(images) if images else []
-    hits = detector.search(vectors) if images else []
-    verdicts = []
-    cursor = 0
-    for listing, loaded in batch:
-        n = len(loaded.images)
-        verdicts.append(
-            detector.decide(listing, loaded, vectors[cursor : cursor + n], hits[cursor : cursor + n]) if n
-            else error_verdict(listing, loaded.problems, detector.engine)
-        )
-        cursor += n
-    return verdicts

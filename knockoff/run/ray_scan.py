@@ -32,7 +32,6 @@ from knockoff.decide.detector import Detector, decode_listing
 from knockoff.decide.policy import Policy
 from knockoff.errors import ConfigError, ScanError
 from knockoff.match.index import ReferenceIndex
-from knockoff.run.batch import decide_batch
 from knockoff.run.job import ScanJob, ScanSummary, load_index, open_job
 from knockoff.run.progress import Progress
 
@@ -308,5 +307,5 @@ class _DecideActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [(pickle.loads(l), pickle.loads(d)) for l, d in zip(batch["listing"], batch["decoded"])]
-        verdicts = decide_batch(self.detector, items)
+        verdicts = self.detector.check_decoded(items)
         return {"i": batch["i"], "verdict": _objects([pickle.dumps(v, protocol=5) for v in verdicts])}

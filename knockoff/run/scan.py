@@ -17,7 +17,7 @@ from knockoff.decide.detector import Detector
 from knockoff.decide.policy import Policy
 from knockoff.errors import ConfigError
 from knockoff.match.index import ReferenceIndex
-from knockoff.run.batch import batches, decide_batch
+from knockoff.run.batch import batches
 from knockoff.run.decode import Decoder, default_workers
 from knockoff.run.job import ScanJob, ScanSummary, load_index, open_job
 from knockoff.run.progress import Progress
@@ -26,7 +26,7 @@ from knockoff.run.walk import collect_listings
 
 BACKENDS = ("local", "ray")
 
-__all__ = ["BACKENDS", "RESULTS_FILE", "ScanSummary", "collect_listings", "decide_batch", "scan"]
+__all__ = ["BACKENDS", "RESULTS_FILE", "ScanSummary", "collect_listings", "scan"]
 
 
 def scan(
@@ -75,7 +75,7 @@ def _run(job: ScanJob, detector: Detector, workers: int, batch_size: int, progre
                       max_pixels=detector.max_pixels, in_flight=2 * batch_size)
     try:
         for batch in batches(decoder.map(job.todo), batch_size):
-            job.record(decide_batch(detector, batch))
+            job.record(detector.check_decoded(batch))
             bar.advance(len(batch))
     finally:
         decoder.close()
