@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from knockoff.cli import main
+from knockoff.decide.signals import Signal
+from knockoff.decide.verdict import Match, Verdict
 from knockoff.errors import KnockoffError
 from knockoff.evaluate.decisions import label_of, labeled_outcomes
 from knockoff.report.decisions import Decision, DecisionsError, read_decisions
@@ -84,23 +86,32 @@ def test_decision_is_validated(decision):
     ("unsure", "suspect", {"brand": "A"}, None),
 ])
 def test_label_of_a_decision(decision, verdict, match, label):
-    assert label_of(Decision("L", decision), {"verdict": verdict, "match": match}) == label
+    result = Verdict("L", verdict, 0.5, _match(match["brand"], "p", 0.9) if match else None, ())
+    assert label_of(Decision("L", decision), result) == label
+
+
+def _match(brand: str, product: str, similarity: float, verification: dict | None = None) -> Match:
+    return Match(brand, product, f"{brand} {product}", "ref.png", f"{brand}/ref.png", similarity,
+                 "near-copy" if similarity >= 0.9 else "same-product", "photo.jpg", verification=verification)
+
+
+def _visual(verified: bool) -> Signal:
+    return Signal("VISUAL_MATCH", "hit", "photo matches", {"tier": "near-copy", "similarity": 0.95,
+                                                            "verified": verified, "same_package": False})
 
 
 def _results(tmp_path: Path) -> Path:
     out = tmp_path / "scan"
     out.mkdir()
-    rows = [
-        {"listing_id": "A", "verdict": "suspect", "risk": 0.9, "match": {"brand": "B", "product_id": "p",
-         "similarity": 0.95, "verification": {"verified": True}}, "signals": [
-            {"code": "UNAUTHORIZED_SELLER", "state": "hit", "message": "", "details": {}}]},
-        {"listing_id": "B", "verdict": "authorized", "risk": 0.1, "match": {"brand": "B", "product_id": "p",
-         "similarity": 0.8}, "signals": []},
-        {"listing_id": "C", "verdict": "suspect", "risk": 0.7, "match": {"brand": "B", "product_id": "q",
-         "similarity": 0.9}, "signals": []},
-        {"listing_id": "D", "verdict": "no_match", "risk": 0.0, "match": None, "signals": []},
+    seller = Signal("UNAUTHORIZED_SELLER", "hit", "seller x is not authorized")
+    verdicts = [
+        Verdict("A", "suspect", 0.9, _match("B", "p", 0.95, {"verified": True}), (), (_visual(True), seller)),
+        Verdict("B", "authorized", 0.1, _match("B", "p", 0.8), ()),
+        Verdict("C", "suspect", 0.7, _match("B", "q", 0.9), ()),
+        Verdict("D", "no_match", 0.0, None, ()),
     ]
-    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (out / "results.jsonl").write_text("".join(json.dumps({"schema": 2, **v.to_dict()}) + "\n" for v in verdicts),
+                                       encoding="utf-8")
     return out
 
 

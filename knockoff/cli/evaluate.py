@@ -52,10 +52,10 @@ def _evaluate_decisions(args: argparse.Namespace) -> int:
     """``evaluate RESULTS_DIR --decisions decisions.csv``: the scan's verdicts against reviewers' decisions."""
     from knockoff.evaluate.decisions import labeled_outcomes
     from knockoff.evaluate.metrics import summarize
-    from knockoff.report import read_results
+    from knockoff.report import iter_results
     from knockoff.report.decisions import read_decisions
 
-    labels = labeled_outcomes(read_results(args.set_dir), read_decisions(args.decisions))
+    labels = labeled_outcomes(iter_results(args.set_dir), read_decisions(args.decisions))
     report = summarize(labels.outcomes, set_dir=str(args.set_dir))
     print(report.format_table())
     print(f"\n{len(labels.outcomes)} decided listings used as labels; {labels.unsure} marked unsure left out"
