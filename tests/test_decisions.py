@@ -139,6 +139,17 @@ def test_cli_evaluate_a_scan_against_decisions(tmp_path, capsys):
     assert (figures["tp"], figures["fp"], figures["fn"]) == (1, 1, 0)  # C was flagged, the reviewer said genuine
 
 
+def test_cli_evaluate_decisions_without_negatives_plots_and_says_na(tmp_path, capsys):
+    out = _results(tmp_path)
+    path = _write(tmp_path, HEADER + "A,counterfeit,,\nC,counterfeit,,\nD,counterfeit,,\n")
+    plots = tmp_path / "plots"
+    assert main(["evaluate", str(out), "--decisions", str(path), "--plot", str(plots)]) == 0
+    text = capsys.readouterr().out
+    precision = next(line for line in text.splitlines() if line.startswith("precision"))
+    assert "n/a" in precision and "recall" in text
+    assert sorted(p.name for p in plots.iterdir()) == ["pr.png", "similarity.png"]
+
+
 # -- calibrate --decisions: a team's marks on a scan tune the policy ---------------------------------------------
 
 

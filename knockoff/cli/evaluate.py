@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_decisions(args: argparse.Namespace) -> int:
     """``evaluate RESULTS_DIR --decisions decisions.csv``: the scan's verdicts against reviewers' decisions."""
+    from knockoff.decide.policy import Policy
     from knockoff.evaluate.decisions import labeled_outcomes
-    from knockoff.evaluate.metrics import summarize
+    from knockoff.evaluate.metrics import save_plots, summarize
     from knockoff.report import iter_results
     from knockoff.report.decisions import read_decisions
 
     labels = labeled_outcomes(iter_results(args.set_dir), read_decisions(args.decisions))
-    report = summarize(labels.outcomes, set_dir=str(args.set_dir))
+    report = summarize(labels.outcomes, set_dir=str(args.set_dir), engine=", ".join(labels.engines),
+                       policy=(_load_policy(args.policy) or Policy()).to_dict())
+    if args.plot:
+        report = replace(report, plots=tuple(str(p) for p in save_plots(report, args.plot)))
     print(report.format_table())
     print(f"\n{len(labels.outcomes)} decided listings used as labels; {labels.unsure} marked unsure left out"
           + (f"; {len(labels.unknown_listings)} decided listings are not in these results" if labels.unknown_listings
@@ -119,7 +124,8 @@ def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (defaul
         "evaluate", help="measure knockoff on a labeled set (precision, recall, AUCs, per kind, throughput)")
     evaluate.add_argument("set_dir", help="labeled set: brands.csv, references.csv, listings.csv with labels")
     evaluate.add_argument("--engine", default="auto", help=engine_help)
-    evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
+    evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`); with --decisions, "
+                                           "the policy the scan used (its thresholds are drawn on the plots)")
     evaluate.add_argument("--out", help="also write every figure (and each listing's outcome) to this JSON file")
     evaluate.add_argument("--plot", metavar="DIR", help="save roc.png, pr.png and similarity.png into DIR")
     evaluate.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")

@@ -30,6 +30,7 @@ class DecisionLabels:
     outcomes: tuple[ListingOutcome, ...]
     unsure: int  # decided as unsure: no label
     unknown_listings: tuple[str, ...]  # decided, but not in the results (another scan?)
+    engines: tuple[str, ...] = ()  # the engines of the decided verdicts
 
 
 def label_of(decision: Decision, verdict: Verdict) -> str | None:
@@ -76,7 +77,8 @@ def labeled_outcomes(verdicts: Iterable[Verdict], decisions: Decisions) -> Decis
             continue
         outcomes.append(outcome_of(verdict, label))
     unknown = tuple(i for i in decisions.by_listing if i not in by_id)
-    return DecisionLabels(tuple(outcomes), unsure, unknown)
+    engines = tuple(sorted({v.engine for v, _ in by_id.values() if v.engine}))
+    return DecisionLabels(tuple(outcomes), unsure, unknown, engines)
 
 
 # -- calibration on reviewers' decisions ----------------------------------------------------------------------
