@@ -15,11 +15,13 @@ from knockoff.evaluate.metrics import (
     ListingOutcome,
     average_precision,
     evaluate_set,
+    operating_point,
     pr_curve,
     precision_recall_f1,
     rate_per_10k,
     roc_auc,
     roc_curve,
+    save_plots,
     summarize,
 )
 from knockoff.decide.policy import Policy
@@ -142,6 +144,53 @@ def test_summarize_hand_computed():
     assert rows[("unrelated", "unrelated")].matched == 1
     json.dumps(r.to_dict())  # serializable
     assert "precision" in r.format_table()
+
+
+def test_a_set_without_negatives_has_no_precision_and_its_plots_do_not_crash(tmp_path):
+    outcomes = [_o("counterfeit", "suspect", 0.9, sim=0.95), _o("counterfeit", "no_match", 0.0, sim=0.5)]
+    r = summarize(outcomes, engine="perceptual", policy=Policy().to_dict())
+    assert r.precision is None and r.f1 is None and r.pr_auc is None and r.roc_auc is None
+    assert r.recall == pytest.approx(0.5)
+    precision_line = next(line for line in r.format_table().splitlines() if line.startswith("precision"))
+    assert "n/a" in precision_line and "none could be flagged wrongly" in precision_line
+    written = save_plots(r, tmp_path)  # pr_auc None used to crash here (format of None)
+    assert sorted(p.name for p in written) == ["pr.png", "similarity.png"]  # no ROC without negatives
+
+
+@pytest.mark.parametrize(("labels_flags", "expected"), [
+    # (label, flagged) -> (false positive rate, recall, precision)
+    ([("counterfeit", True), ("counterfeit", False), ("genuine", True), ("unrelated", False)], (0.5, 0.5, 0.5)),
+    ([("counterfeit", True), ("genuine", False)], (0.0, 1.0, 1.0)),
+    ([("counterfeit", True), ("counterfeit", True)], (None, 1.0, None)),
+    ([("genuine", False), ("unrelated", True)], (0.5, None, 0.0)),
+])
+def test_operating_point(labels_flags, expected):
+    outcomes = [_o(label, "suspect" if flagged else "no_match", 0.8 if flagged else 0.0)
+                for label, flagged in labels_flags]
+    assert operating_point(summarize(outcomes)) == expected
+
+
+def test_plots_mark_the_policys_operating_point_and_thresholds():
+    from knockoff.evaluate.metrics import pr_figure, roc_figure, similarity_figure
+
+    outcomes = [_o("counterfeit", "suspect", 0.9, sim=0.95), _o("counterfeit", "no_match", 0.0, sim=0.5),
+                _o("genuine", "authorized", 0.1, sim=0.93), _o("unrelated", "suspect", 0.6, sim=0.85)]
+    policy = Policy()
+    r = summarize(outcomes, engine="perceptual", policy=policy.to_dict())
+    positive, risks = [o.label == "counterfeit" for o in outcomes], [o.risk for o in outcomes]
+
+    def dots(fig) -> list[tuple[float, float]]:
+        return [(float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in fig.axes[0].lines
+                if line.get_marker() == "o"]
+
+    assert dots(roc_figure(r, positive, risks)) == [(0.5, 0.5)]  # fpr 1/2, recall 1/2
+    assert dots(pr_figure(r, positive, risks)) == [(0.5, 0.5)]  # recall 1/2, precision 1/2
+    legend = [t.get_text() for t in roc_figure(r, positive, risks).axes[0].get_legend().get_texts()]
+    assert legend == [f"policy (min_risk_to_flag {policy.min_risk_to_flag:.2f})"]
+    t = policy.thresholds_for("perceptual")
+    lines = {float(line.get_xdata()[0]) for line in similarity_figure(r).axes[0].lines}
+    assert lines == {t.near_copy, t.match, t.candidate}
+    assert not similarity_figure(summarize(outcomes, engine="perceptual")).axes[0].lines  # no policy, no lines
 
 
 # -- end to end ---------------------------------------------------------------------------------------------

@@ -116,8 +116,8 @@ def _page_data(page: str) -> dict:
 
 
 def test_read_results_from_dir_or_file(scan_dir):
-    assert [r["listing_id"] for r in read_results(scan_dir)] == [
-        r["listing_id"] for r in read_results(scan_dir / "results.jsonl")]
+    assert [r.listing_id for r in read_results(scan_dir)] == [
+        r.listing_id for r in read_results(scan_dir / "results.jsonl")]
     assert len(read_results(scan_dir)) == 7
 
 
@@ -128,7 +128,7 @@ def test_torn_last_line_is_skipped_with_a_warning(tmp_path, caplog):
     path.write_text("\n".join(lines) + '\n{"listing_id": "c", "verd', encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="knockoff.report.results"):
         rows = read_results(path)
-    assert [r["listing_id"] for r in rows] == ["a", "b"]
+    assert [r.listing_id for r in rows] == ["a", "b"]
     assert "line 3" in caplog.text and "torn" in caplog.text
 
 
@@ -140,8 +140,27 @@ def test_duplicate_listing_last_line_wins_and_unknown_schema_warns(tmp_path, cap
         + json.dumps({"listing_id": "a", "verdict": "suspect", "risk": 0.8, "schema": 2}) + "\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="knockoff.report.results"):
         rows = read_results(path)
-    assert {r["listing_id"]: r["verdict"] for r in rows} == {"a": "suspect", "b": "no_match"}
+    assert {r.listing_id: r.verdict for r in rows} == {"a": "suspect", "b": "no_match"}
     assert "1 lines have a schema" in caplog.text
+
+
+@pytest.mark.parametrize("bad, why", [
+    ({"listing_id": "x", "verdict": "maybe", "risk": 0.1}, "verdict must be one of"),
+    ({"listing_id": "x", "verdict": "suspect", "risk": 1.5}, "risk must be in [0, 1]"),
+    ({"listing_id": "x", "verdict": "suspect", "risk": 0.5, "colour": "red"}, "unknown field(s) colour"),
+    ({"listing_id": "x", "verdict": "suspect"}, "field 'risk' is missing"),
+    ({"verdict": "suspect", "risk": 0.5}, "no listing_id"),
+    (["not", "an", "object"], "not a JSON object"),
+])
+def test_a_malformed_line_is_skipped_naming_file_and_line(tmp_path, caplog, bad, why):
+    good = {"listing_id": "a", "verdict": "no_match", "risk": 0.0, "schema": 2}
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="knockoff.report.results"):
+        files = write_reports(tmp_path)
+    assert f"{path}, line 2: skipped" in caplog.text and why in caplog.text
+    _, rows = _csv_rows(files.csv)
+    assert [r["listing_id"] for r in rows] == ["a"]
 
 
 def test_missing_results_file_is_a_clear_error(tmp_path):
@@ -209,7 +228,7 @@ def test_js_json_cannot_end_a_script_element(text):
 
 
 def test_one_file_page_escapes_and_tells_the_truth(scan_dir, tmp_path):
-    results = read_results(scan_dir)
+    results = [v.to_dict() for v in read_results(scan_dir)]
     results[0]["listing"]["seller"] = '"><img src=x onerror=alert(2)>'
     out = tmp_path / "scan"
     out.mkdir()
@@ -236,7 +255,7 @@ def test_one_file_page_escapes_and_tells_the_truth(scan_dir, tmp_path):
 
 
 def test_failed_verification_draws_no_box(scan_dir, tmp_path):
-    results = read_results(scan_dir)
+    results = [v.to_dict() for v in read_results(scan_dir)]
     row = next(r for r in results if r["listing_id"] == "L-tote-replica")
     row["match"]["verification"] = {"verified": False, "failed_check": "too few inliers (5 < 12)", "inliers": 5,
                                     "reference_box": [[0, 0], [255, 0], [255, 255], [0, 255]]}
@@ -400,7 +419,7 @@ def test_reviewer_uses_the_page_in_headless_chromium(scan_dir, tmp_path):
     out.mkdir()
     (out / "results.jsonl").write_bytes((scan_dir / "results.jsonl").read_bytes())
     files = write_reports(out, one_file=False, base_dir=scan_dir)  # the folder kind: details load on demand
-    results = {r["listing_id"]: r for r in read_results(scan_dir)}
+    results = {r.listing_id: r.to_dict() for r in read_results(scan_dir)}
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     browser = open_chromium(tmp_path / "profile", downloads)
@@ -408,7 +427,7 @@ def test_reviewer_uses_the_page_in_headless_chromium(scan_dir, tmp_path):
     By = page.By
     try:
         page.load()
-        assert page.ids() == [r["listing_id"] for r in map(dict, _review_order(results))]
+        assert page.ids() == [r.listing_id for r in _review_order(results)]
         assert XSS in page.row("L-tote-replica").text and browser.execute_script("return document.title") == "knockoff report"
         browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # photos load lazily
         shown = ("return Array.from(document.querySelectorAll('img.thumb')).filter(i => !i.closest('details'))"
@@ -436,17 +455,18 @@ def test_reviewer_uses_the_page_in_headless_chromium(scan_dir, tmp_path):
         browser.quit()
 
 
-def _review_order(results: dict) -> list[dict]:
+def _review_order(results: dict) -> list:
+    from knockoff.decide.verdict import Verdict
     from knockoff.report import sort_results
 
-    return sort_results(results.values())
+    return sort_results(map(Verdict.from_dict, results.values()))
 
 
 def _search_sort_filter(page: Page, results: dict) -> None:
     assert page.search("lamp") == ["L-lamp"]
     assert sorted(page.search("SHOP123")) == ["L-lamp", "L-tote-replica"]  # seller, any case
     assert page.search("l-watch") == ["L-watch-ok"]  # listing id
-    assert page.search("") == [r["listing_id"] for r in _review_order(results)]
+    assert page.search("") == [r.listing_id for r in _review_order(results)]
     page.select("sort", "risk")
     risks = [float(page.row(i).get_attribute("data-risk")) for i in page.ids()]
     assert risks == sorted(risks, reverse=True)

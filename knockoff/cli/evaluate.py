@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_decisions(args: argparse.Namespace) -> int:
     """``evaluate RESULTS_DIR --decisions decisions.csv``: the scan's verdicts against reviewers' decisions."""
+    from knockoff.decide.policy import Policy
     from knockoff.evaluate.decisions import labeled_outcomes
-    from knockoff.evaluate.metrics import summarize
-    from knockoff.report import read_results
+    from knockoff.evaluate.metrics import save_plots, summarize
+    from knockoff.report import iter_results
     from knockoff.report.decisions import read_decisions
 
-    labels = labeled_outcomes(read_results(args.set_dir), read_decisions(args.decisions))
-    report = summarize(labels.outcomes, set_dir=str(args.set_dir))
+    labels = labeled_outcomes(iter_results(args.set_dir), read_decisions(args.decisions))
+    report = summarize(labels.outcomes, set_dir=str(args.set_dir), engine=", ".join(labels.engines),
+                       policy=(_load_policy(args.policy) or Policy()).to_dict())
+    if args.plot:
+        report = replace(report, plots=tuple(str(p) for p in save_plots(report, args.plot)))
     print(report.format_table())
     print(f"\n{len(labels.outcomes)} decided listings used as labels; {labels.unsure} marked unsure left out"
           + (f"; {len(labels.unknown_listings)} decided listings are not in these results" if labels.unknown_listings
@@ -67,10 +72,17 @@ def _evaluate_decisions(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from knockoff.evaluate.calibrate import calibrate
+    if args.decisions:
+        from knockoff.evaluate.decisions import calibrate_on_decisions
+        from knockoff.report.decisions import read_decisions
 
-    result = calibrate(args.set_dir, args.engine, args.target_precision, holdout=args.holdout, seed=args.seed,
-                       base_policy=_load_policy(args.policy), workers=args.workers)
+        result = calibrate_on_decisions(args.set_dir, read_decisions(args.decisions), args.target_precision,
+                                        holdout=args.holdout, seed=args.seed, base_policy=_load_policy(args.policy))
+    else:
+        from knockoff.evaluate.calibrate import calibrate
+
+        result = calibrate(args.set_dir, args.engine, args.target_precision, holdout=args.holdout, seed=args.seed,
+                           base_policy=_load_policy(args.policy), workers=args.workers)
     print(result.format_text())
     path = result.policy.save(args.out)
     print(f"policy written to {path} (use it with `knockoff scan --policy {path}`)")
@@ -112,7 +124,8 @@ def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (defaul
         "evaluate", help="measure knockoff on a labeled set (precision, recall, AUCs, per kind, throughput)")
     evaluate.add_argument("set_dir", help="labeled set: brands.csv, references.csv, listings.csv with labels")
     evaluate.add_argument("--engine", default="auto", help=engine_help)
-    evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`)")
+    evaluate.add_argument("--policy", help="policy JSON file (e.g. from `knockoff calibrate`); with --decisions, "
+                                           "the policy the scan used (its thresholds are drawn on the plots)")
     evaluate.add_argument("--out", help="also write every figure (and each listing's outcome) to this JSON file")
     evaluate.add_argument("--plot", metavar="DIR", help="save roc.png, pr.png and similarity.png into DIR")
     evaluate.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")
@@ -125,8 +138,9 @@ def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (defaul
         "calibrate", help="choose policy thresholds on a labeled set for a target precision",
         description="Choose the engine's similarity thresholds and min_risk_to_flag for the highest recall at "
                     "the target precision. Measuring on the set you calibrated on is optimistic: use --holdout "
-                    "or evaluate on another set. Exit code 1 when the target precision is not reached.")
-    calib.add_argument("set_dir", help="labeled set")
+                    "or evaluate on another set. With --decisions, a scan's verdicts and a team's review marks "
+                    "are the labeled set. Exit code 1 when the target precision is not reached.")
+    calib.add_argument("set_dir", help="labeled set (with --decisions: a scan's output directory)")
     calib.add_argument("--engine", default="auto", help=engine_help)
     calib.add_argument("--target-precision", type=float, default=0.99,
                        help="the precision the chosen thresholds must reach (default: 0.99)")
@@ -137,6 +151,10 @@ def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (defaul
     calib.add_argument("--policy", help="base policy file (other settings are kept from it)")
     calib.add_argument("--report", help="also write the calibration figures to this JSON file")
     calib.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: in process)")
+    calib.add_argument("--decisions", metavar="FILE",
+                       help="decisions.csv exported from a report: the labels are the reviewers' marks on the scan "
+                            "in SET_DIR (counterfeit / not counterfeit; unsure left out), without scanning again; pass "
+                            "the policy the scan used with --policy (--engine and --workers are not used)")
     calib.set_defaults(func=cmd_calibrate)
 
     make = subparsers.add_parser("make-set", help="write a synthetic (or real-image) labeled set")

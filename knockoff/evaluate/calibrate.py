@@ -26,8 +26,8 @@ from knockoff.decide.verdict import Verdict
 from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.evaluate.metrics import build_set_index, precision_recall_f1, scan_labeled_set
 
-__all__ = ["CalibrationResult", "Evidence", "EvidenceRun", "calibrate", "collect_evidence", "permissive_policy",
-           "simulate"]
+__all__ = ["CalibrationResult", "Evidence", "EvidenceRun", "calibrate", "collect_evidence", "check_arguments",
+           "evidence_of", "fit_thresholds", "permissive_policy", "simulate"]
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -56,6 +56,7 @@ class CalibrationResult:
     default_precision: float | None
     default_recall: float | None
     thresholds: Mapping[str, float]
+    notes: tuple[str, ...] = ()  # what the labels left out or what limited the search
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,7 +66,7 @@ class CalibrationResult:
             "holdout_precision": _r(self.holdout_precision), "holdout_recall": _r(self.holdout_recall),
             "n_holdout": self.n_holdout, "default_precision": _r(self.default_precision),
             "default_recall": _r(self.default_recall), "thresholds": dict(self.thresholds),
-            "policy": self.policy.to_dict(),
+            "policy": self.policy.to_dict(), "notes": list(self.notes),
         }
 
     def format_text(self) -> str:
@@ -88,7 +89,7 @@ class CalibrationResult:
         else:
             lines.append("measured on the same listings it was fitted on: expect less on new data "
                          "(use --holdout for an honest figure)")
-        return "\n".join(lines)
+        return "\n".join(lines + [f"note: {note}" for note in self.notes])
 
 
 # -- evidence and simulation ----------------------------------------------------------------------------------
@@ -132,7 +133,9 @@ def permissive_policy(base: Policy, engine_kind: str) -> Policy:
     return replace(base.with_thresholds(engine_kind, loose), min_risk_to_flag=0.0)
 
 
-def _evidence(verdict: Verdict, label: str, title_signals: Any) -> Evidence:
+def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evidence:
+    """A listing's :class:`Evidence` from its verdict; ``title_signals()`` gives what its title says (needed
+    only when a stricter setting would leave a matched listing unmatched)."""
     if verdict.verdict == "error":
         return Evidence(verdict.listing_id, label, -math.inf, False, False, (), (), error=True)
     visual = verdict.signal(VISUAL_MATCH)
@@ -157,7 +160,7 @@ def collect_evidence(set_dir: str | Path, index: Any, base: Policy, *, workers: 
     evidence = []
     for item in run.labeled:
         verdict = run.verdicts[item.listing.listing_id]
-        evidence.append(_evidence(verdict, item.label, lambda: detector.title_signals(item.listing)))
+        evidence.append(evidence_of(verdict, item.label, lambda: detector.title_signals(item.listing)))
     return EvidenceRun(run.engine, run.engine_kind, run.verifier_on, tuple(evidence))
 
 
@@ -238,10 +241,10 @@ def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray) -> n
 
 
 def _search(g: _Grid, base: Policy, current: EngineThresholds, floor_is_near_copy: bool,
-            target: float) -> tuple[tuple[float, float, float], bool]:
+            target: float, low: float) -> tuple[tuple[float, float, float], bool]:
     """The (near_copy, match, min_risk_to_flag) with the highest recall at precision >= target (ties: higher
-    precision, then closest to the base policy); else the most precise. Also whether the target was met."""
-    low = current.candidate
+    precision, then closest to the base policy); else the most precise. Also whether the target was met.
+    Similarity thresholds are searched at or above ``low``."""
     risk_cuts = np.unique(np.r_[0.0, g.risk.ravel(), base.min_risk_to_flag])
     near_cuts = np.unique(np.r_[_cuts(g.similarity, low), current.near_copy])
     all_match_cuts = np.unique(np.r_[_cuts(g.similarity, low), current.match])
@@ -299,23 +302,36 @@ def calibrate(
     ``holdout=0.3`` to keep 30 % of the listings (stratified by label, drawn with ``seed``) aside and measure
     there, or better, calibrate on one set and evaluate on another.
     """
+    check_arguments(target_precision, holdout)
+    base = base_policy or Policy()
+    index, _ = build_set_index(set_dir, engine)
+    run = collect_evidence(set_dir, index, base, workers=workers)
+    low = base.thresholds_for(run.engine_kind).candidate
+    return fit_thresholds(run, base, target_precision, low=low, holdout=holdout, seed=seed, where=str(set_dir))
+
+
+def check_arguments(target_precision: float, holdout: float) -> None:
+    """A :class:`~knockoff.errors.ConfigError` unless ``0 < target_precision <= 1`` and ``0 <= holdout < 1``."""
     if not 0.0 < target_precision <= 1.0:
         raise ConfigError(f"target_precision must be in (0, 1], got {target_precision}")
     if not 0.0 <= holdout < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
-    base = base_policy or Policy()
-    index, _ = build_set_index(set_dir, engine)
-    run = collect_evidence(set_dir, index, base, workers=workers)
+
+
+def fit_thresholds(run: EvidenceRun, base: Policy, target_precision: float, *, low: float, holdout: float = 0.0,
+                   seed: int = 0, where: str = "", notes: Sequence[str] = ()) -> CalibrationResult:
+    """The search of :func:`calibrate` over collected evidence: similarity thresholds at or above ``low``
+    (the ``candidate`` similarity for a permissive scan), ``min_risk_to_flag`` anywhere."""
     kind = run.engine_kind
     fit_idx, held_idx = _split([e.label for e in run.evidence], holdout, seed)
     fit = [run.evidence[i] for i in fit_idx]
     held = [run.evidence[i] for i in held_idx]
     grid = _grid(fit, base)
     if not grid.positive.any():
-        raise LabeledSetError(f"{set_dir}: no counterfeit listing to calibrate on")
+        raise LabeledSetError(f"{where}: no counterfeit listing to calibrate on")
     current = base.thresholds_for(kind)
     floor_is_near_copy = current.match_needs_verification and run.verifier_on
-    chosen, met = _search(grid, base, current, floor_is_near_copy, target_precision)
+    chosen, met = _search(grid, base, current, floor_is_near_copy, target_precision, low)
     near_copy, match, min_risk = (round(v, 5) for v in chosen)
     match = min(max(match, current.candidate), near_copy)
     thresholds = EngineThresholds(near_copy, match, current.candidate, current.match_needs_verification)
@@ -330,4 +346,5 @@ def calibrate(
         default_precision=default[0], default_recall=default[1],
         thresholds={"near_copy": near_copy, "match": match, "candidate": current.candidate,
                     "min_risk_to_flag": min_risk},
+        notes=tuple(notes),
     )

@@ -270,7 +270,9 @@ class EvaluationReport:
             f"engine    {self.engine}",
             f"listings  {self.n_listings} ({labels}); {self.errors} unreadable",
             "",
-            f"{'precision':<34}{f(self.precision)}",
+            f"{'precision':<34}{f(self.precision)}"
+            + (" (no genuine or unrelated listing: none could be flagged wrongly)" if self.precision is None
+               and self.tp else ""),
             f"{'recall':<34}{f(self.recall)}",
             f"{'F1':<34}{f(self.f1)}",
             f"{'ROC-AUC (risk score)':<34}{f(self.roc_auc)}",
@@ -378,6 +380,8 @@ def summarize(
     fp = int((~positive & flagged).sum())
     fn = int((positive & ~flagged).sum())
     precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    if not (~positive).any():  # nothing could be flagged wrongly: a precision of 1 would say nothing
+        precision = f1 = None
     risks = [o.risk for o in outcomes]
     confusion: dict[str, Counter[str]] = {}
     for o in outcomes:
@@ -451,42 +455,64 @@ def evaluate_set(
     return report
 
 
-def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
-    """ROC and PR curves of the risk score and a histogram of best-match similarity per label, as PNG files."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def operating_point(report: EvaluationReport) -> tuple[float | None, float | None, float | None]:
+    """The policy's (false positive rate, recall, precision) on the set: where its ``suspect`` verdicts lie on
+    the ROC and precision-recall curves (None where a class is missing)."""
+    negatives = sum(n for label, n in report.label_counts.items() if label != "counterfeit")
+    fpr = report.fp / negatives if negatives else None
+    return fpr, report.recall, report.precision
+
+
+def _policy_thresholds(report: EvaluationReport) -> dict[str, float]:
+    """The policy's similarity thresholds for the report's engine (empty when the report has no policy)."""
+    by_kind = report.policy.get("engine_thresholds") or {}
+    found = by_kind.get(report.engine.split(":", 1)[0]) or by_kind.get("clip") or {}
+    return {k: float(v) for k, v in found.items() if k in ("near_copy", "match", "candidate")}
+
+
+def _risk_label(report: EvaluationReport) -> str:
+    cut = report.policy.get("min_risk_to_flag")
+    return "policy" + (f" (min_risk_to_flag {float(cut):.2f})" if cut is not None else "")
+
+
+def roc_figure(report: EvaluationReport, positive: list[bool], risks: list[float]) -> Any:
     from matplotlib.figure import Figure
 
-    folder = Path(plot_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    positive = [o.label == "counterfeit" for o in report.outcomes]
-    risks = [o.risk for o in report.outcomes]
-    written = []
+    fpr, tpr, _ = roc_curve(positive, risks)
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot()
+    ax.plot(fpr, tpr, drawstyle="default", marker=".")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    point_fpr, point_recall, _ = operating_point(report)
+    if point_fpr is not None and point_recall is not None:
+        ax.plot([point_fpr], [point_recall], "o", color="crimson", label=_risk_label(report))
+        ax.legend(loc="lower right")
+    auc = "n/a" if report.roc_auc is None else f"{report.roc_auc:.3f}"
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC of the risk score (AUC {auc})")
+    fig.tight_layout()
+    return fig
 
-    def save(fig: Figure, name: str) -> None:
-        FigureCanvasAgg(fig)
-        path = folder / name
-        fig.savefig(path, dpi=100)
-        written.append(path)
 
-    if any(positive) and not all(positive):
-        fpr, tpr, _ = roc_curve(positive, risks)
-        fig = Figure(figsize=(4.5, 4.5))
-        ax = fig.add_subplot()
-        ax.plot(fpr, tpr, drawstyle="default", marker=".")
-        ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-        ax.set(xlabel="false positive rate", ylabel="true positive rate",
-               title=f"ROC of the risk score (AUC {report.roc_auc:.3f})")
-        fig.tight_layout()
-        save(fig, "roc.png")
-    if any(positive):
-        precision, recall, _ = pr_curve(positive, risks)
-        fig = Figure(figsize=(4.5, 4.5))
-        ax = fig.add_subplot()
-        ax.step(np.r_[0.0, recall], np.r_[precision[0] if precision.size else 1.0, precision], where="post")
-        ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.05),
-               title=f"precision-recall (AP {report.pr_auc:.3f})")
-        fig.tight_layout()
-        save(fig, "pr.png")
+def pr_figure(report: EvaluationReport, positive: list[bool], risks: list[float]) -> Any:
+    from matplotlib.figure import Figure
+
+    precision, recall, _ = pr_curve(positive, risks)
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot()
+    ax.step(np.r_[0.0, recall], np.r_[precision[0] if precision.size else 1.0, precision], where="post")
+    _, point_recall, point_precision = operating_point(report)
+    if point_recall is not None and point_precision is not None:
+        ax.plot([point_recall], [point_precision], "o", color="crimson", label=_risk_label(report))
+        ax.legend(loc="lower left")
+    ap = "n/a: no negatives" if report.pr_auc is None else f"{report.pr_auc:.3f}"
+    ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.05), title=f"precision-recall (AP {ap})")
+    fig.tight_layout()
+    return fig
+
+
+def similarity_figure(report: EvaluationReport) -> Any:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     bins = np.linspace(-0.2, 1.0, 49).tolist()
@@ -494,9 +520,34 @@ def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
         sims = [o.similarity for o in report.outcomes if o.label == label and o.similarity is not None]
         if sims:
             ax.hist(sims, bins=bins, alpha=0.5, label=f"{label} ({len(sims)})")
+    for (name, value), style in zip(sorted(_policy_thresholds(report).items()), (":", "--", "-.")):
+        ax.axvline(value, color="black", linestyle=style, linewidth=1, label=f"policy {name} {value:.2f}")
     ax.set(xlabel="similarity of the best reference", ylabel="listings", title=f"best-match similarity, {report.engine}")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend()
+        ax.legend(fontsize="small")
     fig.tight_layout()
-    save(fig, "similarity.png")
+    return fig
+
+
+def save_plots(report: EvaluationReport, plot_dir: str | Path) -> list[Path]:
+    """ROC and PR curves of the risk score with the policy's operating point, and a histogram of best-match
+    similarity per label with the policy's thresholds, as PNG files. A curve that needs a class the set lacks
+    (ROC: both; PR: counterfeit listings) is left out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    folder = Path(plot_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    positive = [o.label == "counterfeit" for o in report.outcomes]
+    risks = [o.risk for o in report.outcomes]
+    figures = []
+    if any(positive) and not all(positive):
+        figures.append(("roc.png", roc_figure(report, positive, risks)))
+    if any(positive):
+        figures.append(("pr.png", pr_figure(report, positive, risks)))
+    figures.append(("similarity.png", similarity_figure(report)))
+    written = []
+    for name, fig in figures:
+        FigureCanvasAgg(fig)
+        fig.savefig(folder / name, dpi=100)
+        written.append(folder / name)
     return written

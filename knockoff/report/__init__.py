@@ -5,7 +5,7 @@
 
 from knockoff.report.build import CSV_FILE, HTML_FILE, ONE_FILE_MAX, ReportFiles, write_reports
 from knockoff.report.csvfile import write_csv
-from knockoff.report.results import RESULTS_FILE, ReportError, read_results, sort_results
+from knockoff.report.results import RESULTS_FILE, ReportError, iter_results, read_results, sort_results
 
-__all__ = ["CSV_FILE", "HTML_FILE", "ONE_FILE_MAX", "RESULTS_FILE", "ReportError", "ReportFiles", "read_results",
-           "sort_results", "write_csv", "write_reports"]
+__all__ = ["CSV_FILE", "HTML_FILE", "ONE_FILE_MAX", "RESULTS_FILE", "ReportError", "ReportFiles", "iter_results",
+           "read_results", "sort_results", "write_csv", "write_reports"]

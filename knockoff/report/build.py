@@ -21,7 +21,8 @@ from knockoff.report import data, page
 from knockoff.report.csvfile import write_entries_csv
 from knockoff.report.entry import Entry, entry_from_result
 from knockoff.report.files import atomic_writer
-from knockoff.report.results import RESULTS_FILE, VERDICT_ORDER, iter_results, rank_of
+from knockoff.report.results import VERDICT_ORDER, iter_results, rank_of
+from knockoff.run.store import META_FILE, RESULTS_FILE
 from knockoff.report.thumbs import LARGE, SMALL, Thumbnails
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ ASSETS_DIR = "report"
 ONE_FILE_MAX = 200
 ONE_FILE_LARGE = 480
 PAGE_SIZE = 50
-_SCAN_META = "scan.json"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
 
 def scan_id(out_dir: Path) -> str:
     """Names the scan for the page's saved decisions: the folder's path and the scan's settings file."""
-    meta = out_dir / _SCAN_META
+    meta = out_dir / META_FILE
     text = str(out_dir.resolve()) + "\0" + (meta.read_text(encoding="utf-8", errors="replace") if meta.is_file() else "")
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
@@ -153,7 +153,7 @@ def write_reports(out_dir: str | Path, *, one_file: bool | None = None, title: s
     working directory are looked up under ``base_dir`` (default: ``out_dir``).
     """
     out_dir = Path(out_dir)
-    latest = {row["listing_id"]: entry_from_result(row) for row in iter_results(out_dir / RESULTS_FILE)}
+    latest = {v.listing_id: entry_from_result(v) for v in iter_results(out_dir / RESULTS_FILE)}
     entries = sort_entries(latest.values())  # made as the lines are read: a scan's full results never in memory
     csv_path = write_entries_csv(entries, out_dir / CSV_FILE)
     one = len(entries) <= ONE_FILE_MAX if one_file is None else one_file

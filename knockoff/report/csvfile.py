@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from knockoff.decide.verdict import Verdict
 from knockoff.report.entry import Entry, entry_from_result, signal_codes
 from knockoff.report.files import atomic_writer
 from knockoff.report.results import sort_results
@@ -68,8 +69,8 @@ def write_entries_csv(entries: Sequence[Entry], path: str | Path) -> Path:
     return path
 
 
-def write_csv(results: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    """Write ``results.csv`` from results lines: one row per listing in review order (suspects first).
+def write_csv(results: Iterable[Verdict], path: str | Path) -> Path:
+    """Write ``results.csv`` from verdicts: one row per listing in review order (suspects first).
 
     Text cells that start like a spreadsheet formula (``=``, ``+``, ``-``, ``@``) get a leading ``'``.
     """

@@ -1,4 +1,4 @@
-"""One listing as the reports show it: a small, flat :class:`Entry` made from a results line.
+"""One listing as the reports show it: a small, flat :class:`Entry` made from a :class:`Verdict`.
 
 Everything the CSV and the page say about a listing is decided here once, so that the two agree: which brand
 it is counted under (only a real match's brand; a ``no_match`` row's nearest reference is not a match), the
@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knockoff.report.results import MATCHED_VERDICTS, risk_of
+from knockoff.catalog.readers import Listing
+from knockoff.decide.signals import PRICE_IMPLAUSIBLE
+from knockoff.decide.verdict import Match, Verdict
+from knockoff.report.results import MATCHED_VERDICTS
 
 #: signal codes that always get a column, in this order; codes seen in the results are added after them
 KNOWN_CODES: tuple[str, ...] = (
@@ -56,10 +59,6 @@ class Entry:
         return next((state for c, state, _ in self.signals if c == code), NOT_CHECKED)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -71,28 +70,11 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _pairs(items: Any) -> tuple[tuple[str, str], ...]:
-    out = []
-    for item in items or ():
-        if isinstance(item, dict):
-            out.append((_text(item.get("code")), _text(item.get("message"))))
-        else:
-            out.append(("", _text(item)))
-    return tuple(out)
-
-
-def _signals(items: Any) -> tuple[tuple[str, str, str], ...]:
-    out = []
-    for item in items or ():
-        if isinstance(item, dict) and item.get("code"):
-            out.append((_text(item["code"]), _text(item.get("state") or "unknown"), _text(item.get("message"))))
-    return tuple(out)
-
-
-def _photo_text(row: dict[str, Any], listing: dict[str, Any]) -> str:
-    for source in (row, listing, _dict(row.get("match"))):
+def _photo_text(verdict: Verdict) -> str:
+    """Text read from the listing's photo, when a signal carries it in its details."""
+    for signal in verdict.signals:
         for key in _PHOTO_TEXT_KEYS:
-            value = source.get(key)
+            value = signal.details.get(key)
             if isinstance(value, str) and value.strip():
                 return value.strip()
             if isinstance(value, (list, tuple)):
@@ -100,42 +82,41 @@ def _photo_text(row: dict[str, Any], listing: dict[str, Any]) -> str:
     return ""
 
 
-def _price(row: dict[str, Any], listing: dict[str, Any], match: dict[str, Any]) -> tuple[float | None, str]:
+def _price(verdict: Verdict, listing: Listing | None, match: Match | None) -> tuple[float | None, str]:
     """(price ratio, note) from the PRICE_IMPLAUSIBLE signal; else from the same-currency prices."""
-    signal = next((s for s in row.get("signals") or () if isinstance(s, dict)
-                   and s.get("code") == "PRICE_IMPLAUSIBLE"), None)
+    signal = verdict.signal(PRICE_IMPLAUSIBLE)
     if signal is not None:
-        share = _float(_dict(signal.get("details")).get("share"))
+        share = _float(signal.details.get("share"))
         if share is not None:
             return round(share, 4), ""
-        return None, _text(signal.get("message")) if signal.get("state") == "unknown" else ""
-    price, reference = _float(listing.get("price")), _float(match.get("reference_price"))
-    same = (listing.get("currency") or None) == (match.get("reference_currency") or None)
-    if price is not None and reference and same and row.get("verdict") in MATCHED_VERDICTS:
+        return None, signal.message if signal.state == "unknown" else ""
+    if listing is None or match is None or verdict.verdict not in MATCHED_VERDICTS:
+        return None, ""
+    price, reference = listing.price, match.reference_price
+    if price is not None and reference and (listing.currency or None) == (match.reference_currency or None):
         return round(price / reference, 4), ""
     return None, ""
 
 
-def _listing_image(match: dict[str, Any], images: tuple[str, ...]) -> str:
-    image = match.get("listing_image")
-    return str(image) if image else (images[0] if images else "")
+def _listing_image(match: Match | None, images: tuple[str, ...]) -> str:
+    return match.listing_image if match and match.listing_image else (images[0] if images else "")
 
 
-def entry_from_result(row: dict[str, Any]) -> Entry:
-    """The :class:`Entry` of one results line (as :func:`knockoff.report.results.read_results` gives it)."""
-    match, listing = _dict(row.get("match")), _dict(row.get("listing"))
-    images = tuple(str(p) for p in listing.get("images") or () if p)
-    verdict = _text(row.get("verdict"))
-    ratio, note = _price(row, listing, match)
+def entry_from_result(verdict: Verdict) -> Entry:
+    """The :class:`Entry` of one verdict (as :func:`knockoff.report.results.iter_results` reads it)."""
+    match, listing = verdict.match, verdict.listing
+    images = tuple(str(p) for p in listing.images if str(p)) if listing else ()
+    ratio, note = _price(verdict, listing, match)
     return Entry(
-        listing_id=_text(row.get("listing_id")), verdict=verdict, risk=risk_of(row),
-        brand=_text(match.get("brand")) if verdict in MATCHED_VERDICTS else "",
-        match=match, images=images, listing_image=_listing_image(match, images),
-        title=_text(listing.get("title")), price=_float(listing.get("price")), currency=_text(listing.get("currency")),
-        seller=_text(listing.get("seller")).strip(), reasons=_pairs(row.get("reasons")),
-        signals=_signals(row.get("signals")), error=_text(row.get("error")),
-        skipped=tuple(str(p) for p in row.get("skipped_images") or ()), engine=_text(row.get("engine")),
-        photo_text=_photo_text(row, listing), price_ratio=ratio, price_note=note,
+        listing_id=verdict.listing_id, verdict=verdict.verdict, risk=verdict.risk,
+        brand=match.brand if match and verdict.verdict in MATCHED_VERDICTS else "",
+        match=match.to_dict() if match else {}, images=images, listing_image=_listing_image(match, images),
+        title=listing.title if listing else "", price=listing.price if listing else None,
+        currency=_text(listing.currency) if listing else "", seller=_text(listing.seller).strip() if listing else "",
+        reasons=tuple((r.code, r.message) for r in verdict.reasons),
+        signals=tuple((s.code, s.state, s.message) for s in verdict.signals), error=_text(verdict.error),
+        skipped=verdict.skipped_images, engine=verdict.engine, photo_text=_photo_text(verdict),
+        price_ratio=ratio, price_note=note,
     )
 
 

@@ -1,7 +1,9 @@
-"""Reading a scan's ``results.jsonl`` for the reports, and the review order.
+"""Reading a scan's ``results.jsonl`` for the reports as typed :class:`~knockoff.decide.verdict.Verdict`
+objects, streamed (a 100,000-line file is never held as dicts), and the review order.
 
-:func:`result_from_dict` is the one place where a results line becomes what the reports read: today it checks
-the dict and returns it; once ``Verdict.from_dict`` exists it can validate through it instead.
+A line that is not a valid result (the torn last line of a killed scan, a line a newer or older knockoff
+wrote with fields this one does not know, a verdict out of range) is skipped with a warning naming the file
+and the line: the report of the rest still gets written.
 """
 
 from __future__ import annotations
@@ -10,79 +12,89 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from knockoff.errors import ReportError
+from knockoff.decide.verdict import VERDICTS, Verdict
+from knockoff.errors import KnockoffError, ReportError, ResultError
+from knockoff.run.store import RESULTS_FILE, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-RESULTS_FILE = "results.jsonl"
-SCHEMAS_KNOWN = (1, 2)
+SCHEMAS_KNOWN = tuple(range(1, SCHEMA_VERSION + 1))
 
-#: review order: what needs a person first
-VERDICT_ORDER: tuple[str, ...] = ("suspect", "review", "authorized", "no_match", "error")
+#: review order: what needs a person first (:data:`knockoff.decide.verdict.VERDICTS`)
+VERDICT_ORDER: tuple[str, ...] = VERDICTS
 #: verdicts that name a matched brand (a no_match row's nearest reference is not a match)
 MATCHED_VERDICTS: tuple[str, ...] = ("suspect", "review", "authorized")
 
+__all__ = ["MATCHED_VERDICTS", "RESULTS_FILE", "ReportError", "VERDICT_ORDER", "iter_results", "parse_result",
+           "rank_of", "read_results", "sort_results"]
 
 
+def parse_result(line: str) -> tuple[Verdict, int]:
+    """One results line as (verdict, schema); a :class:`~knockoff.errors.ResultError` saying why not."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        torn = "" if line.endswith("\n") else " (torn last line, e.g. of a killed scan)"
+        raise ResultError(f"not valid JSON{torn}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultError("not a JSON object")
+    if not isinstance(data.get("listing_id"), str):
+        raise ResultError("not a result (no listing_id)")
+    schema = data.get("schema", 1)
+    try:
+        verdict = Verdict.from_dict(data)
+    except ResultError:
+        raise
+    except KnockoffError as exc:  # e.g. a listing that its own checks refuse
+        raise ResultError(f"listing {data['listing_id']}: {exc}") from exc
+    return verdict, schema if isinstance(schema, int) else -1
 
-def result_from_dict(row: Any) -> dict[str, Any] | None:
-    """One results line as the reports read it, or None when it is not a result (no ``listing_id``)."""
-    if not isinstance(row, dict) or not isinstance(row.get("listing_id"), str):
-        return None
-    return row
 
-
-def iter_results(out_dir_or_jsonl: str | Path) -> Iterator[dict[str, Any]]:
-    """Every result line of a scan (``results.jsonl``, or the output directory holding one), in file order.
-
-    A line that is not a JSON object (the torn last line of a killed scan) is skipped with a logged warning.
-    """
+def results_path(out_dir_or_jsonl: str | Path) -> Path:
+    """``results.jsonl`` of an output directory (or the file itself); a :class:`ReportError` when missing."""
     path = Path(out_dir_or_jsonl)
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
         raise ReportError(f"{path}: no results file (run `knockoff scan` first)")
-    newer = 0
+    return path
+
+
+def iter_results(out_dir_or_jsonl: str | Path) -> Iterator[Verdict]:
+    """Every verdict of a scan (``results.jsonl``, or the output directory holding one), in file order, read
+    one line at a time. A line that is not a valid result is skipped with a logged warning (file and line)."""
+    path = results_path(out_dir_or_jsonl)
+    newer = skipped = 0
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                row = result_from_dict(json.loads(line))
-            except json.JSONDecodeError as exc:
-                torn = "" if line.endswith("\n") else " (torn last line, e.g. of a killed scan)"
-                log.warning("%s, line %d: skipped, not valid JSON%s: %s", path, number, torn, exc)
+                verdict, schema = parse_result(line)
+            except ResultError as exc:
+                log.warning("%s, line %d: skipped, %s", path, number, exc)
+                skipped += 1
                 continue
-            if row is None:
-                log.warning("%s, line %d: skipped, not a result (no listing_id)", path, number)
-                continue
-            newer += row.get("schema", 1) not in SCHEMAS_KNOWN
-            yield row
+            newer += schema not in SCHEMAS_KNOWN
+            yield verdict
     if newer:
         log.warning("%s: %d lines have a schema this knockoff does not know; fields may be missing", path, newer)
+    if skipped:
+        log.warning("%s: %d lines skipped (not valid results); the report leaves them out", path, skipped)
 
 
-def read_results(out_dir_or_jsonl: str | Path) -> list[dict[str, Any]]:
-    """The results of a scan (see :func:`iter_results`). A listing that appears more than once keeps its last
+def read_results(out_dir_or_jsonl: str | Path) -> list[Verdict]:
+    """The verdicts of a scan (see :func:`iter_results`). A listing that appears more than once keeps its last
     line; the order is the order of first appearance."""
-    return list({row["listing_id"]: row for row in iter_results(out_dir_or_jsonl)}.values())
+    return list({v.listing_id: v for v in iter_results(out_dir_or_jsonl)}.values())
 
 
-def risk_of(row: dict[str, Any]) -> float:
-    """The row's risk as a float (0 when missing or not a number)."""
-    try:
-        return float(row.get("risk") or 0.0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def rank_of(verdict: Any) -> int:
+def rank_of(verdict: str) -> int:
     """The verdict's place in :data:`VERDICT_ORDER` (unknown verdicts last)."""
     return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
 
 
-def sort_results(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def sort_results(results: Iterable[Verdict]) -> list[Verdict]:
     """Review order: suspects, then review, authorized, no_match, error; by risk within; ties by listing id."""
-    return sorted(results, key=lambda r: (rank_of(r.get("verdict")), -risk_of(r), str(r.get("listing_id", ""))))
+    return sorted(results, key=lambda v: (rank_of(v.verdict), -v.risk, v.listing_id))
