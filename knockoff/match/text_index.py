@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knockoff.errors import IndexCorruptError
+from knockoff.errors import ConfigError, IndexCorruptError, ResultError
 from knockoff.match.text import PhotoText
 
 __all__ = ["TEXTS_FILE", "ProductTexts", "ProductWordMatch", "ReferenceTexts", "has_letter", "match_key", "words"]
@@ -82,10 +82,10 @@ class ProductTexts:
 
     def __post_init__(self) -> None:
         if not isinstance(self.min_length, int) or self.min_length < 1:
-            raise ValueError(f"min_length must be an integer >= 1, got {self.min_length!r}")
+            raise ConfigError(f"min_length must be an integer >= 1, got {self.min_length!r}")
         missing = {w for ws in self.words.values() for w in ws} - set(self.weights)
         if missing:
-            raise ValueError(f"words without a weight: {sorted(missing)[:5]}")
+            raise ResultError(f"words without a weight: {sorted(missing)[:5]}")
 
     @classmethod
     def build(cls, texts: Mapping[str, Iterable[str]], min_length: int = 3) -> ProductTexts:
@@ -163,7 +163,7 @@ class ReferenceTexts:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != _FORMAT:
-                raise ValueError(f"format {data.get('format')!r}, expected {_FORMAT}")
+                raise ResultError(f"format {data.get('format')!r}, expected {_FORMAT}")
             photos = {str(k): PhotoText.from_dict(v) for k, v in data["photos"].items()}
             return cls(photos, ProductTexts.from_dict(data["products"]))
         except (ValueError, KeyError, TypeError) as exc:
