@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from knockoff.catalog.readers import Brand
-from knockoff.decide.signals import REPLICA_TERMS, Signal, State, edit_distance, replica_terms
+from knockoff.decide.signals import (
+    BRAND_IN_PHOTO,
+    MISSPELLED_BRAND_IN_PHOTO,
+    REPLICA_TERMS,
+    Signal,
+    State,
+    edit_distance,
+    replica_terms,
+)
 from knockoff.errors import ConfigError, ResultError
 from knockoff.match.text import PhotoText
 from knockoff.match.text_index import has_letter, match_key, words
@@ -32,8 +40,6 @@ __all__ = [
     "text_unavailable",
 ]
 
-BRAND_IN_PHOTO = "BRAND_IN_PHOTO"
-MISSPELLED_BRAND_IN_PHOTO = "MISSPELLED_BRAND_IN_PHOTO"
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)

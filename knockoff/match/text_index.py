@@ -27,7 +27,8 @@ from typing import Any
 from knockoff.errors import ConfigError, IndexCorruptError, ResultError
 from knockoff.match.text import PhotoText
 
-__all__ = ["TEXTS_FILE", "ProductTexts", "ProductWordMatch", "ReferenceTexts", "has_letter", "match_key", "words"]
+__all__ = ["TEXTS_FILE", "ProductTexts", "ProductWordMatch", "ReferenceTexts", "has_letter", "match_key",
+           "product_key", "split_product_key", "words"]
 
 TEXTS_FILE = "texts.json"
 _FORMAT = 1
@@ -50,6 +51,18 @@ def match_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return re.sub(r"[^a-z0-9]+", "", stripped.translate(_CONFUSIONS))
+
+
+def product_key(brand: str, product_id: str) -> str:
+    """The key of a catalog product in :class:`ProductTexts` (its brand and id: ids need not be unique across
+    brands)."""
+    return json.dumps([brand.casefold(), product_id], ensure_ascii=False)
+
+
+def split_product_key(key: str) -> tuple[str, str]:
+    """(case-folded brand, product id) of a :func:`product_key`."""
+    brand, product_id = json.loads(key)
+    return str(brand), str(product_id)
 
 
 def _keys(texts: Iterable[str], min_length: int) -> set[str]:
@@ -96,12 +109,15 @@ class ProductTexts:
         weights = {w: math.log((n + 1) / (c + 0.5)) for w, c in df.items()}
         return cls(per_product, weights, min_length)
 
-    def match(self, texts: Sequence[PhotoText], top: int = 5) -> tuple[ProductWordMatch, ...]:
-        """The products whose words the photos show best, best first (those with no word in common left out)."""
+    def match(self, texts: Sequence[PhotoText], top: int = 5,
+              only: Iterable[str] | None = None) -> tuple[ProductWordMatch, ...]:
+        """The products whose words the photos show best, best first (those with no word in common left out);
+        ``only``: consider these products only."""
         shown = [(w, match_key(w)) for t in texts for box in t.boxes for w in words(box.text) if has_letter(w)]
         keys = {k for _, k in shown if len(k) >= self.min_length}
         out = []
-        for pid, product_words in self.words.items():
+        chosen = self.words.items() if only is None else ((p, self.words[p]) for p in only if p in self.words)
+        for pid, product_words in chosen:
             common = product_words & keys
             total = math.fsum(self.weights[w] for w in product_words)
             if common and total > 0:
