@@ -239,3 +239,43 @@ def test_brand_names_in_the_index_do_not_need_text_at_build(text_catalog):
     index = build_index(Catalog.from_dir(text_catalog), "perceptual")
     assert {b.name for b in index.brands.values()} == {"Acme", "Norda"}
     assert index.brand("acme") == Brand("Acme", (), ("acme-store",))
+
+
+# -- the command line and the demo ---------------------------------------------------------------------------
+
+
+@needs_ocr
+def test_cli_printed_set_index_with_text_and_a_text_policy(tmp_path, capsys):
+    from knockoff.cli.app import main
+
+    set_dir = tmp_path / "printed"
+    assert main(["make-set", str(set_dir), "--kind", "printed", "--size", "6", "--seed", "3"]) == 0
+    rows = (set_dir / "listings.csv").read_text().splitlines()
+    assert len(rows) == 7 and rows[0].endswith(",kind,printed")
+    assert main(["index", "build", str(set_dir), "--out", str(tmp_path / "index"), "--engine", "perceptual",
+                 "--text"]) == 0
+    assert "text read from" in capsys.readouterr().out
+    assert ReferenceIndex.load(tmp_path / "index").reads_text
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"text": {"enabled": True}}))
+    first = set_dir / "listings" / "P00000.png"  # Acme printed right, sold by the official store
+    code = main(["check", str(first), "--index", str(tmp_path / "index"), "--policy", str(policy), "--json",
+                 "--seller", "shop1"])
+    verdict = json.loads(capsys.readouterr().out)
+    assert code == 1 and verdict["verdict"] == "suspect"
+    assert {s["code"]: s["state"] for s in verdict["signals"]}[BRAND_IN_PHOTO] == "hit"
+
+
+@pytest.mark.slow
+@needs_ocr
+def test_demo_with_text_shows_the_text_signals(tmp_path):
+    from knockoff.evaluate.demo import run_demo
+
+    result = run_demo(tmp_path, engine="perceptual", text=True)
+    assert result.correct == len(result.rows)
+    text_rows = [v for _, kind, v in result.rows if kind.startswith("text-")]
+    assert len(text_rows) == 6
+    hits = {s.code for v in text_rows for s in v.signals if s.hit}
+    assert {BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO} <= hits
+    plain = [v for _, kind, v in result.rows if not kind.startswith("text-")]
+    assert len(plain) == 46 and not any(v.signal(BRAND_IN_PHOTO) for v in plain)
