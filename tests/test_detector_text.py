@@ -251,7 +251,7 @@ def test_cli_printed_set_index_with_text_and_a_text_policy(tmp_path, capsys):
     set_dir = tmp_path / "printed"
     assert main(["make-set", str(set_dir), "--kind", "printed", "--size", "6", "--seed", "3"]) == 0
     rows = (set_dir / "listings.csv").read_text().splitlines()
-    assert len(rows) == 7 and rows[0].endswith(",kind,printed")
+    assert len(rows) == 7 and rows[0].endswith(",kind,x_printed")
     assert main(["index", "build", str(set_dir), "--out", str(tmp_path / "index"), "--engine", "perceptual",
                  "--text"]) == 0
     assert "text read from" in capsys.readouterr().out

@@ -4,7 +4,7 @@ printed in several fonts, sizes, angles and colours on several backgrounds, spel
 
 :func:`printed_cases` yields the cases in memory (for benchmarks); :func:`make_printed_set` writes them as a
 labeled set in DESIGN.md's format (``kind``: ``printed-genuine``, ``printed-misspelled``,
-``printed-unrelated``; the extra column ``printed`` holds the brand text printed). The same arguments give the
+``printed-unrelated``; the note column ``x_printed`` holds the brand text printed). The same arguments give the
 same images on the same machine: the fonts are Pillow's built-in one plus the DejaVu fonts when the system has
 them (:func:`available_fonts` says which; the ``font`` of each case is recorded).
 """
@@ -244,7 +244,7 @@ class PrintedSetInfo:
 
 
 _OFFICIAL = "official-store"
-_LISTINGS_HEADER = (*LISTINGS_HEADER, "printed")
+_LISTINGS_HEADER = (*LISTINGS_HEADER, "x_printed")  # a note column: the brand text printed
 
 
 def _write_references(root: Path, brands: Sequence[str], seed: int, image_size: int) -> None:
