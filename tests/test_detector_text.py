@@ -279,3 +279,17 @@ def test_demo_with_text_shows_the_text_signals(tmp_path):
     assert {BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO} <= hits
     plain = [v for _, kind, v in result.rows if not kind.startswith("text-")]
     assert len(plain) == 46 and not any(v.signal(BRAND_IN_PHOTO) for v in plain)
+
+
+@needs_ocr
+def test_another_brand_named_in_a_matched_photo_is_reported(text_index, tmp_path):
+    photo = textured_image(7, (320, 320))  # Acme's pattern photo, with Norda's name printed on it
+    ImageDraw.Draw(photo).text((20, 120), "NORDA", font=load_font(64), fill=(255, 255, 255))
+    photo.save(tmp_path / "mixed.png")
+    verdict = _check(text_index, tmp_path / "mixed.png", seller="acme-store", title="Acme scarf", price=30,
+                     currency="USD")
+    if verdict.match is None or verdict.match.brand != "Acme":
+        pytest.skip("the printed name hid the copy from the visual match")
+    named = verdict.signal(BRAND_IN_PHOTO)
+    assert named.details["other_brands"] == ["Norda"] and "also names Norda" in named.message
+    assert any(m["brand"] == "Norda" for m in named.details["mentions"]) and "photo_text" in named.details

@@ -127,10 +127,18 @@ class TextMatcher:
 
     def signals(self, evidence: PhotoEvidence, brand: Brand, *, seller_authorized: bool | None,
                 product_words: Sequence[str] = ()) -> tuple[Signal, Signal]:
-        """``BRAND_IN_PHOTO`` and ``MISSPELLED_BRAND_IN_PHOTO`` for ``brand``, with the boxes read."""
+        """``BRAND_IN_PHOTO`` and ``MISSPELLED_BRAND_IN_PHOTO`` for ``brand``, with the boxes read. Other catalog
+        brands the photos name are not ignored: ``BRAND_IN_PHOTO`` says which (``details["other_brands"]``)."""
         named = brand_in_photo(evidence.texts, evidence.mentions, brand, seller_authorized=seller_authorized,
                                product_words=product_words)
         misspelled = misspelled_brand_in_photo(evidence.texts, evidence.mentions, brand)
+        others = sorted({m.brand for m in evidence.mentions if m.brand != brand.name})
+        if others:
+            quoted = ", ".join(others)
+            named = Signal(named.code, named.state, f"{named.message}; the photo also names {quoted}",
+                           {**named.details, "other_brands": others,
+                            "mentions": [*named.details.get("mentions", ()),
+                                         *(m.to_dict() for m in evidence.mentions if m.brand != brand.name)]})
         return self._with_boxes(named, evidence), self._with_boxes(misspelled, evidence)
 
     @staticmethod
