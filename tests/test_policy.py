@@ -49,11 +49,12 @@ def test_policy_is_frozen():
 
 from dataclasses import fields, replace  # noqa: E402
 
-from knockoff.decide.policy import ImageSettings, RiskSettings, ShortlistSettings  # noqa: E402
+from knockoff.decide.policy import ImageSettings, RiskSettings, ShortlistSettings, TextSettings  # noqa: E402
 from knockoff.match.verify import PackagingSettings, VerifierSettings  # noqa: E402
 
 _NESTED = {"risk": RiskSettings, "verifier": VerifierSettings, "packaging": PackagingSettings,
-           "shortlist": ShortlistSettings, "images": ImageSettings}
+           "shortlist": ShortlistSettings, "images": ImageSettings, "text": TextSettings}
+_TEXT_GROUPS = ("read", "match")  # text's own nested groups
 
 
 def _changed(value):
@@ -78,7 +79,9 @@ _TOP = [
     ("packaging_match", True),
 ]
 _NESTED_FIELDS = [(name, f.name) for name, cls in _NESTED.items() for f in fields(cls)
-                  if f.name != "tier_confidence"] + [("risk", "tier_confidence")]
+                  if f.name != "tier_confidence" and not (name == "text" and f.name in _TEXT_GROUPS)
+                  ] + [("risk", "tier_confidence")]
+_TEXT_FIELDS = [(group, f.name) for group in _TEXT_GROUPS for f in fields(getattr(TextSettings(), group))]
 
 
 def test_every_policy_field_is_covered_by_the_round_trip_tests():
@@ -101,6 +104,17 @@ def test_nested_field_round_trips_through_json(group, name):
     assert Policy.from_json(policy.to_json()) == policy
     partial = Policy.from_json(json.dumps({group: {name: json.loads(policy.to_json())[group][name]}}))
     assert partial == policy  # a file holding only that key gives the same policy
+
+
+@pytest.mark.parametrize("group, name", _TEXT_FIELDS, ids=[f"text.{g}.{n}" for g, n in _TEXT_FIELDS])
+def test_text_field_round_trips_through_json(group, name):
+    inner = getattr(Policy().text, group)
+    changed = replace(inner, **{name: _changed(getattr(inner, name))})
+    policy = replace(Policy(), text=replace(Policy().text, **{group: changed}))
+    assert policy != Policy()
+    assert Policy.from_json(policy.to_json()) == policy
+    value = json.loads(policy.to_json())["text"][group][name]
+    assert Policy.from_json(json.dumps({"text": {group: {name: value}}})) == policy
 
 
 @pytest.mark.parametrize(

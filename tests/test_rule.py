@@ -9,11 +9,11 @@ import pytest
 
 from knockoff import Policy
 from knockoff.decide import rule
-from knockoff.decide.policy import RiskSettings
-from knockoff.decide.signals import RISK_CODES, TITLE_NAMES_BRAND, Signal
+from knockoff.decide.policy import RiskSettings, TextSettings
+from knockoff.decide.signals import RISK_CODES, TEXT_TIER, TITLE_NAMES_BRAND, Signal
 from knockoff.errors import ResultError
 
-SELLER, PRICE, MISUSE, REPLICA = RISK_CODES
+SELLER, PRICE, MISUSE, REPLICA, *_ = RISK_CODES
 
 
 def _signals(**states: str) -> tuple[Signal, ...]:
@@ -60,15 +60,18 @@ def test_no_photo_match(signals, verdict, risk):
 
 @pytest.mark.parametrize("weights", [{}, {"BRAND_MISUSE": 0.05}, {"REPLICA_TERMS": 1.0, "PRICE_IMPLAUSIBLE": 0.9}])
 @pytest.mark.parametrize("floor", [0.1, 0.3])
-def test_review_risk_lies_between_authorized_and_suspect(weights, floor):
-    policy = Policy(weights=weights, risk=RiskSettings(floor=floor))
+@pytest.mark.parametrize("text", [None, TextSettings(enabled=True)])
+def test_review_risk_lies_between_authorized_and_suspect(weights, floor, text):
+    risk_settings = RiskSettings(floor=floor, text_confidence=0.6)
+    policy = Policy(weights=weights, risk=risk_settings, **({"text": text} if text else {}))
     low, high = rule.review_band(policy)
-    tiers = ("near-copy", "same-package", "same-product")
+    tiers = ("near-copy", "same-package", "same-product", *((TEXT_TIER,) if text else ()))
+    codes = rule.risk_codes(policy)
     states = ["hit", "clear", "unknown"]
     outcomes = {"authorized": [], "review": [], "suspect": []}
     for tier in tiers:
-        for combo in np.array(np.meshgrid(*[range(3)] * 4)).T.reshape(-1, 4):
-            verdict, risk = rule.decide(tier, _signals(**{c: states[i] for c, i in zip(RISK_CODES, combo)}), policy)
+        for combo in np.array(np.meshgrid(*[range(3)] * len(codes))).T.reshape(-1, len(codes)):
+            verdict, risk = rule.decide(tier, _signals(**{c: states[i] for c, i in zip(codes, combo)}), policy)
             outcomes[verdict].append(risk)
     assert max(outcomes["authorized"]) <= low <= min(outcomes["review"])
     assert max(outcomes["review"]) <= high <= min(outcomes["suspect"])

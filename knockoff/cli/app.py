@@ -40,7 +40,7 @@ def _policy(args: argparse.Namespace):
 def _cmd_demo(args: argparse.Namespace) -> int:
     from knockoff.evaluate.demo import format_demo, run_demo
 
-    result = run_demo(args.workdir, engine=args.engine, seed=args.seed)
+    result = run_demo(args.workdir, engine=args.engine, seed=args.seed, text=args.text)
     print(format_demo(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
@@ -61,12 +61,14 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
 
     check_save_target(args.out)  # before the build: never over a folder that is not an index (exit 2)
     catalog = Catalog.from_dir(args.catalog, strict=args.strict)
-    index = build_index(catalog, args.engine, index_type=args.index_type)
+    index = build_index(catalog, args.engine, index_type=args.index_type, read_text=args.text)
     index.save(args.out)
+    texts = index.reference_texts
     print(
         f"indexed {len(index)} reference images of {len(catalog.products)} products "
         f"({index.vector_count} vectors, engine {index.embedder.name}) into {args.out}; "
         f"{len(catalog.problems)} bad catalog rows and {len(index.skipped)} unreadable images skipped"
+        + (f"; text read from {len(texts.photos) - len(texts.unreadable)} photos" if texts is not None else "")
     )
     return EXIT_BAD_INPUT if (catalog.problems or index.skipped) and args.strict else EXIT_OK
 
@@ -263,6 +265,8 @@ def _add_demo_and_engines(sub: Any) -> None:
     demo.add_argument("--seed", type=int, default=0, help="seed of the generated catalog and listings (default: 0)")
     demo.add_argument("--workdir", help="where to write the generated set (default: a temporary folder)")
     demo.add_argument("--json", help="also write every verdict to this JSON file")
+    demo.add_argument("--text", action="store_true",
+                      help="also check a few listings whose photos show a brand's name (text reading on; slower)")
     demo.set_defaults(func=_cmd_demo)
 
     engines = sub.add_parser("engines", help="list the embedding engines (the names --engine takes)")
@@ -279,6 +283,9 @@ def _add_index_command(sub: Any) -> None:
     build.add_argument("--strict", action="store_true", help="fail on the first bad catalog row")
     build.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
                        help="FAISS index type (auto: exact flat below 1M vectors, HNSW or IVF-PQ beyond)")
+    build.add_argument("--text", action="store_true",
+                       help="also read and keep the text of every reference photo, for policies with text.enabled "
+                            "(slow: about a second a photo on 2 cores)")
     build.set_defaults(func=_cmd_index_build)
 
 

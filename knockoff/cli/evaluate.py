@@ -92,6 +92,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_make_set(args: argparse.Namespace) -> int:
+    if args.kind == "printed":
+        from knockoff.evaluate.printed import make_printed_set
+
+        printed = make_printed_set(args.out_dir, n_listings=args.size, seed=args.seed, image_size=args.image_size,
+                                   overwrite=args.overwrite)
+        print(f"wrote a printed-brand set to {printed.root}: {printed.n_listings} listings {printed.kind_counts}")
+        return EXIT_OK
     if args.from_real:
         from knockoff.evaluate import realsets
 
@@ -166,6 +173,9 @@ def add_eval_commands(subparsers: Any, engine_help: str = "embedder name (defaul
                       help="hard: look-alike products, own photos, no-name products among the unrelated")
     make.add_argument("--image-size", type=int, default=320, help="longer side of the official photos")
     make.add_argument("--overwrite", action="store_true", help="replace a set already in OUT_DIR")
+    make.add_argument("--kind", choices=("catalog", "printed"), default="catalog",
+                      help="printed: photos with a brand name printed, genuine or misspelled, or unrelated text "
+                           "(--size listings), for text reading")
     make.add_argument("--from-real", choices=("copies", "grocery"),
                       help="build the set from real images instead (see shared/data/real/SOURCES.md)")
     make.add_argument("--real-root", help="folder with the real data sources (for --from-real)")

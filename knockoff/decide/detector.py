@@ -1,5 +1,6 @@
 """One listing in, one explained :class:`Verdict` out: decode, embed, search, verify the best candidates,
-compute the signals and apply the decision rule (:mod:`knockoff.decide.rule`)."""
+read the photos' text (``Policy.text``, off by default), compute the signals and apply the decision rule
+(:mod:`knockoff.decide.rule`)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from knockoff.catalog.readers import Brand, Listing, ReferenceImage
 from knockoff.decide import rule
 from knockoff.decide import signals as sig
 from knockoff.decide.policy import EngineThresholds, ImageSettings, Policy
+from knockoff.decide.text_evidence import PhotoEvidence, TextIdentity, TextMatcher
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
-from knockoff.errors import ImageError
+from knockoff.errors import ConfigError, ImageError
 from knockoff.match.index import Hit, ReferenceIndex
+from knockoff.match.text import reader_status
+from knockoff.match.text_index import product_key
 
 __all__ = ["DEFAULT_MAX_SIDE", "VERDICTS", "Detector", "ListingImages", "Match", "Reason", "Verdict",
            "decode_listing", "error_verdict"]
@@ -87,6 +91,8 @@ class Detector:
     ``verify_top`` is above 0, with ``policy.verifier`` and (with ``packaging_match``) ``policy.packaging``;
     ``None`` turns it off; or pass a ``knockoff.match.verify.GeometricVerifier``. ``max_side`` and
     ``max_pixels``, when given, replace ``policy.images``'s (the detector's ``policy`` says what is in force).
+    With ``policy.text.enabled``, the text of every listing photo is read (a :class:`ConfigError` here when no
+    text reader can be loaded) and matched to the index's brands and, for an index built with text, products.
 
     The detector may be used while its index changes (``add``, ``remove_product``): what it keeps about the
     index (keypoint shortlist, prices) is keyed on ``index.generation`` and rebuilt when that changes.
@@ -105,6 +111,11 @@ class Detector:
         self._reference_features: OrderedDict[int, Any] = OrderedDict()  # by reference id (never reused)
         self._keypoints: tuple[int, Any] | None = None  # (index generation, shortlist or None when off)
         self._prices: _Prices | None = None
+        self._text: tuple[int, TextMatcher] | None = None  # (index generation, matcher); text reading on only
+        if policy.text.enabled:
+            reason = reader_status(policy.text.read)
+            if reason is not None:
+                raise ConfigError(f"the policy reads text in photos (text.enabled), but {reason}")
 
     def _make_verifier(self, verifier: Any) -> Any:
         if verifier != "auto":
@@ -195,7 +206,8 @@ class Detector:
             return error_verdict(listing, loaded.problems, self.engine)
         candidates = self._candidates(hits if hits is not None else self.search(vectors))
         best = self._verify_and_pick(candidates, loaded.images, vectors)
-        return self._verdict(listing, loaded, best)
+        evidence = self._text_matcher().read(loaded.images, loaded.paths) if self._policy.text.enabled else None
+        return self._verdict(listing, loaded, best, evidence)
 
     def check(self, listing: Listing) -> Verdict:
         """Check one listing end to end."""
@@ -404,56 +416,120 @@ class Detector:
                                 match=self._thresholds.match_floor(self.verifier is not None),
                                 verified_copy=verified, same_package=package)
 
-    def _risk_signals(self, listing: Listing, match: Match) -> tuple[sig.Signal, ...]:
-        """The risk signals of a listing matched to ``match``'s product."""
+    def _risk_signals(self, listing: Listing, match: Match, evidence: PhotoEvidence | None = None,
+                      product_words: tuple[str, ...] | None = None) -> tuple[sig.Signal, ...]:
+        """The risk signals of a listing matched to ``match``'s product (its brand only when its product id is
+        "": the price is then compared with every product of the brand), with the photo-text signals when the
+        photos' text was read (``product_words``: those read, else looked up for the matched product)."""
         brand = self._index.brand(match.brand) or Brand(match.brand)
         policy = self._policy
-        return (
-            sig.unauthorized_seller(listing.seller, brand),
-            sig.price_implausible(listing.price, listing.currency, match.reference_price, match.reference_currency,
-                                  ratio=policy.price_ratio, rates=policy.currency_rates),
-            sig.brand_misuse(listing.title, brand, seller_authorized=sig.seller_authorized(brand, listing.seller)),
-            sig.replica_terms(listing.title, policy.replica_terms),
-        )
+        if match.product_id or match.tier != sig.TEXT_TIER:
+            price = sig.price_implausible(listing.price, listing.currency, match.reference_price,
+                                          match.reference_currency, ratio=policy.price_ratio, rates=policy.currency_rates)
+        else:
+            price = sig.price_implausible_for_brand(
+                listing.price, listing.currency, brand.name, self._catalog_prices().by_brand.get(brand.key, []),
+                ratio=policy.price_ratio, rates=policy.currency_rates)
+        authorized = sig.seller_authorized(brand, listing.seller)
+        base = (sig.unauthorized_seller(listing.seller, brand), price,
+                sig.brand_misuse(listing.title, brand, seller_authorized=authorized))
+        replica = sig.replica_terms(listing.title, policy.replica_terms)
+        if evidence is None:
+            return (*base, replica)
+        matcher = self._text_matcher()
+        if product_words is None:
+            product_words = matcher.product_words(evidence, brand, _product_key(match))[1]
+        replica = matcher.replica_terms(replica, evidence, policy.replica_terms)
+        return (*base, replica, *matcher.signals(evidence, brand, seller_authorized=authorized,
+                                                 product_words=product_words))
 
-    def title_signals(self, listing: Listing) -> tuple[sig.Signal, ...]:
+    def _text_matcher(self) -> TextMatcher:
+        """The photo-text matcher of the index's current generation."""
+        generation = self._index.generation
+        if self._text is None or self._text[0] != generation:
+            matcher = TextMatcher(self._index.brands.values(), self._index.references,
+                                  self._index.reference_texts, self._policy.text)
+            self._text = (generation, matcher)
+        return self._text[1]
+
+    def _text_match(self, loaded: ListingImages, best: _Candidate | None, identity: TextIdentity) -> Match:
+        """The match of a listing that only its photo text ties to a brand (tier ``text``): the product whose
+        words the photo shows, when it shows some, shown beside its first reference photo."""
+        ref_id = self._text_matcher().first_reference.get(identity.product) if identity.product else None
+        ref = self._index.references.get(ref_id) if ref_id is not None else None
+        if ref is None:
+            return Match(brand=identity.brand.name, product_id="", product_name="", reference_image="",
+                         reference_label="", similarity=0.0, tier=sig.TEXT_TIER,
+                         listing_image=str(loaded.paths[identity.photo]))
+        price, currency = self._product_price(ref)
+        same = best is not None and (best.hit.reference.brand, best.hit.reference.product_id) == (
+            ref.brand, ref.product_id)
+        return Match(brand=ref.brand, product_id=ref.product_id, product_name=ref.product_name,
+                     reference_image=str(ref.image), reference_label=ref.label,
+                     similarity=round(best.hit.similarity, 4) if best is not None and same else 0.0,
+                     tier=sig.TEXT_TIER, listing_image=str(loaded.paths[identity.photo]),
+                     reference_price=price, reference_currency=currency)
+
+    def title_signals(self, listing: Listing, evidence: PhotoEvidence | None = None) -> tuple[sig.Signal, ...]:
         """The signals of a listing that matched no photo (:mod:`knockoff.decide.rule`): which catalog brand its
-        title names, then its replica terms and its price against every product of that brand. Empty when the
-        title names no brand (nothing to check)."""
+        title names, then its replica terms (in the title, and in the photos' text when it was read) and its
+        price against every product of that brand. Empty when the title names no brand (nothing to check)."""
         named = sig.title_names_brand(listing.title, self._index.brands.values())
         if not named.hit:
             return ()
         brand, policy = named.details["brand"], self._policy
         prices = self._catalog_prices().by_brand.get(brand.casefold(), [])
+        replica = sig.replica_terms(listing.title, policy.replica_terms)
+        if evidence is not None:
+            replica = self._text_matcher().replica_terms(replica, evidence, policy.replica_terms)
         return (
             named,
-            sig.replica_terms(listing.title, policy.replica_terms),
+            replica,
             sig.price_implausible_for_brand(listing.price, listing.currency, brand, prices,
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
         )
 
-    def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None) -> Verdict:
+    def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None,
+                 evidence: PhotoEvidence | None = None) -> Verdict:
         skipped = tuple(loaded.skipped)
-        if best is None:
-            signals = self.title_signals(listing)
+        identity = None
+        if evidence is not None and (best is None or self._visual(best).details.get("tier") is None):
+            identity = self._text_matcher().identify(evidence)
+        if best is None and identity is None:
+            signals = self.title_signals(listing, evidence)
             verdict, risk = rule.decide(None, signals, self._policy)
             visual = sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
             reasons = _reasons(visual, signals, verdict)
             return Verdict(listing.listing_id, verdict, risk, None, reasons, signals, self.engine, listing, skipped)
-        visual = self._visual(best)
-        tier = visual.details["tier"]
-        match = self._match(best, loaded, tier)
-        others = self._risk_signals(listing, match) if tier is not None else self.title_signals(listing)
+        visual = self._visual(best) if best is not None else sig.Signal(
+            sig.VISUAL_MATCH, "clear", "no reference photo found")
+        tier = visual.details.get("tier")
+        if identity is not None and evidence is not None:
+            tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity)
+            others = self._risk_signals(listing, match, evidence, identity.words)
+        elif best is not None:
+            match = self._match(best, loaded, tier)
+            others = (self._risk_signals(listing, match, evidence) if tier is not None
+                      else self.title_signals(listing, evidence))
         verdict, risk = rule.decide(tier, others, self._policy)
-        return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict),
+        return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict, tier),
                        (visual, *others), self.engine, listing, skipped)
 
 
-def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str) -> tuple[Reason, ...]:
+def _product_key(match: Match) -> str | None:
+    return product_key(match.brand, match.product_id) if match.product_id else None
+
+
+def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str,
+             tier: str | None = None) -> tuple[Reason, ...]:
     """The visual match first, then what made the verdict: the risk signals that hit, and for a review the
-    brand the title names (no photo match) or the signals that could not be checked (a match)."""
+    brand the title names (no photo match) or the signals that could not be checked (a match). A listing that
+    only its photo text ties to a brand (tier ``text``) says so second, whatever the signal's state."""
     reasons = [Reason(visual.code, visual.message)]
-    if not visual.hit:  # no photo match: what the title says counts only when it makes a review
+    if tier == sig.TEXT_TIER:
+        named = [s for s in others if s.code in sig.TEXT_RISK_CODES and s.details.get("mentions")]
+        reasons += [Reason(s.code, s.message) for s in named[:1] if not s.hit]
+    elif not visual.hit:  # no photo match: what the title says counts only when it makes a review
         reasons += [Reason(s.code, s.message) for s in others if s.hit and verdict == "review"]
         return tuple(reasons)
     reasons += [Reason(s.code, s.message) for s in others if s.hit]

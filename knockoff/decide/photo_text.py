@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from knockoff.catalog.readers import Brand
-from knockoff.decide.signals import REPLICA_TERMS, Signal, edit_distance, replica_terms
+from knockoff.decide.signals import (
+    BRAND_IN_PHOTO,
+    MISSPELLED_BRAND_IN_PHOTO,
+    REPLICA_TERMS,
+    Signal,
+    State,
+    edit_distance,
+    replica_terms,
+)
+from knockoff.errors import ConfigError, ResultError
 from knockoff.match.text import PhotoText
 from knockoff.match.text_index import has_letter, match_key, words
 
@@ -31,8 +40,10 @@ __all__ = [
     "text_unavailable",
 ]
 
-BRAND_IN_PHOTO = "BRAND_IN_PHOTO"
-MISSPELLED_BRAND_IN_PHOTO = "MISSPELLED_BRAND_IN_PHOTO"
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
 
 @dataclass(frozen=True)
 class TextMatchSettings:
@@ -52,12 +63,13 @@ class TextMatchSettings:
     max_join: int = 3
 
     def __post_init__(self) -> None:
-        if not isinstance(self.min_brand_length, int) or self.min_brand_length < 3:
-            raise ValueError(f"min_brand_length must be an integer >= 3, got {self.min_brand_length!r}")
-        if not 0.0 <= self.min_misspelling_score <= 1.0:
-            raise ValueError(f"min_misspelling_score must be in [0, 1], got {self.min_misspelling_score!r}")
-        if not isinstance(self.max_join, int) or not 1 <= self.max_join <= 4:
-            raise ValueError(f"max_join must be an integer in [1, 4], got {self.max_join!r}")
+        if not _is_int(self.min_brand_length) or self.min_brand_length < 3:
+            raise ConfigError(f"min_brand_length must be an integer >= 3, got {self.min_brand_length!r}")
+        score = self.min_misspelling_score
+        if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0.0 <= score <= 1.0:
+            raise ConfigError(f"min_misspelling_score must be in [0, 1], got {self.min_misspelling_score!r}")
+        if not _is_int(self.max_join) or not 1 <= self.max_join <= 4:
+            raise ConfigError(f"max_join must be an integer in [1, 4], got {self.max_join!r}")
 
 
 @dataclass(frozen=True)
@@ -264,12 +276,12 @@ def merge_replica_terms(title: Signal, photo: Signal) -> Signal:
     """One ``REPLICA_TERMS`` signal from the title's and the photo's: a hit when either is, clear when both
     are clear, else unknown; the message keeps both parts that say something."""
     if title.code != REPLICA_TERMS or photo.code != REPLICA_TERMS:
-        raise ValueError(f"expected two {REPLICA_TERMS} signals, got {title.code} and {photo.code}")
+        raise ResultError(f"expected two {REPLICA_TERMS} signals, got {title.code} and {photo.code}")
     hits = [s for s in (title, photo) if s.hit]
     if hits:
         terms = [t for s in hits for t in s.details.get("terms", ())]
         sources = ["title" if s is title else "photo" for s in hits]
         return Signal(REPLICA_TERMS, "hit", "; ".join(s.message for s in hits),
                       {"terms": list(dict.fromkeys(terms)), "sources": sources})
-    state = "clear" if title.state == photo.state == "clear" else "unknown"
+    state: State = "clear" if title.state == photo.state == "clear" else "unknown"
     return Signal(REPLICA_TERMS, state, f"{title.message}; {photo.message}", {"sources": ["title", "photo"]})

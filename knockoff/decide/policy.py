@@ -12,13 +12,16 @@ from types import MappingProxyType
 from typing import Any
 
 from knockoff.catalog.images import DEFAULT_MAX_PIXELS
+from knockoff.decide.photo_text import TextMatchSettings
 from knockoff.decide.signals import RISK_CODES, TIERS
 from knockoff.errors import PolicyError
+from knockoff.match.text import TextReadSettings
 from knockoff.match.verify import PackagingSettings, VerifierSettings
 
 __all__ = [
     "DEFAULT_ENGINE_THRESHOLDS", "DEFAULT_REPLICA_TERMS", "DEFAULT_WEIGHTS", "EngineThresholds", "ImageSettings",
-    "PackagingSettings", "Policy", "RiskSettings", "ShortlistSettings", "VerifierSettings",
+    "PackagingSettings", "Policy", "RiskSettings", "ShortlistSettings", "TextMatchSettings", "TextReadSettings",
+    "TextSettings", "VerifierSettings",
 ]
 
 DEFAULT_REPLICA_TERMS: tuple[str, ...] = (
@@ -76,7 +79,8 @@ DEFAULT_ENGINE_THRESHOLDS: Mapping[str, EngineThresholds] = MappingProxyType({
 })
 
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {"UNAUTHORIZED_SELLER": 0.6, "PRICE_IMPLAUSIBLE": 0.5, "BRAND_MISUSE": 0.4, "REPLICA_TERMS": 0.7}
+    {"UNAUTHORIZED_SELLER": 0.6, "PRICE_IMPLAUSIBLE": 0.5, "BRAND_MISUSE": 0.4, "REPLICA_TERMS": 0.7,
+     "BRAND_IN_PHOTO": 0.6, "MISSPELLED_BRAND_IN_PHOTO": 0.8}
 )
 
 DEFAULT_TIER_CONFIDENCE: Mapping[str, float] = MappingProxyType(
@@ -91,12 +95,15 @@ class RiskSettings:
     A matched listing's risk is ``tier_confidence[tier] * (floor + (1 - floor) * combined)``, where
     ``combined = 1 - prod(1 - weight)`` over its risk signals that hit (the weights are ``Policy.weights``).
     A ``review`` verdict's risk lies between the highest ``authorized`` risk and the lowest ``suspect`` risk the
-    policy allows; a title-only review (no photo matched) counts with ``title_confidence``.
+    policy allows; a title-only review (no photo matched) counts with ``title_confidence``. A listing no photo
+    of which matched but whose photo text names a catalog brand (``Policy.text``) counts as a match with
+    ``text_confidence``.
     """
 
     tier_confidence: Mapping[str, float] = field(default_factory=lambda: DEFAULT_TIER_CONFIDENCE)
     title_confidence: float = 0.5
     floor: float = 0.1
+    text_confidence: float = 0.8
 
     def __post_init__(self) -> None:
         given = dict(self.tier_confidence)
@@ -110,6 +117,8 @@ class RiskSettings:
         _check(_is_number(self.title_confidence) and 0.0 <= self.title_confidence <= 1.0,
                f"risk.title_confidence must be in [0, 1], got {self.title_confidence!r}")
         _check(_is_number(self.floor) and 0.0 <= self.floor < 1.0, f"risk.floor must be in [0, 1), got {self.floor!r}")
+        _check(_is_number(self.text_confidence) and 0.0 < self.text_confidence <= 1.0,
+               f"risk.text_confidence must be in (0, 1], got {self.text_confidence!r}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,28 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class TextSettings:
+    """Text in the listing's photos (opt-in: ``enabled`` is off by default, as reading text costs more than the
+    rest of a check; see README "Text in photos").
+
+    When on, the text of every listing photo is read (``read``: :class:`knockoff.match.text.TextReadSettings`)
+    and matched to the catalog's brands (``match``: :class:`knockoff.decide.photo_text.TextMatchSettings`) and,
+    for an index built with text, to the reference photos' words. It adds the signals ``BRAND_IN_PHOTO`` and
+    ``MISSPELLED_BRAND_IN_PHOTO``, replica terms read in the photo to ``REPLICA_TERMS``, and a listing no photo
+    of which matched but whose photo names a catalog brand is decided as a match of tier ``text``.
+    """
+
+    enabled: bool = False
+    read: TextReadSettings = field(default_factory=TextReadSettings)
+    match: TextMatchSettings = field(default_factory=TextMatchSettings)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.enabled, bool), f"text.enabled must be true or false, got {self.enabled!r}")
+        for name, kind in _NESTED[TextSettings].items():
+            _check(isinstance(getattr(self, name), kind), f"text.{name} must be a {kind.__name__}")
+
+
+@dataclass(frozen=True)
 class Policy:
     """Everything the detector decides with. Frozen; change it with ``dataclasses.replace``.
 
@@ -189,7 +220,8 @@ class Policy:
     - ``risk``: the risk formula (:class:`RiskSettings`); ``verifier``: the copy check
       (:class:`knockoff.match.verify.VerifierSettings`); ``packaging``: the same-packaging check
       (:class:`knockoff.match.verify.PackagingSettings`); ``shortlist``: the keypoint shortlist
-      (:class:`ShortlistSettings`); ``images``: listing photo limits (:class:`ImageSettings`).
+      (:class:`ShortlistSettings`); ``images``: listing photo limits (:class:`ImageSettings`); ``text``: text
+      in photos, off by default (:class:`TextSettings`).
     """
 
     engine_thresholds: Mapping[str, EngineThresholds] = field(default_factory=lambda: DEFAULT_ENGINE_THRESHOLDS)
@@ -206,6 +238,7 @@ class Policy:
     packaging: PackagingSettings = field(default_factory=PackagingSettings)
     shortlist: ShortlistSettings = field(default_factory=ShortlistSettings)
     images: ImageSettings = field(default_factory=ImageSettings)
+    text: TextSettings = field(default_factory=TextSettings)
 
     def __post_init__(self) -> None:
         given = {**DEFAULT_ENGINE_THRESHOLDS, **dict(self.engine_thresholds)}  # engines left out: the defaults
@@ -236,7 +269,7 @@ class Policy:
                f"min_risk_to_flag must be in [0, 1], got {self.min_risk_to_flag!r}")
         _check(isinstance(self.packaging_match, bool), f"packaging_match must be true or false, "
                                                        f"got {self.packaging_match!r}")
-        for name, kind in _NESTED.items():
+        for name, kind in _NESTED[Policy].items():
             _check(isinstance(getattr(self, name), kind), f"{name} must be a {kind.__name__}")
 
     def thresholds_for(self, embedder_kind: str) -> EngineThresholds:
@@ -295,8 +328,12 @@ class Policy:
             raise PolicyError(f"{path}: {exc}") from exc
 
 
-_NESTED: dict[str, type] = {"risk": RiskSettings, "verifier": VerifierSettings, "packaging": PackagingSettings,
-                            "shortlist": ShortlistSettings, "images": ImageSettings}
+_NESTED: dict[type, dict[str, type]] = {
+    Policy: {"risk": RiskSettings, "verifier": VerifierSettings, "packaging": PackagingSettings,
+             "shortlist": ShortlistSettings, "images": ImageSettings, "text": TextSettings},
+    TextSettings: {"read": TextReadSettings, "match": TextMatchSettings},
+}
+"""The nested settings groups of each settings class that has some (read and written as JSON objects)."""
 
 
 def _thresholds(kind: str, value: Any) -> EngineThresholds:
@@ -338,9 +375,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
     values: dict[str, Any] = {}
     for key, value in data.items():
         _known_key(key, by_name, where)
-        nested = _NESTED.get(key) if cls is Policy else None
+        nested = _NESTED.get(cls, {}).get(key)
         if nested is not None:
-            value = _build(nested, value, key)
+            value = _build(nested, value, f"{where}.{key}" if where else key)
         elif isinstance(value, list) and isinstance(by_name[key].default, tuple):
             value = tuple(value)
         values[key] = value

@@ -8,6 +8,10 @@ and the calibration (:mod:`knockoff.evaluate.calibrate`) both call it.
 - A visual match whose risk signals were all checked and are all clear is ``authorized``. So ``authorized``
   needs the seller known and on the brand's list, or a brand that lets any seller sell (``*`` in its
   ``authorized_sellers``, :data:`knockoff.decide.signals.ANY_SELLER`).
+- With text reading on (``Policy.text.enabled``), a listing no photo of which matched but whose photo text names
+  a catalog brand (or a near-misspelling) is decided as a match of tier :data:`~knockoff.decide.signals.TEXT_TIER`
+  against that brand, with the photo-text signals ``BRAND_IN_PHOTO`` and ``MISSPELLED_BRAND_IN_PHOTO`` among
+  its risk signals. Without text reading those two codes are not expected (:func:`risk_codes`).
 - No visual match (``tier`` None): ``review`` when the title names a catalog brand (or a near-misspelling) and
   uses replica terms or asks a price implausible for every product of that brand; else ``no_match``.
 
@@ -28,10 +32,19 @@ from typing import Any
 import numpy as np
 
 from knockoff.decide.policy import Policy
-from knockoff.decide.signals import PRICE_IMPLAUSIBLE, REPLICA_TERMS, RISK_CODES, TIERS, TITLE_NAMES_BRAND, Signal
+from knockoff.decide.signals import (
+    PRICE_IMPLAUSIBLE,
+    REPLICA_TERMS,
+    RISK_CODES,
+    TEXT_RISK_CODES,
+    TEXT_TIER,
+    TIERS,
+    TITLE_NAMES_BRAND,
+    Signal,
+)
 from knockoff.errors import ResultError
 
-__all__ = ["Assessment", "assess", "decide", "flagged", "needs_person", "review_band", "NEEDS_PERSON"]
+__all__ = ["Assessment", "assess", "decide", "flagged", "needs_person", "review_band", "risk_codes", "NEEDS_PERSON"]
 
 NEEDS_PERSON = ("suspect", "review")
 """Verdicts a person must look at (the CLI's exit code 1)."""
@@ -50,12 +63,25 @@ def _combined(codes: Iterable[str], policy: Policy) -> float:
     return 1.0 - float(np.prod([1.0 - policy.weights[code] for code in codes]))
 
 
+def risk_codes(policy: Policy) -> tuple[str, ...]:
+    """The risk signals a matched listing is checked for under ``policy``: the photo-text ones only with text
+    reading on (a signal that is expected but absent counts as not checked)."""
+    if policy.text.enabled:
+        return RISK_CODES
+    return tuple(code for code in RISK_CODES if code not in TEXT_RISK_CODES)
+
+
+def _confidences(policy: Policy) -> list[float]:
+    found = list(policy.risk.tier_confidence.values())
+    return found + [policy.risk.text_confidence] if policy.text.enabled else found
+
+
 def review_band(policy: Policy) -> tuple[float, float]:
     """(highest ``authorized`` risk, lowest ``suspect`` risk) under ``policy``: a review's risk lies between."""
-    risk = policy.risk
-    low = round(max(risk.tier_confidence.values()) * risk.floor, 4)
-    lightest = min(policy.weights[code] for code in RISK_CODES)
-    high = round(min(risk.tier_confidence.values()) * (risk.floor + (1.0 - risk.floor) * lightest), 4)
+    risk, confidences = policy.risk, _confidences(policy)
+    low = round(max(confidences) * risk.floor, 4)
+    lightest = min(policy.weights[code] for code in risk_codes(policy))
+    high = round(min(confidences) * (risk.floor + (1.0 - risk.floor) * lightest), 4)
     return low, max(low, high)
 
 
@@ -71,15 +97,16 @@ def assess(tier: str | None, signals: Sequence[Signal], policy: Policy) -> Asses
     (``tier`` None), the title signals (:data:`TITLE_NAMES_BRAND`, replica terms, price for the brand).
     """
     states = {s.code: s.state for s in signals}
-    hits = tuple(code for code in RISK_CODES if states.get(code) == "hit")
+    codes = risk_codes(policy)
+    hits = tuple(code for code in codes if states.get(code) == "hit")
     if tier is None:
         if states.get(TITLE_NAMES_BRAND) != "hit" or not ({REPLICA_TERMS, PRICE_IMPLAUSIBLE} & set(hits)):
             return Assessment(0.0, (), ())
         return Assessment(_review_risk(policy.risk.title_confidence, hits, policy), hits, ())
-    if tier not in TIERS:
-        raise ResultError(f"tier must be one of {TIERS} or None, got {tier!r}")
-    unknown = tuple(code for code in RISK_CODES if states.get(code, "unknown") == "unknown")
-    confidence = policy.risk.tier_confidence[tier]
+    if tier not in TIERS and tier != TEXT_TIER:
+        raise ResultError(f"tier must be one of {(*TIERS, TEXT_TIER)} or None, got {tier!r}")
+    unknown = tuple(code for code in codes if states.get(code, "unknown") == "unknown")
+    confidence = policy.risk.text_confidence if tier == TEXT_TIER else policy.risk.tier_confidence[tier]
     floor = policy.risk.floor
     risk = round(min(1.0, confidence * (floor + (1.0 - floor) * _combined(hits, policy))), 4)
     if hits:  # never below an authorized risk, whatever the weights and tiers

@@ -23,8 +23,16 @@ PRICE_IMPLAUSIBLE = "PRICE_IMPLAUSIBLE"
 BRAND_MISUSE = "BRAND_MISUSE"
 REPLICA_TERMS = "REPLICA_TERMS"
 TITLE_NAMES_BRAND = "TITLE_NAMES_BRAND"
-RISK_CODES = (UNAUTHORIZED_SELLER, PRICE_IMPLAUSIBLE, BRAND_MISUSE, REPLICA_TERMS)
+BRAND_IN_PHOTO = "BRAND_IN_PHOTO"
+MISSPELLED_BRAND_IN_PHOTO = "MISSPELLED_BRAND_IN_PHOTO"
+TEXT_RISK_CODES = (BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO)
+"""Risk signals from the text read in the listing's photos (:mod:`knockoff.decide.photo_text`); computed, and
+counted by the decision rule, only when ``Policy.text.enabled``."""
+RISK_CODES = (UNAUTHORIZED_SELLER, PRICE_IMPLAUSIBLE, BRAND_MISUSE, REPLICA_TERMS, *TEXT_RISK_CODES)
 """The signals whose hits make a matched listing a suspect (each has a weight in the policy)."""
+TEXT_TIER = "text"
+"""The tier of a listing no photo of which matched, but whose photo text names a catalog brand (text reading on):
+it goes through the decision rule like a match, with ``Policy.risk.text_confidence``."""
 
 TIERS = ("near-copy", "same-package", "same-product")
 """Tiers of a visual match, strongest first: a copy of an official photo (proven by keypoints and pixels, or a

@@ -1,19 +1,27 @@
-"""The offline demo: a small synthetic catalog and listings, checked end to end."""
+"""The offline demo: a small synthetic catalog and listings, checked end to end. With ``text=True`` (``knockoff
+demo --text``) it also checks a few listings whose new photos show a brand's name printed, genuine or
+misspelled, with text reading on (the default demo stays text-off and fast)."""
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from knockoff.catalog.readers import Catalog, read_listings
+import numpy as np
+from PIL import Image, ImageDraw
+
+from knockoff.catalog.readers import Brand, Catalog, Listing, read_listings
 from knockoff.decide.detector import Detector
-from knockoff.decide.policy import Policy
+from knockoff.decide.policy import Policy, TextSettings
 from knockoff.decide.verdict import VERDICTS, Verdict
 from knockoff.embedders.base import create_embedder
+from knockoff.evaluate.edits import load_font
+from knockoff.evaluate.printed import misspell
 from knockoff.match.index import build_index
+from knockoff.match.text_index import match_key
 
 EXPECTED = {"counterfeit": "suspect", "genuine": "authorized", "unrelated": "no_match"}
 """The verdict each label should get. The demo's genuine listings name an authorized seller, a price in the
@@ -52,9 +60,11 @@ class DemoResult:
 
 
 def run_demo(
-    workdir: str | Path | None = None, *, engine: str = "auto", seed: int = 0, policy: Policy | None = None
+    workdir: str | Path | None = None, *, engine: str = "auto", seed: int = 0, policy: Policy | None = None,
+    text: bool = False,
 ) -> DemoResult:
-    """Generate a small labeled set, index its catalog, and check every listing."""
+    """Generate a small labeled set, index its catalog, and check every listing; with ``text``, also the
+    printed-brand listings of :func:`text_listings` with text reading on."""
     from knockoff.evaluate.synthetic import make_labeled_set
 
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="knockoff-demo-"))
@@ -66,8 +76,57 @@ def run_demo(
     rows = []
     for labeled in read_listings(set_dir / "listings.csv"):
         rows.append((labeled.label, labeled.kind or "", detector.check(labeled.listing)))
+    if text:
+        reading = Detector(index, replace(policy or Policy(), text=TextSettings(enabled=True)))
+        rows += [(label, kind, reading.check(listing)) for label, kind, listing in text_listings(set_dir, catalog)]
     confusion = Counter((label, v.verdict) for label, _, v in rows)
     return DemoResult(index.embedder.name, engine, set_dir, tuple(rows), dict(confusion))
+
+
+def _poster(lines: tuple[str, ...], seed: int) -> Image.Image:
+    """A new photo of a package with ``lines`` printed large (not a copy of any official photo)."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (640, 400), tuple(int(c) for c in rng.integers(200, 256, 3)))
+    draw = ImageDraw.Draw(image)
+    for number, line in enumerate(lines):
+        draw.text((32, 70 + 120 * number), line, font=load_font(60), fill=(20, 20, 30))
+    return image
+
+
+def _misspelled(brand: Brand, rng: np.random.Generator) -> str:
+    """The brand's name with its longest word misspelled, unlike any of its aliases."""
+    word = max(brand.name.split(), key=len)
+    taken = {match_key(n) for n in (brand.name, *brand.aliases)} | {match_key(n) for n in brand.name.split()}
+    for _ in range(100):
+        wrong = misspell(word, rng)
+        if match_key(wrong) not in taken and len(word) >= 4:
+            return brand.name.replace(word, wrong)
+    return brand.name.replace(word, word[::-1])
+
+
+def text_listings(set_dir: Path, catalog: Catalog, n_brands: int = 2) -> list[tuple[str, str, Listing]]:
+    """(label, kind, listing) of new photos that show a brand's name: printed right and sold by another seller
+    (``counterfeit``), misspelled and sold by an authorized seller (``counterfeit``), printed right and sold
+    by an authorized seller with a title and the brand's price (``genuine``). Photos go to ``text-listings/``."""
+    folder = set_dir / "text-listings"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(7)
+    out: list[tuple[str, str, Listing]] = []
+    brands = [b for b in sorted(catalog.brands.values(), key=lambda b: b.key) if b.authorized_sellers][:n_brands]
+    for number, brand in enumerate(brands):
+        prices = sorted((r.price, r.currency) for r in catalog.references
+                        if r.brand.casefold() == brand.key and r.price is not None)
+        price, currency = prices[0] if prices else (None, None)
+        seller = brand.authorized_sellers[0]
+        cases = (("counterfeit", "text-brand-in-photo", brand.name.upper(), "shop-nobody", "new arrival"),
+                 ("counterfeit", "text-misspelled", _misspelled(brand, rng).upper(), seller, f"{brand.name} pack"),
+                 ("genuine", "text-brand-in-photo", brand.name.upper(), seller, f"{brand.name} pack"))
+        for case, (label, kind, printed, who, title) in enumerate(cases):
+            path = folder / f"T{number}{case}.png"
+            _poster((printed, "ORIGINAL"), 100 * number + case).save(path)
+            out.append((label, kind, Listing(images=(path,), listing_id=f"T{number}{case}", title=title,
+                                             price=price, currency=currency, seller=who)))
+    return out
 
 
 def format_demo(result: DemoResult, *, width: int = 110) -> str:

@@ -4,15 +4,13 @@ printed in several fonts, sizes, angles and colours on several backgrounds, spel
 
 :func:`printed_cases` yields the cases in memory (for benchmarks); :func:`make_printed_set` writes them as a
 labeled set in DESIGN.md's format (``kind``: ``printed-genuine``, ``printed-misspelled``,
-``printed-unrelated``; the extra column ``printed`` holds the brand text printed). The same arguments give the
+``printed-unrelated``; the note column ``x_printed`` holds the brand text printed). The same arguments give the
 same images on the same machine: the fonts are Pillow's built-in one plus the DejaVu fonts when the system has
 them (:func:`available_fonts` says which; the ``font`` of each case is recorded).
 """
 
 from __future__ import annotations
 
-import csv
-import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.evaluate.edits import Font, load_font
+from knockoff.evaluate.setfiles import BRANDS_HEADER, LISTINGS_HEADER, REFERENCES_HEADER, prepare_set_dir, write_csv
 
 __all__ = [
     "PRINTED_BRANDS",
@@ -113,7 +113,7 @@ def misspell(brand: str, rng: np.random.Generator) -> str:
             continue
         if candidate != lower and abs(len(candidate) - len(lower)) <= 1 and len(candidate) >= 4:
             return candidate.capitalize() if brand[:1].isupper() else candidate
-    raise RuntimeError(f"could not misspell {brand!r}")  # not reachable for names of 3+ letters
+    raise LabeledSetError(f"could not misspell {brand!r}")  # not reachable for names of 3+ letters
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,8 @@ def _text_layer(text: str, font: Font, ink: tuple[int, int, int], angle: float) 
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
     pad = 4
-    layer = Image.new("RGBA", (right - left + 2 * pad, bottom - top + 2 * pad), (0, 0, 0, 0))
+    size = (int(round(right - left)) + 2 * pad, int(round(bottom - top)) + 2 * pad)
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
     ImageDraw.Draw(layer).text((pad - left, pad - top), text, font=font, fill=(*ink, 255))
     return layer.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
 
@@ -205,11 +206,11 @@ def printed_cases(
 ) -> Iterator[PrintedCase]:
     """``n`` cases, the kinds in turn (genuine, misspelled, unrelated), the brands in turn within each."""
     if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        raise ConfigError(f"n must be an integer >= 0, got {n!r}")
     if not 96 <= image_size <= 2048:
-        raise ValueError(f"image_size must be in [96, 2048], got {image_size!r}")
+        raise ConfigError(f"image_size must be in [96, 2048], got {image_size!r}")
     if not brands or any(len(b) < 4 or not b.isalpha() for b in brands):
-        raise ValueError("brands must be a non-empty list of names of 4 letters or more")
+        raise ConfigError("brands must be a non-empty list of names of 4 letters or more")
     fonts = available_fonts()
     for i in range(n):
         rng = np.random.default_rng([seed, i])
@@ -243,29 +244,7 @@ class PrintedSetInfo:
 
 
 _OFFICIAL = "official-store"
-_LISTINGS_HEADER = ("listing_id", "image", "title", "price", "currency", "seller", "label", "product_id", "kind",
-                    "printed")
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def _prepare(root: Path, overwrite: bool) -> None:
-    if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace a labeled set there")
-        for name in ("refs", "listings"):
-            shutil.rmtree(root / name, ignore_errors=True)
-        for name in ("brands.csv", "references.csv", "listings.csv"):
-            (root / name).unlink(missing_ok=True)
-    (root / "refs").mkdir(parents=True, exist_ok=True)
-    (root / "listings").mkdir(exist_ok=True)
+_LISTINGS_HEADER = (*LISTINGS_HEADER, "x_printed")  # a note column: the brand text printed
 
 
 def _write_references(root: Path, brands: Sequence[str], seed: int, image_size: int) -> None:
@@ -275,8 +254,8 @@ def _write_references(root: Path, brands: Sequence[str], seed: int, image_size: 
         image = _render(brand, ("ORIGINAL",), available_fonts()[0], image_size // 7, 0.0, image_size, rng)
         image.save(root / "refs" / f"{brand.lower()}.png", format="PNG")
         rows.append((brand, f"{brand.lower()}-pack", f"{brand} pack", f"refs/{brand.lower()}.png", "20.00", "USD"))
-    _write_csv(root / "references.csv", ("brand", "product_id", "product_name", "image", "price", "currency"), rows)
-    _write_csv(root / "brands.csv", ("brand", "aliases", "authorized_sellers"), [(b, "", _OFFICIAL) for b in brands])
+    write_csv(root / "references.csv", REFERENCES_HEADER, rows)
+    write_csv(root / "brands.csv", BRANDS_HEADER, [(b, "", _OFFICIAL) for b in brands])
 
 
 def make_printed_set(
@@ -287,10 +266,13 @@ def make_printed_set(
     genuine spellings sold by the official store (``genuine``, every other one) or another seller
     (``counterfeit``), misspellings (``counterfeit``), unrelated text (``unrelated``). No titles or prices
     that name a brand: the text in the photo is the only evidence."""
-    root = Path(out_dir)
-    _prepare(root, overwrite)
+    root = prepare_set_dir(out_dir, overwrite, ("refs", "listings"))
+    (root / "refs").mkdir()
+    (root / "listings").mkdir()
     _write_references(root, brands, seed, image_size)
-    rows, labels, kinds = [], Counter(), Counter()
+    rows: list[tuple[str, ...]] = []
+    labels: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     for n, case in enumerate(printed_cases(n_listings, seed=seed, brands=brands, image_size=image_size)):
         official = case.kind == "printed-genuine" and n % 2 == 0
         label = "unrelated" if case.kind == "printed-unrelated" else "genuine" if official else "counterfeit"
@@ -301,5 +283,5 @@ def make_printed_set(
                      product, case.kind, case.printed))
         labels[label] += 1
         kinds[case.kind] += 1
-    _write_csv(root / "listings.csv", _LISTINGS_HEADER, rows)
+    write_csv(root / "listings.csv", _LISTINGS_HEADER, rows)
     return PrintedSetInfo(root, seed, n_listings, available_fonts(), dict(labels), dict(kinds))

@@ -2,7 +2,9 @@
 
 A directory holds ``index.faiss`` (the vectors), ``references.jsonl`` (one line per reference image),
 ``brands.json`` and ``manifest.json`` (format version, embedder settings, dimension, metric, counts and
-SHA-256 checksums). Saving is atomic: a crash mid-save leaves the previous index readable.
+SHA-256 checksums), and, for an index built with ``read_text=True`` (``knockoff index build --text``), the text
+read from every reference photo in ``texts.json`` (:mod:`knockoff.match.text_index`). Saving is atomic: a crash
+mid-save leaves the previous index readable.
 
 Index types, chosen when the index is built and recorded in the manifest with their parameters:
 
@@ -50,6 +52,9 @@ from knockoff.match.manifest import (
     verify_checksums,
 )
 from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
+from knockoff.match.text import ENGINE_NAME as TEXT_ENGINE
+from knockoff.match.text import PhotoText, read_text, reader_status
+from knockoff.match.text_index import TEXTS_FILE, ReferenceTexts, product_key
 
 if TYPE_CHECKING:
     from knockoff.embedders.base import Embedder
@@ -180,6 +185,8 @@ class ReferenceIndex:
 
     ``index_type``: ``"flat"`` (exact), ``"hnsw"``, ``"ivfpq"`` or ``"auto"`` (with ``expected_vectors`` in
     ``params``); ``params``: that type's parameters (see the module docstring); unknown ones are a ValueError.
+    ``read_text``: read the text of every reference photo added (:func:`knockoff.match.text.read_text`) and
+    keep it with the index (:attr:`reference_texts`).
     """
 
     def __init__(
@@ -189,6 +196,7 @@ class ReferenceIndex:
         *,
         index_type: str = "flat",
         params: dict[str, Any] | None = None,
+        read_text: bool = False,
     ):
         self.embedder = embedder
         self.brands: dict[str, Brand] = {b.key: b for b in brands}
@@ -208,6 +216,14 @@ class ReferenceIndex:
         self._features: FeatureStore | None = _new_feature_store()
         self._feature_verifier: Any = None
         self._generation = next(_GENERATIONS)
+        #: the text read from each reference photo, by reference id (None: the index keeps no text)
+        self._texts: dict[int, PhotoText] | None = None
+        self._text_cache: tuple[int, ReferenceTexts] | None = None
+        if read_text:
+            reason = reader_status()
+            if reason is not None:
+                raise ConfigError(f"cannot read the reference photos' text: {reason}")
+            self._texts = {}
 
     # -- building -------------------------------------------------------------------------------------
 
@@ -384,6 +400,7 @@ class ReferenceIndex:
             owners: list[ReferenceImage] = []
             counts: list[int] = []
             features: list[StoredFeatures | None] = []
+            texts: list[PhotoText | None] = []
             for ref in batch:
                 try:
                     image = load_image(ref.image)
@@ -396,9 +413,11 @@ class ReferenceIndex:
                 owners.append(ref)
                 counts.append(len(ref_views))
                 features.append(self._compute_features(image))
+                texts.append(read_text(image) if self._texts is not None else None)
             if views:
                 ids = self.add_vectors_batch(owners, self.embedder.embed(views), counts)
                 self._keep_features(ids, features)
+                self._keep_texts(ids, texts)
                 added += len(owners)
             if progress is not None:
                 progress(len(batch))
@@ -420,6 +439,39 @@ class ReferenceIndex:
         for ref_id, stored in zip(ids, features):
             if stored is not None:
                 self._features.put(ref_id, stored)
+
+    def _keep_texts(self, ids: Sequence[int], texts: Sequence[PhotoText | None]) -> None:
+        if self._texts is None:
+            return
+        for ref_id, text in zip(ids, texts):
+            if text is not None:
+                self._texts[ref_id] = text
+
+    # -- text read from the reference photos -----------------------------------------------------------
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether the index keeps the text of its reference photos (built with ``read_text=True``)."""
+        return self._texts is not None
+
+    @property
+    def reference_texts(self) -> ReferenceTexts | None:
+        """The text read from the reference photos and each product's words (keys
+        :func:`knockoff.match.text_index.product_key`), for the index's current contents; None when the index
+        keeps no text."""
+        if self._texts is None:
+            return None
+        if self._text_cache is None or self._text_cache[0] != self._generation:
+            photos = {str(ref_id): text for ref_id, text in self._texts.items() if ref_id in self.references}
+            product_of: dict[str, str] = {}
+            descriptions: dict[str, list[str]] = {}
+            for ref_id, ref in self.references.items():
+                key = product_key(ref.brand, ref.product_id)
+                product_of[str(ref_id)] = key
+                brand = self.brand(ref.brand) or Brand(ref.brand)
+                descriptions.setdefault(key, [ref.product_name, brand.name, *brand.aliases])
+            self._text_cache = (self._generation, ReferenceTexts.build(photos, product_of, descriptions))
+        return self._text_cache[1]
 
     # -- what verification needs, from the index alone -----------------------------------------------
 
@@ -478,6 +530,8 @@ class ReferenceIndex:
             del self._views[ref_id]
             if self._features is not None:
                 self._features.discard(ref_id)
+            if self._texts is not None:
+                self._texts.pop(ref_id, None)
         self._max_views = None
         self._changed()
         return len(doomed)
@@ -544,7 +598,7 @@ class ReferenceIndex:
             "embedder": self.embedder, "brands": self.brands, "references": self.references, "views": self._views,
             "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
             "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
-            "pending": self._pending, "skipped": self.skipped, "features": self._features,
+            "pending": self._pending, "skipped": self.skipped, "features": self._features, "texts": self._texts,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -588,6 +642,8 @@ class ReferenceIndex:
         self._features = state.get("features")
         self._feature_verifier = None
         self._generation = next(_GENERATIONS)
+        self._texts = state.get("texts")
+        self._text_cache = None
 
     # -- saving and loading ---------------------------------------------------------------------------
 
@@ -619,6 +675,7 @@ class ReferenceIndex:
             "next_id": self._next_id,
             "features": None if self._features is None else {
                 "settings": self._features.settings, "count": len(self._features)},
+            "texts": self._texts_manifest(),
             "checksums": {name: _sha256(staging / name) for name in files},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -643,10 +700,22 @@ class ReferenceIndex:
         (staging / "brands.json").write_text(
             json.dumps([b.to_dict() for b in self.brands.values()], indent=1), encoding="utf-8"
         )
-        if self._features is None:
-            return _FILES
-        self._features.save(staging)
-        return (*_FILES, *FEATURE_FILES)
+        files: tuple[str, ...] = _FILES
+        if self._features is not None:
+            self._features.save(staging)
+            files = (*files, *FEATURE_FILES)
+        texts = self.reference_texts
+        if texts is not None:
+            texts.save(staging)
+            files = (*files, TEXTS_FILE)
+        return files
+
+    def _texts_manifest(self) -> dict[str, Any] | None:
+        """The manifest's ``texts`` entry: how many reference photos were read, how many could not be."""
+        texts = self.reference_texts
+        if texts is None:
+            return None
+        return {"engine": TEXT_ENGINE, "count": len(texts.photos), "unreadable": len(texts.unreadable)}
 
     @classmethod
     def load(
@@ -686,7 +755,29 @@ class ReferenceIndex:
             index._features = FeatureStore.load(root, features["settings"], set(index.references))
         else:
             index._features = None
+        index._load_texts(root, manifest.get("texts"))
         return index
+
+    def _load_texts(self, root: Path, entry: Any) -> None:
+        """The stored reference texts named by the manifest's ``texts`` entry (none: the index keeps no text)."""
+        if entry is None:
+            return
+        if not isinstance(entry, dict) or not isinstance(entry.get("count"), int):
+            raise IndexCorruptError(f"{root}: manifest.json is damaged: 'texts' must be null or an object with an "
+                                    f"integer 'count'")
+        stored = ReferenceTexts.load(root)
+        if stored is None:
+            raise IndexCorruptError(f"{root}: the manifest lists reference texts but {TEXTS_FILE} is missing")
+        texts: dict[int, PhotoText] = {}
+        for key, text in stored.photos.items():
+            ref_id = int(key) if key.isdigit() else -1
+            if ref_id not in self.references:
+                raise IndexCorruptError(f"{root}: {TEXTS_FILE} names reference {key!r}, which the index lacks")
+            texts[ref_id] = text
+        if len(texts) != entry["count"]:
+            raise IndexCorruptError(f"{root}: {TEXTS_FILE} holds {len(texts)} photos, the manifest says {entry['count']}")
+        self._texts = texts
+        self._text_cache = (self._generation, stored)
 
     def _read_files(self, root: Path, mmap: bool) -> None:
         """Read index.faiss, references.jsonl and brands.json; any damage is an IndexCorruptError."""
@@ -752,7 +843,7 @@ class ReferenceIndex:
 def check_save_target(path: str | Path) -> Path:
     """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
     folder, or a knockoff index holding only index files (call it before a long build)."""
-    return check_index_target(path, FEATURE_FILES)
+    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE))
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -808,11 +899,14 @@ def build_index(
     index_params: dict[str, Any] | None = None,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    read_text: bool = False,
 ) -> ReferenceIndex:
     """Embed every reference image of a catalog (or a catalog directory) into a new :class:`ReferenceIndex`.
 
     ``index_type``: ``"auto"`` (flat below a million vectors, counted from the catalog and the embedder's views
     per image), ``"flat"``, ``"hnsw"`` or ``"ivfpq"``; ``index_params``: that type's parameters.
+    ``read_text``: also read and keep the text of every reference photo (slow: about a second a photo on 2
+    cores; needs ``rapidocr``), so that text read in listing photos can be matched to products.
     """
     from knockoff.embedders.base import Embedder, create_embedder
 
@@ -824,7 +918,8 @@ def build_index(
     if index_type in ("auto", "ivfpq") and "expected_vectors" not in params:
         probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
         params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
-    index = ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params)
+    index = ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params,
+                           read_text=read_text)
     index.add(catalog, batch_size=batch_size, progress=progress)
     if len(index) == 0:
         raise IndexStateError("no reference image could be read; nothing to index")

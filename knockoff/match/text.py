@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from knockoff.errors import ConfigError, ResultError
+
 __all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "read_text", "read_texts", "reader_status"]
 
 log = logging.getLogger(__name__)
@@ -42,12 +44,12 @@ class TextBox:
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
-            raise ValueError(f"text must be a string, got {type(self.text).__name__}")
+            raise ResultError(f"text must be a string, got {type(self.text).__name__}")
         if not 0.0 <= float(self.score) <= 1.0:
-            raise ValueError(f"score must be in [0, 1], got {self.score!r}")
+            raise ResultError(f"score must be in [0, 1], got {self.score!r}")
         box = tuple((float(x), float(y)) for x, y in self.box)
         if len(box) != 4:
-            raise ValueError(f"box must have 4 corner points, got {len(box)}")
+            raise ResultError(f"box must have 4 corner points, got {len(box)}")
         object.__setattr__(self, "box", box)
         object.__setattr__(self, "score", float(self.score))
 
@@ -72,7 +74,7 @@ class PhotoText:
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", tuple(self.boxes))
         if self.unavailable is not None and self.boxes:
-            raise ValueError("a PhotoText whose text is unavailable cannot hold boxes")
+            raise ResultError("a PhotoText whose text is unavailable cannot hold boxes")
 
     @property
     def available(self) -> bool:
@@ -111,18 +113,23 @@ class TextReadSettings:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.det_side, int) or not 64 <= self.det_side <= 2000:
-            raise ValueError(f"det_side must be an integer in [64, 2000], got {self.det_side!r}")
-        if not 1.0 <= self.max_upscale <= 4.0:
-            raise ValueError(f"max_upscale must be in [1, 4], got {self.max_upscale!r}")
-        if not isinstance(self.min_height, int) or not 0 <= self.min_height <= 200:
-            raise ValueError(f"min_height must be an integer in [0, 200], got {self.min_height!r}")
-        if not isinstance(self.max_boxes, int) or self.max_boxes < 1:
-            raise ValueError(f"max_boxes must be an integer >= 1, got {self.max_boxes!r}")
-        if not 0.0 <= self.min_score < 1.0:
-            raise ValueError(f"min_score must be in [0, 1), got {self.min_score!r}")
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
+        ints = {"det_side": (64, 2000), "min_height": (0, 200), "max_boxes": (1, 10_000), "threads": (0, 1024)}
+        for name, (low, high) in ints.items():
+            value = getattr(self, name)
+            if not _is_int(value) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        if not _is_number(self.max_upscale) or not 1.0 <= self.max_upscale <= 4.0:
+            raise ConfigError(f"max_upscale must be in [1, 4], got {self.max_upscale!r}")
+        if not _is_number(self.min_score) or not 0.0 <= self.min_score < 1.0:
+            raise ConfigError(f"min_score must be in [0, 1), got {self.min_score!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _engines: dict[int, Any] = {}
@@ -137,7 +144,7 @@ def _create_engine(threads: int) -> Any:
     models = Path(rapidocr.__file__).resolve().parent / "models"
     missing = [name for name in _MODEL_FILES.values() if not (models / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"rapidocr's bundled models are missing from {models}: {', '.join(missing)}")
+        raise ConfigError(f"rapidocr's bundled models are missing from {models}: {', '.join(missing)}")
     params: dict[str, Any] = {f"{stage}.model_path": str(models / name) for stage, name in _MODEL_FILES.items()}
     params.update({
         "Global.log_level": "error", "Global.use_cls": False, "Global.text_score": 0.0,
@@ -179,7 +186,7 @@ def _as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got shape {array.shape} dtype {array.dtype}")
+        raise ConfigError(f"expected an RGB uint8 image (H, W, 3), got shape {array.shape} dtype {array.dtype}")
     return array[:, :, :3]
 
 
@@ -214,7 +221,7 @@ def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
     width = int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
     height = int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
     width, height = max(width, 2), max(height, 2)
-    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(points.astype(np.float32), target)
     crop = cv2.warpPerspective(bgr, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     return np.ascontiguousarray(np.rot90(crop)) if height >= 1.5 * width else crop

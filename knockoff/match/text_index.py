@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knockoff.errors import IndexCorruptError
+from knockoff.errors import ConfigError, IndexCorruptError, ResultError
 from knockoff.match.text import PhotoText
 
-__all__ = ["TEXTS_FILE", "ProductTexts", "ProductWordMatch", "ReferenceTexts", "has_letter", "match_key", "words"]
+__all__ = ["TEXTS_FILE", "ProductTexts", "ProductWordMatch", "ReferenceTexts", "has_letter", "match_key",
+           "product_key", "split_product_key", "words"]
 
 TEXTS_FILE = "texts.json"
 _FORMAT = 1
@@ -50,6 +51,18 @@ def match_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return re.sub(r"[^a-z0-9]+", "", stripped.translate(_CONFUSIONS))
+
+
+def product_key(brand: str, product_id: str) -> str:
+    """The key of a catalog product in :class:`ProductTexts` (its brand and id: ids need not be unique across
+    brands)."""
+    return json.dumps([brand.casefold(), product_id], ensure_ascii=False)
+
+
+def split_product_key(key: str) -> tuple[str, str]:
+    """(case-folded brand, product id) of a :func:`product_key`."""
+    brand, product_id = json.loads(key)
+    return str(brand), str(product_id)
 
 
 def _keys(texts: Iterable[str], min_length: int) -> set[str]:
@@ -82,10 +95,10 @@ class ProductTexts:
 
     def __post_init__(self) -> None:
         if not isinstance(self.min_length, int) or self.min_length < 1:
-            raise ValueError(f"min_length must be an integer >= 1, got {self.min_length!r}")
+            raise ConfigError(f"min_length must be an integer >= 1, got {self.min_length!r}")
         missing = {w for ws in self.words.values() for w in ws} - set(self.weights)
         if missing:
-            raise ValueError(f"words without a weight: {sorted(missing)[:5]}")
+            raise ResultError(f"words without a weight: {sorted(missing)[:5]}")
 
     @classmethod
     def build(cls, texts: Mapping[str, Iterable[str]], min_length: int = 3) -> ProductTexts:
@@ -96,12 +109,15 @@ class ProductTexts:
         weights = {w: math.log((n + 1) / (c + 0.5)) for w, c in df.items()}
         return cls(per_product, weights, min_length)
 
-    def match(self, texts: Sequence[PhotoText], top: int = 5) -> tuple[ProductWordMatch, ...]:
-        """The products whose words the photos show best, best first (those with no word in common left out)."""
+    def match(self, texts: Sequence[PhotoText], top: int = 5,
+              only: Iterable[str] | None = None) -> tuple[ProductWordMatch, ...]:
+        """The products whose words the photos show best, best first (those with no word in common left out);
+        ``only``: consider these products only."""
         shown = [(w, match_key(w)) for t in texts for box in t.boxes for w in words(box.text) if has_letter(w)]
         keys = {k for _, k in shown if len(k) >= self.min_length}
         out = []
-        for pid, product_words in self.words.items():
+        chosen = self.words.items() if only is None else ((p, self.words[p]) for p in only if p in self.words)
+        for pid, product_words in chosen:
             common = product_words & keys
             total = math.fsum(self.weights[w] for w in product_words)
             if common and total > 0:
@@ -163,7 +179,7 @@ class ReferenceTexts:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != _FORMAT:
-                raise ValueError(f"format {data.get('format')!r}, expected {_FORMAT}")
+                raise ResultError(f"format {data.get('format')!r}, expected {_FORMAT}")
             photos = {str(k): PhotoText.from_dict(v) for k, v in data["photos"].items()}
             return cls(photos, ProductTexts.from_dict(data["products"]))
         except (ValueError, KeyError, TypeError) as exc:

@@ -1,0 +1,153 @@
+"""What the text read from a listing's photos adds to a check when ``Policy.text.enabled``: the catalog brands
+it names, the products whose words it shows, and the photo-text signals, with the text boxes read so that a
+report can draw them.
+
+Every photo-text signal with a mention carries, in its ``details``:
+
+- ``mentions``: ``[{brand, how, read, spelling, distance, score, photo, boxes}]``; ``photo`` is the listing
+  photo's position, ``boxes`` the positions of the boxes the mention spans in that photo's ``boxes`` below;
+- ``photo_text``: one entry a listing photo, ``{photo, image, size, engine, unavailable, boxes}``, where ``image``
+  is the photo's path, ``size`` ``[width, height]`` of the decoded photo the boxes are measured in (the photo
+  scaled to ``Policy.images.max_side``), and ``boxes`` ``[{text, score, box}]`` with ``box`` four ``[x, y]``
+  corners clockwise from the top left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from knockoff.catalog.readers import Brand, ReferenceImage
+from knockoff.decide.photo_text import (
+    BrandMention,
+    brand_in_photo,
+    find_brand_mentions,
+    merge_replica_terms,
+    misspelled_brand_in_photo,
+    photo_replica_terms,
+)
+from knockoff.decide.policy import TextSettings
+from knockoff.decide.signals import Signal
+from knockoff.match.text import PhotoText, read_texts
+from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
+
+__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher"]
+
+
+@dataclass(frozen=True)
+class PhotoEvidence:
+    """The text read from each photo of a listing and the catalog brands it names."""
+
+    texts: tuple[PhotoText, ...]
+    images: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    mentions: tuple[BrandMention, ...]
+
+    def photo_text(self) -> list[dict[str, Any]]:
+        """The text read, photo by photo, with the photo's path and the size its boxes are measured in."""
+        return [{"photo": number, "image": image, "size": list(size), **text.to_dict()}
+                for number, (image, size, text) in enumerate(zip(self.images, self.sizes, self.texts))]
+
+
+@dataclass(frozen=True)
+class TextIdentity:
+    """The brand (and, when the photo shows its words, the product) that a listing's photo text names:
+    ``product`` is a :func:`~knockoff.match.text_index.product_key` or None, ``words`` the product words read
+    (never the brand's own names), ``photo`` the listing photo that shows the brand."""
+
+    brand: Brand
+    product: str | None
+    words: tuple[str, ...]
+    photo: int
+
+
+def _brand_keys(brand: Brand) -> set[str]:
+    return {match_key(w) for name in (brand.name, *brand.aliases) for w in (*words(name), name)}
+
+
+class TextMatcher:
+    """Reads a listing's photos and matches the text to an index's brands and reference texts (one per index
+    generation: it keeps what it derived from the index)."""
+
+    def __init__(self, brands: Iterable[Brand], references: Mapping[int, ReferenceImage],
+                 reference_texts: ReferenceTexts | None, settings: TextSettings):
+        self.brands = tuple(sorted(brands, key=lambda b: b.key))
+        self.settings = settings
+        self.reference_texts = reference_texts
+        self._products: dict[str, list[str]] = {}  # case-folded brand -> its product keys
+        self.first_reference: dict[str, int] = {}  # product key -> its first reference photo's id
+        for ref_id, ref in sorted(references.items()):
+            self.first_reference.setdefault(product_key(ref.brand, ref.product_id), ref_id)
+        if reference_texts is not None:
+            for key in reference_texts.products.words:
+                self._products.setdefault(split_product_key(key)[0], []).append(key)
+
+    def read(self, images: Sequence[Image.Image], paths: Sequence[Any]) -> PhotoEvidence:
+        """Read every photo's text and find the catalog brands it names."""
+        texts = read_texts(images, self.settings.read)
+        mentions = find_brand_mentions(texts, self.brands, self.settings.match)
+        return PhotoEvidence(texts, tuple(str(p) for p in paths), tuple(tuple(i.size) for i in images),  # type: ignore[misc]
+                             mentions)
+
+    def product_words(self, evidence: PhotoEvidence, brand: Brand,
+                      product: str | None = None) -> tuple[str | None, tuple[str, ...]]:
+        """The product of ``brand`` (or only ``product``) whose reference words the photos show best, and those
+        words; a product is named only by a word that is not one of the brand's names. (None, ()) without
+        reference texts or such a word."""
+        if self.reference_texts is None:
+            return None, ()
+        only = [product] if product is not None else self._products.get(brand.key, [])
+        if not only:
+            return None, ()
+        names = _brand_keys(brand)
+        for found in self.reference_texts.products.match(evidence.texts, top=len(only), only=only):
+            shown = tuple(w for w in found.words if match_key(w) not in names)
+            if shown:
+                return found.product_id, shown
+        return None, ()
+
+    def identify(self, evidence: PhotoEvidence) -> TextIdentity | None:
+        """The brand the photo text names, for a listing no photo of which matched: a brand read in its own
+        spelling before one read misspelled, then the one whose product words the photo shows, then by name."""
+        by_brand: dict[str, list[BrandMention]] = {}
+        for mention in evidence.mentions:
+            by_brand.setdefault(mention.brand, []).append(mention)
+        ranked = []
+        for brand in self.brands:
+            found = by_brand.get(brand.name)
+            if found:
+                product, shown = self.product_words(evidence, brand)
+                exact = [m for m in found if m.how != "misspelled"]
+                ranked.append((0 if exact else 1, -len(shown), brand.key,
+                               TextIdentity(brand, product, shown, (exact or found)[0].photo)))
+        return min(ranked, key=lambda item: item[:3])[3] if ranked else None
+
+    def signals(self, evidence: PhotoEvidence, brand: Brand, *, seller_authorized: bool | None,
+                product_words: Sequence[str] = ()) -> tuple[Signal, Signal]:
+        """``BRAND_IN_PHOTO`` and ``MISSPELLED_BRAND_IN_PHOTO`` for ``brand``, with the boxes read. Other catalog
+        brands the photos name are not ignored: ``BRAND_IN_PHOTO`` says which (``details["other_brands"]``)."""
+        named = brand_in_photo(evidence.texts, evidence.mentions, brand, seller_authorized=seller_authorized,
+                               product_words=product_words)
+        misspelled = misspelled_brand_in_photo(evidence.texts, evidence.mentions, brand)
+        others = sorted({m.brand for m in evidence.mentions if m.brand != brand.name})
+        if others:
+            quoted = ", ".join(others)
+            named = Signal(named.code, named.state, f"{named.message}; the photo also names {quoted}",
+                           {**named.details, "other_brands": others,
+                            "mentions": [*named.details.get("mentions", ()),
+                                         *(m.to_dict() for m in evidence.mentions if m.brand != brand.name)]})
+        return self._with_boxes(named, evidence), self._with_boxes(misspelled, evidence)
+
+    @staticmethod
+    def _with_boxes(signal: Signal, evidence: PhotoEvidence) -> Signal:
+        if not signal.details.get("mentions"):
+            return signal
+        return Signal(signal.code, signal.state, signal.message,
+                      {**signal.details, "photo_text": evidence.photo_text()})
+
+    def replica_terms(self, title_signal: Signal, evidence: PhotoEvidence, terms: Iterable[str]) -> Signal:
+        """One ``REPLICA_TERMS`` from the title's signal and the photos' text."""
+        return merge_replica_terms(title_signal, photo_replica_terms(evidence.texts, terms))
