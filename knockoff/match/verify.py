@@ -4,7 +4,11 @@ RootSIFT keypoints (OpenCV's SIFT, each descriptor L1-normalized and square-root
 reference to the listing with Lowe's ratio test, and a RANSAC homography is fitted. The copy is *verified*
 only when every check passes: enough matches and inliers, a sufficient inlier ratio, a plausible transform
 (not degenerate, no reflection, no extreme scale or shear, a convex quad), and a covered area that is not
-tiny. A mirrored copy is found by also matching the mirrored listing photo.
+tiny. A mirrored copy is found by also matching the mirrored listing photo. Geometry alone shows the same
+printed design (``GeometricMatch.geometry_verified``); a *copy of the official photo* (``verified``, also
+``is_copy``) must then agree pixel for pixel once aligned, in colour up to one global colour change, and in
+its small print (:mod:`knockoff.match.pixels`), so that a sibling product's official photo or a seller's own
+new photo of the package is never called a copy.
 
 The result says how many keypoints agree, how much of the official photo the listing shows, and where it
 lands in the listing photo (a quad, for drawing in the HTML report)::
@@ -90,7 +94,7 @@ class VerifierSettings:
     min_colour_agreement: float = 0.8
     #: Minimum share of the shown part's small textured cells that agree almost perfectly once aligned and
     #: colour-mapped (the small print); a sibling's variant text or flavour picture fails it. 0: off.
-    min_detail_agreement: float = 0.9
+    min_detail_agreement: float = 0.94
     #: Longer side of the colour thumbnails that the colour and detail checks compare.
     colour_side: int = 320
 
