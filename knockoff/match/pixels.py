@@ -231,17 +231,27 @@ def _detail_agreement(reference: np.ndarray, warped: np.ndarray, covered: np.nda
     if textured.sum() < MIN_COLOUR_CELLS:
         return None
     y = ref_cells[textured] - ref_cells[textured].mean(axis=1, keepdims=True)  # (n, k)
-    energy = (y * y).sum(axis=1)
     best = np.zeros(len(y), dtype=np.float64)
-    for dy in range(-s, s + 1):
-        for dx in range(-s, s + 1):
-            x = _cells(b[s + dy:, s + dx:], cell, 0, shape)[textured].astype(np.float64)  # (n, k, 3)
-            x -= x.mean(axis=1, keepdims=True)
-            gram = np.einsum("nki,nkj->nij", x, x) + np.eye(3) * 1e-3 * (1.0 + energy[:, None, None] / y.shape[1])
-            xy = np.einsum("nki,nk->ni", x, y)
-            explained = np.einsum("ni,ni->n", xy, np.linalg.solve(gram, xy[..., None])[..., 0])
-            best = np.maximum(best, np.sqrt(np.clip(explained / np.maximum(energy, 1e-9), 0.0, 1.0)))
+    # the unshifted comparison first; only the cells it does not settle try the shifts
+    for dy, dx in sorted(((dy, dx) for dy in range(-s, s + 1) for dx in range(-s, s + 1)), key=lambda d: d != (0, 0)):
+        todo = np.flatnonzero(best < DETAIL_NCC)
+        if len(todo) == 0:
+            break
+        x = _cells(b[s + dy:, s + dx:], cell, 0, shape)[textured][todo]
+        best[todo] = np.maximum(best[todo], _channel_correlation(y[todo], x))
     return float((best >= DETAIL_NCC).mean())
+
+
+def _channel_correlation(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per cell, the correlation of ``y`` (n x k, centred) with the best linear mix of ``x``'s channels
+    (n x k x 3): the square root of the share of ``y``'s variance that a least-squares fit explains."""
+    x = x.astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    energy = (y * y).sum(axis=1)
+    gram = np.einsum("nki,nkj->nij", x, x) + np.eye(3) * 1e-3 * (1.0 + energy[:, None, None] / y.shape[1])
+    xy = np.einsum("nki,nk->ni", x, y)
+    explained = np.einsum("ni,ni->n", xy, np.linalg.solve(gram, xy[..., None])[..., 0])
+    return np.sqrt(np.clip(explained / np.maximum(energy, 1e-9), 0.0, 1.0))
 
 
 def copy_agreement(
