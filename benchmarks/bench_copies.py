@@ -331,18 +331,22 @@ def main(argv: list[str] | None = None) -> int:
             if m.verified:
                 false_verified.append({"listing": r["path"], "reference": str(sources[j].relative_to(args.data)),
                                        **{k: m.to_dict()[k] for k in ("inliers", "inlier_ratio", "reference_coverage",
-                                                                      "scale", "rotation_deg", "inlier_spread")}})
+                                                                      "scale", "rotation_deg", "inlier_spread",
+                                                                      "pixel_agreement", "colour_agreement",
+                                                                      "detail_agreement")}})
     verify_stats: dict[str, Any] = {}
     if verifier:
         def collect(rows: list[dict], own: bool) -> dict[str, dict[str, float]]:
-            vals: dict[str, list[float]] = {k: [] for k in ("inliers", "inlier_ratio", "reference_coverage", "scale", "anisotropy", "inlier_spread")}
+            vals: dict[str, list[float]] = {k: [] for k in ("inliers", "inlier_ratio", "reference_coverage", "scale", "anisotropy",
+                                                            "inlier_spread", "pixel_agreement", "colour_agreement", "detail_agreement")}
             for r in rows:
                 items = [r["verify"][r["source"]]] if own else list(r["verify"].values())
                 for m in items:
                     if m.inliers == 0:
                         continue
                     for k in vals:
-                        vals[k].append(float(getattr(m, k)))
+                        if getattr(m, k) is not None:
+                            vals[k].append(float(getattr(m, k)))
             return {k: percentiles(v) for k, v in vals.items()}
 
         verify_stats = {

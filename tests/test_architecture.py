@@ -50,7 +50,6 @@ ALLOWED_LAZY_CYCLES: dict[tuple[str, ...], str] = {}
 MAX_FUNCTION_LINES = 60
 
 #: Files whose functions this branch already keeps under MAX_FUNCTION_LINES (strict); the whole package is
-#: checked by the xfail test below until the other stages' rewrites are merged.
 SMALL_FUNCTION_FILES = (
     "errors.py", "embedders/base.py", "embedders/clip.py", "embedders/clip_fast.py", "embedders/perceptual.py",
     "embedders/preprocess.py", "embedders/weights.py", "catalog/images.py", "evaluate/synthetic.py",
@@ -335,12 +334,6 @@ def long_functions(paths: list[Path]) -> list[str]:
     return found
 
 
-def test_no_long_function_in_this_branchs_files():
-    assert long_functions([PACKAGE_DIR / name for name in SMALL_FUNCTION_FILES]) == []
-
-
-@pytest.mark.xfail(strict=False, reason="other stages' long functions (decide, match, run, report, evaluate.metrics) "
-                                        "are split by their own rewrites; strict after the merge")
 def test_no_function_in_knockoff_is_over_60_lines():
     offenders = long_functions(sorted(PACKAGE_DIR.rglob("*.py")))
     assert offenders == [], "functions over 60 lines:\n" + "\n".join(offenders)

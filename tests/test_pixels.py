@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from knockoff.match import verify
-from knockoff.match.pixels import pixel_agreement, thumbnail
+from knockoff.match.pixels import copy_agreement, pixel_agreement, thumbnail
 from knockoff.match.verify import GeometricVerifier, VerifierSettings
 
 pytestmark = pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV is not installed")
@@ -88,8 +88,13 @@ def test_a_relit_photo_of_a_sibling_design_is_not_a_copy() -> None:
     copy = ImageEnhance.Brightness(reference.rotate(4, resample=Image.Resampling.BICUBIC, fillcolor=(90, 90, 90)))
     copy_match = verifier.verify(copy.enhance(1.2).filter(ImageFilter.GaussianBlur(0.8)), reference)
     assert copy_match.verified and (copy_match.pixel_agreement or 0) > 0.9
-    # with the check off, the sibling passes the geometric checks alone
-    assert GeometricVerifier(VerifierSettings(min_pixel_agreement=0.0)).verify(listing, reference).verified
+    # with the pixel checks off, the sibling passes the geometric checks alone
+    off = VerifierSettings(min_pixel_agreement=0.0, min_colour_agreement=0.0, min_detail_agreement=0.0)
+    assert GeometricVerifier(off).verify(listing, reference).verified
+    # each of the finer checks rejects it on its own
+    only_detail = VerifierSettings(min_pixel_agreement=0.0, min_colour_agreement=0.0)
+    failed = GeometricVerifier(only_detail).verify(listing, reference)
+    assert failed.proof == "same design" and "small print" in (failed.failed_check or "")
 
 
 @pytest.mark.skipif(not (REAL / "grocerystore").is_dir(), reason="shared real data not present")
@@ -108,3 +113,59 @@ def test_store_photo_of_a_sibling_product_is_not_a_copy() -> None:
     match = GeometricVerifier(VerifierSettings(enlarge_small_to=0)).verify(listing, reference)
     assert match.inliers >= 30 and not match.verified
     assert match.pixel_agreement is not None and match.pixel_agreement < 0.6
+
+
+def rgb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def carton(panel: tuple[int, int, int], text: str = "MEDIUM FAT 1.5 %", seed: int = 3) -> Image.Image:
+    """A package photo: a textured picture, a coloured panel and a line of print."""
+    from PIL import ImageDraw
+
+    from knockoff.evaluate.edits import load_font
+
+    image = textured(seed, (320, 240))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 100, 320, 240), fill=panel)
+    font = load_font(22)
+    for row, line in enumerate((text, text[::-1], text.lower(), text)):
+        draw.text((10, 104 + 33 * row), line, fill=(255, 255, 255) if row % 2 else (0, 0, 0), font=font)
+    return image
+
+
+def _hue_shift(image: Image.Image) -> Image.Image:
+    hsv = np.asarray(image.convert("HSV"), dtype=np.int32)
+    hsv[..., 0] = (hsv[..., 0] + 60) % 256
+    return Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB")
+
+
+@pytest.mark.parametrize(
+    "make_listing, colour_ok, detail_ok",
+    [
+        (lambda ref: ref, True, True),
+        (lambda ref: ImageOps.grayscale(ref).convert("RGB"), True, True),  # one global colour change
+        (_hue_shift, True, True),  # the colour-shift edit: one global colour change too
+        (lambda ref: carton((40, 160, 40)), False, True),  # the sibling's panel in another colour
+        (lambda ref: carton((200, 30, 30), text="STANDARD 3.0 % MILK"), True, False),  # other small print
+    ],
+    ids=["identical", "grayscale", "hue-shift", "other-panel-colour", "other-small-print"],
+)
+def test_copy_agreement(make_listing, colour_ok: bool, detail_ok: bool) -> None:
+    reference = carton((200, 30, 30))
+    listing = make_listing(reference)
+    agreement = copy_agreement(rgb(listing), (320, 240), rgb(reference), (320, 240), IDENTITY)
+    defaults = VerifierSettings()
+    assert agreement.colour is not None and agreement.detail is not None
+    assert (agreement.colour >= defaults.min_colour_agreement) is colour_ok, agreement
+    assert (agreement.detail >= defaults.min_detail_agreement) is detail_ok, agreement
+
+
+def test_copy_agreement_of_a_mirrored_and_a_flat_photo() -> None:
+    reference = carton((200, 30, 30))
+    mirrored = copy_agreement(rgb(ImageOps.mirror(reference)), (320, 240), rgb(reference), (320, 240), IDENTITY,
+                              mirrored=True)
+    assert mirrored.colour == 1.0 and mirrored.detail == 1.0
+    flat = np.full((240, 320, 3), 128, dtype=np.uint8)
+    assert copy_agreement(flat, (320, 240), flat, (320, 240), IDENTITY) == (None, None) or \
+        copy_agreement(flat, (320, 240), flat, (320, 240), IDENTITY).detail is None

@@ -26,15 +26,36 @@ def test_visual_match_tiers(similarity, verified, package, tier, state):
     assert "acme/tote.jpg" in s.message and f"{similarity:.2f}" in s.message
 
 
+@pytest.mark.parametrize(
+    "similarity, package, match, tier",
+    [(0.97, None, 0.8, "same-product"),  # an engine that sees products: a refuted copy may be the same product
+     (0.97, None, 0.95, None),  # an engine that sees copies (match floor = near_copy): no match at all
+     (0.97, "40 keypoints on the package", 0.95, "same-package"),
+     (0.5, None, 0.8, None)],
+)
+def test_a_refuted_copy_is_never_a_near_copy(similarity, package, match, tier):
+    s = sig.visual_match(similarity, "acme/tote.jpg", near_copy=0.95, match=match, same_package=package,
+                         refuted="the colours do not agree under one colour change")
+    assert s.details["tier"] == tier and s.details["refuted"] is True
+    assert "copy of the official photo" not in s.message and "global similarity" in s.message
+
+
+def test_an_unconfirmed_near_copy_says_it_rests_on_the_global_descriptor():
+    s = sig.visual_match(0.97, "acme/tote.jpg", near_copy=0.95, match=0.95, unconfirmed="too few inliers (4 < 15)")
+    assert s.details["tier"] == "near-copy"
+    assert "global descriptor alone" in s.message and "too few inliers" in s.message
+
+
 def test_tier_index_on_arrays_agrees_with_match_tier():
     rng = np.random.default_rng(0)
     sims = np.r_[rng.uniform(0.3, 1.0, 200), -np.inf]
     verified = rng.random(sims.size) < 0.2
     package = rng.random(sims.size) < 0.2
-    tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=0.7)
+    refuted = rng.random(sims.size) < 0.3
+    tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=0.7, refuted=refuted)
     for i in range(sims.size):
         one = sig.match_tier(float(sims[i]), verified=bool(verified[i]), same_package=bool(package[i]),
-                             near_copy=0.9, match=0.7)
+                             near_copy=0.9, match=0.7, refuted=bool(refuted[i]))
         assert one == (sig.TIERS[tiers[i]] if tiers[i] < len(sig.TIERS) else None)
 
 

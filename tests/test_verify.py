@@ -168,11 +168,18 @@ def test_large_images_are_resized(original: Image.Image) -> None:
         ("enlarge_small_to", -1),
         ("min_pixel_agreement", 1.5),
         ("thumbnail_side", 16),
+        ("min_colour_agreement", 1.2),
+        ("min_colour_agreement", -0.1),
+        ("min_detail_agreement", 2.0),
+        ("colour_side", 32),
     ],
 )
 def test_settings_validation(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=field):
+    from knockoff.errors import KnockoffError, PolicyError
+
+    with pytest.raises(PolicyError, match=field) as raised:
         VerifierSettings(**{field: value})
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, KnockoffError)
 
 
 def _match(**changes: object) -> GeometricMatch:
@@ -200,6 +207,11 @@ def _match(**changes: object) -> GeometricMatch:
             "97 % of the shown part agrees pixel for pixel",
         ),
         (
+            {"mirrored": False, "pixel_agreement": 0.974, "colour_agreement": 0.9, "detail_agreement": 0.95},
+            "412 matching keypoints; the listing shows 63 % of official photo acme/tote_front.jpg; "
+            "97 % of the shown part agrees pixel for pixel, 90 % in colour and 95 % in its small print",
+        ),
+        (
             {"mirrored": False, "verified": False, "failed_check": "too few inliers (9 < 12)", "inliers": 9},
             "9 matching keypoints; the listing shows 63 % of official photo acme/tote_front.jpg "
             "(not verified: too few inliers (9 < 12))",
@@ -208,6 +220,25 @@ def _match(**changes: object) -> GeometricMatch:
 )
 def test_describe(changes: dict, expected: str) -> None:
     assert _match(**changes).describe("acme/tote_front.jpg") == expected
+
+
+@pytest.mark.parametrize(
+    "changes, proof",
+    [
+        ({}, "copy"),
+        ({"verified": False, "geometry_verified": True, "failed_check": "the small print does not agree"}, "same design"),
+        ({"verified": False, "geometry_verified": False, "failed_check": "too few inliers (9 < 12)"}, "none"),
+    ],
+)
+def test_proof_and_evidence(changes: dict, proof: str) -> None:
+    match = _match(pixel_agreement=0.9, colour_agreement=0.85, detail_agreement=0.95, **changes)
+    assert match.proof == proof and match.is_copy is (proof == "copy")
+    assert match.evidence() == {
+        "keypoints": 412, "official_photo_shown": 0.63, "pixel_agreement": 0.9, "colour_agreement": 0.85,
+        "detail_agreement": 0.95, "proof": proof,
+    }
+    data = match.to_dict()
+    assert data["proof"] == proof and data["is_copy"] is (proof == "copy")
 
 
 def test_to_dict_is_json() -> None:
@@ -224,7 +255,10 @@ def test_real_copies_and_hard_negative(verifier: GeometricVerifier) -> None:
     root = REAL / "jenssegers-imagehash" / "tests" / "images"
     original = load_image(root / "forest" / "forest-high.jpg")
     for name in ("forest-copyright.jpg", "forest-cropped.jpg", "forest-low.jpg", "forest-thumb.jpg"):
-        assert verifier.verify(load_image(root / "forest" / name), original).verified, name
+        match = verifier.verify(load_image(root / "forest" / name), original)
+        assert match.verified and match.is_copy and match.proof == "copy", name
+        # the copy proof's evidence is all there: the copyright line is semi-transparent, the print survives
+        assert min(match.pixel_agreement or 0, match.colour_agreement or 0, match.detail_agreement or 0) >= 0.8, name
     man = load_image(root / "office" / "tumblr_ndyfnr7lk21tubinno1_1280.jpg")
     woman = load_image(root / "office" / "tumblr_ndyfq386o41tubinno1_1280.jpg")
     # Same room, different photos: not a copy.

@@ -412,9 +412,12 @@ class Detector:
         ref, verification = best.hit.reference, best.verification
         verified = verification.describe(ref.label) if verification is not None and verification.verified else None
         package = verification.describe_packaging(ref.label) if best.same_package and not verified else None
+        failed = None if verification is None or verification.verified else (verification.failed_check or "no proof")
+        refuted = failed if verification is not None and verification.geometry_verified else None
         return sig.visual_match(best.hit.similarity, ref.label, near_copy=self._thresholds.near_copy,
                                 match=self._thresholds.match_floor(self.verifier is not None),
-                                verified_copy=verified, same_package=package)
+                                verified_copy=verified, same_package=package, refuted=refuted,
+                                unconfirmed=None if refuted else failed)
 
     def _risk_signals(self, listing: Listing, match: Match, evidence: PhotoEvidence | None = None,
                       product_words: tuple[str, ...] | None = None) -> tuple[sig.Signal, ...]:

@@ -81,21 +81,28 @@ def _fmt_price(value: float, currency: str | None) -> str:
 # -- visual match -----------------------------------------------------------------------------------------
 
 
-def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: float, match: float) -> Any:
+def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: float, match: float,
+               refuted: Any = False) -> Any:
     """The match tier as an index into :data:`TIERS` (``len(TIERS)``: no match), for scalars or numpy arrays.
 
-    A geometrically verified copy, or a global similarity at ``near_copy``, is a ``near-copy``; else a
-    same-packaging match is ``same-package``; else a similarity at ``match`` is ``same-product``.
+    A copy proven by local features is a ``near-copy``; so is a global similarity at ``near_copy`` unless the
+    local features refuted it (``refuted``: the same printed design, but the aligned pixels show another photo,
+    e.g. a sibling product's official photo or a seller's own photo). Else a same-packaging match is
+    ``same-package``; else a similarity at ``match`` is ``same-product``, except a refuted one when ``match`` is
+    the near-copy threshold (an engine that sees copies, not products: a refuted copy is no match at all).
     """
     similarity = np.asarray(similarity, dtype=np.float64)
-    near = np.asarray(verified, dtype=bool) | (similarity >= near_copy)
-    conditions = [near, np.asarray(same_package, dtype=bool), similarity >= match]
+    refuted = np.asarray(refuted, dtype=bool)
+    near = np.asarray(verified, dtype=bool) | ((similarity >= near_copy) & ~refuted)
+    product = (similarity >= match) & ~(refuted & (match >= near_copy))
+    conditions = [near, np.asarray(same_package, dtype=bool), product]
     return np.select(conditions, [0, 1, 2], len(TIERS))
 
 
-def match_tier(similarity: float, *, verified: bool, same_package: bool, near_copy: float, match: float) -> str | None:
+def match_tier(similarity: float, *, verified: bool, same_package: bool, near_copy: float, match: float,
+               refuted: bool = False) -> str | None:
     """The tier (one of :data:`TIERS`) of a best candidate, or None when it is not a match."""
-    number = int(tier_index(similarity, verified, same_package, near_copy=near_copy, match=match))
+    number = int(tier_index(similarity, verified, same_package, near_copy=near_copy, match=match, refuted=refuted))
     return TIERS[number] if number < len(TIERS) else None
 
 
@@ -107,30 +114,39 @@ def visual_match(
     match: float,
     verified_copy: str | None = None,
     same_package: str | None = None,
+    refuted: str | None = None,
+    unconfirmed: str | None = None,
 ) -> Signal:
-    """Tier the best reference (:func:`match_tier`) and say why.
+    """Tier the best reference (:func:`match_tier`) and say why, each number under its own name.
 
-    ``verified_copy`` is a geometric verification's description: local features proved the photo is a copy,
-    whatever the global similarity. ``same_package`` is a same-packaging match's description
-    (``Policy.packaging_match``). The details keep this evidence (``verified``, ``same_package``, the unrounded
-    ``similarity``), from which the tier can be recomputed under other thresholds (calibration).
+    ``verified_copy`` is a geometric verification's description: local features and the aligned pixels
+    proved the photo is a copy, whatever the global similarity. ``same_package`` is a same-packaging match's
+    description (``Policy.packaging_match``). ``refuted`` says why local features showed the same design but
+    not a copy; ``unconfirmed`` why they could not confirm one. The details keep this evidence (``verified``,
+    ``same_package``, ``refuted``, the unrounded ``similarity``), from which the tier can be recomputed under
+    other thresholds (calibration).
     """
     tier = match_tier(similarity, verified=bool(verified_copy), same_package=bool(same_package),
-                      near_copy=near_copy, match=match)
+                      near_copy=near_copy, match=match, refuted=bool(refuted))
     details = {"tier": tier, "similarity": similarity, "verified": bool(verified_copy),
-               "same_package": bool(same_package)}
-    sim = f"similarity {similarity:.2f}"
+               "same_package": bool(same_package), "refuted": bool(refuted)}
+    sim = f"global similarity {similarity:.2f}"
     if tier is None:
-        return Signal(VISUAL_MATCH, "clear", f"no reference photo is close enough (best {reference_label}, {sim})",
-                      details)
+        why = f"; not a copy: {refuted}" if refuted else ""
+        return Signal(VISUAL_MATCH, "clear",
+                      f"no reference photo is close enough (nearest {reference_label}, {sim}{why})", details)
     if verified_copy:
-        message = f"photo is a verified copy of {reference_label} ({sim}): {verified_copy}"
+        message = f"photo is a copy of the official photo {reference_label}: {verified_copy} ({sim})"
     elif tier == "near-copy":
-        message = f"photo is a near-copy of {reference_label} ({sim})"
+        check = f"; local features could not confirm it: {unconfirmed}" if unconfirmed else \
+            "; not checked by local features"
+        message = (f"photo is nearly identical to {reference_label} by the global descriptor alone ({sim}, "
+                   f"near-copy threshold {near_copy:.2f}){check}")
     elif tier == "same-package":
-        message = f"photo shows the same packaging as {reference_label} ({sim}): {same_package}"
+        message = f"photo shows the same packaging as {reference_label}: {same_package} ({sim})"
     else:
-        message = f"photo shows the same product as {reference_label} ({sim})"
+        why = f"; it is not a copy of it: {refuted}" if refuted else ""
+        message = f"photo looks like {reference_label} ({sim}){why}"
     return Signal(VISUAL_MATCH, "hit", message, details)
 
 

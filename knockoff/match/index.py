@@ -489,7 +489,9 @@ class ReferenceIndex:
         if settings is not None and feature_settings(settings) != self._features.settings:
             return None
         stored = self._features.get(ref_id)
-        return None if stored is None else stored.to_local()
+        if stored is None or stored.colour is None:  # without its colours a copy could not be proven
+            return None
+        return stored.to_local()
 
     def reference_thumbnail(self, ref_id: int) -> np.ndarray | None:
         """The stored grayscale thumbnail (longer side ``thumbnail_side``) of a reference photo, or None."""

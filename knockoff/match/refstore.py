@@ -10,11 +10,13 @@ packaging check). Four files, covered by the manifest's checksums and memory-map
 - ``features_descriptors.npy``: uint8 ``(n, 128)``: RootSIFT times :data:`DESCRIPTOR_SCALE`, rounded. RootSIFT
   components are at most sqrt(0.2) (SIFT clips each bin at 0.2 of the norm), so nothing is clipped; the
   rounding moved 1 RootSIFT-verified inlier in 192 copy/reference pairs of real photos, and no verdict;
-- ``features_pixels.npy``: uint8, the thumbnails and small grayscale copies, one after the other.
+- ``features_pixels.npy``: uint8, the thumbnails, small grayscale copies and RGB colour thumbnails (longer side
+  ``colour_side``, for the colour and small-print checks of a copy), one after the other.
 
-About 140 bytes a keypoint (at most ``max_features`` = 1500 a photo) plus about 20 KB of thumbnail a photo.
+About 140 bytes a keypoint (at most ``max_features`` = 1500 a photo) plus about 20 KB of grayscale thumbnail
+and up to 300 KB of colour thumbnail (320 px, 3 channels) a photo.
 The features depend on the verifier's ``max_side``, ``max_features``, ``thumbnail_side`` and
-``enlarge_small_to`` (:data:`FEATURE_SETTINGS`); they are kept in the manifest, and a verifier with other values
+``enlarge_small_to`` and ``colour_side`` (:data:`FEATURE_SETTINGS`); they are kept in the manifest, and a verifier with other values
 computes its own from the photos.
 """
 
@@ -29,16 +31,20 @@ import numpy as np
 from knockoff.errors import IndexCorruptError
 
 DESCRIPTOR_SCALE = 512.0
-FEATURE_SETTINGS = ("max_side", "max_features", "thumbnail_side", "enlarge_small_to")
+FEATURE_SETTINGS = ("max_side", "max_features", "thumbnail_side", "enlarge_small_to", "colour_side")
 FEATURE_FILES = ("features_table.npy", "features_keypoints.npy", "features_descriptors.npy", "features_pixels.npy")
 TABLE_COLUMNS = ("ref_id", "kp_start", "kp_count", "work_w", "work_h", "image_w", "image_h",
-                 "thumb_start", "thumb_h", "thumb_w", "small_start", "small_h", "small_w")
+                 "thumb_start", "thumb_h", "thumb_w", "small_start", "small_h", "small_w",
+                 "colour_start", "colour_h", "colour_w")
+#: the columns of indexes written before the colour thumbnail was stored (read as having none)
+_OLD_COLUMNS = 13
+_CHANNELS = {"thumb": 1, "small": 1, "colour": 3}
 _C = {name: i for i, name in enumerate(TABLE_COLUMNS)}
 
 
 def feature_settings(settings: Any) -> dict[str, int]:
     """The settings of a ``VerifierSettings`` that the stored features depend on."""
-    return {name: int(getattr(settings, name)) for name in FEATURE_SETTINGS}
+    return {name: int(getattr(settings, name)) for name in FEATURE_SETTINGS if hasattr(settings, name)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +58,7 @@ class StoredFeatures:
     image_size: tuple[int, int]
     thumbnail: np.ndarray | None  # 2-D uint8
     small_gray: np.ndarray | None  # 2-D uint8
+    colour: np.ndarray | None = None  # (h, w, 3) uint8, for the colour and small-print checks
 
     @classmethod
     def from_local(cls, features: Any) -> StoredFeatures:
@@ -61,7 +68,7 @@ class StoredFeatures:
         quantized = np.clip(np.rint(np.asarray(features.descriptors) * DESCRIPTOR_SCALE), 0, 255).astype(np.uint8)
         return cls(np.asarray(features.points, np.float32).reshape(count, 2), np.asarray(responses, np.float32),
                    quantized.reshape(count, 128), tuple(features.work_size), tuple(features.image_size),
-                   features.thumbnail, features.small_gray)
+                   features.thumbnail, features.small_gray, getattr(features, "colour", None))
 
     def to_local(self) -> Any:
         """As a ``knockoff.match.verify.LocalFeatures`` that the verifier uses as it is."""
@@ -70,7 +77,7 @@ class StoredFeatures:
         descriptors = np.asarray(self.descriptors, np.float32) / np.float32(DESCRIPTOR_SCALE)
         return LocalFeatures(np.asarray(self.points, np.float32), descriptors, self.work_size, self.image_size,
                              responses=np.asarray(self.responses, np.float32), thumbnail=self.thumbnail,
-                             small_gray=self.small_gray)
+                             small_gray=self.small_gray, colour=self.colour)
 
 
 class FeatureStore:
@@ -114,13 +121,15 @@ class FeatureStore:
         return StoredFeatures(keypoints[:, :2], keypoints[:, 2], self._descriptors[start : start + count],
                               (int(r[_C["work_w"]]), int(r[_C["work_h"]])),
                               (int(r[_C["image_w"]]), int(r[_C["image_h"]])),
-                              self._image(r, "thumb"), self._image(r, "small"))
+                              self._image(r, "thumb"), self._image(r, "small"), self._image(r, "colour"))
 
     def _image(self, row: np.ndarray, kind: str) -> np.ndarray | None:
         start, h, w = (int(row[_C[f"{kind}_{c}"]]) for c in ("start", "h", "w"))
         if h == 0 or w == 0:
             return None
-        return self._pixels[start : start + h * w].reshape(h, w)
+        channels = _CHANNELS[kind]
+        image = self._pixels[start : start + h * w * channels]
+        return image.reshape(h, w) if channels == 1 else image.reshape(h, w, channels)
 
     # -- files -------------------------------------------------------------------------------------------
 
@@ -133,7 +142,7 @@ class FeatureStore:
         for row, (ref_id, f) in enumerate(items):
             values = {"ref_id": ref_id, "kp_start": kp_at, "kp_count": len(f.points), "work_w": f.work_size[0],
                       "work_h": f.work_size[1], "image_w": f.image_size[0], "image_h": f.image_size[1]}
-            for kind, image in (("thumb", f.thumbnail), ("small", f.small_gray)):
+            for kind, image in (("thumb", f.thumbnail), ("small", f.small_gray), ("colour", f.colour)):
                 if image is not None:
                     values.update({f"{kind}_start": px_at, f"{kind}_h": image.shape[0], f"{kind}_w": image.shape[1]})
                     pixels.append(np.ascontiguousarray(image, np.uint8).ravel())
@@ -154,7 +163,7 @@ class FeatureStore:
         """Read (memory-map) the four files; any inconsistency is an :class:`IndexCorruptError`."""
         store = cls(settings)
         try:
-            store._table = np.load(folder / FEATURE_FILES[0], allow_pickle=False)
+            store._table = _with_all_columns(np.load(folder / FEATURE_FILES[0], allow_pickle=False))
             mode: Literal["r"] | None = "r" if mmap else None
             store._keypoints, store._descriptors, store._pixels = (
                 np.load(folder / name, mmap_mode=mode, allow_pickle=False) for name in FEATURE_FILES[1:])
@@ -181,10 +190,17 @@ class FeatureStore:
             return "reference ids repeated or unknown"
         if (t[:, _C["kp_start"]] + t[:, _C["kp_count"]] > len(kp)).any():
             return "keypoint ranges beyond the keypoints file"
-        for kind in ("thumb", "small"):
-            if (t[:, _C[f"{kind}_start"]] + t[:, _C[f"{kind}_h"]] * t[:, _C[f"{kind}_w"]] > len(px)).any():
+        for kind, channels in _CHANNELS.items():
+            if (t[:, _C[f"{kind}_start"]] + t[:, _C[f"{kind}_h"]] * t[:, _C[f"{kind}_w"]] * channels > len(px)).any():
                 return "image ranges beyond the pixels file"
         return None
+
+
+def _with_all_columns(table: np.ndarray) -> np.ndarray:
+    """A table of an index written before the colour columns existed, padded with zeros (no colour stored)."""
+    if table.ndim == 2 and table.shape[1] == _OLD_COLUMNS and table.dtype == np.int64:
+        return np.hstack([table, np.zeros((len(table), len(TABLE_COLUMNS) - _OLD_COLUMNS), np.int64)])
+    return table
 
 
 def _concat(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: Any) -> np.ndarray:

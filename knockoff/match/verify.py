@@ -4,7 +4,11 @@ RootSIFT keypoints (OpenCV's SIFT, each descriptor L1-normalized and square-root
 reference to the listing with Lowe's ratio test, and a RANSAC homography is fitted. The copy is *verified*
 only when every check passes: enough matches and inliers, a sufficient inlier ratio, a plausible transform
 (not degenerate, no reflection, no extreme scale or shear, a convex quad), and a covered area that is not
-tiny. A mirrored copy is found by also matching the mirrored listing photo.
+tiny. A mirrored copy is found by also matching the mirrored listing photo. Geometry alone shows the same
+printed design (``GeometricMatch.geometry_verified``); a *copy of the official photo* (``verified``, also
+``is_copy``) must then agree pixel for pixel once aligned, in colour up to one global colour change, and in
+its small print (:mod:`knockoff.match.pixels`), so that a sibling product's official photo or a seller's own
+new photo of the package is never called a copy.
 
 The result says how many keypoints agree, how much of the official photo the listing shows, and where it
 lands in the listing photo (a quad, for drawing in the HTML report)::
@@ -26,8 +30,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from knockoff.errors import ConfigError
-from knockoff.match.pixels import jacobian_at, pixel_agreement, thumbnail
+from knockoff.errors import PolicyError
+from knockoff.match.pixels import copy_agreement, jacobian_at, pixel_agreement, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -46,47 +50,12 @@ def opencv_available() -> bool:
     return hasattr(cv2, "SIFT_create")
 
 
-# Default thresholds, set from measured distributions (benchmarks/bench_copies.py, which prints them and writes
-# them to benchmarks/results/bench_copies*.json under "verification"). RootSIFT, max_side 512, ratio 0.8,
-# RANSAC 4 px. Quick run: 224 edited copies of 14 real source photos (16 edit kinds) vs. 121 unrelated photos
-# (grocerystore store photos against *other* products' official photos, often the same brand, and against
-# non-grocery photos), top-3 global shortlist verified:
-#   copies:    inliers p0 16, p1 24, median 146 | inlier ratio p0 0.75, p1 0.81 | reference coverage p0 0.50
-#              (the crop edit keeps 50 %) | anisotropy p100 1.11 | inlier spread p0 0.066, p1 0.22
-#   unrelated: inliers median 6, p99 20, max 22 | of the 19 pairs with >= 8 inliers, every one with >= 15
-#              inliers has its inliers clustered (spread <= 0.06: a shared brand logo or a barcode)
-# Hence min_inliers 15 and min_inlier_spread 0.1 (between the two populations), min_inlier_ratio 0.7 (below
-# every copy; also rejects a *different photo of the same scene*: jenssegers office_sofa_man vs _woman has
-# ratio 0.66), min_coverage 0.1 (well below the 50 % crop), max_anisotropy 3 and max_scale 6 (copies stay
-# within 1.11 and 0.17-1.01; unrelated fits reach anisotropy 1000+ and scale 0.002-10).
-# Full run (890 copies of 59 sources, 966 unrelated, 265 shortlisted unrelated pairs): copies inliers p0 15,
-# p1 29; ratio p0 0.77, p1 0.86; coverage p0 0.50; anisotropy p100 1.11. Unrelated inliers p99 31, max 58;
-# 3 unrelated pairs pass every check (23-58 inliers, ratio 0.77-0.91, spread 0.11-0.13): store photos of one
-# grocerystore product against the official photo of another of the same line (shared package design),
-# i.e. the same printed packaging rather than a random false match. Looked at: e.g. train/.../Arla-Medium-Fat-
-# Milk_006.jpg vs the official Arla-Lactose-Medium-Fat-Milk photo: the same Arla "Sommarmjolk Mellanmjolk"
-# carton, the lactose-free one differing only by a blue badge; of the Arla-Medium-Fat-Milk store photos, about
-# 1 in 7 verify against that sibling (23-27 inliers, spread 0.105-0.114). No threshold change: a spread or
-# inlier floor that removes them (spread >= 0.15) would also drop copies (copies spread p1 0.21, p0 0.066)
-# and the store photos of the product's *own* official photo; the detector picks the verified reference
-# with the most inliers, which is the own product when it is in the catalog.
-# With the keypoint-vote shortlist (knockoff.match.keypoints; up to 3 more references verified per listing), quick
-# run (15 sources, 121 unrelated): copies p0/p1 inliers 16/24, ratio 0.75/0.81, spread 0.066/0.22; unrelated
-# shortlisted pairs max 22 inliers, none verified.
-# Full run with that shortlist (890 copies; 966 grocerystore store photos of *other* products): copies ratio
-# p0 0.77, p1 0.86; 41 store photos verify against a sibling product of the same brand (ratio 0.71-0.94, 0
-# against another brand), and the jenssegers office_sofa_woman photo verifies against _man (a new photo of the
-# same room from nearly the same spot: 77 inliers, ratio 0.79). Hence min_inlier_ratio 0.8: under the copies'
-# 1st percentile, above the re-photographed scene, and it halves the sibling-package verifications (41 -> 22).
-# The 22 left are new photos, not copies, so a last check compares pixels (knockoff.match.pixels): the fraction of the
-# covered reference's textured cells that correlate (NCC >= 0.5) with the aligned listing photo, on 160-px
-# thumbnails. Copies that pass every other check (two disjoint thirds of the sources x 16 edits, 299 and 288
-# copies): p0 0.81 / 0.80, p1 0.85 / 0.84, median 1.0 (lowest: caption bars and watermarks over part of the
-# photo); the 22 sibling-package pairs: median 0.39, max 0.63; store photos of the product's own official photo
-# that verify: 0.30-0.58. Hence min_pixel_agreement 0.72, between the two populations.
+# Default thresholds: measured distributions and the reasons for each value are in
+# benchmarks/results/verification_thresholds.md (bench_copies.py, bench_siblings.py).
 @dataclass(frozen=True)
 class VerifierSettings:
-    """Thresholds of the geometric checks; validated on creation (``ValueError``)."""
+    """Thresholds of the geometric and copy checks; validated on creation (:class:`knockoff.errors.PolicyError`,
+    a ``ValueError``)."""
 
     #: Minimum RANSAC inliers.
     min_inliers: int = 15
@@ -120,6 +89,14 @@ class VerifierSettings:
     min_pixel_agreement: float = 0.72
     #: Longer side of the grayscale thumbnails that the pixel check compares.
     thumbnail_side: int = 160
+    #: Minimum share of the shown part's informative cells whose colour one global colour map explains
+    #: (:func:`knockoff.match.pixels.copy_agreement`); a sibling product's recoloured panel fails it. 0: off.
+    min_colour_agreement: float = 0.8
+    #: Minimum share of the shown part's small textured cells that agree almost perfectly once aligned and
+    #: colour-mapped (the small print); a sibling's variant text or flavour picture fails it. 0: off.
+    min_detail_agreement: float = 0.94
+    #: Longer side of the colour thumbnails that the colour and detail checks compare.
+    colour_side: int = 320
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -137,10 +114,13 @@ class VerifierSettings:
             (isinstance(self.max_features, int) and self.max_features >= 16, "max_features must be an integer >= 16"),
             (0.0 <= self.min_pixel_agreement <= 1.0, "min_pixel_agreement must be in [0, 1]"),
             (isinstance(self.thumbnail_side, int) and self.thumbnail_side >= 32, "thumbnail_side must be an integer >= 32"),
+            (0.0 <= self.min_colour_agreement <= 1.0, "min_colour_agreement must be in [0, 1]"),
+            (0.0 <= self.min_detail_agreement <= 1.0, "min_detail_agreement must be in [0, 1]"),
+            (isinstance(self.colour_side, int) and self.colour_side >= 64, "colour_side must be an integer >= 64"),
         ]
         for ok, message in checks:
             if not ok:
-                raise ConfigError(f"invalid VerifierSettings: {message}")
+                raise PolicyError(f"invalid VerifierSettings: {message}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,6 +140,8 @@ class LocalFeatures:
     #: the resized grayscale image when it is smaller than ``enlarge_small_to``: kept so that the features of
     #: an enlarged copy can be computed if a second match needs them (:meth:`GeometricVerifier.enlarged`)
     small_gray: np.ndarray | None = field(default=None, repr=False)
+    #: small RGB copy of the (unmirrored) image, longer side ``colour_side``, for the colour and detail checks
+    colour: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -172,7 +154,15 @@ class LocalFeatures:
 
 @dataclass(frozen=True)
 class GeometricMatch:
-    """The outcome of verifying one listing photo against one reference photo."""
+    """The outcome of verifying one listing photo against one reference photo.
+
+    The evidence, each a number of its own: ``inliers`` (matching keypoints under one transform),
+    ``reference_coverage`` (share of the official photo the listing shows), ``pixel_agreement`` (coarse
+    grayscale structure), ``colour_agreement`` (colours under one global colour map) and ``detail_agreement``
+    (the small print). ``verified`` (also :attr:`is_copy`) is True only when the geometry *and* all three
+    pixel checks prove a copy of the official photo; ``geometry_verified`` says the geometric checks alone
+    passed (the same printed design, perhaps a new photo or a sibling product: never a copy by itself).
+    """
 
     inliers: int
     matches: int
@@ -189,6 +179,12 @@ class GeometricMatch:
     inlier_spread: float = 0.0  # inliers' convex hull area / visible reference area
     #: fraction of the covered reference's textured cells whose pixels agree once aligned (None: not measured)
     pixel_agreement: float | None = None
+    #: share of the shown part's informative cells whose colour one global colour map explains (None: not measured)
+    colour_agreement: float | None = None
+    #: share of the shown part's small textured cells that agree almost perfectly (None: not measured)
+    detail_agreement: float | None = None
+    #: every geometric check passed (enough consistent keypoints, a plausible transform, enough coverage)
+    geometry_verified: bool = False
     #: the fitted 3x3 homography, row by row: reference pixels -> listing pixels, both in the verifier's
     #: resized images (of the mirrored listing photo when ``mirrored``); empty when none was fitted
     homography: tuple[float, ...] = field(default=(), repr=False)
@@ -196,8 +192,33 @@ class GeometricMatch:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("homography")
+        out["is_copy"] = self.is_copy
+        out["proof"] = self.proof
         out["reference_box"] = [list(point) for point in self.reference_box]
         return out
+
+    @property
+    def is_copy(self) -> bool:
+        """Proven a copy of the official photo: geometry, pixels, colour and small print all agree."""
+        return self.verified
+
+    @property
+    def proof(self) -> str:
+        """What was proven: ``"copy"`` (of the official photo), ``"same design"`` (the geometric checks pass
+        but the pixels say it is not a copy: a new photo of the package or a sibling product's photo; the
+        packaging check and the margin over other products decide whether it is the same packaging) or
+        ``"none"``."""
+        if self.verified:
+            return "copy"
+        return "same design" if self.geometry_verified else "none"
+
+    def evidence(self) -> dict[str, Any]:
+        """The named numbers a reader needs (``None``: not measured)."""
+        return {
+            "keypoints": self.inliers, "official_photo_shown": self.reference_coverage,
+            "pixel_agreement": self.pixel_agreement, "colour_agreement": self.colour_agreement,
+            "detail_agreement": self.detail_agreement, "proof": self.proof,
+        }
 
     def describe_packaging(self, reference_label: str) -> str:
         """The reason of a same-packaging match (see :func:`packaging_check`)."""
@@ -222,6 +243,9 @@ class GeometricMatch:
             text += ", " + ", ".join(extras)
         if self.verified and self.pixel_agreement is not None:
             text += f"; {round(100 * self.pixel_agreement)} % of the shown part agrees pixel for pixel"
+            if self.colour_agreement is not None and self.detail_agreement is not None:
+                text += (f", {round(100 * self.colour_agreement)} % in colour and "
+                         f"{round(100 * self.detail_agreement)} % in its small print")
         if not self.verified:
             text += f" (not verified: {self.failed_check})"
         return text
@@ -326,13 +350,13 @@ class PackagingSettings:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_inliers, int) and self.min_inliers >= 6):
-            raise ConfigError("invalid PackagingSettings: min_inliers must be an integer >= 6")
+            raise PolicyError("invalid PackagingSettings: min_inliers must be an integer >= 6")
         if not 0.0 <= self.min_inlier_ratio <= 1.0:
-            raise ConfigError("invalid PackagingSettings: min_inlier_ratio must be in [0, 1]")
+            raise PolicyError("invalid PackagingSettings: min_inlier_ratio must be in [0, 1]")
         if not 0.0 <= self.min_listing_coverage <= 1.0:
-            raise ConfigError("invalid PackagingSettings: min_listing_coverage must be in [0, 1]")
+            raise PolicyError("invalid PackagingSettings: min_listing_coverage must be in [0, 1]")
         if self.min_margin < 1.0 or self.min_lead < 0:
-            raise ConfigError("invalid PackagingSettings: min_margin must be >= 1 and min_lead >= 0")
+            raise PolicyError("invalid PackagingSettings: min_margin must be >= 1 and min_lead >= 0")
 
 
 def packaging_check(match: GeometricMatch, settings: PackagingSettings | None = None) -> str | None:
@@ -425,9 +449,19 @@ class GeometricVerifier:
             size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
             gray = gray.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
         features = self._features_of_gray(gray, image.size, with_mirror)
+        colour = self._colour_thumbnail(image)
+        features = replace(features, colour=colour,
+                           mirrored=None if features.mirrored is None else replace(features.mirrored, colour=colour))
         if 0 < longest < min(self.settings.enlarge_small_to, self.settings.max_side):
             features = replace(features, small_gray=np.asarray(gray, dtype=np.uint8))
         return features
+
+    def _colour_thumbnail(self, image: Image.Image) -> np.ndarray:
+        rgb = image.convert("RGB")
+        side = self.settings.colour_side
+        if max(rgb.size) > 2 * side:  # a cheap first step for big photos; INTER_AREA does the rest
+            rgb = rgb.reduce(max(1, max(rgb.size) // (2 * side)))
+        return thumbnail(np.asarray(rgb, dtype=np.uint8), side)
 
     def enlarged(self, features: LocalFeatures) -> LocalFeatures | None:
         """The features of the photo behind ``features`` enlarged (bicubic) to ``enlarge_small_to``, computed at
@@ -440,6 +474,8 @@ class GeometricVerifier:
             scale = min(self.settings.enlarge_small_to, self.settings.max_side) / max(gray.size)
             big = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BICUBIC)
             cached = self._features_of_gray(big, features.image_size, features.mirrored is not None)
+            cached = replace(cached, colour=features.colour, mirrored=None if cached.mirrored is None
+                             else replace(cached.mirrored, colour=features.colour))
             self._enlarged[features] = cached
         return cached
 
@@ -485,111 +521,147 @@ class GeometricVerifier:
         flipped = self._match(listing.mirrored, reference, mirrored=True)
         return flipped if flipped.verified or flipped.inliers > result.inliers else result
 
+    def _ratio_matches(self, listing: LocalFeatures, reference: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
+        """Reference and listing points of the matches that pass Lowe's ratio test, one per listing keypoint."""
+        pairs = self._matcher.knnMatch(reference.descriptors, listing.descriptors, k=2)
+        best: dict[int, tuple[float, int]] = {}
+        for pair in pairs:
+            if len(pair) == 2 and pair[0].distance < self.settings.ratio * pair[1].distance:
+                m = pair[0]
+                # keep one reference keypoint per listing keypoint (the closest)
+                if m.trainIdx not in best or m.distance < best[m.trainIdx][0]:
+                    best[m.trainIdx] = (m.distance, m.queryIdx)
+        listing_idx = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
+        reference_idx = np.array([best[i][1] for i in listing_idx], dtype=np.int64)
+        return reference.points[reference_idx].astype(np.float64), listing.points[listing_idx].astype(np.float64)
+
     def _match(self, listing: LocalFeatures, reference: LocalFeatures, *, mirrored: bool) -> GeometricMatch:
         cv2 = self._ensure_cv()
         s = self.settings
         if len(listing) < 2 or len(reference) < 2:
             return _empty_match(0, "too few keypoints in one of the photos", mirrored)
-        pairs = self._matcher.knnMatch(reference.descriptors, listing.descriptors, k=2)
-        best: dict[int, tuple[float, int]] = {}
-        for pair in pairs:
-            if len(pair) == 2 and pair[0].distance < s.ratio * pair[1].distance:
-                m = pair[0]
-                # keep one reference keypoint per listing keypoint (the closest)
-                if m.trainIdx not in best or m.distance < best[m.trainIdx][0]:
-                    best[m.trainIdx] = (m.distance, m.queryIdx)
-        n_matches = len(best)
+        src, dst = self._ratio_matches(listing, reference)
+        n_matches = len(src)
         floor = min(s.min_inliers, self.packaging.min_inliers) if self.packaging is not None else s.min_inliers
         if n_matches < max(floor, 4):
             return _empty_match(n_matches, f"too few matches ({n_matches} < {s.min_inliers})", mirrored)
-        listing_idx = np.fromiter(best.keys(), dtype=np.int64)
-        reference_idx = np.array([best[i][1] for i in listing_idx], dtype=np.int64)
-        src = reference.points[reference_idx].astype(np.float64)
-        dst = listing.points[listing_idx].astype(np.float64)
         cv2.setRNGSeed(12345)
         h, mask = cv2.findHomography(src, dst, cv2.RANSAC, s.ransac_threshold, maxIters=2000, confidence=0.995)
         if h is None or mask is None or not np.all(np.isfinite(h)) or abs(h[2, 2]) < 1e-12:
             return _empty_match(n_matches, "no consistent transform (RANSAC failed)", mirrored)
         h = h / h[2, 2]
         inlier_mask = mask.ravel().astype(bool)
-        inliers = int(inlier_mask.sum())
-        ratio = inliers / n_matches
-
-        ref_w, ref_h = reference.work_size
-        lst_w, lst_h = listing.work_size
-        ref_rect = _rect(ref_w, ref_h)
-        quad, w = _project(h, ref_rect)
-
-        jac = jacobian_at(h, ref_w / 2.0, ref_h / 2.0)
-        if jac is None:
-            jac = np.zeros((2, 2))
-        det = float(np.linalg.det(jac))
-        singular = np.linalg.svd(jac, compute_uv=False)
-        scale = float(math.sqrt(abs(det))) if det != 0 else 0.0
-        anisotropy = float(singular[0] / max(singular[1], 1e-12))
-        rotation = float(math.degrees(math.atan2(jac[1, 0] - jac[0, 1], jac[0, 0] + jac[1, 1])))
-        if mirrored:
-            rotation = -rotation
-
-        degenerate = not (np.all(w > 1e-9) and np.all(np.isfinite(quad)) and _is_convex(quad) and det > 0)
-        if degenerate:
-            ref_cov = lst_cov = 0.0
-            box: tuple[tuple[float, float], ...] = ()
-        else:
-            clipped = _clip_to_rect(quad, lst_w, lst_h)
-            overlap = _polygon_area(clipped) if len(clipped) >= 3 else 0.0
-            quad_area = _polygon_area(quad)
-            lst_cov = overlap / (lst_w * lst_h)
-            ref_cov = overlap / quad_area if quad_area > 0 else 0.0
-            back = quad.copy()
-            if mirrored:
-                back[:, 0] = lst_w - back[:, 0]
-            factor = listing.factor
-            box = tuple((float(x / factor), float(y / factor)) for x, y in back)
+        shape, work_scale = _shape_of(h, reference, listing, mirrored)
         hull_area = 0.0
-        if inliers >= 3:
-            hull = cv2.convexHull(src[inlier_mask].astype(np.float32))
-            hull_area = float(cv2.contourArea(hull))
-        spread = min(hull_area / max(ref_cov * ref_w * ref_h, 1e-9), 1.0)
+        if inlier_mask.sum() >= 3:
+            hull_area = float(cv2.contourArea(cv2.convexHull(src[inlier_mask].astype(np.float32))))
+        visible = shape.reference_coverage * reference.work_size[0] * reference.work_size[1]
+        shape = replace(shape, inliers=int(inlier_mask.sum()), matches=n_matches,
+                        inlier_ratio=round(int(inlier_mask.sum()) / n_matches, 4),
+                        inlier_spread=round(min(hull_area / max(visible, 1e-9), 1.0), 4),
+                        homography=tuple(float(v) for v in h.ravel()))
+        failed = _geometry_failure(shape, work_scale, s)
+        if failed is not None:
+            return replace(shape, failed_check=failed)
+        return self._copy_proof(replace(shape, geometry_verified=True), listing, reference, h)
 
-        failed = None
-        if inliers < s.min_inliers:
-            failed = f"too few inliers ({inliers} < {s.min_inliers})"
-        elif ratio < s.min_inlier_ratio:
-            failed = f"inlier ratio {ratio:.2f} below {s.min_inlier_ratio:.2f}"
-        elif degenerate:
-            failed = "implausible transform (degenerate, reflected or folded)"
-        elif not (1.0 / s.max_scale <= scale <= s.max_scale):
-            failed = f"implausible transform (scale {scale:.2f} outside 1/{s.max_scale:g}..{s.max_scale:g})"
-        elif anisotropy > s.max_anisotropy:
-            failed = f"implausible transform (shear/stretch {anisotropy:.1f} above {s.max_anisotropy:g})"
-        elif ref_cov < s.min_coverage:
-            failed = f"covered area too small ({100 * ref_cov:.0f} % of the reference, below {100 * s.min_coverage:.0f} %)"
-        elif spread < s.min_inlier_spread:
-            failed = f"matching keypoints too clustered (they span {100 * spread:.0f} % of the covered area)"
-        agreement = None
-        if failed is None and s.min_pixel_agreement > 0 and listing.thumbnail is not None \
-                and reference.thumbnail is not None:
-            agreement = pixel_agreement(listing.thumbnail, listing.work_size, reference.thumbnail,
-                                        reference.work_size, h, mirrored=mirrored)
-            if agreement is not None and agreement < s.min_pixel_agreement:
-                failed = (f"the pixels do not agree once aligned ({100 * agreement:.0f} % of the covered area "
-                          f"agrees, below {100 * s.min_pixel_agreement:.0f} %): a new photo of the same design, "
-                          f"not a copy")
-        return GeometricMatch(
-            inliers=inliers,
-            matches=n_matches,
-            inlier_ratio=round(ratio, 4),
-            reference_coverage=round(float(min(ref_cov, 1.0)), 4),
-            listing_coverage=round(float(min(lst_cov, 1.0)), 4),
-            mirrored=mirrored,
-            rotation_deg=round(rotation, 2),
-            scale=round(scale * reference.factor / listing.factor, 4),
-            verified=failed is None,
-            failed_check=failed,
-            reference_box=box,
-            anisotropy=round(anisotropy, 3),
-            inlier_spread=round(float(spread), 4),
-            pixel_agreement=None if agreement is None else round(agreement, 4),
-            homography=tuple(float(v) for v in h.ravel()),
-        )
+    def _copy_proof(self, match: GeometricMatch, listing: LocalFeatures, reference: LocalFeatures,
+                    h: np.ndarray) -> GeometricMatch:
+        """``match`` (whose geometric checks passed) with the pixel, colour and detail evidence, verified
+        only when each enabled check proves a copy."""
+        s = self.settings
+        pixels = colour = detail = None
+        if s.min_pixel_agreement > 0 and listing.thumbnail is not None and reference.thumbnail is not None:
+            pixels = pixel_agreement(listing.thumbnail, listing.work_size, reference.thumbnail,
+                                     reference.work_size, h, mirrored=match.mirrored)
+        if (s.min_colour_agreement > 0 or s.min_detail_agreement > 0) and listing.colour is not None \
+                and reference.colour is not None:
+            agreement = copy_agreement(listing.colour, listing.work_size, reference.colour, reference.work_size,
+                                       h, mirrored=match.mirrored)
+            colour, detail = agreement.colour, agreement.detail
+        match = replace(match, pixel_agreement=_rounded(pixels), colour_agreement=_rounded(colour),
+                        detail_agreement=_rounded(detail))
+        return replace(match, verified=True) if (failed := _copy_failure(match, s)) is None \
+            else replace(match, failed_check=failed)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _shape_of(
+    h: np.ndarray, reference: LocalFeatures, listing: LocalFeatures, mirrored: bool
+) -> tuple[GeometricMatch, float]:
+    """The transform's measures (scale, shear, rotation, coverage, the reference's quad in the listing photo),
+    as an unverified match still without keypoint counts, and the scale in resized-image pixels."""
+    ref_w, ref_h = reference.work_size
+    lst_w, lst_h = listing.work_size
+    quad, w = _project(h, _rect(ref_w, ref_h))
+    jac = jacobian_at(h, ref_w / 2.0, ref_h / 2.0)
+    jac = np.zeros((2, 2)) if jac is None else jac
+    det = float(np.linalg.det(jac))
+    singular = np.linalg.svd(jac, compute_uv=False)
+    scale = float(math.sqrt(abs(det))) if det != 0 else 0.0
+    rotation = float(math.degrees(math.atan2(jac[1, 0] - jac[0, 1], jac[0, 0] + jac[1, 1])))
+    degenerate = not (np.all(w > 1e-9) and np.all(np.isfinite(quad)) and _is_convex(quad) and det > 0)
+    ref_cov = lst_cov = 0.0
+    box: tuple[tuple[float, float], ...] = ()
+    if not degenerate:
+        clipped = _clip_to_rect(quad, lst_w, lst_h)
+        overlap = _polygon_area(clipped) if len(clipped) >= 3 else 0.0
+        quad_area = _polygon_area(quad)
+        lst_cov = overlap / (lst_w * lst_h)
+        ref_cov = overlap / quad_area if quad_area > 0 else 0.0
+        back = quad.copy()
+        if mirrored:
+            back[:, 0] = lst_w - back[:, 0]
+        box = tuple((float(x / listing.factor), float(y / listing.factor)) for x, y in back)
+    return GeometricMatch(
+        inliers=0, matches=0, inlier_ratio=0.0,
+        reference_coverage=round(float(min(ref_cov, 1.0)), 4), listing_coverage=round(float(min(lst_cov, 1.0)), 4),
+        mirrored=mirrored, rotation_deg=round(-rotation if mirrored else rotation, 2),
+        scale=round(scale * reference.factor / listing.factor, 4), verified=False,
+        failed_check="implausible transform (degenerate, reflected or folded)" if degenerate else None,
+        reference_box=box, anisotropy=round(float(singular[0] / max(singular[1], 1e-12)), 3),
+    ), scale
+
+
+def _geometry_failure(match: GeometricMatch, work_scale: float, s: VerifierSettings) -> str | None:
+    """Which geometric check ``match`` fails, in words (``None``: all pass); ``work_scale`` is the transform's
+    scale in the verifier's resized images (``match.scale`` is in original-image pixels)."""
+    if match.inliers < s.min_inliers:
+        return f"too few inliers ({match.inliers} < {s.min_inliers})"
+    if match.inlier_ratio < s.min_inlier_ratio:
+        return f"inlier ratio {match.inlier_ratio:.2f} below {s.min_inlier_ratio:.2f}"
+    if match.failed_check is not None:  # degenerate, set by _shape_of
+        return match.failed_check
+    if not (1.0 / s.max_scale <= work_scale <= s.max_scale):
+        return f"implausible transform (scale {work_scale:.2f} outside 1/{s.max_scale:g}..{s.max_scale:g})"
+    if match.anisotropy > s.max_anisotropy:
+        return f"implausible transform (shear/stretch {match.anisotropy:.1f} above {s.max_anisotropy:g})"
+    if match.reference_coverage < s.min_coverage:
+        return (f"covered area too small ({100 * match.reference_coverage:.0f} % of the reference, below "
+                f"{100 * s.min_coverage:.0f} %)")
+    if match.inlier_spread < s.min_inlier_spread:
+        return f"matching keypoints too clustered (they span {100 * match.inlier_spread:.0f} % of the covered area)"
+    return None
+
+
+def _copy_failure(match: GeometricMatch, s: VerifierSettings) -> str | None:
+    """Why the pixels do not prove ``match`` a copy of the official photo (``None``: they do)."""
+    checks = (
+        (match.pixel_agreement, s.min_pixel_agreement, "the pixels do not agree once aligned",
+         "a new photo of the same design, not a copy"),
+        (match.colour_agreement, s.min_colour_agreement, "the colours do not agree under one colour change",
+         "another colour scheme of the same design (a sibling product?), not a copy"),
+        (match.detail_agreement, s.min_detail_agreement, "the small print does not agree",
+         "other text or pictures on the same design (a sibling product?), not a copy"),
+    )
+    for value, minimum, what, meaning in checks:
+        if minimum <= 0:
+            continue
+        if value is None:
+            return f"{what.split(' do')[0]} could not be compared (too little texture or colour): not proven a copy"
+        if value < minimum:
+            return f"{what} ({100 * value:.0f} % of the shown part agrees, below {100 * minimum:.0f} %): {meaning}"
+    return None
