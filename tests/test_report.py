@@ -502,7 +502,7 @@ def _search_sort_filter(page: Page, results: dict) -> None:
 
 def _enlarge(page: Page) -> None:
     By = page.By
-    page.row("L-tote-replica").find_element(By.CSS_SELECTOR, "td.photos .frame").click()
+    _click(page, page.row("L-tote-replica").find_element(By.CSS_SELECTOR, "td.photos .frame"))
     viewer = page.browser.find_element(By.ID, "viewer")
     wait_for(viewer.is_displayed)
     images = viewer.find_elements(By.CSS_SELECTOR, "img.large")
@@ -516,14 +516,20 @@ def _enlarge(page: Page) -> None:
     assert not viewer.is_displayed()
 
 
+def _click(page: Page, element) -> None:
+    """Click ``element`` once it is scrolled to the middle of the window, not under the sticky filter bar."""
+    page.browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def _decide_reload_export(page: Page, downloads: Path, read_decisions) -> None:
     By = page.By
     marks = {"L-tote-replica": "counterfeit", "L-watch-ok": "not_counterfeit", "L-lamp": "unsure"}
     for listing_id, decision in marks.items():
-        page.row(listing_id).find_element(By.CSS_SELECTOR, f'button[data-d="{decision}"]').click()
+        _click(page, page.row(listing_id).find_element(By.CSS_SELECTOR, f'button[data-d="{decision}"]'))
     note = page.row("L-lamp").find_element(By.CSS_SELECTOR, "input.note")
     note.send_keys('=cmd, "a lamp"')
-    page.row("L-wallet").click()  # the note is kept when it loses focus
+    _click(page, page.row("L-wallet"))  # clicked away from the note: the note is kept when it loses focus
     assert page.browser.find_element(By.ID, "decided").text == "3 decided"
     page.load()  # a reload keeps the marks
     for listing_id, decision in marks.items():

@@ -40,10 +40,15 @@ def test_a_refuted_copy_is_never_a_near_copy(similarity, package, match, tier):
     assert "copy of the official photo" not in s.message and "global similarity" in s.message
 
 
-def test_an_unconfirmed_near_copy_says_it_rests_on_the_global_descriptor():
+def test_an_unconfirmed_copy_is_a_look_alike_not_a_near_copy():
     s = sig.visual_match(0.97, "acme/tote.jpg", near_copy=0.95, match=0.95, unconfirmed="too few inliers (4 < 15)")
-    assert s.details["tier"] == "near-copy"
-    assert "global descriptor alone" in s.message and "too few inliers" in s.message
+    assert s.details["tier"] == "same-product" and s.details["unconfirmed"] is True
+    assert "looks like" in s.message and "too few inliers" in s.message and "copy of the official" not in s.message
+
+
+def test_without_local_features_a_near_copy_says_it_rests_on_the_global_descriptor():
+    s = sig.visual_match(0.97, "acme/tote.jpg", near_copy=0.95, match=0.8)
+    assert s.details["tier"] == "near-copy" and "global descriptor alone" in s.message
 
 
 def test_tier_index_on_arrays_agrees_with_match_tier():
@@ -52,10 +57,11 @@ def test_tier_index_on_arrays_agrees_with_match_tier():
     verified = rng.random(sims.size) < 0.2
     package = rng.random(sims.size) < 0.2
     refuted = rng.random(sims.size) < 0.3
-    tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=0.7, refuted=refuted)
+    unconfirmed = rng.random(sims.size) < 0.3
+    tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=0.7, refuted=refuted, unconfirmed=unconfirmed)
     for i in range(sims.size):
         one = sig.match_tier(float(sims[i]), verified=bool(verified[i]), same_package=bool(package[i]),
-                             near_copy=0.9, match=0.7, refuted=bool(refuted[i]))
+                             near_copy=0.9, match=0.7, refuted=bool(refuted[i]), unconfirmed=bool(unconfirmed[i]))
         assert one == (sig.TIERS[tiers[i]] if tiers[i] < len(sig.TIERS) else None)
 
 

@@ -82,27 +82,30 @@ def _fmt_price(value: float, currency: str | None) -> str:
 
 
 def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: float, match: float,
-               refuted: Any = False) -> Any:
+               refuted: Any = False, unconfirmed: Any = False) -> Any:
     """The match tier as an index into :data:`TIERS` (``len(TIERS)``: no match), for scalars or numpy arrays.
 
-    A copy proven by local features is a ``near-copy``; so is a global similarity at ``near_copy`` unless the
-    local features refuted it (``refuted``: the same printed design, but the aligned pixels show another photo,
-    e.g. a sibling product's official photo or a seller's own photo). Else a same-packaging match is
+    A copy proven by local features is a ``near-copy``; so is a global similarity at ``near_copy`` when local
+    features were not tried. When they were, and refuted it (``refuted``: the same printed design, but the
+    aligned pixels show another photo, e.g. a sibling product's official photo or a seller's own photo) or could
+    not confirm it (``unconfirmed``), one number does not make a copy. Else a same-packaging match is
     ``same-package``; else a similarity at ``match`` is ``same-product``, except a refuted one when ``match`` is
     the near-copy threshold (an engine that sees copies, not products: a refuted copy is no match at all).
     """
     similarity = np.asarray(similarity, dtype=np.float64)
     refuted = np.asarray(refuted, dtype=bool)
-    near = np.asarray(verified, dtype=bool) | ((similarity >= near_copy) & ~refuted)
+    unproven = refuted | np.asarray(unconfirmed, dtype=bool)
+    near = np.asarray(verified, dtype=bool) | ((similarity >= near_copy) & ~unproven)
     product = (similarity >= match) & ~(refuted & (match >= near_copy))
     conditions = [near, np.asarray(same_package, dtype=bool), product]
     return np.select(conditions, [0, 1, 2], len(TIERS))
 
 
 def match_tier(similarity: float, *, verified: bool, same_package: bool, near_copy: float, match: float,
-               refuted: bool = False) -> str | None:
+               refuted: bool = False, unconfirmed: bool = False) -> str | None:
     """The tier (one of :data:`TIERS`) of a best candidate, or None when it is not a match."""
-    number = int(tier_index(similarity, verified, same_package, near_copy=near_copy, match=match, refuted=refuted))
+    number = int(tier_index(similarity, verified, same_package, near_copy=near_copy, match=match, refuted=refuted,
+                            unconfirmed=unconfirmed))
     return TIERS[number] if number < len(TIERS) else None
 
 
@@ -127,9 +130,9 @@ def visual_match(
     other thresholds (calibration).
     """
     tier = match_tier(similarity, verified=bool(verified_copy), same_package=bool(same_package),
-                      near_copy=near_copy, match=match, refuted=bool(refuted))
+                      near_copy=near_copy, match=match, refuted=bool(refuted), unconfirmed=bool(unconfirmed))
     details = {"tier": tier, "similarity": similarity, "verified": bool(verified_copy),
-               "same_package": bool(same_package), "refuted": bool(refuted)}
+               "same_package": bool(same_package), "refuted": bool(refuted), "unconfirmed": bool(unconfirmed)}
     sim = f"global similarity {similarity:.2f}"
     if tier is None:
         why = f"; not a copy: {refuted}" if refuted else ""
@@ -138,14 +141,13 @@ def visual_match(
     if verified_copy:
         message = f"photo is a copy of the official photo {reference_label}: {verified_copy} ({sim})"
     elif tier == "near-copy":
-        check = f"; local features could not confirm it: {unconfirmed}" if unconfirmed else \
-            "; not checked by local features"
         message = (f"photo is nearly identical to {reference_label} by the global descriptor alone ({sim}, "
-                   f"near-copy threshold {near_copy:.2f}){check}")
+                   f"near-copy threshold {near_copy:.2f}); not checked by local features")
     elif tier == "same-package":
         message = f"photo shows the same packaging as {reference_label}: {same_package} ({sim})"
     else:
-        why = f"; it is not a copy of it: {refuted}" if refuted else ""
+        why = (f"; it is not a copy of it: {refuted}" if refuted else
+               f"; local features could not confirm a copy: {unconfirmed}" if unconfirmed else "")
         message = f"photo looks like {reference_label} ({sim}){why}"
     return Signal(VISUAL_MATCH, "hit", message, details)
 

@@ -113,6 +113,7 @@ class Evidence:
     title_signals: tuple[Signal, ...]
     error: bool = False
     refuted: bool = False  # local features showed the same design but not a copy
+    unconfirmed: bool = False  # local features were tried and could not confirm a copy
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evi
         verdict.listing_id, label, float(details["similarity"]), bool(details.get("verified")),
         bool(details.get("same_package")), others if matched else (),
         tuple(title_signals()) if matched else others, refuted=bool(details.get("refuted")),
+        unconfirmed=bool(details.get("unconfirmed")),
     )
 
 
@@ -176,7 +178,7 @@ def simulate(evidence: Sequence[Evidence], policy: Policy, engine_kind: str, ver
             out.append(("error", 0.0))
             continue
         tier = match_tier(e.similarity, verified=e.verified, same_package=e.same_package,
-                          near_copy=thresholds.near_copy, match=floor, refuted=e.refuted)
+                          near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed)
         out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy))
     return out
 
@@ -218,6 +220,7 @@ class _Grid:
     verified: np.ndarray
     same_package: np.ndarray
     refuted: np.ndarray
+    unconfirmed: np.ndarray
     has_hit: np.ndarray
     risk: np.ndarray  # (n, len(TIERS))
 
@@ -230,6 +233,7 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
         verified=np.array([e.verified for e in evidence], dtype=bool),
         same_package=np.array([e.same_package for e in evidence], dtype=bool),
         refuted=np.array([e.refuted for e in evidence], dtype=bool),
+        unconfirmed=np.array([e.unconfirmed for e in evidence], dtype=bool),
         has_hit=np.array([bool(row[0].hits) for row in assessed], dtype=bool),
         risk=np.array([[a.risk for a in row] for row in assessed], dtype=np.float64).reshape(len(evidence), len(TIERS)),
     )
@@ -237,7 +241,8 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
 
 def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray) -> np.ndarray:
     """``suspect`` flags (len(risk_cuts), n) under these thresholds, as :func:`simulate` decides them."""
-    tier = tier_index(g.similarity, g.verified, g.same_package, near_copy=near_copy, match=floor, refuted=g.refuted)
+    tier = tier_index(g.similarity, g.verified, g.same_package, near_copy=near_copy, match=floor, refuted=g.refuted,
+                      unconfirmed=g.unconfirmed)
     matched = tier < len(TIERS)
     risk = g.risk[np.arange(len(tier)), np.minimum(tier, len(TIERS) - 1)]
     return matched[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
