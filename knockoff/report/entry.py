@@ -93,7 +93,8 @@ def _read_photo(item: Any, marked: set[tuple[Any, int]]) -> PhotoBoxes | None:
         width, height = (int(v) for v in item["size"])
     except (TypeError, ValueError, KeyError):
         return None
-    boxes, hits = [], []
+    boxes: list[tuple[tuple[int, ...], str]] = []
+    hits: list[int] = []
     for number, raw in enumerate(item.get("boxes") or ()):
         box = _box(raw)
         if box is not None:
