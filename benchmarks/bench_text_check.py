@@ -38,7 +38,7 @@ from knockoff.evaluate.synthetic import make_labeled_set
 def _read(verdict: Any) -> bool:
     """Whether the check read the listing's text (its photo-text signals carry what was read, or say why not)."""
     signals = [s for s in verdict.signals if s.code in (BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO)]
-    return bool(signals) and not any(s.details.get("text_not_read") for s in signals)
+    return bool(signals) and not any(s.details.get("not_read") for s in signals)
 
 
 def measure(root: Path, limit: int) -> dict[str, Any]:
