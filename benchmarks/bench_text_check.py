@@ -36,10 +36,10 @@ from knockoff.evaluate.synthetic import make_labeled_set
 from knockoff.match.text import TextReadSettings
 
 
-def _read(verdict: Any) -> bool:
-    """Whether the check read the listing's text (its photo-text signals carry what was read, or say why not)."""
-    signals = [s for s in verdict.signals if s.code in (BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO)]
-    return bool(signals) and not any(s.details.get("not_read") for s in signals)
+def _not_read(verdict: Any) -> bool:
+    """Whether the check skipped reading the listing's text (its photo-text signals say so)."""
+    return any(s.details.get("not_read") for s in verdict.signals
+               if s.code in (BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO))
 
 
 def measure(root: Path, limit: int, read: TextReadSettings) -> dict[str, Any]:
