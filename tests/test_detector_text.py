@@ -146,6 +146,39 @@ def test_a_match_whose_photo_shows_no_text_has_clear_text_signals(text_index, li
     assert verdict.verdict == "authorized"
 
 
+@needs_ocr
+def test_a_copy_sold_by_another_seller_is_a_suspect_without_reading_its_text(text_index, listing_photos,
+                                                                             monkeypatch):
+    from knockoff.decide.text_evidence import TextMatcher
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the text was read although it could not change the verdict")
+
+    monkeypatch.setattr(TextMatcher, "read", no_reading)
+    verdict = _check(text_index, listing_photos["copy"], seller="shop9", title="scarf", price=30, currency="USD")
+    assert verdict.verdict == "suspect" and verdict.match.tier == "near-copy"
+    for code in TEXT_RISK_CODES:  # said, never a silent clear
+        signal = verdict.signal(code)
+        assert signal.state == "unknown" and "not read" in signal.message and signal.details["not_read"]
+    with pytest.raises(AssertionError, match="could not change"):  # a verdict the text could change reads it
+        _check(text_index, listing_photos["copy"], seller="acme-store", title="Acme scarf", price=30, currency="USD")
+
+
+@pytest.mark.parametrize("tier", ["near-copy", "same-package", "same-product"])
+@pytest.mark.parametrize("base", [(UNAUTHORIZED_SELLER,), ("PRICE_IMPLAUSIBLE",), ("BRAND_MISUSE", REPLICA_TERMS),
+                                  (UNAUTHORIZED_SELLER, "PRICE_IMPLAUSIBLE")])
+@pytest.mark.parametrize("text_states", [("clear", "clear"), ("hit", "clear"), ("clear", "hit"), ("hit", "hit")])
+def test_photo_text_can_never_lower_a_suspect(tier, base, text_states):
+    """Why the detector may skip reading a suspect's text: with a visual tier, whatever the text signals say,
+    a suspect stays a suspect and its risk does not fall."""
+    codes = (UNAUTHORIZED_SELLER, "PRICE_IMPLAUSIBLE", "BRAND_MISUSE", REPLICA_TERMS)
+    signals = tuple(Signal(c, "hit" if c in base else "clear", c) for c in codes)
+    without = rule.decide(tier, signals, TEXT_ON)
+    read = tuple(Signal(c, state, c) for c, state in zip((BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO), text_states))
+    with_text = rule.decide(tier, (*signals, *read), TEXT_ON)
+    assert with_text[1] >= without[1] and (without[0] != "suspect" or with_text[0] == "suspect")
+
+
 def test_with_text_off_there_are_no_text_signals(text_catalog, listing_photos):
     index = build_index(Catalog.from_dir(text_catalog), "perceptual")
     assert not index.reads_text and index.reference_texts is None

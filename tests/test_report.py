@@ -40,6 +40,18 @@ def _review_row(row: dict) -> dict:
     return row
 
 
+def _photo_text_signal(image: str) -> dict:
+    """A BRAND_IN_PHOTO hit as the detector writes it: the mention, and the boxes read in a 512-px decode."""
+    boxes = [{"text": "ACME", "score": 0.98, "box": [[100, 60], [300, 60], [300, 120], [100, 120]]},
+             {"text": "Sommarfil 1,5 L", "score": 0.9, "box": [[80, 400], [420, 400], [420, 440], [80, 440]]}]
+    mention = {"brand": "Acme", "how": "exact", "read": "ACME", "spelling": "Acme", "distance": 0, "score": 0.98,
+               "photo": 0, "boxes": [0]}
+    return {"code": "BRAND_IN_PHOTO", "state": "hit", "message": "the photo shows 'ACME'",
+            "details": {"brand": "Acme", "mentions": [mention], "photo_text": [
+                {"photo": 0, "image": image, "size": [512, 512], "engine": "rapidocr", "unavailable": None,
+                 "boxes": boxes}]}}
+
+
 @pytest.fixture(scope="module")
 def scan_dir(tmp_path_factory) -> Path:
     """A scan output directory with real results (suspect, authorized, no_match, error) plus a review row."""
@@ -89,6 +101,8 @@ def scan_dir(tmp_path_factory) -> Path:
     by_id["L-tote-replica"]["match"]["verification"] = {
         "verified": True, "inliers": 57, "pixel_agreement": 0.93, "reference_coverage": 0.8,
         "reference_box": [[40, 30], [220, 40], [210, 230], [30, 215]], "listing_size": [256, 256]}
+    tote = by_id["L-tote-replica"]  # as with Policy.text on: the text read from its first photo
+    tote["signals"].append(_photo_text_signal(tote["listing"]["images"][0]))
     # A no_match row with its nearest reference (the detector keeps it when a candidate was below the bar).
     by_id["L-lamp"]["match"] = dict(by_id["L-watch-ok"]["match"], tier=None, similarity=0.31)
     rows.append(_review_row(by_id["L-tote-ok"]))
@@ -263,6 +277,43 @@ def test_failed_verification_draws_no_box(scan_dir, tmp_path):
     data = _page_data(write_reports(tmp_path).html.read_text(encoding="utf-8"))
     ver = data["detail"][0]["m"]["ver"]
     assert ver["ok"] is False and "box" not in ver and ver["fail"] == "too few inliers (5 < 12)"
+
+
+def test_text_read_is_searchable_and_its_boxes_go_to_their_photo(scan_dir, tmp_path):
+    entries = {e.listing_id: e for e in map(entry_from_result, read_results(scan_dir))}
+    tote = entries["L-tote-replica"]
+    assert tote.photo_text == "ACME Sommarfil 1,5 L"  # the text of the boxes, not the entries' repr
+    (image, width, height, boxes, hits), = tote.text_boxes
+    assert image == tote.images[0] and (width, height) == (512, 512) and hits == (0,)
+    assert boxes[1] == ((80, 400, 420, 400, 420, 440, 80, 440), "Sommarfil 1,5 L")
+    assert all(not e.text_boxes and not e.photo_text for i, e in entries.items() if i != "L-tote-replica")
+    (tmp_path / "results.jsonl").write_bytes((scan_dir / "results.jsonl").read_bytes())
+    data = _page_data(write_reports(tmp_path, base_dir=scan_dir).html.read_text(encoding="utf-8"))
+    index = {row[0]: row for row in data["index"]}
+    assert index["L-tote-replica"][8] == "ACME Sommarfil 1,5 L"
+    details = dict(zip(index, data["detail"]))
+    assert details["L-tote-replica"]["t"] == [[0, 512, 512, [[100, 60, 300, 60, 300, 120, 100, 120, "ACME"],
+                                                             [80, 400, 420, 400, 420, 440, 80, 440, "Sommarfil 1,5 L"]],
+                                               [0]]]
+    assert all("t" not in d for i, d in details.items() if i != "L-tote-replica")  # no bytes for listings without
+
+
+@pytest.mark.parametrize("details, text, drawn", [
+    ({"ocr_text": "  Abibas  "}, "Abibas", 0),
+    ({"photo_text": ["FUMA", "", "3"]}, "FUMA 3", 0),
+    ({"photo_text": [{"image": "a.jpg", "size": [10, 10], "boxes": [{"text": "X", "box": [[0, 0], [1, 0]]}]}]}, "X", 0),
+    ({"photo_text": [{"image": "a.jpg", "size": None, "boxes": [{"text": "Y", "box": [[0, 0]] * 4}]}]}, "Y", 0),
+    ({"photo_text": [{"image": "a.jpg", "size": [10, 10], "boxes": [{"text": "Z", "box": [[0, 0]] * 4}]}]}, "Z", 1),
+    ({"photo_text": [{"image": "a.jpg", "size": [10, 10], "boxes": []}]}, "", 0),
+])
+def test_photo_text_shapes(details, text, drawn):
+    from knockoff.decide.verdict import Verdict
+
+    row = {"listing_id": "x", "verdict": "no_match", "risk": 0.0, "match": None, "reasons": [], "engine": "e",
+           "signals": [{"code": "BRAND_IN_PHOTO", "state": "clear", "message": "m", "details": details}],
+           "listing": None, "skipped_images": [], "error": None}
+    entry = entry_from_result(Verdict.from_dict(row))
+    assert entry.photo_text == text and len(entry.text_boxes) == drawn
 
 
 def _synthetic(n: int, photo: Path) -> list[dict]:
@@ -511,6 +562,14 @@ def _enlarge(page: Page) -> None:
                                                      i) for i in images))
     points = viewer.find_element(By.CSS_SELECTOR, "polygon").get_attribute("points")
     assert points.split() == ["40,30", "220,40", "210,230", "30,215"]
+    text = viewer.find_element(By.CSS_SELECTOR, "svg.text-boxes")  # the text read, in the photo it was read in
+    view = page.browser.execute_script("return arguments[0].getAttribute('viewBox')", text)
+    assert view == "0 0 512 512" and "text read: ACME · Sommarfil 1,5 L" in viewer.text
+    drawn = [(p.get_attribute("class"), p.get_attribute("points")) for p in text.find_elements(By.CSS_SELECTOR, "polygon")]
+    assert drawn == [("tb hit", "100,60 300,60 300,120 100,120"), ("tb", "80,400 420,400 420,440 80,440")]
+    frame, svg = (page.browser.execute_script("return arguments[0].getBoundingClientRect().toJSON()", e)
+                  for e in (viewer.find_element(By.CSS_SELECTOR, "img.large"), text))
+    assert abs(frame["width"] - svg["width"]) <= 2 and abs(frame["height"] - svg["height"]) <= 2  # scaled to it
     page.browser.save_screenshot(str(Path(page.url[len("file://"):]).parent.parent / "viewer.png"))
     page.browser.find_element(By.ID, "viewer-close").click()
     assert not viewer.is_displayed()

@@ -19,7 +19,7 @@ from knockoff.catalog.readers import Brand, Listing, ReferenceImage
 from knockoff.decide import rule
 from knockoff.decide import signals as sig
 from knockoff.decide.policy import EngineThresholds, ImageSettings, Policy
-from knockoff.decide.text_evidence import PhotoEvidence, TextIdentity, TextMatcher
+from knockoff.decide.text_evidence import PhotoEvidence, TextIdentity, TextMatcher, text_not_read
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
 from knockoff.errors import ConfigError, ImageError
 from knockoff.match.index import Hit, ReferenceIndex
@@ -206,8 +206,30 @@ class Detector:
             return error_verdict(listing, loaded.problems, self.engine)
         candidates = self._candidates(hits if hits is not None else self.search(vectors))
         best = self._verify_and_pick(candidates, loaded.images, vectors)
-        evidence = self._text_matcher().read(loaded.images, loaded.paths) if self._policy.text.enabled else None
+        evidence = None
+        if self._policy.text.enabled:
+            settled = self._suspect_without_text(listing, loaded, best)
+            if settled is not None:
+                return settled
+            evidence = self._text_matcher().read(loaded.images, loaded.paths)
         return self._verdict(listing, loaded, best, evidence)
+
+    def _suspect_without_text(self, listing: Listing, loaded: ListingImages,
+                              best: _Candidate | None) -> Verdict | None:
+        """The verdict of a listing whose photo matched a reference (a visual tier) and that is ``suspect``
+        without its photos' text, with the photo-text signals ``unknown`` ("not read"); None otherwise (then
+        the text is read). Reading could not change that verdict (:mod:`knockoff.decide.rule`): with a visual
+        tier the text never changes the match (it names the product only when no photo matched), its signals
+        can only add hits (the photo's replica terms join the title's; a clear removes no hit), a match's risk
+        with a hit grows with every further hit (weights lie in [0, 1]), and unknown signals count only when none hits. Only the risk
+        may be lower than with the text read: it is a lower bound."""
+        if best is None or self._visual(best).details.get("tier") is None:
+            return None
+        verdict = self._verdict(listing, loaded, best, None)
+        if verdict.verdict != "suspect":
+            return None
+        return replace(verdict, signals=(*verdict.signals, *text_not_read(
+            "the listing is a suspect on its photo match and other signals already; its text could only add to that")))
 
     def check(self, listing: Listing) -> Verdict:
         """Check one listing end to end."""

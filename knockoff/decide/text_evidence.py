@@ -30,11 +30,11 @@ from knockoff.decide.photo_text import (
     photo_replica_terms,
 )
 from knockoff.decide.policy import TextSettings
-from knockoff.decide.signals import Signal
+from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
 from knockoff.match.text import PhotoText, read_texts
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
 
-__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher"]
+__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "text_not_read"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,14 @@ class TextIdentity:
     product: str | None
     words: tuple[str, ...]
     photo: int
+
+
+def text_not_read(reason: str) -> tuple[Signal, Signal]:
+    """``BRAND_IN_PHOTO`` and ``MISSPELLED_BRAND_IN_PHOTO`` of a listing whose photos' text was not read on
+    purpose: ``unknown``, saying why (``details["not_read"]``), never a silent ``clear``."""
+    message = f"the text in the photos was not read: {reason}"
+    return (Signal(BRAND_IN_PHOTO, "unknown", message, {"not_read": reason}),
+            Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", message, {"not_read": reason}))
 
 
 def _brand_keys(brand: Brand) -> set[str]:

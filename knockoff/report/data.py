@@ -81,6 +81,16 @@ def _match(entry: Entry, thumbs: Thumbnails, photo: list[Any]) -> dict[str, Any]
             "tier": match.get("tier"), "ver": _verification(match, photo)}
 
 
+def _text_boxes(entry: Entry, images: Sequence[str]) -> list[list[Any]]:
+    """[photo position, width, height, [[x1, y1, ..., x4, y4, text], ...], [mention boxes]] per photo that had
+    text read (the boxes in that photo's decoded size; the page scales them to the photo it shows)."""
+    out = []
+    for image, width, height, boxes, hits in entry.text_boxes:
+        if image in images:
+            out.append([images.index(image), width, height, [[*corners, text] for corners, text in boxes], list(hits)])
+    return out
+
+
 def detail_row(entry: Entry, thumbs: Thumbnails) -> dict[str, Any]:
     """Everything the page shows of one listing beyond the index: photos, match, reasons, signals, price."""
     images = entry.images or ((entry.listing_image,) if entry.listing_image else ())
@@ -93,6 +103,9 @@ def detail_row(entry: Entry, thumbs: Thumbnails) -> dict[str, Any]:
     row["m" if entry.matched else "n"] = match
     reference = fmt_money(entry.match.get("reference_price"), entry.match.get("reference_currency"))
     row["pr"] = [fmt_money(entry.price, entry.currency), reference if entry.matched else "", entry.price_note]
+    text = _text_boxes(entry, images)
+    if text:
+        row["t"] = text
     for key, value in (("e", entry.error), ("k", list(entry.skipped)), ("g", entry.engine)):
         if value:
             row[key] = value

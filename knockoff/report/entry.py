@@ -26,6 +26,11 @@ NOT_CHECKED = "not checked"
 _PHOTO_TEXT_KEYS = ("photo_text", "ocr_text")
 
 
+#: one photo's text boxes: (photo path, width, height, ((8 corner coordinates), text) per box, the positions
+#: of the boxes that a brand mention spans)
+PhotoBoxes = tuple[str, int, int, tuple[tuple[tuple[int, ...], str], ...], tuple[int, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """What the reports say about one listing (strings and tuples only, to keep 100,000 of them small)."""
@@ -47,6 +52,7 @@ class Entry:
     skipped: tuple[str, ...]
     engine: str
     photo_text: str
+    text_boxes: tuple[PhotoBoxes, ...]  # the text boxes read, for photos that had any
     price_ratio: float | None  # listing price / reference price, when they could be compared
     price_note: str  # why the price could not be compared, when it could not
 
@@ -70,16 +76,54 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _photo_text(verdict: Verdict) -> str:
-    """Text read from the listing's photo, when a signal carries it in its details."""
+def _box(item: Any) -> tuple[tuple[int, ...], str] | None:
+    """((x1, y1, ..., x4, y4), text) of one box read, or None when it is not four corners."""
+    try:
+        corners = tuple(round(float(c)) for point in item["box"] for c in point[:2])
+        return (corners, str(item.get("text") or "")) if len(corners) == 8 else None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        return None
+
+
+def _read_photo(item: Any, marked: set[tuple[Any, int]]) -> PhotoBoxes | None:
+    """One ``photo_text`` entry as the page draws it (None without a usable size or any box)."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        width, height = (int(v) for v in item["size"])
+    except (TypeError, ValueError, KeyError):
+        return None
+    boxes: list[tuple[tuple[int, ...], str]] = []
+    hits: list[int] = []
+    for number, raw in enumerate(item.get("boxes") or ()):
+        box = _box(raw)
+        if box is not None:
+            if (item.get("photo"), number) in marked:
+                hits.append(len(boxes))
+            boxes.append(box)
+    if not boxes or width <= 0 or height <= 0:
+        return None
+    return str(item.get("image") or ""), width, height, tuple(boxes), tuple(hits)
+
+
+def _photo_text(verdict: Verdict) -> tuple[str, tuple[PhotoBoxes, ...]]:
+    """The text read from the listing's photos, when a signal carries it in its details (a string, a list of
+    strings, or the detector's ``photo_text`` entries with their boxes), and those boxes, photo by photo; the
+    boxes a brand mention spans (its signal's ``mentions``) are marked."""
+    marked = {(m.get("photo"), b) for s in verdict.signals for m in s.details.get("mentions") or ()
+              if isinstance(m, dict) for b in m.get("boxes") or () if isinstance(b, int)}
     for signal in verdict.signals:
         for key in _PHOTO_TEXT_KEYS:
             value = signal.details.get(key)
             if isinstance(value, str) and value.strip():
-                return value.strip()
-            if isinstance(value, (list, tuple)):
-                return " ".join(str(v) for v in value if v)
-    return ""
+                return value.strip(), ()
+            if isinstance(value, (list, tuple)) and value:
+                photos = tuple(p for p in (_read_photo(v, marked) for v in value) if p is not None)
+                texts = [str(b.get("text") or "") for v in value if isinstance(v, dict)
+                         for b in v.get("boxes") or () if isinstance(b, dict)]
+                texts += [str(v) for v in value if isinstance(v, (str, int, float))]
+                return " ".join(t for t in texts if t.strip()), photos
+    return "", ()
 
 
 def _price(verdict: Verdict, listing: Listing | None, match: Match | None) -> tuple[float | None, str]:
@@ -107,6 +151,7 @@ def entry_from_result(verdict: Verdict) -> Entry:
     match, listing = verdict.match, verdict.listing
     images = tuple(str(p) for p in listing.images if str(p)) if listing else ()
     ratio, note = _price(verdict, listing, match)
+    photo_text, text_boxes = _photo_text(verdict)
     return Entry(
         listing_id=verdict.listing_id, verdict=verdict.verdict, risk=verdict.risk,
         brand=match.brand if match and verdict.verdict in MATCHED_VERDICTS else "",
@@ -115,7 +160,7 @@ def entry_from_result(verdict: Verdict) -> Entry:
         currency=_text(listing.currency) if listing else "", seller=_text(listing.seller).strip() if listing else "",
         reasons=tuple((r.code, r.message) for r in verdict.reasons),
         signals=tuple((s.code, s.state, s.message) for s in verdict.signals), error=_text(verdict.error),
-        skipped=verdict.skipped_images, engine=verdict.engine, photo_text=_photo_text(verdict),
+        skipped=verdict.skipped_images, engine=verdict.engine, photo_text=photo_text, text_boxes=text_boxes,
         price_ratio=ratio, price_note=note,
     )
 

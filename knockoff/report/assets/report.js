@@ -44,16 +44,24 @@ function detailOf(i){var c=Math.floor(i/DET), chunk=KO.details[c];
     s.src=M.data+'/d-'+('0000'+c).slice(-5)+'.js';document.body.appendChild(s);}
   return null;}
 
-function frame(photo,size,box,large){var f=el('span','frame'), w=photo[1]||size, h=photo[2]||size,
+function textOf(d,p){var t=d.t||[]; for(var k=0;k<t.length;k++){if(t[k][0]===p){return t[k];}} return null;}
+function overlay(w,h,cls){var svg=document.createElementNS('http://www.w3.org/2000/svg','svg');
+  svg.setAttribute('viewBox','0 0 '+w+' '+h); svg.setAttribute('preserveAspectRatio','none');
+  if(cls){svg.setAttribute('class',cls);} return svg;}
+function polygon(points,cls,label){var ns='http://www.w3.org/2000/svg', poly=document.createElementNS(ns,'polygon');
+  poly.setAttribute('points',points); if(cls){poly.setAttribute('class',cls);}
+  if(label){var t=document.createElementNS(ns,'title'); t.textContent=label; poly.appendChild(t);} return poly;}
+function textBoxes(f,text){var svg=overlay(text[1],text[2],'text-boxes'), hits={};
+  text[4].forEach(function(k){hits[k]=true;});
+  text[3].forEach(function(b,k){var pts=[]; for(var j=0;j<8;j+=2){pts.push(b[j]+','+b[j+1]);}
+    svg.appendChild(polygon(pts.join(' '),hits[k]?'tb hit':'tb',b[8]));}); f.appendChild(svg);}
+function frame(photo,size,box,large,text){var f=el('span','frame'), w=photo[1]||size, h=photo[2]||size,
   s=Math.min(size/w,size/h,large?2:4); var img=el('img','thumb'+(large?' large':''));
   img.width=Math.max(1,Math.round(w*s)); img.height=Math.max(1,Math.round(h*s)); img.alt=photo[3]||'photo';
   img.loading=large?'eager':'lazy'; img.src=url(photo[0],large); f.appendChild(img);
-  if(box){var ns='http://www.w3.org/2000/svg', svg=document.createElementNS(ns,'svg'),
-    poly=document.createElementNS(ns,'polygon'); svg.setAttribute('viewBox','0 0 '+box.fr[0]+' '+box.fr[1]);
-    svg.setAttribute('preserveAspectRatio','none');
-    poly.setAttribute('points',box.box.map(function(p){return p[0]+','+p[1];}).join(' '));
-    svg.appendChild(poly); f.appendChild(svg);}
-  return f;}
+  if(box){var svg=overlay(box.fr[0],box.fr[1],null);
+    svg.appendChild(polygon(box.box.map(function(p){return p[0]+','+p[1];}).join(' '),null,null)); f.appendChild(svg);}
+  if(text){textBoxes(f,text);} return f;}
 
 function figure(photo,size,caption,box,onClick){var fig=el('figure');
   if(photo[0]){var f=frame(photo,size,box,false); if(onClick){f.addEventListener('click',onClick);} fig.appendChild(f);}
@@ -148,11 +156,12 @@ KO.onDetail=function(c){var start=state.page*PAGE; if(shown.slice(start,start+PA
 function openViewer(i,p){KO.viewing=[i,p]; viewerRefresh(); $('viewer').hidden=false;}
 function viewerRefresh(){if(!KO.viewing){return;} var i=KO.viewing[0], p=KO.viewing[1], d=detailOf(i), r=rows[i];
   var sides=$('viewer-sides'); sides.textContent=''; $('viewer-title').textContent=r[TITLE]||r[ID]; if(!d){return;}
-  var photo=d.p[p]; sides.appendChild(bigFigure(photo,'listing photo: '+photo[3],boxOf(d,p)));
+  var photo=d.p[p], text=textOf(d,p), said=text?text[3].map(function(b){return b[8];}).join(' · '):'';
+  sides.appendChild(bigFigure(photo,'listing photo: '+photo[3]+(said?' · text read: '+said:''),boxOf(d,p),text));
   if(d.m){sides.appendChild(bigFigure(d.m.ref,'official photo: '+d.m.ref[3]+' · '+(d.m.pn||d.m.pid)+' · '+verText(d.m.ver),null));}
   else{sides.appendChild(el('div','nomatch','no match'));}}
-function bigFigure(photo,caption,box){var fig=el('figure','big');
-  fig.appendChild(photo[0]?frame(photo,M.large,box,true):el('span','nophoto',photo[4]));
+function bigFigure(photo,caption,box,text){var fig=el('figure','big');
+  fig.appendChild(photo[0]?frame(photo,M.large,box,true,text):el('span','nophoto',photo[4]));
   fig.appendChild(el('figcaption',null,caption)); return fig;}
 function closeViewer(){KO.viewing=undefined; $('viewer').hidden=true;}
 

@@ -1,0 +1,118 @@
+"""The full check with text reading on against the same check with it off, in one run, interleaved.
+
+    python benchmarks/bench_text_check.py --quick   # 30 printed listings + a small labeled mix (~3 min)
+    python benchmarks/bench_text_check.py           # 120 printed + a larger labeled mix
+
+Two sets, each checked listing by listing by two Detectors on one index (built with the references' text):
+``Policy()`` (text off) and ``Policy(text=TextSettings(enabled=True))`` (text on), the order alternating per
+listing so that machine load falls on both alike. Reported per set: the throughput ratio on/off (the issue's
+target: >= 0.5), how many listings' text was read (the detector skips reading when the text could not change the
+verdict), and for the printed set the rate at which a misspelled brand is flagged (MISSPELLED_BRAND_IN_PHOTO hit;
+target >= 0.9) and genuine spellings flagged as misspelled.
+
+(a) printed: :func:`knockoff.evaluate.printed.make_printed_set` (one photo per listing, the brand printed,
+    genuine / misspelled / unrelated; no titles or prices).
+(b) labeled mix: :func:`knockoff.evaluate.synthetic.make_labeled_set` (copies and edits of official photos,
+    sold by official and other sellers, and unrelated photos).
+Results: benchmarks/results/text_check(.quick).{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import markdown_table, text_table, write_results
+
+from knockoff import Catalog, Detector, build_index
+from knockoff.catalog.readers import read_listings
+from knockoff.decide.policy import Policy, TextSettings
+from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO
+from knockoff.evaluate.printed import make_printed_set
+from knockoff.evaluate.synthetic import make_labeled_set
+from knockoff.match.text import TextReadSettings
+
+
+def _not_read(verdict: Any) -> bool:
+    """Whether the check skipped reading the listing's text (its photo-text signals say so)."""
+    return any(s.details.get("not_read") for s in verdict.signals
+               if s.code in (BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO))
+
+
+def measure(root: Path, limit: int, read: TextReadSettings) -> dict[str, Any]:
+    """Check every listing of the set at ``root`` with text off and on, interleaved; times and outcomes."""
+    index = build_index(Catalog.from_dir(root), "perceptual", read_text=True)
+    off = Detector(index, policy=Policy())
+    on = Detector(index, policy=Policy(text=TextSettings(enabled=True, read=read)))
+    listings = read_listings(root / "listings.csv")[:limit]
+    for detector in (off, on):  # warm up: the OCR engine and the verifier are created on first use
+        detector.check(listings[0].listing)
+    seconds = {"off": 0.0, "on": 0.0}
+    rows = []
+    for n, item in enumerate(listings):
+        order = (("off", off), ("on", on)) if n % 2 == 0 else (("on", on), ("off", off))
+        verdicts = {}
+        for name, detector in order:
+            start = time.perf_counter()
+            verdicts[name] = detector.check(item.listing)
+            seconds[name] += time.perf_counter() - start
+        rows.append((item, verdicts["off"], verdicts["on"]))
+    return {"n": len(rows), "seconds": seconds, "rows": rows}
+
+
+def _flag_rate(rows: list, kind: str) -> tuple[int, int]:
+    cases = [on for item, _, on in rows if item.kind == kind]
+    flagged = [v for v in cases if (s := v.signal(MISSPELLED_BRAND_IN_PHOTO)) is not None and s.hit]
+    return len(flagged), len(cases)
+
+
+def summarise(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    rows, seconds = result["rows"], result["seconds"]
+    out: dict[str, Any] = {
+        "set": name, "listings": result["n"],
+        "ratio_on_over_off": round(seconds["off"] / seconds["on"], 3) if seconds["on"] else None,
+        "text_not_read": sum(_not_read(on) for _, _, on in rows),
+        "verdicts_changed_by_text": sum(off.verdict != on.verdict for _, off, on in rows),
+        "suspects_off": sum(off.verdict == "suspect" for _, off, _ in rows),
+        "suspects_on": sum(on.verdict == "suspect" for _, _, on in rows),
+    }
+    if name == "printed":
+        hit, total = _flag_rate(rows, "printed-misspelled")
+        wrong, genuine = _flag_rate(rows, "printed-genuine")
+        out["misspelled_flagged"] = f"{hit}/{total}"
+        out["misspelled_flag_rate"] = round(hit / total, 3) if total else None
+        out["genuine_flagged_misspelled"] = f"{wrong}/{genuine}"
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--printed", type=int, default=None, help="printed listings (default 30 quick, 120 full)")
+    parser.add_argument("--det-side", type=int, default=TextReadSettings().det_side,
+                        help="the text detector's photo side with text on (TextReadSettings.det_side)")
+    parser.add_argument("--name", default=None, help="results file name (default text_check[.quick])")
+    args = parser.parse_args()
+    n_printed = args.printed or (30 if args.quick else 120)
+    with tempfile.TemporaryDirectory() as tmp:
+        printed = make_printed_set(Path(tmp) / "printed", n_listings=n_printed, seed=0).root
+        labeled = make_labeled_set(Path(tmp) / "labeled", n_brands=3 if args.quick else 4,
+                                   listings_per_product=2 if args.quick else 3,
+                                   n_unrelated=4 if args.quick else 10, seed=0).root
+        read = TextReadSettings(det_side=args.det_side)
+        summaries = [summarise("printed", measure(printed, n_printed, read)),
+                     summarise("labeled-mix", measure(labeled, 10_000, read))]
+    headers = list(dict.fromkeys(k for s in summaries for k in s))
+    table = [[s.get(h, "") for h in headers] for s in summaries]
+    print(text_table(headers, table))
+    name = args.name or ("text_check.quick" if args.quick else "text_check")
+    markdown = ("Full Detector.check with text on vs off (same index, interleaved per listing); "
+                f"ratio = throughput on / off; text read with {vars(read)}.\n\n" + markdown_table(headers, table))
+    write_results(name, {"quick": args.quick, "read_settings": vars(read), "summaries": summaries}, markdown)
+
+
+if __name__ == "__main__":
+    main()
