@@ -1,6 +1,7 @@
 """The reference index: every official image embedded once, searchable with FAISS, saved as a directory.
 
-A directory holds ``index.faiss`` (the vectors), ``references.jsonl`` (one line per reference image),
+A directory holds ``index.faiss`` (the vectors), the reference metadata in columns (``references_*.npy``,
+memory-mapped and read lazily: :mod:`knockoff.match.reftable`; format 1's ``references.jsonl`` is refused),
 ``brands.json`` and ``manifest.json`` (format version, embedder settings, dimension, metric, counts and
 SHA-256 checksums), and, for an index built with ``read_text=True`` (``knockoff index build --text``), the text
 read from every reference photo in ``texts.json`` (:mod:`knockoff.match.text_index`). Saving is atomic: a crash
@@ -51,6 +52,7 @@ from knockoff.match.manifest import (
     sha256,
     verify_checksums,
 )
+from knockoff.match.reftable import ReferenceTable
 from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
 from knockoff.match.text import ENGINE_NAME as TEXT_ENGINE
 from knockoff.match.text import PhotoText, read_text, reader_status
@@ -200,8 +202,7 @@ class ReferenceIndex:
     ):
         self.embedder = embedder
         self.brands: dict[str, Brand] = {b.key: b for b in brands}
-        self.references: dict[int, ReferenceImage] = {}
-        self._views: dict[int, int] = {}
+        self.references = ReferenceTable()
         self._max_views: int | None = 0
         self._next_id = 0
         self.index_type, self.params = resolve_index_params(index_type, embedder.dim, params)
@@ -293,8 +294,7 @@ class ReferenceIndex:
         self._next_id += len(refs)
         self._changed()
         for ref_id, ref, count in zip(ref_ids.tolist(), refs, counts.tolist()):
-            self.references[ref_id] = ref
-            self._views[ref_id] = count
+            self.references.add(ref_id, ref, count)
             if ref.brand.casefold() not in self.brands:
                 self.add_brand(Brand(ref.brand))
         if self._max_views is not None:
@@ -501,9 +501,9 @@ class ReferenceIndex:
     def reference_vectors(self, ref_id: int) -> np.ndarray | None:
         """The indexed vectors (one a view) of a reference photo, as the index holds them; None for an ivfpq
         index (its vectors are stored quantized) or a reference id it does not hold."""
-        if ref_id not in self._views or self.index_type == "ivfpq" or not self._faiss.is_trained:
+        if ref_id not in self.references or self.index_type == "ivfpq" or not self._faiss.is_trained:
             return None
-        ids = (np.int64(ref_id) << _VIEW_BITS) + np.arange(self._views[ref_id], dtype=np.int64)
+        ids = (np.int64(ref_id) << _VIEW_BITS) + np.arange(self.references.views(ref_id), dtype=np.int64)
         try:
             return np.stack([self._faiss.reconstruct(int(i)) for i in ids]).astype(np.float32, copy=False)
         except RuntimeError:
@@ -515,21 +515,16 @@ class ReferenceIndex:
         Flat and ivfpq remove in place; FAISS's HNSW cannot, so an hnsw index is rebuilt from its stored
         vectors without them (minutes on millions of vectors; logged). A memory-mapped index cannot be changed.
         """
-        doomed = [
-            ref_id
-            for ref_id, ref in self.references.items()
-            if ref.brand.casefold() == brand.casefold() and ref.product_id == product_id
-        ]
+        doomed = self.references.find(brand, product_id)
         if not doomed:
             return 0
         self._check_writable("remove from")
         ids = np.concatenate(
-            [(np.int64(r) << _VIEW_BITS) + np.arange(self._views[r], dtype=np.int64) for r in doomed]
+            [(np.int64(r) << _VIEW_BITS) + np.arange(self.references.views(r), dtype=np.int64) for r in doomed]
         )
         self._remove_ids(ids)
         for ref_id in doomed:
             del self.references[ref_id]
-            del self._views[ref_id]
             if self._features is not None:
                 self._features.discard(ref_id)
             if self._texts is not None:
@@ -574,7 +569,7 @@ class ReferenceIndex:
         if self.vector_count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         if self._max_views is None:
-            self._max_views = max(self._views.values(), default=1)
+            self._max_views = self.references.max_views() or 1
         raw_k = min(self.vector_count, k * max(self._max_views, 1))
         scores, ids = self._faiss.search(queries, raw_k)
         results: list[list[Hit]] = []
@@ -597,7 +592,7 @@ class ReferenceIndex:
         import faiss
 
         return {
-            "embedder": self.embedder, "brands": self.brands, "references": self.references, "views": self._views,
+            "embedder": self.embedder, "brands": self.brands, "references": self.references,
             "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
             "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
             "pending": self._pending, "skipped": self.skipped, "features": self._features, "texts": self._texts,
@@ -630,7 +625,6 @@ class ReferenceIndex:
         self.embedder = state["embedder"]
         self.brands = state["brands"]
         self.references = state["references"]
-        self._views = state["views"]
         self._max_views = None
         self._next_id = state["next_id"]
         self.index_type, self.params = state["index_type"], state["params"]
@@ -696,9 +690,7 @@ class ReferenceIndex:
             shutil.copyfile(self._mapped_file(), staging / "index.faiss")
         else:
             faiss.write_index(self._faiss, str(staging / "index.faiss"))
-        with (staging / "references.jsonl").open("w", encoding="utf-8") as handle:
-            for ref_id, ref in self.references.items():
-                handle.write(json.dumps({"id": ref_id, "views": self._views[ref_id], **ref.to_dict()}) + "\n")
+        self.references.save(staging)
         (staging / "brands.json").write_text(
             json.dumps([b.to_dict() for b in self.brands.values()], indent=1), encoding="utf-8"
         )
@@ -751,7 +743,8 @@ class ReferenceIndex:
         if mmap:
             index._read_only = str(root)
             index._mapped_checksum = manifest["checksums"]["index.faiss"]
-        index._next_id = int(manifest.get("next_id", max(index.references, default=-1) + 1))
+        index._max_views = None
+        index._next_id = int(manifest.get("next_id", int(index.references.ids().max(initial=-1)) + 1))
         features = manifest.get("features")
         if features is not None:
             index._features = FeatureStore.load(root, features["settings"], set(index.references))
@@ -782,7 +775,7 @@ class ReferenceIndex:
         self._text_cache = (self._generation, stored)
 
     def _read_files(self, root: Path, mmap: bool) -> None:
-        """Read index.faiss, references.jsonl and brands.json; any damage is an IndexCorruptError."""
+        """Read index.faiss, the reference table and brands.json; any damage is an IndexCorruptError."""
         import faiss
 
         # IO_FLAG_MMAP maps IVF inverted lists; IO_FLAG_MMAP_IFC maps flat codes (flat, and the hnsw storage).
@@ -790,8 +783,7 @@ class ReferenceIndex:
         flags = (faiss.IO_FLAG_MMAP if self.index_type == "ivfpq" else faiss.IO_FLAG_MMAP_IFC) if mmap else 0
         try:
             self._faiss = faiss.read_index(str(root / "index.faiss"), flags)
-            for number, line in enumerate((root / "references.jsonl").read_text(encoding="utf-8").splitlines(), 1):
-                self._read_reference(number, json.loads(line))
+            self.references = ReferenceTable.load(root)
             for data in json.loads((root / "brands.json").read_text(encoding="utf-8")):
                 self.add_brand(Brand(data["name"], tuple(data["aliases"]), tuple(data["authorized_sellers"])))
         except IndexCorruptError as exc:
@@ -802,31 +794,15 @@ class ReferenceIndex:
         except RecursionError:
             raise IndexCorruptError(f"{root}: cannot read the index (JSON nested too deeply)") from None
 
-    def _read_reference(self, number: int, row: Any) -> None:
-        if not isinstance(row, dict):
-            raise IndexCorruptError(f"references.jsonl, line {number}: not a JSON object")
-        ref_id, views = row.pop("id", None), row.pop("views", None)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ref_id, views)) \
-                or ref_id < 0 or not 1 <= views <= _MAX_VIEWS or ref_id in self.references:
-            raise IndexCorruptError(f"references.jsonl, line {number}: bad or repeated 'id' or 'views'")
-        texts_ok = all(isinstance(row.get(k), str) for k in ("brand", "product_id", "image")) and all(
-            isinstance(row.get(k, ""), str) for k in ("product_name", "label"))
-        price, currency = row.get("price"), row.get("currency")
-        price_ok = price is None or (isinstance(price, (int, float)) and not isinstance(price, bool) and price >= 0)
-        if not texts_ok or not price_ok or not (currency is None or isinstance(currency, str)):
-            raise IndexCorruptError(f"references.jsonl, line {number}: a field has the wrong type")
-        self._views[ref_id] = views
-        self.references[ref_id] = ReferenceImage.from_dict(row)
-
     def _check_against(self, root: Path, manifest: dict[str, Any]) -> None:
         """The files agree with the manifest and with each other (counts, dimension, type, ids)."""
         count = manifest["count"]
         if len(self.references) != count["references"]:
-            raise IndexCorruptError(f"{root}: references.jsonl has {len(self.references)} references but the "
+            raise IndexCorruptError(f"{root}: the reference table has {len(self.references)} references but the "
                                     f"manifest says {count['references']} (cut short or edited)")
         if manifest["dim"] != self.embedder.dim or self._faiss.d != self.embedder.dim:
             raise IndexCorruptError(f"{root}: index.faiss does not agree with the manifest (dimension)")
-        total_views = sum(self._views.values())
+        total_views = self.references.total_views()
         if self._faiss.ntotal != count["vectors"] or total_views != count["vectors"]:
             raise IndexCorruptError(f"{root}: index.faiss holds {self._faiss.ntotal} vectors, the references "
                                     f"{total_views} views, the manifest says {count['vectors']}")
@@ -835,10 +811,11 @@ class ReferenceIndex:
         if self.index_type != "ivfpq":
             import faiss
 
-            owners = set((faiss.vector_to_array(self._faiss.id_map) >> _VIEW_BITS).tolist())
-            if owners != set(self.references):
-                raise IndexCorruptError(f"{root}: index.faiss and references.jsonl name different reference ids")
-        if self.references and max(self.references) >= manifest.get("next_id", max(self.references) + 1):
+            owners = np.unique(faiss.vector_to_array(self._faiss.id_map) >> _VIEW_BITS)
+            if not np.array_equal(owners, self.references.ids()):
+                raise IndexCorruptError(f"{root}: index.faiss and the reference table name different reference ids")
+        top = int(self.references.ids().max(initial=-1))
+        if top >= 0 and top >= manifest.get("next_id", top + 1):
             raise IndexCorruptError(f"{root}: manifest.json 'next_id' is not above every reference id")
 
 
