@@ -79,6 +79,9 @@ _SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivfpq": ("nprobe",)}
 _VIEW_BITS = 8  # a FAISS id is (reference id << 8) | view number: up to 256 views per reference image
 _MAX_VIEWS = 1 << _VIEW_BITS
 _FILES = CORE_FILES
+HNSW_COMPACT_FRACTION = 0.2
+"""An hnsw graph is rebuilt without its removed vectors once they are more than this fraction of it."""
+TOMBSTONES_FILE = "hnsw_removed.npy"
 _GENERATIONS = itertools.count(1)  # generation numbers, unique across every index of the process
 
 
@@ -210,6 +213,8 @@ class ReferenceIndex:
         self._apply_search_params()
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # ivfpq vectors added before training
         self._pending_count = 0
+        #: hnsw only: FAISS ids removed but still in the graph, skipped by every search (sorted int64)
+        self._tombstones = np.zeros(0, np.int64)
         self._read_only: str | None = None  # the directory a memory-mapped index was loaded from
         self._mapped_checksum: str | None = None
         self.skipped: list[ImageError] = []
@@ -233,7 +238,7 @@ class ReferenceIndex:
 
     @property
     def vector_count(self) -> int:
-        return int(self._faiss.ntotal) + self._pending_count
+        return int(self._faiss.ntotal) - len(self._tombstones) + self._pending_count
 
     @property
     def is_trained(self) -> bool:
@@ -512,10 +517,18 @@ class ReferenceIndex:
     def remove_product(self, brand: str, product_id: str) -> int:
         """Remove every reference image of a product; returns how many images were removed.
 
-        Flat and ivfpq remove in place; FAISS's HNSW cannot, so an hnsw index is rebuilt from its stored
-        vectors without them (minutes on millions of vectors; logged). A memory-mapped index cannot be changed.
+        Flat and ivfpq remove in place. FAISS's HNSW cannot: its removed vectors stay in the graph, skipped by
+        every search, until they are more than :data:`HNSW_COMPACT_FRACTION` of it, when the graph is rebuilt
+        (:meth:`compact`; minutes on millions of vectors, logged). A memory-mapped index cannot be changed.
         """
-        doomed = self.references.find(brand, product_id)
+        return self._remove_references(self.references.find(brand, product_id))
+
+    def remove_brand(self, brand: str) -> int:
+        """Remove every reference image of a brand (not the brand itself: its sellers and aliases stay);
+        returns how many images were removed. As :meth:`remove_product`, without a full rebuild."""
+        return self._remove_references(self.references.find(brand))
+
+    def _remove_references(self, doomed: list[int]) -> int:
         if not doomed:
             return 0
         self._check_writable("remove from")
@@ -543,9 +556,24 @@ class ReferenceIndex:
             if self._faiss.ntotal:
                 self._faiss.remove_ids(faiss.IDSelectorBatch(ids))
             return
+        self._tombstones = np.union1d(self._tombstones, ids)
+        if len(self._tombstones) > HNSW_COMPACT_FRACTION * max(int(self._faiss.ntotal), 1):
+            self.compact()
+
+    def compact(self) -> None:
+        """Rebuild an hnsw graph without the vectors removed from it (they are only skipped until then; done
+        by itself once they are more than :data:`HNSW_COMPACT_FRACTION` of the graph). Nothing to do for the
+        other types, which remove in place."""
+        import faiss
+
+        self._check_writable("compact")
+        if self.index_type != "hnsw" or not len(self._tombstones):
+            return
+        ids = self._tombstones
         old_ids = faiss.vector_to_array(self._faiss.id_map)
         storage = faiss.downcast_index(self._faiss.index)
-        log.warning("hnsw cannot remove vectors: rebuilding the graph over %d vectors", len(old_ids) - len(ids))
+        log.warning("compacting the hnsw graph: rebuilding it over %d vectors without %d removed ones",
+                    len(old_ids) - len(ids), len(ids))
         rebuilt = _make_faiss("hnsw", self.embedder.dim, self.params)
         keep = ~np.isin(old_ids, ids)
         chunk = 65536
@@ -555,6 +583,7 @@ class ReferenceIndex:
             if mask.any():
                 rebuilt.add_with_ids(storage.reconstruct_n(start, stop - start)[mask], old_ids[start:stop][mask])
         self._faiss = rebuilt
+        self._tombstones = np.zeros(0, np.int64)
         self._apply_search_params()
 
     # -- searching ------------------------------------------------------------------------------------
@@ -571,7 +600,7 @@ class ReferenceIndex:
         if self._max_views is None:
             self._max_views = self.references.max_views() or 1
         raw_k = min(self.vector_count, k * max(self._max_views, 1))
-        scores, ids = self._faiss.search(queries, raw_k)
+        scores, ids = self._faiss_search(queries, raw_k)
         results: list[list[Hit]] = []
         for row_scores, row_ids in zip(scores, ids):
             best: dict[int, float] = {}
@@ -586,6 +615,17 @@ class ReferenceIndex:
             results.append([Hit(self.references[r], r, s) for r, s in best.items()])
         return results
 
+    def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's search, skipping the removed vectors still in an hnsw graph."""
+        if not len(self._tombstones):
+            return self._faiss.search(queries, k)  # type: ignore[no-any-return]
+        import faiss
+
+        removed = faiss.IDSelectorBatch(self._tombstones)
+        keep = faiss.IDSelectorNot(removed)  # both referenced here until the search returns
+        params = faiss.SearchParametersHNSW(sel=keep, efSearch=self.params["efSearch"])
+        return self._faiss.search(queries, k, params=params)  # type: ignore[no-any-return]
+
     # -- pickling (to ship an index to other processes, e.g. Ray actors) ------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
@@ -595,7 +635,7 @@ class ReferenceIndex:
             "embedder": self.embedder, "brands": self.brands, "references": self.references,
             "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
             "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
-            "pending": self._pending, "skipped": self.skipped, "features": self._features, "texts": self._texts,
+            "pending": self._pending, "tombstones": self._tombstones, "skipped": self.skipped, "features": self._features, "texts": self._texts,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -632,6 +672,7 @@ class ReferenceIndex:
         self._apply_search_params()
         self._pending = state["pending"]
         self._pending_count = sum(len(i) for _, i in self._pending)
+        self._tombstones = state.get("tombstones", np.zeros(0, np.int64))
         self._read_only = None
         self._mapped_checksum = None
         self.skipped = state["skipped"]
@@ -669,6 +710,7 @@ class ReferenceIndex:
             "index_params": dict(self.params),
             "count": {"references": len(self.references), "vectors": self.vector_count},
             "next_id": self._next_id,
+            "hnsw_removed": len(self._tombstones),
             "features": None if self._features is None else {
                 "settings": self._features.settings, "count": len(self._features)},
             "texts": self._texts_manifest(),
@@ -691,10 +733,12 @@ class ReferenceIndex:
         else:
             faiss.write_index(self._faiss, str(staging / "index.faiss"))
         self.references.save(staging)
+        if len(self._tombstones):
+            np.save(staging / TOMBSTONES_FILE, self._tombstones)
         (staging / "brands.json").write_text(
             json.dumps([b.to_dict() for b in self.brands.values()], indent=1), encoding="utf-8"
         )
-        files: tuple[str, ...] = _FILES
+        files: tuple[str, ...] = (*_FILES, *((TOMBSTONES_FILE,) if len(self._tombstones) else ()))
         if self._features is not None:
             self._features.save(staging)
             files = (*files, *FEATURE_FILES)
@@ -738,6 +782,7 @@ class ReferenceIndex:
         except ValueError as exc:
             raise IndexCorruptError(f"{root}: manifest.json has a bad index type or parameters ({exc})") from exc
         index._read_files(root, mmap)
+        index._tombstones = _read_tombstones(root, int(manifest.get("hnsw_removed", 0)))
         index._check_against(root, manifest)
         index._apply_search_params()
         if mmap:
@@ -803,15 +848,18 @@ class ReferenceIndex:
         if manifest["dim"] != self.embedder.dim or self._faiss.d != self.embedder.dim:
             raise IndexCorruptError(f"{root}: index.faiss does not agree with the manifest (dimension)")
         total_views = self.references.total_views()
-        if self._faiss.ntotal != count["vectors"] or total_views != count["vectors"]:
-            raise IndexCorruptError(f"{root}: index.faiss holds {self._faiss.ntotal} vectors, the references "
-                                    f"{total_views} views, the manifest says {count['vectors']}")
+        if self.vector_count != count["vectors"] or total_views != count["vectors"]:
+            raise IndexCorruptError(f"{root}: index.faiss holds {self.vector_count} vectors (not removed), the "
+                                    f"references {total_views} views, the manifest says {count['vectors']}")
         if not _faiss_matches(self.index_type, self._faiss):
             raise IndexCorruptError(f"{root}: index.faiss is not a {self.index_type} index as the manifest says")
         if self.index_type != "ivfpq":
             import faiss
 
-            owners = np.unique(faiss.vector_to_array(self._faiss.id_map) >> _VIEW_BITS)
+            faiss_ids = faiss.vector_to_array(self._faiss.id_map)
+            if not np.isin(self._tombstones, faiss_ids).all():
+                raise IndexCorruptError(f"{root}: {TOMBSTONES_FILE} names vectors index.faiss lacks")
+            owners = np.unique(np.setdiff1d(faiss_ids, self._tombstones) >> _VIEW_BITS)
             if not np.array_equal(owners, self.references.ids()):
                 raise IndexCorruptError(f"{root}: index.faiss and the reference table name different reference ids")
         top = int(self.references.ids().max(initial=-1))
@@ -822,7 +870,21 @@ class ReferenceIndex:
 def check_save_target(path: str | Path) -> Path:
     """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
     folder, or a knockoff index holding only index files (call it before a long build)."""
-    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE))
+    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE, TOMBSTONES_FILE))
+
+
+def _read_tombstones(root: Path, count: int) -> np.ndarray:
+    """The removed vectors an hnsw index's graph still holds (the manifest's ``hnsw_removed`` of them)."""
+    if not count:
+        return np.zeros(0, np.int64)
+    try:
+        ids = np.load(root / TOMBSTONES_FILE, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"{root}: cannot read {TOMBSTONES_FILE} ({exc})") from exc
+    if ids.dtype != np.int64 or ids.shape != (count,) or np.any(np.diff(ids) <= 0) or np.any(ids < 0):
+        raise IndexCorruptError(f"{root}: {TOMBSTONES_FILE} must hold {count} increasing int64 ids (the "
+                                f"manifest's hnsw_removed)")
+    return ids
 
 
 def _swap_in(staging: Path, target: Path) -> None:

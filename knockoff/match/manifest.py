@@ -60,6 +60,8 @@ def _field_problems(manifest: dict[str, Any], index_types: tuple[str, ...]) -> l
         problems.append(f"'index_type' must be one of {', '.join(index_types)}")
     if not isinstance(manifest.get("index_params", {}), dict):
         problems.append("'index_params' must be an object")
+    if not _is_int(manifest.get("hnsw_removed", 0)):
+        problems.append("'hnsw_removed' must be an integer >= 0")
     if "next_id" in manifest and not _is_int(manifest["next_id"]):
         problems.append("'next_id' must be an integer >= 0")
     if manifest.get("metric", "inner_product") != "inner_product":

@@ -135,18 +135,21 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
                 raise KeyError(ref_id)
             self._removed.add(int(ref_id))
 
-    def find(self, brand: str, product_id: str) -> list[int]:
-        """The ids of a product's photos (brand compared case-insensitively), without building every object."""
+    def find(self, brand: str, product_id: str | None = None) -> list[int]:
+        """The ids of a brand's photos (brand compared case-insensitively), of one product when ``product_id``
+        is given, without building every object."""
         folded, found = brand.casefold(), []
         brand_col, product_col = STRING_COLUMNS.index("brand"), STRING_COLUMNS.index("product_id")
-        wanted = product_id.encode("utf-8")
-        lengths = self._rows[:, 3 + 2 * product_col]
-        for row in np.flatnonzero(lengths == len(wanted)).tolist():
-            if self._string(row, product_col) == product_id and (self._string(row, brand_col) or "").casefold() \
-                    == folded and int(self._rows[row, 0]) not in self._removed:
-                found.append(int(self._rows[row, 0]))
+        rows = np.arange(len(self._rows))
+        if product_id is not None:  # only rows whose product id has the right length are decoded
+            rows = np.flatnonzero(self._rows[:, 3 + 2 * product_col] == len(product_id.encode("utf-8")))
+        for row in rows.tolist():
+            ref_id = int(self._rows[row, 0])
+            if (product_id is None or self._string(row, product_col) == product_id) and ref_id not in \
+                    self._removed and (self._string(row, brand_col) or "").casefold() == folded:
+                found.append(ref_id)
         found += [r for r, (ref, _) in self._added.items()
-                  if ref.product_id == product_id and ref.brand.casefold() == folded]
+                  if ref.brand.casefold() == folded and product_id in (None, ref.product_id)]
         return found
 
     # -- disk -----------------------------------------------------------------------------------------
