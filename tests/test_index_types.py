@@ -237,3 +237,22 @@ def test_add_then_remove_a_brand_matches_a_fresh_build(index_type, tmp_path):
         assert len(reloaded._tombstones) == 0 and reloaded._faiss.ntotal == 1500
         found = _products_found(reloaded, queries)
         assert np.mean([len(f & e) / len(e) for f, e in zip(found, expected)]) >= floor
+
+
+@pytest.mark.parametrize("damage", ["count", "file", "foreign-id"])
+def test_damaged_hnsw_removals_are_a_clear_error(tmp_path, damage):
+    index, _ = make_index("hnsw", n_refs=300)
+    index.remove_product("B", "p3")
+    saved = index.save(tmp_path / "i")
+    manifest = json.loads((saved / "manifest.json").read_text())
+    if damage == "count":
+        manifest["hnsw_removed"] += 1
+    elif damage == "file":
+        (saved / "hnsw_removed.npy").write_bytes(b"not numpy")
+        manifest["checksums"].pop("hnsw_removed.npy")
+    else:
+        np.save(saved / "hnsw_removed.npy", np.load(saved / "hnsw_removed.npy") + (10**6 << 8))
+        manifest["checksums"].pop("hnsw_removed.npy")
+    (saved / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="hnsw_removed"):
+        ReferenceIndex.load(saved)

@@ -618,13 +618,13 @@ class ReferenceIndex:
     def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's search, skipping the removed vectors still in an hnsw graph."""
         if not len(self._tombstones):
-            return self._faiss.search(queries, k)  # type: ignore[no-any-return]
+            return self._faiss.search(queries, k)
         import faiss
 
         removed = faiss.IDSelectorBatch(self._tombstones)
         keep = faiss.IDSelectorNot(removed)  # both referenced here until the search returns
         params = faiss.SearchParametersHNSW(sel=keep, efSearch=self.params["efSearch"])
-        return self._faiss.search(queries, k, params=params)  # type: ignore[no-any-return]
+        return self._faiss.search(queries, k, params=params)
 
     # -- pickling (to ship an index to other processes, e.g. Ray actors) ------------------------------
 
