@@ -8,7 +8,8 @@ realistic metadata (1,000 brands, 5 photos a product, a price, a path). No keypo
 photos takes hours on 2 cores; the index's feature store is empty. For each size: build time (adding the
 vectors and metadata, no embedding), save time, bytes on disk per photo (by file), then in a fresh subprocess
 ``ReferenceIndex.load`` (checksums verified, as the scan does) with and without ``mmap``: wall time and peak
-resident memory (``VmHWM`` of /proc/self/status: ``getrusage``'s ``ru_maxrss`` would carry over the
+resident memory, and with ``mmap`` but ``verify=False`` (the share of the SHA-256 checksums)
+(``VmHWM`` of /proc/self/status: ``getrusage``'s ``ru_maxrss`` would carry over the
 building parent's peak through fork), both also for ``import`` alone, the baseline.
 Results: printed and written to benchmarks/results/index_load(.SIZES).{json,md}.
 """
@@ -79,7 +80,7 @@ def build(n: int, dim: int, folder: Path) -> dict[str, Any]:
     return {"build_s": built, "save_s": saved, "files": files}
 
 
-def measure_load(folder: Path, dim: int, mmap: bool | None) -> dict[str, Any]:
+def measure_load(folder: Path, dim: int, mmap: bool | None, verify: bool = True) -> dict[str, Any]:
     """Load in a fresh interpreter (``mmap`` None: import only, the baseline); wall time and peak RSS."""
     code = (
         "import sys, time\n"
@@ -88,7 +89,7 @@ def measure_load(folder: Path, dim: int, mmap: bool | None) -> dict[str, Any]:
         "from knockoff.match.index import ReferenceIndex\n"
         "t = time.perf_counter()\n"
         f"if {mmap!r} is not None:\n"
-        f"    index = ReferenceIndex.load({str(folder)!r}, _embedder({dim}), mmap=bool({mmap!r}))\n"
+        f"    index = ReferenceIndex.load({str(folder)!r}, _embedder({dim}), mmap=bool({mmap!r}), verify={verify!r})\n"
         "    first = index.references[0]; last = index.references[len(index) - 1]\n"
         "took = time.perf_counter() - t\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
@@ -104,6 +105,7 @@ def run(n: int, dim: int) -> dict[str, Any]:
         built = build(n, dim, folder)
         base = measure_load(folder, dim, None)
         loads = {str(mmap): measure_load(folder, dim, mmap) for mmap in (False, True)}
+        unverified = measure_load(folder, dim, True, verify=False)
         shutil.rmtree(folder)
     disk = sum(built["files"].values())
     row = {"photos": n, "dim": dim, "build_us_per_photo": round(1e6 * built["build_s"] / n, 2),
@@ -114,6 +116,7 @@ def run(n: int, dim: int) -> dict[str, Any]:
         tag = "mmap" if mmap == "True" else "read"
         row[f"load_s_{tag}"] = round(load["load_s"], 2)
         row[f"peak_rss_mb_{tag}"] = round(load["peak_rss_bytes"] / 2**20)
+    row["load_s_mmap_unverified"] = round(unverified["load_s"], 2)
     return row
 
 
@@ -128,7 +131,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     columns = ["photos", "build_us_per_photo", "save_s", "bytes_per_photo", "import_only_rss_mb",
-               "load_s_read", "peak_rss_mb_read", "load_s_mmap", "peak_rss_mb_mmap"]
+               "load_s_read", "peak_rss_mb_read", "load_s_mmap", "peak_rss_mb_mmap",
+               "load_s_mmap_unverified"]
     table = [[row[c] for c in columns] for row in rows]
     print(text_table(columns, table))
     write_results("index_load" + "".join(f".{n}" for n in args.sizes),

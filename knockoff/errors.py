@@ -65,6 +65,10 @@ class IndexCorruptError(ReferenceIndexError):
     """An index directory is incomplete or damaged."""
 
 
+class UnknownReferenceError(ReferenceIndexError, KeyError):
+    """A reference id the index does not hold (a KeyError, as a mapping's lookup raises)."""
+
+
 class IndexStateError(ReferenceIndexError):
     """An index cannot do what was asked in its current state (read-only, untrained, changed on disk, empty)."""
 

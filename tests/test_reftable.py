@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from knockoff.catalog.readers import ReferenceImage
+from knockoff.errors import IndexStateError, UnknownReferenceError
 from knockoff.match.reftable import ReferenceTable
 
 REFS = [
@@ -36,7 +37,7 @@ def test_round_trip_keeps_every_field_and_view_count(tmp_path, reload):
     assert table.total_views() == 8 and table.max_views() == 5 and len(table) == 3
     assert table.ids().tolist() == [0, 3, 7]
     assert 1 not in table and "0" not in table and table.get(4) is None
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownReferenceError):
         table.views(4)
 
 
@@ -47,9 +48,9 @@ def test_changes_after_a_load_overlay_the_columns(tmp_path):
     table.add(9, REFS[2], 3)
     assert list(table) == [0, 3, 9] and table.total_views() == 6 and table.max_views() == 3
     assert table.find("ACME", "tote") == [0, 3] and table.find("zébra", "cap-1") == [9]
-    with pytest.raises(KeyError):
+    with pytest.raises(IndexStateError):
         table.add(0, REFS[0], 1)
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownReferenceError):
         del table[7]
     (tmp_path / "again").mkdir()
     table.save(tmp_path / "again")

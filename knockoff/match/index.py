@@ -859,7 +859,7 @@ class ReferenceIndex:
             faiss_ids = faiss.vector_to_array(self._faiss.id_map)
             if not np.isin(self._tombstones, faiss_ids).all():
                 raise IndexCorruptError(f"{root}: {TOMBSTONES_FILE} names vectors index.faiss lacks")
-            owners = np.unique(np.setdiff1d(faiss_ids, self._tombstones) >> _VIEW_BITS)
+            owners = _unique(np.setdiff1d(faiss_ids, self._tombstones) if len(self._tombstones) else faiss_ids)
             if not np.array_equal(owners, self.references.ids()):
                 raise IndexCorruptError(f"{root}: index.faiss and the reference table name different reference ids")
         top = int(self.references.ids().max(initial=-1))
@@ -871,6 +871,14 @@ def check_save_target(path: str | Path) -> Path:
     """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
     folder, or a knockoff index holding only index files (call it before a long build)."""
     return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE, TOMBSTONES_FILE))
+
+
+def _unique(faiss_ids: np.ndarray) -> np.ndarray:
+    """The sorted reference ids owning FAISS ids (no sort when they are in order, as an index built in one go)."""
+    owners = faiss_ids >> _VIEW_BITS
+    if len(owners) and np.all(owners[1:] >= owners[:-1]):
+        return owners[np.concatenate(([True], owners[1:] != owners[:-1]))]
+    return np.unique(owners)
 
 
 def _read_tombstones(root: Path, count: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from knockoff.catalog.readers import ReferenceImage
-from knockoff.errors import IndexCorruptError
+from knockoff.errors import IndexCorruptError, IndexStateError, UnknownReferenceError
 
 STRING_COLUMNS = ("brand", "product_id", "product_name", "image", "currency", "label")
 TABLE_FILES = ("references_rows.npy", "references_price.npy", "references_text.npy")
@@ -58,7 +58,7 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
             return added[0]
         row = self._row(int(ref_id)) if isinstance(ref_id, (int, np.integer)) else -1
         if row < 0:
-            raise KeyError(ref_id)
+            raise UnknownReferenceError(ref_id)
         return self._build(row)
 
     def __contains__(self, ref_id: object) -> bool:
@@ -102,7 +102,7 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
             return added[1]
         row = self._row(int(ref_id))
         if row < 0:
-            raise KeyError(ref_id)
+            raise UnknownReferenceError(ref_id)
         return int(self._rows[row, 1])
 
     def _live_views(self) -> np.ndarray:
@@ -120,19 +120,21 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
     def ids(self) -> np.ndarray:
         """Every reference id held, sorted (int64)."""
         loaded = self._rows[:, 0]
+        if not self._removed and not self._added:
+            return loaded  # increasing, checked at load
         if self._removed:
             loaded = loaded[~np.isin(loaded, np.fromiter(self._removed, np.int64))]
         return np.sort(np.concatenate([loaded, np.fromiter(self._added, np.int64, len(self._added))]))
 
     def add(self, ref_id: int, reference: ReferenceImage, views: int) -> None:
         if ref_id in self:
-            raise KeyError(f"reference id {ref_id} is already in the table")
+            raise IndexStateError(f"reference id {ref_id} is already in the table")
         self._added[int(ref_id)] = (reference, int(views))
 
     def __delitem__(self, ref_id: int) -> None:
         if self._added.pop(ref_id, None) is None:
             if self._row(int(ref_id)) < 0:
-                raise KeyError(ref_id)
+                raise UnknownReferenceError(ref_id)
             self._removed.add(int(ref_id))
 
     def find(self, brand: str, product_id: str | None = None) -> list[int]:
