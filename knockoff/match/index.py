@@ -11,8 +11,9 @@ Index types, chosen when the index is built and recorded in the manifest with th
 
 - ``flat``: exact inner-product search. The default, and the right choice up to about a million vectors.
 - ``hnsw``: a graph over the full vectors (``faiss.IndexHNSWFlat``): about as much memory as flat plus the graph,
-  much faster queries at a small recall loss. FAISS cannot remove from it: :meth:`ReferenceIndex.remove_product`
-  rebuilds the graph from the stored vectors (slow on a large index, logged).
+  much faster queries at a small recall loss. FAISS cannot remove from it: removed vectors stay in the graph,
+  skipped by every search (saved in ``hnsw_removed.npy``), until they are over :data:`HNSW_COMPACT_FRACTION` of
+  it, when the graph is rebuilt from the stored vectors (:meth:`ReferenceIndex.compact`; slow, logged).
 - ``ivfpq``: inverted lists of product-quantized codes (``faiss.IndexIVFPQ``): a few dozen bytes a vector, so
   tens of millions fit in memory; it needs training, and its similarities are approximate (quantized).
   Vectors added before it is trained are buffered (at most ``train_size`` of them), it trains on that buffer

@@ -39,6 +39,7 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
         self._rows = np.zeros((0, 2 + 2 * len(STRING_COLUMNS)), np.int64)
         self._price = np.zeros(0, np.float64)
         self._text = np.zeros(0, np.uint8)
+        self._bytes = memoryview(b"")
         self._removed: set[int] = set()
         self._added: dict[int, tuple[ReferenceImage, int]] = {}
 
@@ -77,21 +78,37 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
 
     def _string(self, row: int, column: int) -> str | None:
         start, length = self._rows[row, 2 + 2 * column : 4 + 2 * column].tolist()
+        return self._decode(row, start, length)
+
+    def _decode(self, row: int, start: int, length: int) -> str | None:
         if length < 0:
             return None
         try:
-            return bytes(self._text[start : start + length]).decode("utf-8")
+            return str(self._bytes[start : start + length], "utf-8")
         except UnicodeDecodeError as exc:
             raise IndexCorruptError(f"references_text.npy is damaged (reference {int(self._rows[row, 0])}: "
                                     f"{exc})") from None
 
     def _build(self, row: int) -> ReferenceImage:
-        fields = {name: self._string(row, column) for column, name in enumerate(STRING_COLUMNS)}
+        cells = self._rows[row].tolist()
+        brand, product_id, name, image, currency, label = (
+            self._decode(row, cells[2 + 2 * c], cells[3 + 2 * c]) for c in range(len(STRING_COLUMNS)))
         price = float(self._price[row])
-        return ReferenceImage(brand=fields["brand"] or "", product_id=fields["product_id"] or "",
-                              product_name=fields["product_name"] or "", image=Path(fields["image"] or ""),
-                              price=None if np.isnan(price) else price, currency=fields["currency"],
-                              label=fields["label"] or "")
+        return ReferenceImage(brand=brand or "", product_id=product_id or "", product_name=name or "",
+                              image=Path(image or ""), price=None if price != price else price,
+                              currency=currency, label=label or "")
+
+    def values(self) -> Iterator[ReferenceImage]:  # type: ignore[override]
+        """Every reference, built row by row (no lookup per id)."""
+        for _, reference in self.items():
+            yield reference
+
+    def items(self) -> Iterator[tuple[int, ReferenceImage]]:  # type: ignore[override]
+        """Every (id, reference), built row by row (no lookup per id)."""
+        for row, ref_id in enumerate(self._rows[:, 0].tolist()):
+            if ref_id not in self._removed:
+                yield ref_id, self._build(row)
+        yield from [(r, ref) for r, (ref, _) in self._added.items()]
 
     # -- views and changes ----------------------------------------------------------------------------
 
@@ -190,6 +207,7 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
         if problem:
             raise IndexCorruptError(f"the reference table is damaged: {problem}")
         table._rows, table._price, table._text = rows, price, text
+        table._bytes = memoryview(np.asarray(text).data)
         return table
 
     # -- pickling: plain arrays, not maps of a file that may be gone where the table is unpickled ----------
@@ -200,6 +218,7 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._rows, self._price, self._text = state["rows"], state["price"], state["text"]
+        self._bytes = memoryview(np.asarray(self._text).data)
         self._removed, self._added = state["removed"], state["added"]
 
 
