@@ -27,6 +27,7 @@ instead of reading them: several processes on one machine share the pages. Such 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -221,7 +222,6 @@ class ReferenceIndex:
         self.skipped: list[ImageError] = []
         #: what verification needs from each reference photo (None: not stored, e.g. OpenCV missing)
         self._features: FeatureStore | None = _new_feature_store()
-        self._feature_verifier: Any = None
         self._generation = next(_GENERATIONS)
         #: the text read from each reference photo, by reference id (None: the index keeps no text)
         self._texts: dict[int, PhotoText] | None = None
@@ -402,42 +402,23 @@ class ReferenceIndex:
         added = 0
         for start in range(0, len(references), batch_size):
             batch = references[start : start + batch_size]
-            views: list[Any] = []
-            owners: list[ReferenceImage] = []
-            counts: list[int] = []
-            features: list[StoredFeatures | None] = []
-            texts: list[PhotoText | None] = []
-            for ref in batch:
-                try:
-                    image = load_image(ref.image)
-                except ImageError as error:
-                    log.warning("reference skipped: %s", error)
-                    self.skipped.append(error)
-                    continue
-                ref_views = self.embedder.reference_views(image)
-                views.extend(ref_views)
-                owners.append(ref)
-                counts.append(len(ref_views))
-                features.append(self._compute_features(image))
-                texts.append(read_text(image) if self._texts is not None else None)
-            if views:
-                ids = self.add_vectors_batch(owners, self.embedder.embed(views), counts)
-                self._keep_features(ids, features)
-                self._keep_texts(ids, texts)
-                added += len(owners)
+            added += self.add_prepared(prepare_batch(self.embedder, batch, features=self._features is not None,
+                                                     texts=self._texts is not None))
             if progress is not None:
                 progress(len(batch))
         return added
 
-    def _compute_features(self, image: Image.Image) -> StoredFeatures | None:
-        """The verification features of a reference photo, to store in the index (None when not stored)."""
-        if self._features is None:
-            return None
-        if self._feature_verifier is None:
-            from knockoff.match.verify import GeometricVerifier
-
-            self._feature_verifier = GeometricVerifier()
-        return StoredFeatures.from_local(self._feature_verifier.features(image))
+    def add_prepared(self, prepared: PreparedBatch) -> int:
+        """Add a batch made by :func:`prepare_batch` (here or on a Ray worker); returns how many were added."""
+        for error in prepared.skipped:
+            log.warning("reference skipped: %s", error)
+            self.skipped.append(error)
+        if not prepared.owners:
+            return 0
+        ids = self.add_vectors_batch(prepared.owners, prepared.vectors, prepared.counts)
+        self._keep_features(ids, prepared.features)
+        self._keep_texts(ids, prepared.texts)
+        return len(ids)
 
     def _keep_features(self, ids: Sequence[int], features: Sequence[StoredFeatures | None]) -> None:
         if self._features is None:
@@ -678,7 +659,6 @@ class ReferenceIndex:
         self._mapped_checksum = None
         self.skipped = state["skipped"]
         self._features = state.get("features")
-        self._feature_verifier = None
         self._generation = next(_GENERATIONS)
         self._texts = state.get("texts")
         self._text_cache = None
@@ -866,6 +846,49 @@ class ReferenceIndex:
         top = int(self.references.ids().max(initial=-1))
         if top >= 0 and top >= manifest.get("next_id", top + 1):
             raise IndexCorruptError(f"{root}: manifest.json 'next_id' is not above every reference id")
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Reference photos embedded (and their features and text computed), ready to add to an index."""
+
+    owners: list[ReferenceImage]
+    vectors: np.ndarray
+    counts: list[int]
+    features: list[StoredFeatures | None]
+    texts: list[PhotoText | None]
+    skipped: list[ImageError]
+
+
+def prepare_batch(embedder: Embedder, batch: Sequence[ReferenceImage], *, features: bool,
+                  texts: bool) -> PreparedBatch:
+    """Load, embed and (``features``) extract the verification features and (``texts``) read the text of a
+    batch of reference photos; unreadable ones are listed in ``skipped``. Pure: runs anywhere (Ray tasks)."""
+    views: list[Any] = []
+    prepared = PreparedBatch([], np.zeros((0, embedder.dim), np.float32), [], [], [], [])
+    for ref in batch:
+        try:
+            image = load_image(ref.image)
+        except ImageError as error:
+            prepared.skipped.append(error)
+            continue
+        ref_views = embedder.reference_views(image)
+        views.extend(ref_views)
+        prepared.owners.append(ref)
+        prepared.counts.append(len(ref_views))
+        prepared.features.append(StoredFeatures.from_local(_verifier().features(image)) if features else None)
+        prepared.texts.append(read_text(image) if texts else None)
+    if not views:
+        return prepared
+    return PreparedBatch(prepared.owners, np.asarray(embedder.embed(views), np.float32), prepared.counts,
+                         prepared.features, prepared.texts, prepared.skipped)
+
+
+@functools.lru_cache(maxsize=1)
+def _verifier() -> Any:
+    from knockoff.match.verify import GeometricVerifier
+
+    return GeometricVerifier()
 
 
 def check_save_target(path: str | Path) -> Path:
