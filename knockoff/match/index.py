@@ -437,6 +437,11 @@ class ReferenceIndex:
     # -- text read from the reference photos -----------------------------------------------------------
 
     @property
+    def stores_features(self) -> bool:
+        """Whether the index stores the verification features of its photos (OpenCV is installed)."""
+        return self._features is not None
+
+    @property
     def reads_text(self) -> bool:
         """Whether the index keeps the text of its reference photos (built with ``read_text=True``)."""
         return self._texts is not None
@@ -964,6 +969,27 @@ def _check_same_embedder(root: Path, built_with: dict[str, Any], given: dict[str
         )
 
 
+def empty_index_for(
+    catalog: Catalog,
+    embedder: Embedder | str = "auto",
+    *,
+    index_type: str = "auto",
+    index_params: dict[str, Any] | None = None,
+    read_text: bool = False,
+) -> ReferenceIndex:
+    """A new index with the catalog's brands, its type sized for the catalog (``auto``, ``ivfpq``), no photo."""
+    from knockoff.embedders.base import Embedder, create_embedder
+
+    if not isinstance(embedder, Embedder):
+        embedder = create_embedder(embedder)
+    params = dict(index_params or {})
+    if index_type in ("auto", "ivfpq") and "expected_vectors" not in params:
+        probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
+        params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
+    return ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params,
+                          read_text=read_text)
+
+
 def build_index(
     catalog: Catalog | str | Path,
     embedder: Embedder | str = "auto",
@@ -981,18 +1007,10 @@ def build_index(
     ``read_text``: also read and keep the text of every reference photo (slow: about a second a photo on 2
     cores; needs ``rapidocr``), so that text read in listing photos can be matched to products.
     """
-    from knockoff.embedders.base import Embedder, create_embedder
-
     if not isinstance(catalog, Catalog):
         catalog = Catalog.from_dir(catalog)
-    if not isinstance(embedder, Embedder):
-        embedder = create_embedder(embedder)
-    params = dict(index_params or {})
-    if index_type in ("auto", "ivfpq") and "expected_vectors" not in params:
-        probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
-        params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
-    index = ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params,
-                           read_text=read_text)
+    index = empty_index_for(catalog, embedder, index_type=index_type, index_params=index_params,
+                            read_text=read_text)
     index.add(catalog, batch_size=batch_size, progress=progress)
     if len(index) == 0:
         raise IndexStateError("no reference image could be read; nothing to index")
