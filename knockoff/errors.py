@@ -36,6 +36,9 @@ class ImageError(KnockoffError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable: Ray tasks report skipped photos
+        return (type(self), (self.path, self.problem))
+
 
 class EmbedderError(KnockoffError):
     """An embedder cannot be created (unknown name, bad settings, missing dependency)."""
@@ -63,6 +66,10 @@ class IndexMismatchError(ReferenceIndexError):
 
 class IndexCorruptError(ReferenceIndexError):
     """An index directory is incomplete or damaged."""
+
+
+class UnknownReferenceError(ReferenceIndexError, KeyError):
+    """A reference id the index does not hold (a KeyError, as a mapping's lookup raises)."""
 
 
 class IndexStateError(ReferenceIndexError):

@@ -48,7 +48,7 @@ def test_build_save_load_roundtrip(catalog_dir, tmp_path):
     out = index.save(tmp_path / "brand.index")
     assert sorted(os.listdir(out)) == ["brands.json", "features_descriptors.npy", "features_keypoints.npy",
                                        "features_pixels.npy", "features_table.npy", "index.faiss", "manifest.json",
-                                       "references.jsonl"]
+                                       "references_price.npy", "references_rows.npy", "references_text.npy"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["embedder"]["name"] == "test-pixels:8" and manifest["count"]["references"] == 4
     loaded = ReferenceIndex.load(out)
@@ -91,7 +91,7 @@ def test_damaged_index_is_a_clear_error(catalog_dir, tmp_path, damage):
         data = (out / "index.faiss").read_bytes()
         (out / "index.faiss").write_bytes(data[:100])
     elif damage == "edit-refs":
-        (out / "references.jsonl").write_text("{}\n")
+        (out / "references_rows.npy").write_bytes(b"{}\n")
     elif damage == "drop-manifest":
         (out / "manifest.json").unlink()
     elif damage == "bad-json":

@@ -216,8 +216,9 @@ def test_deeply_nested_manifest(saved):
 
 
 def test_references_cut_short_with_checksums_recomputed(saved):
-    lines = (saved / "references.jsonl").read_text().splitlines()
-    (saved / "references.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    rows, price = np.load(saved / "references_rows.npy"), np.load(saved / "references_price.npy")
+    np.save(saved / "references_rows.npy", rows[:2])
+    np.save(saved / "references_price.npy", price[:2])
     _rechecksum(saved)
     with pytest.raises(IndexCorruptError, match="2 references but the manifest says 4"):
         ReferenceIndex.load(saved)
@@ -226,15 +227,54 @@ def test_references_cut_short_with_checksums_recomputed(saved):
         ReferenceIndex.load(saved)
 
 
-@pytest.mark.parametrize("line", ['{"id": "x", "views": 1}', '[1, 2]', '{"id": 0, "views": 1, "brand": 5}',
-                                  '{"id": 0, "views": 1, "brand": "A", "product_id": "p", "image": "i", '
-                                  '"price": "cheap"}', "[" * 50_000])
-def test_damaged_reference_lines(saved, line):
-    lines = (saved / "references.jsonl").read_text().splitlines()
-    (saved / "references.jsonl").write_text("\n".join([line, *lines[1:]]) + "\n")
+def _swap_ids(rows):
+    rows[[0, 1], 0] = rows[[1, 0], 0]
+
+
+def _zero_views(rows):
+    rows[0, 1] = 0
+
+
+def _string_beyond_blob(rows):
+    rows[0, 3] = 10**9
+
+
+def _null_brand(rows):
+    rows[0, 3] = -1
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_swap_ids, "not increasing"), (_zero_views, "view count"), (_string_beyond_blob, "outside"),
+    (_null_brand, "outside"), (lambda rows: rows[:, :3], "columns"),
+])
+def test_damaged_reference_table(saved, damage, message):
+    rows = np.load(saved / "references_rows.npy")
+    changed = damage(rows)
+    np.save(saved / "references_rows.npy", rows if changed is None else np.ascontiguousarray(changed))
     _rechecksum(saved)
-    with pytest.raises(IndexCorruptError, match="references.jsonl|cannot read"):
+    with pytest.raises(IndexCorruptError, match=message):
         ReferenceIndex.load(saved)
+
+
+def test_damaged_reference_price(saved):
+    price = np.load(saved / "references_price.npy")
+    price[0] = -5.0
+    np.save(saved / "references_price.npy", price)
+    _rechecksum(saved)
+    with pytest.raises(IndexCorruptError, match="price"):
+        ReferenceIndex.load(saved)
+
+
+def test_format_1_index_is_refused_with_a_clear_error_and_can_be_overwritten(saved, catalog_dir):
+    index = build_index(Catalog.from_dir(catalog_dir), "test-pixels")
+    for name in ("references_rows.npy", "references_price.npy", "references_text.npy"):
+        (saved / name).unlink()
+    (saved / "references.jsonl").write_text("{}\n")
+    _edit_manifest(saved, lambda m: m.update(format_version=1))
+    with pytest.raises(IndexCorruptError, match="format version 1 is not supported.*rebuild"):
+        ReferenceIndex.load(saved)
+    index.save(saved)  # an old index's folder may be replaced by a new one
+    assert len(ReferenceIndex.load(saved)) == len(index)
 
 
 @needs_cv

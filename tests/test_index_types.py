@@ -203,3 +203,56 @@ def test_manifest_type_disagreeing_with_the_file_is_corrupt(tmp_path):
     (out / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="not a hnsw index"):
         ReferenceIndex.load(out)
+
+
+def _products_found(index: ReferenceIndex, queries: np.ndarray, k: int = 10) -> list[set[str]]:
+    return [{f"{h.reference.brand}/{h.reference.product_id}" for h in hits} for hits in index.search(queries, k)]
+
+
+@pytest.mark.parametrize("index_type", list(TYPES))
+def test_add_then_remove_a_brand_matches_a_fresh_build(index_type, tmp_path):
+    """A brand added to a built index and removed again leaves what a fresh build of the rest finds (hnsw and
+    ivfpq within their approximation: their graph or lists differ), without rebuilding the hnsw graph."""
+    fresh, vectors = make_index(index_type, n_refs=1500)
+    changed, _ = make_index(index_type, n_refs=1500)
+    graph = changed._faiss if index_type == "hnsw" else None
+    extra = clustered(200, changed.embedder.dim, seed=5)
+    changed.add_vectors_batch([ReferenceImage("Other", f"o{i % 20}", "O", f"/o/{i}.png") for i in range(200)], extra)
+    queries = np.concatenate([clustered(40, changed.embedder.dim, seed=9), extra[:20]])
+    assert any("Other" in {p.split("/")[0] for p in found} for found in _products_found(changed, queries))
+    assert changed.remove_brand("other") == 200 and changed.remove_brand("other") == 0
+    assert len(changed) == 1500 and changed.vector_count == 1500
+    assert changed._faiss is graph or index_type != "hnsw"  # hnsw: the same graph, the brand only skipped
+    reloaded = ReferenceIndex.load(changed.save(tmp_path / "i"))
+    expected = _products_found(fresh, queries)
+    floor = {"flat": 1.0, "hnsw": 0.9, "ivfpq": 0.7}[index_type]
+    for index in (changed, reloaded):
+        found = _products_found(index, queries)
+        assert all(not any(p.startswith("Other/") for p in f) for f in found)
+        overlap = np.mean([len(f & e) / len(e) for f, e in zip(found, expected)])
+        assert overlap >= floor, overlap
+    if index_type == "hnsw":
+        assert len(reloaded._tombstones) == 200
+        reloaded.compact()
+        assert len(reloaded._tombstones) == 0 and reloaded._faiss.ntotal == 1500
+        found = _products_found(reloaded, queries)
+        assert np.mean([len(f & e) / len(e) for f, e in zip(found, expected)]) >= floor
+
+
+@pytest.mark.parametrize("damage", ["count", "file", "foreign-id"])
+def test_damaged_hnsw_removals_are_a_clear_error(tmp_path, damage):
+    index, _ = make_index("hnsw", n_refs=300)
+    index.remove_product("B", "p3")
+    saved = index.save(tmp_path / "i")
+    manifest = json.loads((saved / "manifest.json").read_text())
+    if damage == "count":
+        manifest["hnsw_removed"] += 1
+    elif damage == "file":
+        (saved / "hnsw_removed.npy").write_bytes(b"not numpy")
+        manifest["checksums"].pop("hnsw_removed.npy")
+    else:
+        np.save(saved / "hnsw_removed.npy", np.load(saved / "hnsw_removed.npy") + (10**6 << 8))
+        manifest["checksums"].pop("hnsw_removed.npy")
+    (saved / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="hnsw_removed"):
+        ReferenceIndex.load(saved)

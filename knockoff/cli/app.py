@@ -61,7 +61,12 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
 
     check_save_target(args.out)  # before the build: never over a folder that is not an index (exit 2)
     catalog = Catalog.from_dir(args.catalog, strict=args.strict)
-    index = build_index(catalog, args.engine, index_type=args.index_type, read_text=args.text)
+    if args.backend == "ray":
+        from knockoff.match.ray_build import build_index_ray
+
+        index = build_index_ray(catalog, args.engine, index_type=args.index_type, read_text=args.text)
+    else:
+        index = build_index(catalog, args.engine, index_type=args.index_type, read_text=args.text)
     index.save(args.out)
     texts = index.reference_texts
     print(
@@ -286,6 +291,9 @@ def _add_index_command(sub: Any) -> None:
     build.add_argument("--text", action="store_true",
                        help="also read and keep the text of every reference photo, for policies with text.enabled "
                             "(slow: about a second a photo on 2 cores)")
+    build.add_argument("--backend", choices=["local", "ray"], default="local",
+                       help="where the photos are embedded and their keypoints extracted: this process, or Ray "
+                            "tasks (a running cluster, else all local CPUs); the same index either way")
     build.set_defaults(func=_cmd_index_build)
 
 

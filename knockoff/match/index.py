@@ -1,6 +1,7 @@
 """The reference index: every official image embedded once, searchable with FAISS, saved as a directory.
 
-A directory holds ``index.faiss`` (the vectors), ``references.jsonl`` (one line per reference image),
+A directory holds ``index.faiss`` (the vectors), the reference metadata in columns (``references_*.npy``,
+memory-mapped and read lazily: :mod:`knockoff.match.reftable`; format 1's ``references.jsonl`` is refused),
 ``brands.json`` and ``manifest.json`` (format version, embedder settings, dimension, metric, counts and
 SHA-256 checksums), and, for an index built with ``read_text=True`` (``knockoff index build --text``), the text
 read from every reference photo in ``texts.json`` (:mod:`knockoff.match.text_index`). Saving is atomic: a crash
@@ -10,8 +11,9 @@ Index types, chosen when the index is built and recorded in the manifest with th
 
 - ``flat``: exact inner-product search. The default, and the right choice up to about a million vectors.
 - ``hnsw``: a graph over the full vectors (``faiss.IndexHNSWFlat``): about as much memory as flat plus the graph,
-  much faster queries at a small recall loss. FAISS cannot remove from it: :meth:`ReferenceIndex.remove_product`
-  rebuilds the graph from the stored vectors (slow on a large index, logged).
+  much faster queries at a small recall loss. FAISS cannot remove from it: removed vectors stay in the graph,
+  skipped by every search (saved in ``hnsw_removed.npy``), until they are over :data:`HNSW_COMPACT_FRACTION` of
+  it, when the graph is rebuilt from the stored vectors (:meth:`ReferenceIndex.compact`; slow, logged).
 - ``ivfpq``: inverted lists of product-quantized codes (``faiss.IndexIVFPQ``): a few dozen bytes a vector, so
   tens of millions fit in memory; it needs training, and its similarities are approximate (quantized).
   Vectors added before it is trained are buffered (at most ``train_size`` of them), it trains on that buffer
@@ -25,6 +27,7 @@ instead of reading them: several processes on one machine share the pages. Such 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -51,6 +54,7 @@ from knockoff.match.manifest import (
     sha256,
     verify_checksums,
 )
+from knockoff.match.reftable import ReferenceTable
 from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
 from knockoff.match.text import ENGINE_NAME as TEXT_ENGINE
 from knockoff.match.text import PhotoText, read_text, reader_status
@@ -77,6 +81,9 @@ _SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivfpq": ("nprobe",)}
 _VIEW_BITS = 8  # a FAISS id is (reference id << 8) | view number: up to 256 views per reference image
 _MAX_VIEWS = 1 << _VIEW_BITS
 _FILES = CORE_FILES
+HNSW_COMPACT_FRACTION = 0.2
+"""An hnsw graph is rebuilt without its removed vectors once they are more than this fraction of it."""
+TOMBSTONES_FILE = "hnsw_removed.npy"
 _GENERATIONS = itertools.count(1)  # generation numbers, unique across every index of the process
 
 
@@ -200,8 +207,7 @@ class ReferenceIndex:
     ):
         self.embedder = embedder
         self.brands: dict[str, Brand] = {b.key: b for b in brands}
-        self.references: dict[int, ReferenceImage] = {}
-        self._views: dict[int, int] = {}
+        self.references = ReferenceTable()
         self._max_views: int | None = 0
         self._next_id = 0
         self.index_type, self.params = resolve_index_params(index_type, embedder.dim, params)
@@ -209,12 +215,13 @@ class ReferenceIndex:
         self._apply_search_params()
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # ivfpq vectors added before training
         self._pending_count = 0
+        #: hnsw only: FAISS ids removed but still in the graph, skipped by every search (sorted int64)
+        self._tombstones = np.zeros(0, np.int64)
         self._read_only: str | None = None  # the directory a memory-mapped index was loaded from
         self._mapped_checksum: str | None = None
         self.skipped: list[ImageError] = []
         #: what verification needs from each reference photo (None: not stored, e.g. OpenCV missing)
         self._features: FeatureStore | None = _new_feature_store()
-        self._feature_verifier: Any = None
         self._generation = next(_GENERATIONS)
         #: the text read from each reference photo, by reference id (None: the index keeps no text)
         self._texts: dict[int, PhotoText] | None = None
@@ -232,7 +239,7 @@ class ReferenceIndex:
 
     @property
     def vector_count(self) -> int:
-        return int(self._faiss.ntotal) + self._pending_count
+        return int(self._faiss.ntotal) - len(self._tombstones) + self._pending_count
 
     @property
     def is_trained(self) -> bool:
@@ -293,8 +300,7 @@ class ReferenceIndex:
         self._next_id += len(refs)
         self._changed()
         for ref_id, ref, count in zip(ref_ids.tolist(), refs, counts.tolist()):
-            self.references[ref_id] = ref
-            self._views[ref_id] = count
+            self.references.add(ref_id, ref, count)
             if ref.brand.casefold() not in self.brands:
                 self.add_brand(Brand(ref.brand))
         if self._max_views is not None:
@@ -396,42 +402,23 @@ class ReferenceIndex:
         added = 0
         for start in range(0, len(references), batch_size):
             batch = references[start : start + batch_size]
-            views: list[Any] = []
-            owners: list[ReferenceImage] = []
-            counts: list[int] = []
-            features: list[StoredFeatures | None] = []
-            texts: list[PhotoText | None] = []
-            for ref in batch:
-                try:
-                    image = load_image(ref.image)
-                except ImageError as error:
-                    log.warning("reference skipped: %s", error)
-                    self.skipped.append(error)
-                    continue
-                ref_views = self.embedder.reference_views(image)
-                views.extend(ref_views)
-                owners.append(ref)
-                counts.append(len(ref_views))
-                features.append(self._compute_features(image))
-                texts.append(read_text(image) if self._texts is not None else None)
-            if views:
-                ids = self.add_vectors_batch(owners, self.embedder.embed(views), counts)
-                self._keep_features(ids, features)
-                self._keep_texts(ids, texts)
-                added += len(owners)
+            added += self.add_prepared(prepare_batch(self.embedder, batch, features=self._features is not None,
+                                                     texts=self._texts is not None))
             if progress is not None:
                 progress(len(batch))
         return added
 
-    def _compute_features(self, image: Image.Image) -> StoredFeatures | None:
-        """The verification features of a reference photo, to store in the index (None when not stored)."""
-        if self._features is None:
-            return None
-        if self._feature_verifier is None:
-            from knockoff.match.verify import GeometricVerifier
-
-            self._feature_verifier = GeometricVerifier()
-        return StoredFeatures.from_local(self._feature_verifier.features(image))
+    def add_prepared(self, prepared: PreparedBatch) -> int:
+        """Add a batch made by :func:`prepare_batch` (here or on a Ray worker); returns how many were added."""
+        for error in prepared.skipped:
+            log.warning("reference skipped: %s", error)
+            self.skipped.append(error)
+        if not prepared.owners:
+            return 0
+        ids = self.add_vectors_batch(prepared.owners, prepared.vectors, prepared.counts)
+        self._keep_features(ids, prepared.features)
+        self._keep_texts(ids, prepared.texts)
+        return len(ids)
 
     def _keep_features(self, ids: Sequence[int], features: Sequence[StoredFeatures | None]) -> None:
         if self._features is None:
@@ -448,6 +435,11 @@ class ReferenceIndex:
                 self._texts[ref_id] = text
 
     # -- text read from the reference photos -----------------------------------------------------------
+
+    @property
+    def stores_features(self) -> bool:
+        """Whether the index stores the verification features of its photos (OpenCV is installed)."""
+        return self._features is not None
 
     @property
     def reads_text(self) -> bool:
@@ -501,9 +493,9 @@ class ReferenceIndex:
     def reference_vectors(self, ref_id: int) -> np.ndarray | None:
         """The indexed vectors (one a view) of a reference photo, as the index holds them; None for an ivfpq
         index (its vectors are stored quantized) or a reference id it does not hold."""
-        if ref_id not in self._views or self.index_type == "ivfpq" or not self._faiss.is_trained:
+        if ref_id not in self.references or self.index_type == "ivfpq" or not self._faiss.is_trained:
             return None
-        ids = (np.int64(ref_id) << _VIEW_BITS) + np.arange(self._views[ref_id], dtype=np.int64)
+        ids = (np.int64(ref_id) << _VIEW_BITS) + np.arange(self.references.views(ref_id), dtype=np.int64)
         try:
             return np.stack([self._faiss.reconstruct(int(i)) for i in ids]).astype(np.float32, copy=False)
         except RuntimeError:
@@ -512,24 +504,27 @@ class ReferenceIndex:
     def remove_product(self, brand: str, product_id: str) -> int:
         """Remove every reference image of a product; returns how many images were removed.
 
-        Flat and ivfpq remove in place; FAISS's HNSW cannot, so an hnsw index is rebuilt from its stored
-        vectors without them (minutes on millions of vectors; logged). A memory-mapped index cannot be changed.
+        Flat and ivfpq remove in place. FAISS's HNSW cannot: its removed vectors stay in the graph, skipped by
+        every search, until they are more than :data:`HNSW_COMPACT_FRACTION` of it, when the graph is rebuilt
+        (:meth:`compact`; minutes on millions of vectors, logged). A memory-mapped index cannot be changed.
         """
-        doomed = [
-            ref_id
-            for ref_id, ref in self.references.items()
-            if ref.brand.casefold() == brand.casefold() and ref.product_id == product_id
-        ]
+        return self._remove_references(self.references.find(brand, product_id))
+
+    def remove_brand(self, brand: str) -> int:
+        """Remove every reference image of a brand (not the brand itself: its sellers and aliases stay);
+        returns how many images were removed. As :meth:`remove_product`, without a full rebuild."""
+        return self._remove_references(self.references.find(brand))
+
+    def _remove_references(self, doomed: list[int]) -> int:
         if not doomed:
             return 0
         self._check_writable("remove from")
         ids = np.concatenate(
-            [(np.int64(r) << _VIEW_BITS) + np.arange(self._views[r], dtype=np.int64) for r in doomed]
+            [(np.int64(r) << _VIEW_BITS) + np.arange(self.references.views(r), dtype=np.int64) for r in doomed]
         )
         self._remove_ids(ids)
         for ref_id in doomed:
             del self.references[ref_id]
-            del self._views[ref_id]
             if self._features is not None:
                 self._features.discard(ref_id)
             if self._texts is not None:
@@ -548,9 +543,24 @@ class ReferenceIndex:
             if self._faiss.ntotal:
                 self._faiss.remove_ids(faiss.IDSelectorBatch(ids))
             return
+        self._tombstones = np.union1d(self._tombstones, ids)
+        if len(self._tombstones) > HNSW_COMPACT_FRACTION * max(int(self._faiss.ntotal), 1):
+            self.compact()
+
+    def compact(self) -> None:
+        """Rebuild an hnsw graph without the vectors removed from it (they are only skipped until then; done
+        by itself once they are more than :data:`HNSW_COMPACT_FRACTION` of the graph). Nothing to do for the
+        other types, which remove in place."""
+        import faiss
+
+        self._check_writable("compact")
+        if self.index_type != "hnsw" or not len(self._tombstones):
+            return
+        ids = self._tombstones
         old_ids = faiss.vector_to_array(self._faiss.id_map)
         storage = faiss.downcast_index(self._faiss.index)
-        log.warning("hnsw cannot remove vectors: rebuilding the graph over %d vectors", len(old_ids) - len(ids))
+        log.warning("compacting the hnsw graph: rebuilding it over %d vectors without %d removed ones",
+                    len(old_ids) - len(ids), len(ids))
         rebuilt = _make_faiss("hnsw", self.embedder.dim, self.params)
         keep = ~np.isin(old_ids, ids)
         chunk = 65536
@@ -560,6 +570,7 @@ class ReferenceIndex:
             if mask.any():
                 rebuilt.add_with_ids(storage.reconstruct_n(start, stop - start)[mask], old_ids[start:stop][mask])
         self._faiss = rebuilt
+        self._tombstones = np.zeros(0, np.int64)
         self._apply_search_params()
 
     # -- searching ------------------------------------------------------------------------------------
@@ -574,9 +585,9 @@ class ReferenceIndex:
         if self.vector_count == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         if self._max_views is None:
-            self._max_views = max(self._views.values(), default=1)
+            self._max_views = self.references.max_views() or 1
         raw_k = min(self.vector_count, k * max(self._max_views, 1))
-        scores, ids = self._faiss.search(queries, raw_k)
+        scores, ids = self._faiss_search(queries, raw_k)
         results: list[list[Hit]] = []
         for row_scores, row_ids in zip(scores, ids):
             best: dict[int, float] = {}
@@ -591,16 +602,27 @@ class ReferenceIndex:
             results.append([Hit(self.references[r], r, s) for r, s in best.items()])
         return results
 
+    def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's search, skipping the removed vectors still in an hnsw graph."""
+        if not len(self._tombstones):
+            return self._faiss.search(queries, k)
+        import faiss
+
+        removed = faiss.IDSelectorBatch(self._tombstones)
+        keep = faiss.IDSelectorNot(removed)  # both referenced here until the search returns
+        params = faiss.SearchParametersHNSW(sel=keep, efSearch=self.params["efSearch"])
+        return self._faiss.search(queries, k, params=params)
+
     # -- pickling (to ship an index to other processes, e.g. Ray actors) ------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         import faiss
 
         return {
-            "embedder": self.embedder, "brands": self.brands, "references": self.references, "views": self._views,
+            "embedder": self.embedder, "brands": self.brands, "references": self.references,
             "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
             "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
-            "pending": self._pending, "skipped": self.skipped, "features": self._features, "texts": self._texts,
+            "pending": self._pending, "tombstones": self._tombstones, "skipped": self.skipped, "features": self._features, "texts": self._texts,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -630,7 +652,6 @@ class ReferenceIndex:
         self.embedder = state["embedder"]
         self.brands = state["brands"]
         self.references = state["references"]
-        self._views = state["views"]
         self._max_views = None
         self._next_id = state["next_id"]
         self.index_type, self.params = state["index_type"], state["params"]
@@ -638,11 +659,11 @@ class ReferenceIndex:
         self._apply_search_params()
         self._pending = state["pending"]
         self._pending_count = sum(len(i) for _, i in self._pending)
+        self._tombstones = state.get("tombstones", np.zeros(0, np.int64))
         self._read_only = None
         self._mapped_checksum = None
         self.skipped = state["skipped"]
         self._features = state.get("features")
-        self._feature_verifier = None
         self._generation = next(_GENERATIONS)
         self._texts = state.get("texts")
         self._text_cache = None
@@ -675,6 +696,7 @@ class ReferenceIndex:
             "index_params": dict(self.params),
             "count": {"references": len(self.references), "vectors": self.vector_count},
             "next_id": self._next_id,
+            "hnsw_removed": len(self._tombstones),
             "features": None if self._features is None else {
                 "settings": self._features.settings, "count": len(self._features)},
             "texts": self._texts_manifest(),
@@ -696,13 +718,13 @@ class ReferenceIndex:
             shutil.copyfile(self._mapped_file(), staging / "index.faiss")
         else:
             faiss.write_index(self._faiss, str(staging / "index.faiss"))
-        with (staging / "references.jsonl").open("w", encoding="utf-8") as handle:
-            for ref_id, ref in self.references.items():
-                handle.write(json.dumps({"id": ref_id, "views": self._views[ref_id], **ref.to_dict()}) + "\n")
+        self.references.save(staging)
+        if len(self._tombstones):
+            np.save(staging / TOMBSTONES_FILE, self._tombstones)
         (staging / "brands.json").write_text(
             json.dumps([b.to_dict() for b in self.brands.values()], indent=1), encoding="utf-8"
         )
-        files: tuple[str, ...] = _FILES
+        files: tuple[str, ...] = (*_FILES, *((TOMBSTONES_FILE,) if len(self._tombstones) else ()))
         if self._features is not None:
             self._features.save(staging)
             files = (*files, *FEATURE_FILES)
@@ -746,12 +768,14 @@ class ReferenceIndex:
         except ValueError as exc:
             raise IndexCorruptError(f"{root}: manifest.json has a bad index type or parameters ({exc})") from exc
         index._read_files(root, mmap)
+        index._tombstones = _read_tombstones(root, int(manifest.get("hnsw_removed", 0)))
         index._check_against(root, manifest)
         index._apply_search_params()
         if mmap:
             index._read_only = str(root)
             index._mapped_checksum = manifest["checksums"]["index.faiss"]
-        index._next_id = int(manifest.get("next_id", max(index.references, default=-1) + 1))
+        index._max_views = None
+        index._next_id = int(manifest.get("next_id", int(index.references.ids().max(initial=-1)) + 1))
         features = manifest.get("features")
         if features is not None:
             index._features = FeatureStore.load(root, features["settings"], set(index.references))
@@ -782,7 +806,7 @@ class ReferenceIndex:
         self._text_cache = (self._generation, stored)
 
     def _read_files(self, root: Path, mmap: bool) -> None:
-        """Read index.faiss, references.jsonl and brands.json; any damage is an IndexCorruptError."""
+        """Read index.faiss, the reference table and brands.json; any damage is an IndexCorruptError."""
         import faiss
 
         # IO_FLAG_MMAP maps IVF inverted lists; IO_FLAG_MMAP_IFC maps flat codes (flat, and the hnsw storage).
@@ -790,8 +814,7 @@ class ReferenceIndex:
         flags = (faiss.IO_FLAG_MMAP if self.index_type == "ivfpq" else faiss.IO_FLAG_MMAP_IFC) if mmap else 0
         try:
             self._faiss = faiss.read_index(str(root / "index.faiss"), flags)
-            for number, line in enumerate((root / "references.jsonl").read_text(encoding="utf-8").splitlines(), 1):
-                self._read_reference(number, json.loads(line))
+            self.references = ReferenceTable.load(root)
             for data in json.loads((root / "brands.json").read_text(encoding="utf-8")):
                 self.add_brand(Brand(data["name"], tuple(data["aliases"]), tuple(data["authorized_sellers"])))
         except IndexCorruptError as exc:
@@ -802,50 +825,103 @@ class ReferenceIndex:
         except RecursionError:
             raise IndexCorruptError(f"{root}: cannot read the index (JSON nested too deeply)") from None
 
-    def _read_reference(self, number: int, row: Any) -> None:
-        if not isinstance(row, dict):
-            raise IndexCorruptError(f"references.jsonl, line {number}: not a JSON object")
-        ref_id, views = row.pop("id", None), row.pop("views", None)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ref_id, views)) \
-                or ref_id < 0 or not 1 <= views <= _MAX_VIEWS or ref_id in self.references:
-            raise IndexCorruptError(f"references.jsonl, line {number}: bad or repeated 'id' or 'views'")
-        texts_ok = all(isinstance(row.get(k), str) for k in ("brand", "product_id", "image")) and all(
-            isinstance(row.get(k, ""), str) for k in ("product_name", "label"))
-        price, currency = row.get("price"), row.get("currency")
-        price_ok = price is None or (isinstance(price, (int, float)) and not isinstance(price, bool) and price >= 0)
-        if not texts_ok or not price_ok or not (currency is None or isinstance(currency, str)):
-            raise IndexCorruptError(f"references.jsonl, line {number}: a field has the wrong type")
-        self._views[ref_id] = views
-        self.references[ref_id] = ReferenceImage.from_dict(row)
-
     def _check_against(self, root: Path, manifest: dict[str, Any]) -> None:
         """The files agree with the manifest and with each other (counts, dimension, type, ids)."""
         count = manifest["count"]
         if len(self.references) != count["references"]:
-            raise IndexCorruptError(f"{root}: references.jsonl has {len(self.references)} references but the "
+            raise IndexCorruptError(f"{root}: the reference table has {len(self.references)} references but the "
                                     f"manifest says {count['references']} (cut short or edited)")
         if manifest["dim"] != self.embedder.dim or self._faiss.d != self.embedder.dim:
             raise IndexCorruptError(f"{root}: index.faiss does not agree with the manifest (dimension)")
-        total_views = sum(self._views.values())
-        if self._faiss.ntotal != count["vectors"] or total_views != count["vectors"]:
-            raise IndexCorruptError(f"{root}: index.faiss holds {self._faiss.ntotal} vectors, the references "
-                                    f"{total_views} views, the manifest says {count['vectors']}")
+        total_views = self.references.total_views()
+        if self.vector_count != count["vectors"] or total_views != count["vectors"]:
+            raise IndexCorruptError(f"{root}: index.faiss holds {self.vector_count} vectors (not removed), the "
+                                    f"references {total_views} views, the manifest says {count['vectors']}")
         if not _faiss_matches(self.index_type, self._faiss):
             raise IndexCorruptError(f"{root}: index.faiss is not a {self.index_type} index as the manifest says")
         if self.index_type != "ivfpq":
             import faiss
 
-            owners = set((faiss.vector_to_array(self._faiss.id_map) >> _VIEW_BITS).tolist())
-            if owners != set(self.references):
-                raise IndexCorruptError(f"{root}: index.faiss and references.jsonl name different reference ids")
-        if self.references and max(self.references) >= manifest.get("next_id", max(self.references) + 1):
+            faiss_ids = faiss.vector_to_array(self._faiss.id_map)
+            if not np.isin(self._tombstones, faiss_ids).all():
+                raise IndexCorruptError(f"{root}: {TOMBSTONES_FILE} names vectors index.faiss lacks")
+            owners = _unique(np.setdiff1d(faiss_ids, self._tombstones) if len(self._tombstones) else faiss_ids)
+            if not np.array_equal(owners, self.references.ids()):
+                raise IndexCorruptError(f"{root}: index.faiss and the reference table name different reference ids")
+        top = int(self.references.ids().max(initial=-1))
+        if top >= 0 and top >= manifest.get("next_id", top + 1):
             raise IndexCorruptError(f"{root}: manifest.json 'next_id' is not above every reference id")
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Reference photos embedded (and their features and text computed), ready to add to an index."""
+
+    owners: list[ReferenceImage]
+    vectors: np.ndarray
+    counts: list[int]
+    features: list[StoredFeatures | None]
+    texts: list[PhotoText | None]
+    skipped: list[ImageError]
+
+
+def prepare_batch(embedder: Embedder, batch: Sequence[ReferenceImage], *, features: bool,
+                  texts: bool) -> PreparedBatch:
+    """Load, embed and (``features``) extract the verification features and (``texts``) read the text of a
+    batch of reference photos; unreadable ones are listed in ``skipped``. Pure: runs anywhere (Ray tasks)."""
+    views: list[Any] = []
+    prepared = PreparedBatch([], np.zeros((0, embedder.dim), np.float32), [], [], [], [])
+    for ref in batch:
+        try:
+            image = load_image(ref.image)
+        except ImageError as error:
+            prepared.skipped.append(error)
+            continue
+        ref_views = embedder.reference_views(image)
+        views.extend(ref_views)
+        prepared.owners.append(ref)
+        prepared.counts.append(len(ref_views))
+        prepared.features.append(StoredFeatures.from_local(_verifier().features(image)) if features else None)
+        prepared.texts.append(read_text(image) if texts else None)
+    if not views:
+        return prepared
+    return PreparedBatch(prepared.owners, np.asarray(embedder.embed(views), np.float32), prepared.counts,
+                         prepared.features, prepared.texts, prepared.skipped)
+
+
+@functools.lru_cache(maxsize=1)
+def _verifier() -> Any:
+    from knockoff.match.verify import GeometricVerifier
+
+    return GeometricVerifier()
 
 
 def check_save_target(path: str | Path) -> Path:
     """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
     folder, or a knockoff index holding only index files (call it before a long build)."""
-    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE))
+    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE, TOMBSTONES_FILE))
+
+
+def _unique(faiss_ids: np.ndarray) -> np.ndarray:
+    """The sorted reference ids owning FAISS ids (no sort when they are in order, as an index built in one go)."""
+    owners = faiss_ids >> _VIEW_BITS
+    if len(owners) and np.all(owners[1:] >= owners[:-1]):
+        return owners[np.concatenate(([True], owners[1:] != owners[:-1]))]
+    return np.unique(owners)
+
+
+def _read_tombstones(root: Path, count: int) -> np.ndarray:
+    """The removed vectors an hnsw index's graph still holds (the manifest's ``hnsw_removed`` of them)."""
+    if not count:
+        return np.zeros(0, np.int64)
+    try:
+        ids = np.load(root / TOMBSTONES_FILE, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"{root}: cannot read {TOMBSTONES_FILE} ({exc})") from exc
+    if ids.dtype != np.int64 or ids.shape != (count,) or np.any(np.diff(ids) <= 0) or np.any(ids < 0):
+        raise IndexCorruptError(f"{root}: {TOMBSTONES_FILE} must hold {count} increasing int64 ids (the "
+                                f"manifest's hnsw_removed)")
+    return ids
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -893,6 +969,27 @@ def _check_same_embedder(root: Path, built_with: dict[str, Any], given: dict[str
         )
 
 
+def empty_index_for(
+    catalog: Catalog,
+    embedder: Embedder | str = "auto",
+    *,
+    index_type: str = "auto",
+    index_params: dict[str, Any] | None = None,
+    read_text: bool = False,
+) -> ReferenceIndex:
+    """A new index with the catalog's brands, its type sized for the catalog (``auto``, ``ivfpq``), no photo."""
+    from knockoff.embedders.base import Embedder, create_embedder
+
+    if not isinstance(embedder, Embedder):
+        embedder = create_embedder(embedder)
+    params = dict(index_params or {})
+    if index_type in ("auto", "ivfpq") and "expected_vectors" not in params:
+        probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
+        params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
+    return ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params,
+                          read_text=read_text)
+
+
 def build_index(
     catalog: Catalog | str | Path,
     embedder: Embedder | str = "auto",
@@ -910,18 +1007,10 @@ def build_index(
     ``read_text``: also read and keep the text of every reference photo (slow: about a second a photo on 2
     cores; needs ``rapidocr``), so that text read in listing photos can be matched to products.
     """
-    from knockoff.embedders.base import Embedder, create_embedder
-
     if not isinstance(catalog, Catalog):
         catalog = Catalog.from_dir(catalog)
-    if not isinstance(embedder, Embedder):
-        embedder = create_embedder(embedder)
-    params = dict(index_params or {})
-    if index_type in ("auto", "ivfpq") and "expected_vectors" not in params:
-        probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
-        params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
-    index = ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params,
-                           read_text=read_text)
+    index = empty_index_for(catalog, embedder, index_type=index_type, index_params=index_params,
+                            read_text=read_text)
     index.add(catalog, batch_size=batch_size, progress=progress)
     if len(index) == 0:
         raise IndexStateError("no reference image could be read; nothing to index")

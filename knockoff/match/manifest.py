@@ -21,10 +21,12 @@ from knockoff.errors import IndexCorruptError, IndexPathError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-CORE_FILES = ("index.faiss", "references.jsonl", "brands.json")
+FORMAT_VERSION = 2
+"""2: reference metadata in columns (match/reftable.py); 1 had references.jsonl and is refused."""
+CORE_FILES = ("index.faiss", "references_rows.npy", "references_price.npy", "references_text.npy", "brands.json")
 """Files every index has; the manifest's checksums must cover them."""
 MANIFEST = "manifest.json"
+_OLD_FILES = ("references.jsonl",)  # of format 1: an old index may be overwritten
 MAX_MANIFEST_BYTES = 16 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _STAGING = re.compile(r"^\.(?P<name>.+)\.saving-(?P<pid>\d+)$")
@@ -58,6 +60,8 @@ def _field_problems(manifest: dict[str, Any], index_types: tuple[str, ...]) -> l
         problems.append(f"'index_type' must be one of {', '.join(index_types)}")
     if not isinstance(manifest.get("index_params", {}), dict):
         problems.append("'index_params' must be an object")
+    if not _is_int(manifest.get("hnsw_removed", 0)):
+        problems.append("'hnsw_removed' must be an integer >= 0")
     if "next_id" in manifest and not _is_int(manifest["next_id"]):
         problems.append("'next_id' must be an integer >= 0")
     if manifest.get("metric", "inner_product") != "inner_product":
@@ -151,7 +155,7 @@ def check_index_target(path: str | Path, extra_files: tuple[str, ...] = ()) -> P
     if not is_index_dir(target):
         raise IndexPathError(f"{target}: the folder exists and is not a knockoff index (no index manifest.json); "
                              f"it would be replaced: give a new folder")
-    allowed = {MANIFEST, *CORE_FILES, *extra_files}
+    allowed = {MANIFEST, *CORE_FILES, *extra_files, *_OLD_FILES}
     foreign = [name for name in names if name not in allowed]
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
