@@ -58,6 +58,12 @@ class IndexPlan:
     pq_bytes: int = 0
     train_size: int = 0
 
+    @property
+    def dim(self) -> int:
+        """The indexed vectors' length: 128, zero-padded to a multiple of ``pq_bytes`` for product quantization
+        (zeros add nothing to a distance)."""
+        return -(-128 // self.pq_bytes) * self.pq_bytes if self.kind == "ivfpq" else 128
+
     def bytes_per_descriptor(self) -> int:
         """Memory a descriptor takes in the shortlist: the index's vector (float32) or code, its id (IVF), the
         uint8 copy the exact kinds keep to rebuild, and the owner number."""
@@ -86,8 +92,10 @@ def _to_uint8(desc: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(desc, np.float32) * _SCALE), 0, 255).astype(np.uint8)
 
 
-def _to_float(desc: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(desc, dtype=np.float32) / np.float32(_SCALE)
+def _to_float(desc: np.ndarray, dim: int = 128, scale: float = _SCALE) -> np.ndarray:
+    out = np.zeros((len(desc), dim), np.float32)
+    out[:, :128] = np.asarray(desc, np.float32) / np.float32(scale)
+    return out
 
 
 def _faiss_index(p: IndexPlan, sample: np.ndarray) -> Any:
@@ -96,14 +104,13 @@ def _faiss_index(p: IndexPlan, sample: np.ndarray) -> Any:
 
     if p.kind == "flat":
         return faiss.IndexFlatL2(128)
-    quantizer = faiss.IndexFlatL2(128)
+    quantizer = faiss.IndexFlatL2(p.dim)
     if p.kind == "ivf":
         index = faiss.IndexIVFFlat(quantizer, 128, p.nlist)
     else:
-        index = faiss.IndexIVFPQ(quantizer, 128, p.nlist, p.pq_bytes, 8)
-    index.train(sample)
+        index = faiss.IndexIVFPQ(quantizer, p.dim, p.nlist, p.pq_bytes, 8)
+    index.train(sample)  # (faiss keeps the quantizer alive: index.referenced_objects)
     index.nprobe = p.nprobe
-    index._quantizer = quantizer  # keep it alive
     return index
 
 
@@ -187,11 +194,11 @@ class KeypointShortlist:
         sample = data
         if len(data) > p.train_size > 0:
             sample = data[np.random.default_rng(0).choice(len(data), p.train_size, replace=False)]
-        return _faiss_index(p, _to_float(sample))
+        return _faiss_index(p, _to_float(sample, p.dim))
 
     def _add_vectors(self, data: np.ndarray) -> None:
         for start in range(0, len(data), 1 << 20):
-            self._index.add(_to_float(data[start:start + (1 << 20)]))
+            self._index.add(_to_float(data[start:start + (1 << 20)], self._index.d))
 
     def _ready(self) -> None:
         """Make the index hold every descriptor added: streaming, add the waiting ones; otherwise (exact
@@ -209,7 +216,7 @@ class KeypointShortlist:
         if not self._keys or len(features) == 0:
             return []
         self._ready()
-        query = np.ascontiguousarray(strongest(features, self.query_features), dtype=np.float32)
+        query = _to_float(strongest(features, self.query_features), self._index.d, 1.0)
         k = min(self.neighbours, self._index.ntotal)
         dist, ids = self._index.search(query, k)  # squared L2 distances, ascending
         owner = self._owner
