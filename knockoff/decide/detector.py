@@ -272,6 +272,7 @@ class Detector:
                 features = self._features_of(Hit(reference, ref_id, 0.0))
                 if features is not None:
                     shortlist.add(ref_id, features)
+            log.info("keypoint shortlist of %d reference photos: %s", len(shortlist), shortlist.index_plan)
         self._keypoints = (generation, shortlist)
         return shortlist
 

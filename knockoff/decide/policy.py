@@ -129,7 +129,9 @@ class ShortlistSettings:
     verified besides the global top ``Policy.verify_top``: a rotated, warped or collaged copy that the global
     descriptor ranks low is still checked. ``"auto"``: 3 for the perceptual engine, 0 (off) for engines that
     see content (clip), where the vote costs more than it finds. ``max_references``: the shortlist is off above
-    this many reference photos (its memory grows with them: see :func:`knockoff.match.keypoints.plan`).
+    this many reference photos: above 5,000 (``compress_above``) the vote is product-quantized (24 KB a photo;
+    copy recall equal to the exact vote's in benchmarks/results/shortlist.quick.md) but its index is trained and
+    filled at first use in every process (about 2 minutes for 2,000 photos on 2 busy cores), which bounds it.
     The others are the shortlist's own parameters (descriptors per reference and per query, ratio test,
     neighbours searched, votes needed) and its index, chosen by size: exact search up to ``flat_limit``
     descriptors, IVF up to ``compress_above``, IVF with product quantization (``pq_bytes`` bytes a descriptor,
@@ -137,7 +139,7 @@ class ShortlistSettings:
     """
 
     size: int | str = "auto"
-    max_references: int = 5_000
+    max_references: int = 20_000
     per_reference: int = 500
     query_features: int = 1000
     ratio: float = 0.85
