@@ -49,3 +49,37 @@ def test_unrelated_photo_gets_few_votes_and_empty_index_is_harmless():
     kept = strongest(other, 10)
     assert kept.shape == (10, 128)
     assert np.allclose(np.linalg.norm(kept, axis=1), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "descriptors, kind, nlist",
+    [(1_000, "flat", 0), (400_000, "flat", 0), (400_001, "ivf", 2048), (2_500_000, "ivf", 8192),
+     (2_500_001, "ivfpq", 8192), (50_000_000, "ivfpq", 16_384), (10**9, "ivfpq", 16_384)],
+)
+def test_plan_is_chosen_by_size(descriptors, kind, nlist):
+    from knockoff.match.keypoints import plan
+
+    p = plan(descriptors, flat_limit=400_000, compress_above=2_500_000)
+    assert (p.kind, p.nlist) == (kind, nlist)
+    assert p.train_size <= descriptors and (p.train_size == 40 * nlist or p.train_size == descriptors or not nlist)
+    assert p.bytes_per_descriptor() == (48 if kind == "ivfpq" else 648 if kind == "flat" else 656)
+
+
+@pytest.mark.parametrize("pq_bytes", [32, 12])  # 12: the vectors are zero-padded to 132
+def test_product_quantized_vote_still_finds_a_rotated_copy(pq_bytes):
+    from knockoff.match.keypoints import KeypointShortlist
+
+    verifier = GeometricVerifier()
+    sources = [textured(seed) for seed in range(6)]
+    shortlist = KeypointShortlist(per_reference=300, query_features=600, flat_limit=100, compress_above=100,
+                                  pq_bytes=pq_bytes, expected_references=5)
+    assert shortlist.index_plan.kind == "ivfpq"
+    for i, image in enumerate(sources[:5]):
+        shortlist.add(f"ref{i}", verifier.features(image))
+    rotated = sources[2].rotate(15, resample=Image.Resampling.BICUBIC, expand=True, fillcolor="white")
+    votes = shortlist.vote(verifier.features(rotated), top=3)
+    assert votes and votes[0][0] == "ref2"
+    # a reference added after the index was trained goes straight into it and is found
+    shortlist.add("late", verifier.features(sources[5]))
+    assert shortlist.vote(verifier.features(sources[5]), top=1)[0][0] == "late"
+    assert len(shortlist) == 6 and shortlist._index.ntotal == shortlist.descriptor_count

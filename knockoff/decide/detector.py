@@ -278,7 +278,7 @@ class Detector:
         shortlist = None
         if len(self._index.references) > settings.max_references:
             log.warning(
-                "keypoint shortlist off: %d reference photos is over its limit of %d (held in memory); "
+                "keypoint shortlist off: %d reference photos is over its limit of %d (shortlist.max_references); "
                 "copies are shortlisted by the global descriptor only", len(self._index.references),
                 settings.max_references,
             )
@@ -287,11 +287,14 @@ class Detector:
 
             shortlist = KeypointShortlist(per_reference=settings.per_reference,
                                           query_features=settings.query_features, ratio=settings.ratio,
-                                          neighbours=settings.neighbours, flat_limit=settings.flat_limit)
+                                          neighbours=settings.neighbours, flat_limit=settings.flat_limit,
+                                          compress_above=settings.compress_above, pq_bytes=settings.pq_bytes,
+                                          nprobe=settings.nprobe, expected_references=len(self._index.references))
             for ref_id, reference in self._index.references.items():
                 features = self._features_of(Hit(reference, ref_id, 0.0))
                 if features is not None:
                     shortlist.add(ref_id, features)
+            log.info("keypoint shortlist of %d reference photos: %s", len(shortlist), shortlist.index_plan)
         self._keypoints = (generation, shortlist)
         return shortlist
 

@@ -128,29 +128,39 @@ class ShortlistSettings:
     ``size``: this many more references, those that most of the listing photo's keypoints vote for, are
     verified besides the global top ``Policy.verify_top``: a rotated, warped or collaged copy that the global
     descriptor ranks low is still checked. ``"auto"``: 3 for the perceptual engine, 0 (off) for engines that
-    see content (clip), where the vote costs more than it finds. ``max_references``: the references' keypoints
-    are held in memory (about 256 KB a photo), so the shortlist is off above this many reference photos.
+    see content (clip), where the vote costs more than it finds. ``max_references``: the shortlist is off above
+    this many reference photos: above 5,000 (``compress_above``) the vote is product-quantized (24 KB a photo;
+    copy recall equal to the exact vote's in benchmarks/results/shortlist.quick.md) but its index is trained and
+    filled at first use in every process (about 2 minutes for 2,000 photos on 2 busy cores), which bounds it.
     The others are the shortlist's own parameters (descriptors per reference and per query, ratio test,
-    neighbours searched, exact search up to ``flat_limit`` descriptors, votes needed).
+    neighbours searched, votes needed) and its index, chosen by size: exact search up to ``flat_limit``
+    descriptors, IVF up to ``compress_above``, IVF with product quantization (``pq_bytes`` bytes a descriptor,
+    1 to 128; ``nprobe`` lists searched) above it.
     """
 
     size: int | str = "auto"
-    max_references: int = 5_000
+    max_references: int = 20_000
     per_reference: int = 500
     query_features: int = 1000
     ratio: float = 0.85
     neighbours: int = 8
     flat_limit: int = 400_000
     min_votes: int = 4
+    compress_above: int = 2_500_000
+    pq_bytes: int = 32
+    nprobe: int = 16
 
     def __post_init__(self) -> None:
         _check(self.size == "auto" or (_is_int(self.size) and self.size >= 0),  # type: ignore[operator]
                f"shortlist.size must be 'auto' or an integer >= 0, got {self.size!r}")
-        for name in ("max_references", "per_reference", "query_features", "neighbours", "flat_limit", "min_votes"):
+        for name in ("max_references", "per_reference", "query_features", "neighbours", "flat_limit", "min_votes",
+                     "compress_above", "nprobe"):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, f"shortlist.{name} must be an integer >= 1, got {value!r}")
         _check(_is_number(self.ratio) and 0.0 < self.ratio <= 1.0,
                f"shortlist.ratio must be in (0, 1], got {self.ratio!r}")
+        _check(_is_int(self.pq_bytes) and 1 <= self.pq_bytes <= 128,
+               f"shortlist.pq_bytes must be an integer from 1 to 128, got {self.pq_bytes!r}")
 
     def size_for(self, engine_kind: str) -> int:
         """The shortlist size for an engine (``"auto"`` resolved)."""
