@@ -397,15 +397,16 @@ def open_chromium(profile: Path, downloads: Path | None = None):
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1500,1300"):
         options.add_argument(flag)
     if downloads is not None:
+        # the preferences alone set the download folder: a DevTools call for it once hung chromedriver (waiting
+        # for the first navigation) in a CI run
         options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                                  "download.prompt_for_download": False})
+                                                  "download.prompt_for_download": False,
+                                                  "download.directory_upgrade": True})
     with socket.socket() as probe:  # a free port for chromedriver, so selenium never looks for one itself
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     browser = webdriver.Chrome(options=options, service=Service(executable_path=driver, port=port,
                                                                 log_output=str(profile.parent / "chromedriver.log")))
-    if downloads is not None:
-        browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     browser.set_page_load_timeout(60)
     return browser
 
