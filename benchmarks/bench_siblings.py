@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import tempfile
 import time
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "sibling official photos verified as a copy": len(sibling_copies),
         "store photos": len(store_photos), "store photos called a copy": len(store_copies),
         "store photos called a copy, share": round(len(store_copies) / max(len(store_photos), 1), 4),
-        "verifier": verifier.settings.__dict__, "rows": rows,
+        "verifier": verifier.settings.__dict__,
     }
     table = markdown_table(["pairs", "n", "verified as a copy", "geometric checks pass (same design)"],
                            [[k, v["pairs"], v.get("copy", 0), v.get("geometry", 0)] for k, v in summary.items()])
@@ -147,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
           f"- store photos called a copy: **{len(store_copies)} of {len(store_photos)}** "
           f"({100 * result['store photos called a copy, share']:.2f} %)\n\n{table}\n\n"
           f"Closest sibling pairs (highest detail agreement):\n\n{closest}\n")
-    write_results("siblings" + ("_quick" if args.quick else ""), result, md)
+    name = "siblings" + ("_quick" if args.quick else "")
+    write_results(name, result, md)
+    rows_path = Path(__file__).resolve().parent / "out" / f"{name}_rows.json"  # every pair (MBs): ignored by git
+    rows_path.parent.mkdir(exist_ok=True)
+    rows_path.write_text(json.dumps(rows))
     print(md)
     return 0
 
