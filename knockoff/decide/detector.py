@@ -521,7 +521,8 @@ class Detector:
                  evidence: PhotoEvidence | None = None) -> Verdict:
         skipped = tuple(loaded.skipped)
         identity = None
-        if evidence is not None and (best is None or self._visual(best).details.get("tier") is None):
+        matched_visual = self._visual(best) if best is not None else None
+        if evidence is not None and (matched_visual is None or matched_visual.details.get("tier") is None):
             identity = self._text_matcher().identify(evidence)
         if best is None and identity is None:
             signals = self.title_signals(listing, evidence)
@@ -529,8 +530,7 @@ class Detector:
             visual = sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
             reasons = _reasons(visual, signals, verdict)
             return Verdict(listing.listing_id, verdict, risk, None, reasons, signals, self.engine, listing, skipped)
-        visual = self._visual(best) if best is not None else sig.Signal(
-            sig.VISUAL_MATCH, "clear", "no reference photo found")
+        visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
         tier = visual.details.get("tier")
         if identity is not None and evidence is not None:
             tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity)
