@@ -51,10 +51,10 @@ def test_policy_write_refuses_to_overwrite_and_bad_keys_name_the_closest(tmp_pat
     assert main(["policy", "write", str(path)]) == 2
     assert "exists" in capsys.readouterr().err
     assert main(["policy", "write", str(path), "--force"]) == 0
-    path.write_text(json.dumps({"shortlist": {"max_refs": 3}}))
+    path.write_text(json.dumps({"shortlist": {"per_ref": 3}}))
     assert main(["policy", "show", "--policy", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "p.json" in err and "'shortlist.max_refs'" in err and "max_references" in err
+    assert "p.json" in err and "'shortlist.per_ref'" in err and "per_reference" in err
 
 
 def _edit(path):

@@ -174,15 +174,6 @@ def test_currency_rates_enable_the_price_signal(catalog_dir, tmp_path):
     assert any("price 200 USD (= 181.82 EUR) is 15% of the reference price 1,200 EUR" == r.message for r in rated.reasons)
 
 
-def test_keypoint_shortlist_is_off_above_its_reference_limit(catalog_dir, tmp_path, caplog):
-    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
-    detector = Detector(index, Policy(shortlist=ShortlistSettings(max_references=2)))
-    photo = _copy_of(catalog_dir, tmp_path)
-    verdict = detector.check(Listing([photo], seller="shop123"))
-    assert verdict.verdict == "suspect"  # the global shortlist still finds a plain copy
-    assert any("keypoint shortlist off" in r.message for r in caplog.records)
-
-
 def test_product_price_comes_from_another_image_of_the_product(catalog_dir, tmp_path):
     from conftest import write_csv
 

@@ -60,13 +60,17 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
     from knockoff.match.index import build_index, check_save_target
 
     check_save_target(args.out)  # before the build: never over a folder that is not an index (exit 2)
+    policy = _policy(args)
+    shortlist = None if policy is None else policy.shortlist.build_params()
     catalog = Catalog.from_dir(args.catalog, strict=args.strict)
     if args.backend == "ray":
         from knockoff.match.ray_build import build_index_ray
 
-        index = build_index_ray(catalog, args.engine, index_type=args.index_type, read_text=args.text)
+        index = build_index_ray(catalog, args.engine, index_type=args.index_type, read_text=args.text,
+                                shortlist=shortlist)
     else:
-        index = build_index(catalog, args.engine, index_type=args.index_type, read_text=args.text)
+        index = build_index(catalog, args.engine, index_type=args.index_type, read_text=args.text,
+                            shortlist=shortlist)
     index.save(args.out)
     texts = index.reference_texts
     print(
@@ -294,6 +298,8 @@ def _add_index_command(sub: Any) -> None:
     build.add_argument("--backend", choices=["local", "ray"], default="local",
                        help="where the photos are embedded and their keypoints extracted: this process, or Ray "
                             "tasks (a running cluster, else all local CPUs); the same index either way")
+    build.add_argument("--policy", help="policy JSON file whose keypoint shortlist settings (shortlist.per_reference, "
+                                        "flat_limit, compress_above, pq_bytes) the stored shortlist is built with")
     build.set_defaults(func=_cmd_index_build)
 
 

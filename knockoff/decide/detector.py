@@ -269,33 +269,34 @@ class Detector:
         return sorted(best.values(), key=lambda c: -c.hit.similarity)
 
     def _keypoint_index(self) -> Any:
-        """The keypoint-vote index of every reference photo of the index's current generation, built on first
-        use; None when the index has more reference photos than ``policy.shortlist.max_references``."""
+        """The keypoint shortlist of the index's current generation: the one stored with the index when it was
+        built with the policy's shortlist settings, else one built here from the reference features (logged:
+        slow for a large index, and in every process)."""
         generation = self._index.generation
         if self._keypoints is not None and self._keypoints[0] == generation:
             return self._keypoints[1]
         settings = self._policy.shortlist
-        shortlist = None
-        if len(self._index.references) > settings.max_references:
-            log.warning(
-                "keypoint shortlist off: %d reference photos is over its limit of %d (shortlist.max_references); "
-                "copies are shortlisted by the global descriptor only", len(self._index.references),
-                settings.max_references,
-            )
-        else:
-            from knockoff.match.keypoints import KeypointShortlist
-
-            shortlist = KeypointShortlist(per_reference=settings.per_reference,
-                                          query_features=settings.query_features, ratio=settings.ratio,
-                                          neighbours=settings.neighbours, flat_limit=settings.flat_limit,
-                                          compress_above=settings.compress_above, pq_bytes=settings.pq_bytes,
-                                          nprobe=settings.nprobe, expected_references=len(self._index.references))
-            for ref_id, reference in self._index.references.items():
-                features = self._features_of(Hit(reference, ref_id, 0.0))
-                if features is not None:
-                    shortlist.add(ref_id, features)
-            log.info("keypoint shortlist of %d reference photos: %s", len(shortlist), shortlist.index_plan)
+        shortlist = self._index.keypoint_shortlist
+        same_features = self._index.reference_features_fit(getattr(self.verifier, "settings", None))
+        if shortlist is None or shortlist.params != settings.build_params() or not same_features:
+            why = ("the verifier's feature settings differ from those of the index's keypoints" if shortlist is not None
+                   and not same_features else _why_not_stored(shortlist, self._index.stores_features))
+            log.warning("keypoint shortlist built in memory for %d reference photos: %s; run `knockoff index build` "
+                        "again to store it with the index", len(self._index.references), why)
+            shortlist = self._built_shortlist()
         self._keypoints = (generation, shortlist)
+        return shortlist
+
+    def _built_shortlist(self) -> Any:
+        from knockoff.match.keypoints import KeypointShortlist
+
+        shortlist = KeypointShortlist.from_params(self._policy.shortlist.build_params(),
+                                                  expected_references=len(self._index.references))
+        for ref_id, reference in self._index.references.items():
+            features = self._features_of(Hit(reference, ref_id, 0.0))
+            if features is not None:
+                shortlist.add(ref_id, features)
+        log.info("keypoint shortlist of %d reference photos: %s", len(shortlist), shortlist.index_plan)
         return shortlist
 
     def _voted_candidates(self, candidates: list[_Candidate], images: Sequence[Image.Image],
@@ -307,15 +308,17 @@ class Detector:
         if not wanted or not images:
             return []
         keypoints = self._keypoint_index()
-        if keypoints is None or len(keypoints) == 0:
+        if keypoints is None or keypoints.descriptor_count == 0:
             return []
         taken = {c.hit.reference_id for c in shortlist}
+        settings = self._policy.shortlist
         by_reference = {c.hit.reference_id: c for c in candidates}
         best: dict[int, tuple[int, int]] = {}  # reference id -> (votes, listing image)
         for number, image in enumerate(images):
             features = self.verifier._listing_features(image)
-            for ref_id, votes in keypoints.vote(features, top=wanted + len(taken),
-                                                min_votes=self._policy.shortlist.min_votes):
+            for ref_id, votes in keypoints.vote(features, top=wanted + len(taken), min_votes=settings.min_votes,
+                                                query_features=settings.query_features, ratio=settings.ratio,
+                                                neighbours=settings.neighbours, nprobe=settings.nprobe):
                 if ref_id not in taken and votes > best.get(ref_id, (0, 0))[0]:
                     best[ref_id] = (votes, number)
         out = []
@@ -564,3 +567,13 @@ def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str,
     if verdict == "review":
         reasons += [Reason(s.code, f"not checked: {s.message}") for s in others if s.state == "unknown"]
     return tuple(reasons)
+
+
+def _why_not_stored(shortlist: Any, stores_features: bool) -> str:
+    """Why the index's stored keypoint shortlist cannot serve a policy, in words."""
+    if shortlist is not None:
+        return (f"the policy's shortlist settings differ from those the index's shortlist was built with "
+                f"({shortlist.params}; `knockoff index build --policy` builds it with the policy's)")
+    if not stores_features:
+        return "the index stores no keypoints (built without OpenCV)"
+    return "the index was saved before indexes stored their keypoint shortlist"

@@ -128,18 +128,18 @@ class ShortlistSettings:
     ``size``: this many more references, those that most of the listing photo's keypoints vote for, are
     verified besides the global top ``Policy.verify_top``: a rotated, warped or collaged copy that the global
     descriptor ranks low is still checked. ``"auto"``: 3 for the perceptual engine, 0 (off) for engines that
-    see content (clip), where the vote costs more than it finds. ``max_references``: the shortlist is off above
-    this many reference photos: above 5,000 (``compress_above``) the vote is product-quantized (24 KB a photo;
-    copy recall equal to the exact vote's in benchmarks/results/shortlist.quick.md) but its index is trained and
-    filled at first use in every process (about 2 minutes for 2,000 photos on 2 busy cores), which bounds it.
+    see content (clip), where the vote costs more than it finds. The shortlist has no size cap: it is built
+    with the index (``knockoff index build``, stored in the index folder) and loaded with it.
     The others are the shortlist's own parameters (descriptors per reference and per query, ratio test,
     neighbours searched, votes needed) and its index, chosen by size: exact search up to ``flat_limit``
-    descriptors, IVF up to ``compress_above``, IVF with product quantization (``pq_bytes`` bytes a descriptor,
-    1 to 128; ``nprobe`` lists searched) above it.
+    descriptors, IVF over the exact uint8 descriptors up to ``compress_above``, IVF with product quantization
+    (``pq_bytes`` bytes a descriptor, 1 to 128) above it; ``nprobe`` lists searched. ``per_reference``,
+    ``flat_limit``, ``compress_above`` and ``pq_bytes`` shape the stored shortlist (:meth:`build_params`):
+    a policy with other values than the index was built with gets a shortlist built in memory in every process
+    (logged; ``knockoff index build --policy`` stores one with them).
     """
 
     size: int | str = "auto"
-    max_references: int = 20_000
     per_reference: int = 500
     query_features: int = 1000
     ratio: float = 0.85
@@ -153,7 +153,7 @@ class ShortlistSettings:
     def __post_init__(self) -> None:
         _check(self.size == "auto" or (_is_int(self.size) and self.size >= 0),  # type: ignore[operator]
                f"shortlist.size must be 'auto' or an integer >= 0, got {self.size!r}")
-        for name in ("max_references", "per_reference", "query_features", "neighbours", "flat_limit", "min_votes",
+        for name in ("per_reference", "query_features", "neighbours", "flat_limit", "min_votes",
                      "compress_above", "nprobe"):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, f"shortlist.{name} must be an integer >= 1, got {value!r}")
@@ -161,6 +161,12 @@ class ShortlistSettings:
                f"shortlist.ratio must be in (0, 1], got {self.ratio!r}")
         _check(_is_int(self.pq_bytes) and 1 <= self.pq_bytes <= 128,
                f"shortlist.pq_bytes must be an integer from 1 to 128, got {self.pq_bytes!r}")
+
+    def build_params(self) -> Any:
+        """The settings the stored shortlist is built with (a ``knockoff.match.keypoints.ShortlistParams``)."""
+        from knockoff.match.keypoints import ShortlistParams
+
+        return ShortlistParams(self.per_reference, self.flat_limit, self.compress_above, self.pq_bytes)
 
     def size_for(self, engine_kind: str) -> int:
         """The shortlist size for an engine (``"auto"`` resolved)."""

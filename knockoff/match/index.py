@@ -4,8 +4,10 @@ A directory holds ``index.faiss`` (the vectors), the reference metadata in colum
 memory-mapped and read lazily: :mod:`knockoff.match.reftable`; format 1's ``references.jsonl`` is refused),
 ``brands.json`` and ``manifest.json`` (format version, embedder settings, dimension, metric, counts and
 SHA-256 checksums), and, for an index built with ``read_text=True`` (``knockoff index build --text``), the text
-read from every reference photo in ``texts.json`` (:mod:`knockoff.match.text_index`). Saving is atomic: a crash
-mid-save leaves the previous index readable.
+read from every reference photo in ``texts.json`` (:mod:`knockoff.match.text_index`). With OpenCV, it also
+stores what verification needs from every reference photo (:mod:`knockoff.match.refstore`) and the keypoint
+shortlist over their descriptors (``shortlist.faiss``: :mod:`knockoff.match.keypoints`), built with the index and
+kept up to date by ``add`` and ``remove``. Saving is atomic: a crash mid-save leaves the previous index readable.
 
 Index types, chosen when the index is built and recorded in the manifest with their parameters:
 
@@ -54,6 +56,7 @@ from knockoff.match.manifest import (
     sha256,
     verify_checksums,
 )
+from knockoff.match.keypoints import SHORTLIST_FILE, SHORTLIST_FILES, KeypointShortlist, ShortlistParams
 from knockoff.match.reftable import ReferenceTable
 from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
 from knockoff.match.text import ENGINE_NAME as TEXT_ENGINE
@@ -193,7 +196,9 @@ class ReferenceIndex:
     ``index_type``: ``"flat"`` (exact), ``"hnsw"``, ``"ivfpq"`` or ``"auto"`` (with ``expected_vectors`` in
     ``params``); ``params``: that type's parameters (see the module docstring); unknown ones are a ValueError.
     ``read_text``: read the text of every reference photo added (:func:`knockoff.match.text.read_text`) and
-    keep it with the index (:attr:`reference_texts`).
+    keep it with the index (:attr:`reference_texts`). ``shortlist``: the build parameters of its keypoint
+    shortlist (default: :class:`knockoff.match.keypoints.ShortlistParams`'s, the policy's defaults);
+    ``expected_references``: how many photos will be added (sizes the shortlist's index from the start).
     """
 
     def __init__(
@@ -204,6 +209,8 @@ class ReferenceIndex:
         index_type: str = "flat",
         params: dict[str, Any] | None = None,
         read_text: bool = False,
+        shortlist: ShortlistParams | None = None,
+        expected_references: int = 0,
     ):
         self.embedder = embedder
         self.brands: dict[str, Brand] = {b.key: b for b in brands}
@@ -222,6 +229,11 @@ class ReferenceIndex:
         self.skipped: list[ImageError] = []
         #: what verification needs from each reference photo (None: not stored, e.g. OpenCV missing)
         self._features: FeatureStore | None = _new_feature_store()
+        #: the keypoint shortlist over the stored features (None: no features, or an index saved without one)
+        self._shortlist: KeypointShortlist | None = None
+        if self._features is not None:
+            self._shortlist = KeypointShortlist.from_params(shortlist or ShortlistParams(),
+                                                            expected_references=expected_references)
         self._generation = next(_GENERATIONS)
         #: the text read from each reference photo, by reference id (None: the index keeps no text)
         self._texts: dict[int, PhotoText] | None = None
@@ -426,6 +438,8 @@ class ReferenceIndex:
         for ref_id, stored in zip(ids, features):
             if stored is not None:
                 self._features.put(ref_id, stored)
+                if self._shortlist is not None:
+                    self._shortlist.add(ref_id, stored)
 
     def _keep_texts(self, ids: Sequence[int], texts: Sequence[PhotoText | None]) -> None:
         if self._texts is None:
@@ -472,6 +486,13 @@ class ReferenceIndex:
         """The verifier settings the stored reference features were computed with (None: none stored)."""
         return None if self._features is None else dict(self._features.settings)
 
+    def reference_features_fit(self, settings: Any) -> bool:
+        """Whether the stored features are those a verifier of ``settings`` (a ``VerifierSettings``; None: the
+        defaults) computes."""
+        if self._features is None:
+            return False
+        return settings is None or feature_settings(settings) == self._features.settings
+
     def reference_features(self, ref_id: int, settings: Any = None) -> Any:
         """The stored verification features (``knockoff.match.verify.LocalFeatures``) of a reference photo, or
         None when the index does not hold them or ``settings`` (a ``VerifierSettings``) would compute other ones:
@@ -484,6 +505,12 @@ class ReferenceIndex:
         if stored is None or stored.colour is None:  # without its colours a copy could not be proven
             return None
         return stored.to_local()
+
+    @property
+    def keypoint_shortlist(self) -> KeypointShortlist | None:
+        """The keypoint shortlist built with the index over its stored features (loaded, not trained again);
+        None when the index stores no features, or was saved before indexes stored their shortlist."""
+        return self._shortlist
 
     def reference_thumbnail(self, ref_id: int) -> np.ndarray | None:
         """The stored grayscale thumbnail (longer side ``thumbnail_side``) of a reference photo, or None."""
@@ -523,6 +550,8 @@ class ReferenceIndex:
             [(np.int64(r) << _VIEW_BITS) + np.arange(self.references.views(r), dtype=np.int64) for r in doomed]
         )
         self._remove_ids(ids)
+        if self._shortlist is not None:
+            self._shortlist.remove(doomed)
         for ref_id in doomed:
             del self.references[ref_id]
             if self._features is not None:
@@ -623,6 +652,7 @@ class ReferenceIndex:
             "next_id": self._next_id, "index_type": self.index_type, "params": dict(self.params),
             "faiss": np.fromfile(self._mapped_file(), np.uint8) if self._read_only else faiss.serialize_index(self._faiss),
             "pending": self._pending, "tombstones": self._tombstones, "skipped": self.skipped, "features": self._features, "texts": self._texts,
+            "shortlist": self._shortlist,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -664,6 +694,7 @@ class ReferenceIndex:
         self._mapped_checksum = None
         self.skipped = state["skipped"]
         self._features = state.get("features")
+        self._shortlist = state.get("shortlist")
         self._generation = next(_GENERATIONS)
         self._texts = state.get("texts")
         self._text_cache = None
@@ -686,6 +717,12 @@ class ReferenceIndex:
             shutil.rmtree(staging)
         staging.mkdir()
         files = self._write_files(staging)
+        shortlist = None
+        if self._shortlist is None and self._features is not None:
+            self._shortlist = self._shortlist_from_features()
+        if self._shortlist is not None:
+            shortlist = self._shortlist.save(staging)
+            files = (*files, *SHORTLIST_FILES)
         manifest = {
             "format_version": FORMAT_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -700,6 +737,7 @@ class ReferenceIndex:
             "features": None if self._features is None else {
                 "settings": self._features.settings, "count": len(self._features)},
             "texts": self._texts_manifest(),
+            "shortlist": shortlist,
             "checksums": {name: _sha256(staging / name) for name in files},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -781,8 +819,37 @@ class ReferenceIndex:
             index._features = FeatureStore.load(root, features["settings"], set(index.references))
         else:
             index._features = None
+        index._shortlist = index._load_shortlist(root, manifest, mmap)
         index._load_texts(root, manifest.get("texts"))
         return index
+
+    def _shortlist_from_features(self) -> KeypointShortlist:
+        """A keypoint shortlist of default parameters over the stored features (an index saved before indexes
+        stored their shortlist gets one when saved again)."""
+        assert self._features is not None
+        log.warning("building the keypoint shortlist of %d reference photos from their stored keypoints",
+                    len(self._features))
+        shortlist = KeypointShortlist.from_params(ShortlistParams(), expected_references=len(self._features))
+        for ref_id in self._features.ids():
+            stored = self._features.get(ref_id)
+            if stored is not None:
+                shortlist.add(ref_id, stored)
+        return shortlist
+
+    def _load_shortlist(self, root: Path, manifest: dict[str, Any], mmap: bool) -> KeypointShortlist | None:
+        """The stored keypoint shortlist (None: the index stores no features, or was saved before indexes
+        stored their shortlist: the detector then builds one in memory, and says so)."""
+        entry = manifest.get("shortlist")
+        if self._features is None or entry is None:
+            return None
+        checksum = manifest["checksums"].get(SHORTLIST_FILE)
+        if not all(name in manifest["checksums"] for name in SHORTLIST_FILES):
+            raise IndexCorruptError(f"{root}: manifest.json lists a keypoint shortlist but no checksum of its files")
+        shortlist = KeypointShortlist.load(root, entry, mmap=mmap, checksum=checksum)
+        ids = shortlist.references()[:, 0]
+        if not np.isin(ids, self.references.ids()).all():
+            raise IndexCorruptError(f"{root}: the keypoint shortlist names reference photos the index lacks")
+        return shortlist
 
     def _load_texts(self, root: Path, entry: Any) -> None:
         """The stored reference texts named by the manifest's ``texts`` entry (none: the index keeps no text)."""
@@ -899,7 +966,7 @@ def _verifier() -> Any:
 def check_save_target(path: str | Path) -> Path:
     """Raise :class:`~knockoff.errors.IndexPathError` unless an index may be saved at ``path``: a new or empty
     folder, or a knockoff index holding only index files (call it before a long build)."""
-    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE, TOMBSTONES_FILE))
+    return check_index_target(path, (*FEATURE_FILES, TEXTS_FILE, TOMBSTONES_FILE, *SHORTLIST_FILES))
 
 
 def _unique(faiss_ids: np.ndarray) -> np.ndarray:
@@ -976,8 +1043,10 @@ def empty_index_for(
     index_type: str = "auto",
     index_params: dict[str, Any] | None = None,
     read_text: bool = False,
+    shortlist: ShortlistParams | None = None,
 ) -> ReferenceIndex:
-    """A new index with the catalog's brands, its type sized for the catalog (``auto``, ``ivfpq``), no photo."""
+    """A new index with the catalog's brands, its type and keypoint shortlist sized for the catalog (``auto``,
+    ``ivfpq``), no photo."""
     from knockoff.embedders.base import Embedder, create_embedder
 
     if not isinstance(embedder, Embedder):
@@ -987,7 +1056,7 @@ def empty_index_for(
         probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
         params["expected_vectors"] = len(catalog.references) * len(embedder.reference_views(probe))
     return ReferenceIndex(embedder, catalog.brands.values(), index_type=index_type, params=params,
-                          read_text=read_text)
+                          read_text=read_text, shortlist=shortlist, expected_references=len(catalog.references))
 
 
 def build_index(
@@ -999,6 +1068,7 @@ def build_index(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     read_text: bool = False,
+    shortlist: ShortlistParams | None = None,
 ) -> ReferenceIndex:
     """Embed every reference image of a catalog (or a catalog directory) into a new :class:`ReferenceIndex`.
 
@@ -1006,11 +1076,12 @@ def build_index(
     per image), ``"flat"``, ``"hnsw"`` or ``"ivfpq"``; ``index_params``: that type's parameters.
     ``read_text``: also read and keep the text of every reference photo (slow: about a second a photo on 2
     cores; needs ``rapidocr``), so that text read in listing photos can be matched to products.
+    ``shortlist``: the keypoint shortlist's build parameters (default: the policy's defaults).
     """
     if not isinstance(catalog, Catalog):
         catalog = Catalog.from_dir(catalog)
     index = empty_index_for(catalog, embedder, index_type=index_type, index_params=index_params,
-                            read_text=read_text)
+                            read_text=read_text, shortlist=shortlist)
     index.add(catalog, batch_size=batch_size, progress=progress)
     if len(index) == 0:
         raise IndexStateError("no reference image could be read; nothing to index")

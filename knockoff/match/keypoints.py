@@ -9,26 +9,40 @@ the most votes are the shortlist that :class:`knockoff.match.verify.GeometricVer
 never decide on their own.
 
 Cost: one search of the listing's strongest ``query_features`` descriptors (computed anyway for the
-geometric check) against ``per_reference`` descriptors of each reference. The index is chosen by size
-(:func:`plan`): exact (flat) up to ``flat_limit`` descriptors, IVF (exact vectors) up to ``compress_above``,
-and above it IVF with product quantization (``pq_bytes`` bytes a descriptor plus an 8-byte id), trained on the
-first descriptors added and then filled as references come, so that memory stays about
-``per_reference * (pq_bytes + 8)`` bytes a reference photo (20 KB at the defaults) with no size cap. Descriptors
-waiting for an index are held as uint8 (RootSIFT times 512, as the index folder stores them).
+geometric check) against ``per_reference`` descriptors of each reference. The FAISS ids are the reference
+ids. The index is chosen by size (:func:`plan`): exact (flat, float32) up to ``flat_limit`` descriptors, IVF
+over the exact uint8 descriptors (``QT_8bit_direct``: 136 bytes a descriptor with its id) up to
+``compress_above``, and above it IVF with product quantization (``pq_bytes`` bytes a descriptor plus an 8-byte
+id: 20 KB a reference photo at the defaults), trained on a sample of the first ``train_size`` descriptors and
+then filled as references come: no size cap. Every kind works in the units of the stored descriptors
+(RootSIFT times 512, as uint8); the exact kinds give their descriptors back when the index outgrows its kind.
+
+The shortlist is part of the reference index (:class:`knockoff.match.index.ReferenceIndex`): built at
+``index build``, updated by ``add`` and ``remove``, saved as ``shortlist.faiss`` (``faiss.write_index``) and
+``shortlist_refs.npy`` (reference id, descriptors) under the manifest's checksums, and loaded (memory-mapped
+with ``mmap=True``) instead of being trained again in every process.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from knockoff.errors import ConfigError, IndexCorruptError
 from knockoff.match.verify import LocalFeatures
 
-__all__ = ["IndexPlan", "KeypointShortlist", "plan", "strongest"]
+__all__ = ["SHORTLIST_FILES", "IndexPlan", "KeypointShortlist", "ShortlistParams", "plan", "strongest"]
+
+SHORTLIST_FILE = "shortlist.faiss"
+SHORTLIST_REFS = "shortlist_refs.npy"
+SHORTLIST_FILES = (SHORTLIST_FILE, SHORTLIST_REFS)
+KINDS = ("flat", "ivf", "ivfpq")
 
 
 def strongest(features: LocalFeatures, n: int) -> np.ndarray:
@@ -45,6 +59,7 @@ def strongest(features: LocalFeatures, n: int) -> np.ndarray:
 
 #: RootSIFT components are at most sqrt(0.2), so RootSIFT * 512 fits in uint8 (the index folder's format)
 _SCALE = 512.0
+_ADD_CHUNK = 1 << 16  # descriptors waiting before they go into an index that exists (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -65,14 +80,23 @@ class IndexPlan:
         return -(-128 // self.pq_bytes) * self.pq_bytes if self.kind == "ivfpq" else 128
 
     def bytes_per_descriptor(self) -> int:
-        """Memory a descriptor takes in the shortlist: the index's vector (float32) or code, its id (IVF), the
-        uint8 copy the exact kinds keep to rebuild, and the owner number."""
-        if self.kind == "ivfpq":
-            return self.pq_bytes + 8 + 8
-        return 128 * 4 + 128 + 8 + (8 if self.kind == "ivf" else 0)
+        """Memory (and disk) a descriptor takes in the shortlist: its vector (float32), uint8 code or PQ code,
+        and its 8-byte id."""
+        return {"flat": 128 * 4, "ivf": 128}.get(self.kind, self.pq_bytes) + 8
+
+    @classmethod
+    def from_dict(cls, data: Any) -> IndexPlan:
+        """From :func:`dataclasses.asdict` output (a manifest's); a :class:`ConfigError` when malformed."""
+        names = [f.name for f in fields(cls)]
+        ok = isinstance(data, dict) and set(data) == set(names) and data.get("kind") in KINDS and all(
+            isinstance(data[n], int) and not isinstance(data[n], bool) and data[n] >= 0 for n in names[1:])
+        if not ok or (data["kind"] != "flat" and min(data["nlist"], data["nprobe"]) < 1) or (
+                data["kind"] == "ivfpq" and not 1 <= data["pq_bytes"] <= 128):
+            raise ConfigError(f"not a shortlist plan: {data!r}")
+        return cls(**data)
 
 
-def plan(descriptors: int, *, flat_limit: int = 400_000, compress_above: int = 4_000_000,
+def plan(descriptors: int, *, flat_limit: int = 400_000, compress_above: int = 2_500_000,
          pq_bytes: int = 32, nprobe: int = 16) -> IndexPlan:
     """The index for ``descriptors`` vectors: exact up to ``flat_limit``; above it IVF with about
     4 * sqrt(n) lists (a power of two, 256 to 16,384), trained on 40 vectors a list; product-quantized above
@@ -86,155 +110,330 @@ def plan(descriptors: int, *, flat_limit: int = 400_000, compress_above: int = 4
                      pq_bytes=pq_bytes if kind == "ivfpq" else 0, train_size=min(descriptors, 40 * nlist))
 
 
+@dataclass(frozen=True)
+class ShortlistParams:
+    """What a built shortlist depends on (kept in the index's manifest): descriptors a reference photo, and
+    the sizes that choose its index (:func:`plan`). The vote's own settings (descriptors a query, ratio test,
+    neighbours, ``nprobe``) are the caller's, at every vote."""
+
+    per_reference: int = 500
+    flat_limit: int = 400_000
+    compress_above: int = 2_500_000
+    pq_bytes: int = 32
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"shortlist {f.name} must be an integer >= 1, got {value!r}")
+        if self.pq_bytes > 128:
+            raise ConfigError(f"shortlist pq_bytes must be at most 128, got {self.pq_bytes}")
+
+    def plan(self, descriptors: int, nprobe: int = 16) -> IndexPlan:
+        return plan(descriptors, flat_limit=self.flat_limit, compress_above=self.compress_above,
+                    pq_bytes=self.pq_bytes, nprobe=nprobe)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ShortlistParams:
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            raise ConfigError(f"shortlist parameters must be an object with {', '.join(sorted(names))}")
+        return cls(**data)
+
+
 def _to_uint8(desc: np.ndarray) -> np.ndarray:
     if desc.dtype == np.uint8:
         return np.ascontiguousarray(desc)
     return np.clip(np.rint(np.asarray(desc, np.float32) * _SCALE), 0, 255).astype(np.uint8)
 
 
-def _to_float(desc: np.ndarray, dim: int = 128, scale: float = _SCALE) -> np.ndarray:
+def _as_vectors(desc: np.ndarray, dim: int, scale: float = 1.0) -> np.ndarray:
+    """Descriptors as the index's float32 vectors (uint8 units; ``scale`` 512 for RootSIFT floats), zero-padded
+    to ``dim``."""
     out = np.zeros((len(desc), dim), np.float32)
-    out[:, :128] = np.asarray(desc, np.float32) / np.float32(scale)
+    out[:, :128] = np.asarray(desc, np.float32) * np.float32(scale)
     return out
 
 
 def _faiss_index(p: IndexPlan, sample: np.ndarray) -> Any:
-    """An empty FAISS index for plan ``p``, trained on ``sample`` (float32) when it needs training."""
+    """An empty FAISS index for plan ``p`` (ids: reference ids), trained on ``sample`` (uint8) when it needs
+    training."""
     import faiss
 
     if p.kind == "flat":
-        return faiss.IndexFlatL2(128)
+        return faiss.IndexIDMap(faiss.IndexFlatL2(128))
     quantizer = faiss.IndexFlatL2(p.dim)
     if p.kind == "ivf":
-        index = faiss.IndexIVFFlat(quantizer, 128, p.nlist)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, 128, p.nlist, faiss.ScalarQuantizer.QT_8bit_direct,
+                                              faiss.METRIC_L2, False)
     else:
         index = faiss.IndexIVFPQ(quantizer, p.dim, p.nlist, p.pq_bytes, 8)
-    index.train(sample)  # (faiss keeps the quantizer alive: index.referenced_objects)
+    index.train(_as_vectors(sample, p.dim))  # (faiss keeps the quantizer alive: index.referenced_objects)
     index.nprobe = p.nprobe
     return index
 
 
+def _contents(index: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every descriptor (uint8) and id an exact index holds (flat, ivf): they are stored without loss."""
+    import faiss
+
+    if kind == "flat":
+        vectors = index.index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, 128), np.float32)
+        return np.rint(vectors).astype(np.uint8), faiss.vector_to_array(index.id_map).astype(np.int64)
+    lists = index.invlists
+    codes, ids = [], []
+    for number in range(index.nlist):
+        size = lists.list_size(number)
+        if size:
+            codes.append(np.array(faiss.rev_swig_ptr(lists.get_codes(number), size * 128)).reshape(size, 128))
+            ids.append(np.array(faiss.rev_swig_ptr(lists.get_ids(number), size), np.int64))
+    if not codes:
+        return np.zeros((0, 128), np.uint8), np.zeros(0, np.int64)
+    return np.concatenate(codes).astype(np.uint8), np.concatenate(ids)
+
+
+def _faiss_kind(index: Any) -> str | None:
+    import faiss
+
+    if isinstance(index, faiss.IndexIDMap) and isinstance(faiss.downcast_index(index.index), faiss.IndexFlatL2):
+        return "flat"
+    if isinstance(index, faiss.IndexIVFScalarQuantizer):
+        return "ivf"
+    return "ivfpq" if isinstance(index, faiss.IndexIVFPQ) else None
+
+
 class KeypointShortlist:
-    """Votes of a listing photo's keypoints for reference photos (keys of any hashable type).
+    """Votes of a listing photo's keypoints for reference photos (by reference id, an int).
 
     ``expected_references``: how many reference photos will be added (a hint for :func:`plan`); when their
-    descriptors go over ``compress_above``, the product-quantized index is trained on the first
-    ``plan.train_size`` descriptors and every later reference goes straight into it."""
+    descriptors go over ``compress_above``, the product-quantized index is trained on a sample of the first
+    ``plan.train_size`` descriptors and every later reference goes straight into it. ``query_features``,
+    ``ratio``, ``neighbours`` and ``nprobe`` are the vote's defaults; :meth:`vote` takes others."""
 
     def __init__(self, *, per_reference: int = 500, query_features: int = 1000, ratio: float = 0.85,
-                 neighbours: int = 8, flat_limit: int = 400_000, compress_above: int = 4_000_000,
+                 neighbours: int = 8, flat_limit: int = 400_000, compress_above: int = 2_500_000,
                  pq_bytes: int = 32, nprobe: int = 16, expected_references: int = 0):
-        self.per_reference = per_reference
+        self.params = ShortlistParams(per_reference, flat_limit, compress_above, pq_bytes)
         self.query_features = query_features
         self.ratio = ratio
         self.neighbours = neighbours
-        self.flat_limit = flat_limit
-        self.compress_above = compress_above
-        self.pq_bytes = pq_bytes
         self.nprobe = nprobe
-        self._keys: list[Hashable] = []
-        self._blocks: list[np.ndarray] = []  # uint8: all of them (exact kinds), else those not yet indexed
-        self._owners: list[np.ndarray] = []
-        self._count = 0
         self._index: Any = None
-        self._owner: np.ndarray | None = None
+        self._built: IndexPlan | None = None  # the plan self._index was made with
+        self._waiting: list[tuple[np.ndarray, np.ndarray]] = []  # uint8 descriptors and ids not yet indexed
+        self._waiting_count = 0
+        self._refs = np.zeros((0, 2), np.int64)  # (reference id, descriptors) of every reference indexed
+        self._new_refs: list[tuple[int, int]] = []
+        self._source: tuple[Path, str] | None = None  # (file, SHA-256) a memory-mapped index was read from
         self._streaming: IndexPlan | None = None
-        expected = self._plan(expected_references * per_reference)
+        expected = self.params.plan(expected_references * per_reference, nprobe)
         if expected.kind == "ivfpq":
             self._streaming = expected
 
-    def _plan(self, descriptors: int) -> IndexPlan:
-        return plan(descriptors, flat_limit=self.flat_limit, compress_above=self.compress_above,
-                    pq_bytes=self.pq_bytes, nprobe=self.nprobe)
+    @classmethod
+    def from_params(cls, params: ShortlistParams, *, expected_references: int = 0) -> KeypointShortlist:
+        return cls(**asdict(params), expected_references=expected_references)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self.references())
+
+    def references(self) -> np.ndarray:
+        """(reference id, descriptors) of every reference photo in the shortlist, one row each."""
+        if self._new_refs:
+            self._refs = np.concatenate([self._refs, np.asarray(self._new_refs, np.int64).reshape(-1, 2)])
+            self._new_refs = []
+        return self._refs
 
     @property
     def descriptor_count(self) -> int:
-        return self._count
+        return self._waiting_count + (0 if self._index is None else int(self._index.ntotal))
 
     @property
     def index_plan(self) -> IndexPlan:
         """The index that holds (or will hold) the descriptors added so far."""
-        return self._streaming if self._streaming is not None else self._plan(self._count)
+        target = self._streaming or self.params.plan(self.descriptor_count, self.nprobe)
+        return self._built if self._built is not None and not self._waiting else target
 
-    def add(self, key: Hashable, features: LocalFeatures) -> None:
-        """Index the strongest ``per_reference`` keypoints of one reference photo."""
-        desc = _to_uint8(strongest(features, self.per_reference))
+    # -- building ----------------------------------------------------------------------------------------
+
+    def add(self, ref_id: int, features: Any) -> None:
+        """Index the strongest ``per_reference`` keypoints of one reference photo (``LocalFeatures`` or the
+        index folder's stored features)."""
+        desc = _to_uint8(strongest(features, self.params.per_reference))
         if len(desc) == 0:
             return
-        self._blocks.append(desc)
-        self._owners.append(np.full(len(desc), len(self._keys), dtype=np.int64))
-        self._keys.append(key)
-        self._count += len(desc)
+        self._check_writable()
+        self._waiting.append((desc, np.full(len(desc), int(ref_id), np.int64)))
+        self._waiting_count += len(desc)
+        self._new_refs.append((int(ref_id), len(desc)))
         streaming = self._streaming
-        if streaming is None:
-            self._index = None
-        elif self._index is not None or self._count - self._indexed() >= streaming.train_size:
-            self._flush()
+        if streaming is not None and self._waiting_count >= (
+                _ADD_CHUNK if self._index is not None else streaming.train_size):
+            self._ready()
 
-    def _indexed(self) -> int:
-        return 0 if self._index is None else int(self._index.ntotal)
+    def remove(self, ref_ids: Iterable[int]) -> None:
+        """Take reference photos out of the shortlist: their descriptors never vote again."""
+        import faiss
 
-    def _flush(self) -> None:
-        """Move the waiting descriptors into the index, trained on them first when it is new (streaming)."""
-        if not self._blocks:
+        doomed = np.unique(np.asarray(list(ref_ids), np.int64))
+        refs = self.references()
+        if not len(doomed) or not np.isin(refs[:, 0], doomed).any():
             return
-        data = np.concatenate(self._blocks)
-        owners = np.concatenate(self._owners)
-        self._blocks, self._owners = [], []
-        if self._index is None:  # trained on what is there when fewer came than the plan expected
-            p = self._streaming if self._streaming and len(data) >= self._streaming.train_size else None
-            self._index = self._new_index(p or self._plan(len(data)), data)
-        self._owner = owners if self._owner is None else np.concatenate([self._owner, owners])
-        self._add_vectors(data)
+        self._check_writable()
+        self._waiting = [(d[keep], i[keep]) for d, i in self._waiting for keep in [~np.isin(i, doomed)]]
+        self._waiting_count = sum(len(i) for _, i in self._waiting)
+        if self._index is not None and self._index.ntotal:
+            self._index.remove_ids(faiss.IDSelectorBatch(doomed))
+        self._refs = refs[~np.isin(refs[:, 0], doomed)]
 
-    def _new_index(self, p: IndexPlan, data: np.ndarray) -> Any:
+    def _check_writable(self) -> None:
+        if self._source is not None:
+            raise ConfigError(f"this keypoint shortlist is memory-mapped from {self._source[0]}: it cannot change")
+
+    def _ready(self) -> None:
+        """Put every waiting descriptor into the index: into the one there is while its kind still fits (or it
+        is product-quantized), else into a new one of the right kind, made from the old one's descriptors."""
+        if not self._waiting:
+            return
+        target = self._streaming or self.params.plan(self.descriptor_count, self.nprobe)
+        data = np.concatenate([d for d, _ in self._waiting])
+        ids = np.concatenate([i for _, i in self._waiting])
+        self._waiting, self._waiting_count = [], 0
+        built = self._built
+        if self._index is not None and built is not None and built.kind in (target.kind, "ivfpq"):
+            self._add_vectors(data, ids)
+            return
+        if self._index is not None and built is not None:  # outgrown: the exact kinds give their contents back
+            old, old_ids = _contents(self._index, built.kind)
+            data, ids = np.concatenate([old, data]), np.concatenate([old_ids, ids])
+        p = target if len(data) >= target.train_size else self.params.plan(len(data), self.nprobe)
         sample = data
         if len(data) > p.train_size > 0:
             sample = data[np.random.default_rng(0).choice(len(data), p.train_size, replace=False)]
-        return _faiss_index(p, _to_float(sample, p.dim))
+        self._index, self._built = _faiss_index(p, sample), p
+        self._add_vectors(data, ids)
 
-    def _add_vectors(self, data: np.ndarray) -> None:
+    def _add_vectors(self, data: np.ndarray, ids: np.ndarray) -> None:
         for start in range(0, len(data), 1 << 20):
-            self._index.add(_to_float(data[start:start + (1 << 20)], self._index.d))
+            stop = start + (1 << 20)
+            self._index.add_with_ids(_as_vectors(data[start:stop], self._index.d), ids[start:stop])
 
-    def _ready(self) -> None:
-        """Make the index hold every descriptor added: streaming, add the waiting ones; otherwise (exact
-        kinds, which keep the uint8 descriptors) rebuild it from all of them when one was added since."""
-        if self._streaming is not None:
-            self._flush()
-        elif self._index is None and self._blocks:
-            data = np.concatenate(self._blocks)
-            self._owner = np.concatenate(self._owners)
-            self._index = self._new_index(self._plan(len(data)), data)
-            self._add_vectors(data)
+    # -- voting ------------------------------------------------------------------------------------------
 
-    def vote(self, features: LocalFeatures, top: int = 3, *, min_votes: int = 4) -> list[tuple[Hashable, int]]:
-        """The ``top`` references with the most votes (at least ``min_votes``), most votes first."""
-        if not self._keys or len(features) == 0:
+    def vote(self, features: Any, top: int = 3, *, min_votes: int = 4, query_features: int | None = None,
+             ratio: float | None = None, neighbours: int | None = None,
+             nprobe: int | None = None) -> list[tuple[int, int]]:
+        """The ``top`` reference ids with the most votes (at least ``min_votes``), most votes first (ties:
+        the lower id); the vote's settings default to the shortlist's."""
+        if self.descriptor_count == 0 or len(features) == 0:
             return []
         self._ready()
-        query = _to_float(strongest(features, self.query_features), self._index.d, 1.0)
-        k = min(self.neighbours, self._index.ntotal)
-        dist, ids = self._index.search(query, k)  # squared L2 distances, ascending
-        owner = self._owner
-        votes = np.zeros(len(self._keys), dtype=np.int64)
-        ratio2 = self.ratio * self.ratio
+        query = _as_vectors(strongest(features, query_features or self.query_features), self._index.d, _SCALE)
+        k = min(neighbours or self.neighbours, int(self._index.ntotal))
+        dist, ids = self._search(query, k, nprobe or self.nprobe)  # squared L2 distances, ascending
+        limit = (ratio or self.ratio) ** 2
         valid = ids >= 0
-        owners = np.where(valid, owner[np.maximum(ids, 0)], -1)
-        first = owners[:, 0]
+        first = ids[:, 0]
         # the nearest descriptor of another reference photo (or the last neighbour when all k are the same)
-        other = (owners != first[:, None]) & valid
-        has_other = other.any(axis=1)
-        other_pos = np.where(has_other, other.argmax(axis=1), k - 1)
+        other = (ids != first[:, None]) & valid
+        other_pos = np.where(other.any(axis=1), other.argmax(axis=1), k - 1)
         d_other = dist[np.arange(len(query)), other_pos]
-        ok = (first >= 0) & (dist[:, 0] < ratio2 * d_other)
-        # when every neighbour belongs to one reference, the test is against the k-th neighbour: still a vote
-        np.add.at(votes, first[ok], 1)
-        order = np.argsort(-votes, kind="stable")[:top]
-        return [(self._keys[i], int(votes[i])) for i in order if votes[i] >= min_votes]
+        ok = (first >= 0) & (dist[:, 0] < limit * d_other)
+        refs, votes = np.unique(first[ok], return_counts=True)
+        order = np.lexsort((refs, -votes))[:top]
+        return [(int(refs[i]), int(votes[i])) for i in order if votes[i] >= min_votes]
 
-    def keys(self) -> Sequence[Hashable]:
-        return tuple(self._keys)
+    def _search(self, query: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._built is None or self._built.kind == "flat":
+            return self._index.search(query, k)
+        import faiss
+
+        return self._index.search(query, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+
+    # -- files and pickling ------------------------------------------------------------------------------
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write :data:`SHORTLIST_FILES` into ``folder``; returns the manifest's ``shortlist`` entry."""
+        import faiss
+
+        self._ready()
+        if self._index is None:  # nothing added yet: an empty exact index, so that the files always exist
+            self._index, self._built = _faiss_index(self.params.plan(0), np.zeros((0, 128), np.uint8)), self.params.plan(0)
+        if self._source is not None:  # a mapped IVF would be written as a pointer to its file: copy the file
+            shutil.copyfile(self._mapped_file(), folder / SHORTLIST_FILE)
+        else:
+            faiss.write_index(self._index, str(folder / SHORTLIST_FILE))
+        np.save(folder / SHORTLIST_REFS, self.references(), allow_pickle=False)
+        assert self._built is not None
+        return {"params": asdict(self.params), "plan": asdict(self._built), "references": len(self),
+                "descriptors": int(self._index.ntotal)}
+
+    def _mapped_file(self) -> Path:
+        from knockoff.match.manifest import sha256
+
+        assert self._source is not None
+        file, checksum = self._source
+        if not file.is_file() or sha256(file) != checksum:
+            raise IndexCorruptError(f"{file} changed since the shortlist was memory-mapped from it; load it again")
+        return file
+
+    @classmethod
+    def load(cls, folder: Path, entry: Any, *, mmap: bool = False, checksum: str = "") -> KeypointShortlist:
+        """Read the shortlist that :meth:`save` wrote, described by the manifest's ``entry``; ``mmap`` maps
+        its inverted lists (IVF kinds) or vectors (flat) read-only. Any inconsistency is an
+        :class:`IndexCorruptError`; nothing is trained."""
+        import faiss
+
+        try:
+            if not isinstance(entry, dict):
+                raise ConfigError("'shortlist' must be an object")
+            params = ShortlistParams.from_dict(entry.get("params"))
+            built = IndexPlan.from_dict(entry.get("plan"))
+        except ConfigError as exc:
+            raise IndexCorruptError(f"{folder}: manifest.json is damaged: {exc}") from None
+        flags = (faiss.IO_FLAG_MMAP_IFC if built.kind == "flat" else faiss.IO_FLAG_MMAP) if mmap else 0
+        try:
+            index = faiss.read_index(str(folder / SHORTLIST_FILE), flags)
+            refs = np.load(folder / SHORTLIST_REFS, allow_pickle=False)
+        except (OSError, RuntimeError, ValueError, EOFError) as exc:
+            raise IndexCorruptError(f"{folder}: cannot read the keypoint shortlist ({exc})") from exc
+        shortlist = cls.from_params(params)
+        shortlist._index, shortlist._built, shortlist._refs = index, built, refs
+        problem = shortlist._problem(entry)
+        if problem:
+            raise IndexCorruptError(f"{folder}: the keypoint shortlist is damaged ({problem})")
+        if mmap:
+            shortlist._source = (folder / SHORTLIST_FILE, checksum)
+        return shortlist
+
+    def _problem(self, entry: dict[str, Any]) -> str | None:
+        index, refs, built = self._index, self._refs, self._built
+        assert built is not None
+        if _faiss_kind(index) != built.kind or index.d != built.dim:
+            return f"{SHORTLIST_FILE} is not the {built.kind} index of {built.dim} dimensions the manifest says"
+        if not (refs.dtype == np.int64 and refs.ndim == 2 and refs.shape[1] == 2):
+            return f"{SHORTLIST_REFS} must hold (reference id, descriptors) int64 rows"
+        if int(index.ntotal) != entry.get("descriptors") or len(refs) != entry.get("references"):
+            return (f"{index.ntotal} descriptors of {len(refs)} references, the manifest says "
+                    f"{entry.get('descriptors')} of {entry.get('references')}")
+        if int(refs[:, 1].sum()) != index.ntotal or len(np.unique(refs[:, 0])) != len(refs) or (refs < 0).any():
+            return f"{SHORTLIST_REFS} disagrees with {SHORTLIST_FILE}"
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        import faiss
+
+        self._ready()
+        state = dict(self.__dict__)
+        if self._index is not None:
+            state["_index"] = (np.fromfile(self._mapped_file(), np.uint8) if self._source is not None
+                               else faiss.serialize_index(self._index))
+        state["_source"] = None  # shipped in memory: the receiver holds its own copy
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import faiss
+
+        self.__dict__.update(state)
+        if state["_index"] is not None:
+            self._index = faiss.deserialize_index(state["_index"])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from knockoff.catalog.readers import Catalog
 from knockoff.errors import IndexStateError
 from knockoff.match.index import ReferenceIndex, empty_index_for, prepare_batch
+from knockoff.match.keypoints import ShortlistParams
 
 if TYPE_CHECKING:
     from knockoff.embedders.base import Embedder
@@ -32,13 +33,14 @@ def build_index_ray(
     batch_size: int = 32,
     read_text: bool = False,
     progress: Callable[[int], None] | None = None,
+    shortlist: ShortlistParams | None = None,
 ) -> ReferenceIndex:
     """As :func:`knockoff.match.index.build_index`, the photos embedded in Ray tasks (``batch_size`` a task)."""
     import ray
 
     if not isinstance(catalog, Catalog):
         catalog = Catalog.from_dir(catalog)
-    index = empty_index_for(catalog, embedder, index_type=index_type, read_text=read_text)
+    index = empty_index_for(catalog, embedder, index_type=index_type, read_text=read_text, shortlist=shortlist)
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
