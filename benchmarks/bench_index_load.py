@@ -1,12 +1,21 @@
-"""Load time and resident memory of a large reference index (issue 15): synthetic photos, vectors + metadata.
+"""Load time and resident memory of a large reference index (issue 15): synthetic photos, vectors, metadata and
+keypoints.
 
-    python benchmarks/bench_index_load.py --sizes 100000            # 10^5 reference photos
+    python benchmarks/bench_index_load.py --sizes 100000            # 10^5 reference photos, no keypoints
     python benchmarks/bench_index_load.py --sizes 100000 1000000    # and 10^6 (about 2 GB of vectors at 512 dims)
+    python benchmarks/bench_index_load.py --sizes 100000 --keypoints 50 --shortlist 50   # with keypoints
 
 Each photo is one 512-dimensional unit vector (a flat index: what ``auto`` picks below 10^6 vectors) and
-realistic metadata (1,000 brands, 5 photos a product, a price, a path). No keypoints: extracting them for 10^6
-photos takes hours on 2 cores; the index's feature store is empty. For each size: build time (adding the
-vectors and metadata, no embedding), save time, bytes on disk per photo (by file), then in a fresh subprocess
+realistic metadata (1,000 brands, 5 photos a product, a price, a path). With ``--keypoints K``, each photo also
+stores K keypoints for verification (position, response, uint8 RootSIFT: the index folder's format) and its
+``--shortlist P`` strongest descriptors go into the stored keypoint shortlist (``shortlist.faiss``, its plan
+chosen by size as ``knockoff index build`` does: IVF-PQ above 2.5M descriptors). SIFT on 10^6 photos takes
+days on 2 cores, so the descriptors are synthetic: noisy replicas (Gaussian noise 0.03 a component, clipped,
+renormalised) of the real RootSIFT descriptors of ``--base-photos`` grocerystore photos, as in
+bench_shortlist.py. The pixel thumbnails the verifier also stores (about 20 KB grayscale and up to 300 KB of
+colour a photo) are not included. For each size: build time (adding the vectors, metadata and keypoints, no
+embedding or SIFT, nor the making of the synthetic descriptors; the shortlist trained and filled), save time, bytes on disk per photo (by file), then in a
+fresh subprocess
 ``ReferenceIndex.load`` (checksums verified, as the scan does) with and without ``mmap``: wall time and peak
 resident memory, and with ``mmap`` but ``verify=False`` (the share of the SHA-256 checksums)
 (``VmHWM`` of /proc/self/status: ``getrusage``'s ``ru_maxrss`` would carry over the
@@ -32,6 +41,7 @@ from common import markdown_table, text_table, write_results
 
 DIM = 512
 CHUNK = 100_000
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
 
 def _embedder(dim: int) -> Any:
@@ -56,13 +66,44 @@ def _embedder(dim: int) -> Any:
     return VectorsOnly()
 
 
-def build(n: int, dim: int, folder: Path) -> dict[str, Any]:
+def base_descriptors(count: int) -> list[np.ndarray]:
+    """RootSIFT descriptors (float32) of ``count`` real grocerystore photos, with their SIFT responses."""
+    from knockoff.catalog.images import load_image
+    from knockoff.match.verify import GeometricVerifier
+
+    paths = sorted((REAL / "grocerystore" / "dataset" / "train").rglob("*.jpg"))[:: 7][:count]
+    if not paths:
+        raise SystemExit(f"real photos not found under {REAL}: --keypoints needs them")
+    verifier = GeometricVerifier()
+    return [verifier.features(load_image(p)).descriptors for p in paths]
+
+
+def synthetic_features(bases: list[np.ndarray], keep: int, rng: np.random.Generator) -> Any:
+    """One photo's stored features: ``keep`` noisy replicas of a random real photo's descriptors."""
+    from knockoff.match.refstore import StoredFeatures
+
+    base = bases[int(rng.integers(len(bases)))]
+    pick = rng.choice(len(base), min(keep, len(base)), replace=False)
+    d = np.clip(base[pick] + rng.normal(0, 0.03, (len(pick), 128)).astype(np.float32), 0, None)
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+    points = (rng.random((len(d), 2)) * 800).astype(np.float32)
+    return StoredFeatures(points, rng.random(len(d)).astype(np.float32),
+                          np.clip(np.rint(d * 512), 0, 255).astype(np.uint8), (800, 600), (1600, 1200), None, None)
+
+
+def build(n: int, dim: int, folder: Path, keypoints: int = 0, shortlist: int = 0,
+          bases: list[np.ndarray] | None = None) -> dict[str, Any]:
     from knockoff.catalog.readers import ReferenceImage
-    from knockoff.match.index import ReferenceIndex
+    from knockoff.match.index import PreparedBatch, ReferenceIndex
+    from knockoff.match.keypoints import ShortlistParams
 
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    index = ReferenceIndex(_embedder(dim), index_type="flat")
+    synthesis = 0.0  # making the synthetic descriptors: not part of the build time
+    params = ShortlistParams(per_reference=shortlist) if shortlist else None
+    index = ReferenceIndex(_embedder(dim), index_type="flat", shortlist=params, expected_references=n)
+    if not keypoints:
+        index._features, index._shortlist = None, None  # vectors and metadata only, as before keypoints
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
         vectors = rng.normal(size=(m, dim)).astype(np.float32)
@@ -71,13 +112,20 @@ def build(n: int, dim: int, folder: Path) -> dict[str, Any]:
                                Path(f"/catalog/brand{i % 1000:04d}/p{i // 5:07d}_{i % 5}.jpg"),
                                price=float(10 + i % 490), currency="EUR")
                 for i in range(start, start + m)]
-        index.add_vectors_batch(refs, vectors)
-    built = time.perf_counter() - started
+        t = time.perf_counter()
+        features = [synthetic_features(bases, keypoints, rng) for _ in range(m)] if keypoints and bases else [None] * m
+        synthesis += time.perf_counter() - t
+        index.add_prepared(PreparedBatch(refs, vectors, [1] * m, features, [None] * m, []))
+        print(f"  {start + m} photos added, {time.perf_counter() - started:.0f}s", flush=True)
+    if index.keypoint_shortlist is not None:
+        index.keypoint_shortlist.vote(synthetic_features(bases or [], 10, rng).to_local(), top=1)  # trains / fills it
+    built = time.perf_counter() - started - synthesis
     started = time.perf_counter()
     index.save(folder)
     saved = time.perf_counter() - started
     files = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
-    return {"build_s": built, "save_s": saved, "files": files}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return {"build_s": built, "save_s": saved, "files": files, "shortlist": manifest.get("shortlist")}
 
 
 def measure_load(folder: Path, dim: int, mmap: bool | None, verify: bool = True) -> dict[str, Any]:
@@ -88,27 +136,37 @@ def measure_load(folder: Path, dim: int, mmap: bool | None, verify: bool = True)
         "from bench_index_load import _embedder\n"
         "from knockoff.match.index import ReferenceIndex\n"
         "t = time.perf_counter()\n"
+        "found = vote_s = None\n"
         f"if {mmap!r} is not None:\n"
         f"    index = ReferenceIndex.load({str(folder)!r}, _embedder({dim}), mmap=bool({mmap!r}), verify={verify!r})\n"
         "    first = index.references[0]; last = index.references[len(index) - 1]\n"
         "took = time.perf_counter() - t\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
-        "print(took, int(hwm) * 1024)\n"
+        f"s = index.keypoint_shortlist if {mmap!r} is not None else None\n"
+        "if s is not None and s.descriptor_count:  # one vote, after the load: the last photo's keypoints find it\n"
+        "    t = time.perf_counter()\n"
+        "    votes = s.vote(index._features.get(len(index) - 1).to_local(), top=1, min_votes=1)\n"
+        "    vote_s = time.perf_counter() - t\n"
+        "    found = bool(votes) and votes[0][0] == len(index) - 1\n"
+        "print(took, int(hwm) * 1024, found, vote_s)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
-    return {"load_s": float(out[0]), "peak_rss_bytes": int(out[1])}
+    return {"load_s": float(out[0]), "peak_rss_bytes": int(out[1]), "vote_finds_itself": out[2],
+            "first_vote_s": out[3]}
 
 
-def run(n: int, dim: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
+def run(n: int, dim: int, keypoints: int = 0, shortlist: int = 0, bases: list[np.ndarray] | None = None,
+        tmp_root: str | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
         folder = Path(tmp) / "index"
-        built = build(n, dim, folder)
+        built = build(n, dim, folder, keypoints, shortlist, bases)
         base = measure_load(folder, dim, None)
         loads = {str(mmap): measure_load(folder, dim, mmap) for mmap in (False, True)}
         unverified = measure_load(folder, dim, True, verify=False)
         shutil.rmtree(folder)
     disk = sum(built["files"].values())
-    row = {"photos": n, "dim": dim, "build_us_per_photo": round(1e6 * built["build_s"] / n, 2),
+    row = {"photos": n, "dim": dim, "keypoints": keypoints, "shortlist_per_photo": shortlist,
+           "shortlist": built["shortlist"], "build_us_per_photo": round(1e6 * built["build_s"] / n, 2),
            "save_s": round(built["save_s"], 2), "bytes_per_photo": round(disk / n, 1),
            "bytes_per_photo_by_file": {k: round(v / n, 1) for k, v in sorted(built["files"].items())},
            "import_only_rss_mb": round(base["peak_rss_bytes"] / 2**20)}
@@ -116,6 +174,8 @@ def run(n: int, dim: int) -> dict[str, Any]:
         tag = "mmap" if mmap == "True" else "read"
         row[f"load_s_{tag}"] = round(load["load_s"], 2)
         row[f"peak_rss_mb_{tag}"] = round(load["peak_rss_bytes"] / 2**20)
+        row[f"vote_finds_itself_{tag}"] = load["vote_finds_itself"]
+        row[f"first_vote_s_{tag}"] = load["first_vote_s"]
     row["load_s_mmap_unverified"] = round(unverified["load_s"], 2)
     return row
 
@@ -124,19 +184,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--dim", type=int, default=DIM)
+    parser.add_argument("--keypoints", type=int, default=0, help="keypoints stored a photo (0: none)")
+    parser.add_argument("--shortlist", type=int, default=0,
+                        help="descriptors a photo in the stored shortlist (default: --keypoints)")
+    parser.add_argument("--base-photos", type=int, default=100, help="real photos whose descriptors are replicated")
+    parser.add_argument("--tmp", help="where to build the index (default: the system's temporary folder)")
     args = parser.parse_args()
+    shortlist = args.shortlist or args.keypoints
+    bases = base_descriptors(args.base_photos) if args.keypoints else None
     rows = []
     for n in args.sizes:
-        row = run(n, args.dim)
+        row = run(n, args.dim, args.keypoints, shortlist, bases, args.tmp)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    columns = ["photos", "build_us_per_photo", "save_s", "bytes_per_photo", "import_only_rss_mb",
+    columns = ["photos", "keypoints", "shortlist_per_photo", "build_us_per_photo", "save_s", "bytes_per_photo", "import_only_rss_mb",
                "load_s_read", "peak_rss_mb_read", "load_s_mmap", "peak_rss_mb_mmap",
                "load_s_mmap_unverified"]
     table = [[row[c] for c in columns] for row in rows]
     print(text_table(columns, table))
-    write_results("index_load" + "".join(f".{n}" for n in args.sizes),
-                  {"script": "bench_index_load.py", "rows": rows}, markdown_table(columns, table))
+    command = "python " + " ".join(["benchmarks/bench_index_load.py", *sys.argv[1:]])
+    by_file = "\n".join(f"- {row['photos']} photos, bytes a photo by file: {row['bytes_per_photo_by_file']}; "
+                        f"shortlist: {row['shortlist']}" for row in rows)
+    write_results("index_load" + "".join(f".{n}" for n in args.sizes) + (f".kp{args.keypoints}" if args.keypoints
+                                                                         else ""),
+                  {"script": "bench_index_load.py", "command": command, "rows": rows},
+                  markdown_table(columns, table) + "\n\n" + by_file)
 
 
 if __name__ == "__main__":

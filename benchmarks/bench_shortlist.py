@@ -6,11 +6,16 @@ store photos), each a random unrelated photo's descriptors with Gaussian noise (
 clipped at 0 and renormalised: about as far from their origin as descriptors of different photos are from
 each other) — real descriptor statistics without computing SIFT on 10^4 photos.
 Queries: every edit kind of knockoff.evaluate.edits applied to the sources (``--queries`` of them).
+The PQ shortlist goes the way an index's does: built (trained on a sample, filled), saved into a folder
+(``shortlist.faiss``, as ``knockoff index build`` stores it) and loaded back memory-mapped
+(``KeypointShortlist.load``, no training); the loaded one votes. ``--per-reference`` sets its descriptors a
+reference photo (the exact vote keeps 500: today's reference).
 For each query both shortlists vote (top 3, at least 4 votes, the detector's settings); measured:
 - agreement: the exact vote's top candidate is in the PQ vote's top 3; overlap of the two top-3 lists;
 - copy recall through the vote: the query's own source is in the top 3 (exact / PQ), and is then proven by the
   geometric verifier (``verified``), which is what the detector does with the voted candidates;
-- vote time (ratio PQ / exact, same run) and the shortlist's memory a reference photo.
+- vote time (ratio PQ / exact, same run), the shortlist's memory a reference photo, its file's size, and the
+  time to load it (ratio to the build's, same run).
 
     python benchmarks/bench_shortlist.py --quick     # 2,000 references (about 10^6 descriptors), 60 queries
     python benchmarks/bench_shortlist.py             # 10,000 references, 120 queries
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -54,8 +60,9 @@ def distractor(base: Any, rng: np.random.Generator, noise: float, keep: int) -> 
     return _Desc(d, rng.random(len(d)).astype(np.float32))
 
 
-def build(kind: str, refs: list[Any], per_reference: int) -> tuple[Any, float]:
-    from knockoff.match.keypoints import KeypointShortlist
+def build(kind: str, refs: list[Any], per_reference: int, folder: Path) -> tuple[Any, float, dict[str, Any]]:
+    """The exact shortlist (in memory), or the PQ one built, saved into ``folder`` and loaded back."""
+    from knockoff.match.keypoints import SHORTLIST_FILE, KeypointShortlist
 
     t = time.perf_counter()
     if kind == "exact":
@@ -64,8 +71,15 @@ def build(kind: str, refs: list[Any], per_reference: int) -> tuple[Any, float]:
         s = KeypointShortlist(per_reference=per_reference, compress_above=1, expected_references=len(refs))
     for j, f in enumerate(refs):
         s.add(j, f)
-    s.vote(refs[0], top=1)  # builds / flushes
-    return s, time.perf_counter() - t
+    if kind == "exact":
+        s.vote(refs[0], top=1)  # builds
+        return s, time.perf_counter() - t, {}
+    entry = s.save(folder)  # trains what is left, fills, writes
+    built = time.perf_counter() - t
+    t = time.perf_counter()
+    loaded = KeypointShortlist.load(folder, entry, mmap=True)
+    return loaded, built, {"load_s": time.perf_counter() - t, "file_bytes": (folder / SHORTLIST_FILE).stat().st_size,
+                           "entry": entry}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--references", type=int, default=0)
     p.add_argument("--queries", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.03)
+    p.add_argument("--per-reference", type=int, default=500, help="descriptors a reference in the PQ shortlist")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = p.parse_args(argv)
     n_refs = args.references or (2_000 if args.quick else 10_000)
@@ -98,9 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(refs)} references ({len(sources)} real sources), {len(queries)} queries", flush=True)
 
     shortlists = {}
-    for kind in ("exact", "pq"):
-        shortlists[kind] = build(kind, refs, 500)
-        print(kind, shortlists[kind][0].index_plan, f"built in {shortlists[kind][1]:.1f}s", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in ("exact", "pq"):
+            shortlists[kind] = build(kind, refs, 500 if kind == "exact" else args.per_reference, Path(folder))
+            print(kind, shortlists[kind][0].index_plan, f"built in {shortlists[kind][1]:.1f}s", flush=True)
+        return _run_queries(args, n_refs, sources, queries, shortlists, verifier, src_features)
+
+
+def _run_queries(args: Any, n_refs: int, sources: list[Any], queries: list[Any], shortlists: dict,
+                 verifier: Any, src_features: list[Any]) -> int:
     rows = []
     times = {"exact": 0.0, "pq": 0.0}
     for i, kind, feats in queries:
@@ -132,23 +153,32 @@ def report(args: Any, n_refs: int, n_sources: int, rows: list[dict], times: dict
         "source_verified": {k: round(sum(r[k + "_verified"] for r in rows) / n, 4) for k in ("exact", "pq")},
         "vote_seconds_ratio_pq_over_exact": round(times["pq"] / max(times["exact"], 1e-9), 4),
         "build_seconds_ratio_pq_over_exact": round(shortlists["pq"][1] / max(shortlists["exact"][1], 1e-9), 3),
-        "bytes_per_reference": {k: shortlists[k][0].index_plan.bytes_per_descriptor() * 500 for k in ("exact", "pq")},
+        "bytes_per_reference": {k: shortlists[k][0].index_plan.bytes_per_descriptor() * (
+            500 if k == "exact" else args.per_reference) for k in ("exact", "pq")},
+        "pq_per_reference": args.per_reference,
+        "pq_file_bytes_per_reference": round(shortlists["pq"][2]["file_bytes"] / n_refs, 1),
+        "pq_load_seconds_ratio_to_build": round(shortlists["pq"][2]["load_s"] / max(shortlists["pq"][1], 1e-9), 5),
+        "pq_loaded_descriptors": shortlists["pq"][0].descriptor_count,
     }
     misses = [(r["source"], r["kind"]) for r in rows if r["exact_verified"] and not r["pq_verified"]]
     figures["copies_lost_by_pq"] = misses
-    cmd = "python benchmarks/bench_shortlist.py" + (" --quick" if args.quick else "")
+    cmd = "python " + " ".join(["benchmarks/bench_shortlist.py", *sys.argv[1:]])
     md = "| measure | exact (flat) | PQ |\n|---|---|---|\n"
     for key in ("source_in_top3", "source_verified"):
         md += f"| {key} | {figures[key]['exact']} | {figures[key]['pq']} |\n"
-    md += (f"| bytes a reference (500 descriptors) | {figures['bytes_per_reference']['exact']} | "
+    md += (f"| bytes a reference (500 / {args.per_reference} descriptors) | {figures['bytes_per_reference']['exact']} | "
            f"{figures['bytes_per_reference']['pq']} |\n\n"
+           f"The PQ shortlist was saved as the index folder stores it and loaded back memory-mapped (no training): "
+           f"{figures['pq_file_bytes_per_reference']} bytes a reference on disk, loaded in "
+           f"{figures['pq_load_seconds_ratio_to_build']}x its build time; it voted below.\n\n"
            f"{n_refs} references ({n_sources} real sources, the rest noisy replicas of real unrelated photos' "
            f"descriptors), {figures['descriptors']} descriptors, {n} edited-copy queries. PQ plan "
            f"{figures['pq_plan']}. Exact top-1 in PQ top-3: {agree:.3f}; top-3 overlap {overlap:.3f}; vote time "
            f"PQ/exact {figures['vote_seconds_ratio_pq_over_exact']}x; copies verified by exact but lost by PQ: "
            f"{misses}.\n")
     print(md)
-    write_results("shortlist" + (".quick" if args.quick else ""), {"script": "bench_shortlist.py", "command": cmd,
+    suffix = "" if args.per_reference == 500 else f".per{args.per_reference}"
+    write_results("shortlist" + (".quick" if args.quick else "") + suffix, {"script": "bench_shortlist.py", "command": cmd,
                                                                  **figures}, md)
     return 0
 
