@@ -48,7 +48,8 @@ def test_build_save_load_roundtrip(catalog_dir, tmp_path):
     out = index.save(tmp_path / "brand.index")
     assert sorted(os.listdir(out)) == ["brands.json", "features_descriptors.npy", "features_keypoints.npy",
                                        "features_pixels.npy", "features_table.npy", "index.faiss", "manifest.json",
-                                       "references_price.npy", "references_rows.npy", "references_text.npy"]
+                                       "references_price.npy", "references_rows.npy", "references_text.npy",
+                                       "shortlist.faiss", "shortlist_refs.npy"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["embedder"]["name"] == "test-pixels:8" and manifest["count"]["references"] == 4
     loaded = ReferenceIndex.load(out)

@@ -358,7 +358,8 @@ class KeypointShortlist:
 
         self._ready()
         if self._index is None:  # nothing added yet: an empty exact index, so that the files always exist
-            self._index, self._built = _faiss_index(self.params.plan(0), np.zeros((0, 128), np.uint8)), self.params.plan(0)
+            self._built = self.params.plan(0)
+            self._index = _faiss_index(self._built, np.zeros((0, 128), np.uint8))
         if self._source is not None:  # a mapped IVF would be written as a pointer to its file: copy the file
             shutil.copyfile(self._mapped_file(), folder / SHORTLIST_FILE)
         else:
