@@ -83,3 +83,33 @@ def test_product_quantized_vote_still_finds_a_rotated_copy(pq_bytes):
     shortlist.add(99, verifier.features(sources[5]))
     assert shortlist.vote(verifier.features(sources[5]), top=1)[0][0] == 99
     assert len(shortlist) == 6 and shortlist._index.ntotal == shortlist.descriptor_count
+
+
+class _Desc:
+    """Stands for LocalFeatures: RootSIFT-like descriptors with responses."""
+
+    def __init__(self, seed: int, n: int = 100):
+        rng = np.random.default_rng(seed)
+        d = rng.random((n, 128)).astype(np.float32) ** 4
+        self.descriptors = d / np.linalg.norm(d, axis=1, keepdims=True)
+        self.responses = rng.random(n).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.descriptors)
+
+
+def test_the_index_changes_kind_as_it_grows_and_keeps_every_descriptor():
+    from knockoff.match.keypoints import KeypointShortlist
+
+    shortlist = KeypointShortlist(per_reference=50, flat_limit=250, compress_above=1000)
+    kinds = []
+    for count in (4, 6, 26):
+        while len(shortlist) < count:
+            shortlist.add(len(shortlist) * 3, _Desc(len(shortlist), 50))  # ids need not be consecutive
+        assert shortlist.vote(_Desc(count - 1, 50), top=1)[0][0] == (count - 1) * 3
+        kinds.append(shortlist.index_plan.kind)
+        assert shortlist.descriptor_count == 50 * count == shortlist._index.ntotal
+    assert kinds == ["flat", "ivf", "ivfpq"]
+    shortlist.remove([0, 3])
+    assert shortlist.descriptor_count == 1200 and len(shortlist) == 24
+    assert all(r not in (0, 3) for r, _ in shortlist.vote(_Desc(0, 50), top=5, min_votes=1))
