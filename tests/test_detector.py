@@ -176,7 +176,8 @@ def test_currency_rates_enable_the_price_signal(catalog_dir, tmp_path):
 
 def test_keypoint_shortlist_is_off_above_its_reference_limit(catalog_dir, tmp_path, caplog):
     index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
-    detector = Detector(index, Policy(shortlist=ShortlistSettings(max_references=2)))
+    # (stop_at_copy off: the vote, and so the limit, is consulted even though the global shortlist proves the copy)
+    detector = Detector(index, Policy(shortlist=ShortlistSettings(max_references=2, stop_at_copy=False)))
     photo = _copy_of(catalog_dir, tmp_path)
     verdict = detector.check(Listing([photo], seller="shop123"))
     assert verdict.verdict == "suspect"  # the global shortlist still finds a plain copy
