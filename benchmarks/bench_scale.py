@@ -13,6 +13,33 @@ process RSS growth while building, and the QPS ratio is against flat in the same
 Ray: the same folder of listings (perceptual engine) scanned locally and by ``scan_with_ray`` with 1 and 2
 actors on one local Ray instance of 4 logical CPUs; the ratio is 2 actors over 1.
 Results: printed, and written to benchmarks/results/scale(.quick).{json,md}.
+
+``--check`` (issue 15) measures the full default check instead (``Detector.check_decoded`` in batches of 8:
+perceptual engine, global search, keypoint vote, geometric, pixel, colour and small-print proof, signals):
+
+    python benchmarks/bench_scale.py --check --baseline-tree DIR        # 10^3 and 10^4 reference photos
+    python benchmarks/bench_scale.py --check --check-sizes 1000,100000 --check-keypoints 30
+
+- Catalog: the 59 real copy sources of bench_copies, then distractor reference photos up to each size, made from
+  ``--check-bases`` real grocerystore *train* store photos: their perceptual vectors with noise, and
+  ``--check-keypoints`` of their RootSIFT descriptors with noise at random positions (stored keypoints, as
+  bench_shortlist makes them: SIFT on 10^5 real photos is out of reach here). The keypoint shortlist is built
+  (and, above ``flat_limit`` descriptors, its IVF trained) in the process, in a warm-up timed apart.
+- Speed: ``--check-listings`` listings, half copies of the sources (one edit each, the 16 kinds in turn), half
+  unrelated (grocerystore *val* store photos and synthetic package-like images). The baseline is the check
+  before issue 15, in the same run, on the same catalog and listings, at the first size: with
+  ``--baseline-tree DIR`` (main's ``knockoff/`` at commit eaf2b9e, e.g. ``git archive eaf2b9e knockoff | tar -x
+  -C DIR``) main's own code in a subprocess; and always this code with the old settings, which the policy keeps
+  reachable (``shortlist.stop_at_copy`` false, ``query_features`` 1,000, ``flat_limit`` 400,000; only the
+  listing photo's mirrored SIFT, now computed when a mirror is first tried, is not a setting). Targets:
+  default / baseline >= 3 at 10^3; at the larger sizes >= 0.5 of the speed at 10^3.
+- Recall: each source edited ``--recall-kinds`` ways plus ``--recall-unrelated`` unrelated photos, checked
+  against the sources alone (default and baseline settings) and against the largest catalog (default): a copy
+  is found when the verdict matches its own source at a visual tier; an unrelated photo is matched when it
+  gets any visual tier. Target: recall among the distractors within 0.01 of the recall against the sources
+  alone, 0 unrelated matched. This is the Detector's recall (a copy that the pixel checks refute is no match),
+  lower than bench_copies' pairwise figure, which also counts a global similarity above its threshold.
+Results: benchmarks/results/check_scale.{json,md}.
 """
 
 from __future__ import annotations
@@ -306,6 +333,40 @@ def run_check(index: ReferenceIndex, policy: Any, items: list[tuple], batch: int
             "unrelated_matched": false}
 
 
+def check_worker(params: dict[str, Any]) -> dict[str, Any]:
+    """One run of :func:`run_check` with the default policy of whatever knockoff is imported (a subprocess
+    runs it with another checkout's knockoff: the baseline of ``--baseline-tree``)."""
+    import knockoff
+    from knockoff import Policy
+
+    index, sources = check_catalog(params["size"], params["keypoints"], params["bases"])
+    if params["what"] == "recall":
+        items = check_listings(sources, params["recall_kinds"], params["recall_unrelated"])
+    else:
+        items = speed_listings(sources, params["listings"])
+    return {**run_check(index, Policy(), items), "knockoff": str(Path(knockoff.__file__).parent)}
+
+
+def baseline_in_tree(tree: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """:func:`check_worker` in a subprocess that imports knockoff from ``tree`` (e.g. a ``git worktree`` of
+    main), run now, in this run."""
+    import json
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys, json; sys.path.insert(0, {str(tree)!r}); import knockoff; sys.path.insert(0, {here!r}); "
+            f"import bench_scale; print('ROW', json.dumps(bench_scale.check_worker({params!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("ROW ")][-1][4:])
+
+
+def speed_listings(sources: list[Path], count: int) -> list[tuple]:
+    """The speed set: ``count // 2`` copies spread over the sources and edit kinds, ``count // 2`` unrelated."""
+    every = check_listings(sources, 1, count // 2, seed=2)
+    copies = [item for item in every if item[1] is not None]
+    return copies[:: max(1, len(copies) // (count // 2))][: count // 2] + [i for i in every if i[1] is None]
+
+
 def check_benchmark(args: argparse.Namespace) -> int:
     """The full default check at catalog sizes (issue 15); see the module docstring."""
     from knockoff import Policy
@@ -314,41 +375,50 @@ def check_benchmark(args: argparse.Namespace) -> int:
     started, rows, builds = time.perf_counter(), [], {}
     sources_index, sources = check_catalog(0, args.check_keypoints, args.check_bases)
     recall_items = check_listings(sources, args.recall_kinds, args.recall_unrelated)
-    speed_all = check_listings(sources, 1, args.check_listings // 2, seed=2)
-    copies = [item for item in speed_all if item[1] is not None]
-    speed_items = copies[:: max(1, len(copies) // (args.check_listings // 2))][: args.check_listings // 2]
-    speed_items += [item for item in speed_all if item[1] is None]
-    policies = {"default": Policy(), "baseline (before issue 15)": baseline_policy()}
-    for name, policy in policies.items():
-        rows.append({"what": "recall", "references": len(sources), "policy": name,
-                     **run_check(sources_index, policy, recall_items)})
+    speed_items = speed_listings(sources, args.check_listings)
+    policies = {"default": Policy(), "old settings": baseline_policy()}
+    params = {"keypoints": args.check_keypoints, "bases": args.check_bases, "recall_kinds": args.recall_kinds,
+              "recall_unrelated": args.recall_unrelated, "listings": args.check_listings}
+
+    def record(what: str, size: int, name: str, row: dict[str, Any]) -> None:
+        rows.append({"what": what, "references": size, "policy": name, **row})
         print(rows[-1], flush=True)
+
+    for name, policy in policies.items():
+        record("recall", len(sources), name, run_check(sources_index, policy, recall_items))
+    if args.baseline_tree:
+        record("recall", len(sources), BASELINE_TREE, baseline_in_tree(
+            args.baseline_tree, {**params, "size": 0, "what": "recall"}))
     for size in sizes:
+        if args.baseline_tree and size == sizes[0]:
+            record("speed", size, BASELINE_TREE, baseline_in_tree(args.baseline_tree,
+                                                                  {**params, "size": size, "what": "speed"}))
         t = time.perf_counter()
         index, _ = check_catalog(size, args.check_keypoints, args.check_bases)
         builds[size] = round(time.perf_counter() - t, 1)
         for name, policy in policies.items():
             if name == "default" or size == sizes[0]:
-                rows.append({"what": "speed", "references": size, "policy": name,
-                             **run_check(index, policy, speed_items)})
-                print(rows[-1], flush=True)
+                record("speed", size, name, run_check(index, policy, speed_items))
         if size == sizes[-1]:
-            rows.append({"what": "recall", "references": size, "policy": "default",
-                         **run_check(index, Policy(), recall_items)})
-            print(rows[-1], flush=True)
+            record("recall", size, "default", run_check(index, Policy(), recall_items))
         del index
     return _check_report(args, rows, builds, sizes, time.perf_counter() - started)
+
+
+BASELINE_TREE = "main (--baseline-tree)"
 
 
 def _check_report(args: argparse.Namespace, rows: list[dict[str, Any]], builds: dict[int, float],
                   sizes: list[int], seconds: float) -> int:
     speed = {(r["references"], r["policy"]): r["listings_per_s"] for r in rows if r["what"] == "speed"}
-    base = speed[(sizes[0], "baseline (before issue 15)")]
+    base = speed.get((sizes[0], BASELINE_TREE), speed[(sizes[0], "old settings")])
     new = speed[(sizes[0], "default")]
     recall = {(r["references"], r["policy"]): r["recall"] for r in rows if r["what"] == "recall"}
     n_sources = min(r["references"] for r in rows)
     summary = {
         f"speedup at {sizes[0]} references (default / baseline, same run)": round(new / base, 2),
+        f"speedup at {sizes[0]} references (default / old settings, same run)":
+            round(new / speed[(sizes[0], "old settings")], 2),
         **{f"speed at {n} / speed at {sizes[0]}": round(speed[(n, "default")] / new, 2) for n in sizes[1:]},
         f"recall at {sizes[-1]} minus recall at {n_sources} (sources alone)":
             round(recall[(sizes[-1], "default")] - recall[(n_sources, "default")], 4),
@@ -385,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-listings", type=int, default=24, help="listings of a speed run (half copies)")
     parser.add_argument("--recall-kinds", type=int, default=4, help="edits of each source in the recall set")
     parser.add_argument("--recall-unrelated", type=int, default=48, help="unrelated photos in the recall set")
+    parser.add_argument("--baseline-tree", type=Path,
+                        help="a checkout of main (git worktree add DIR eaf2b9e): its check is the baseline, run here")
     args = parser.parse_args(argv)
     if args.check:
         return check_benchmark(args)

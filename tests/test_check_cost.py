@@ -143,3 +143,26 @@ def test_a_brands_price_floor_comes_from_the_index_columns_unchanged(catalog_dir
         Listing([tmp_path / "x.png"], title="Acme bag", price=price, currency="USD", seller="x"))}
     signal = signals["PRICE_IMPLAUSIBLE"]
     assert signal.hit == hit and signal.details["reference_price"] == cheapest
+
+
+@pytest.mark.parametrize(
+    "edit, sift_runs",
+    [
+        (_cropped, 1),  # verified unmirrored: the mirrored photo's SIFT is never computed
+        (lambda im: _cropped(im).transpose(Image.Transpose.FLIP_LEFT_RIGHT), 2),  # a mirrored copy needs it
+        (_sibling, 2),  # not a copy: the mirror is tried, as before
+    ],
+)
+def test_a_listing_photos_mirror_is_computed_at_first_need_with_the_same_result(edit, sift_runs):
+    reference_photo = design(7, panel_seed=100)
+    listing = edit(reference_photo)
+    eager = GeometricVerifier()
+    expected = eager.verify(eager.features(listing, with_mirror=True), eager.features(reference_photo))
+    lazy = GeometricVerifier()
+    reference = lazy.features(reference_photo)
+    runs: list[int] = []
+    compute = lazy._compute
+    lazy._compute = lambda *a: runs.append(1) or compute(*a)  # type: ignore[method-assign]
+    assert lazy.verify(listing, reference) == expected
+    assert len(runs) == sift_runs
+    assert lazy.verify(listing, reference) == expected and len(runs) == sift_runs  # kept for the next reference
