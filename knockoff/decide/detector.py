@@ -348,21 +348,34 @@ class Detector:
 
     def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image],
                          vectors: Sequence[np.ndarray]) -> _Candidate | None:
+        """Verify the global shortlist, then (unless a copy is proven already and ``shortlist.stop_at_copy``)
+        the candidates the keypoint vote adds; the best proven copy, else the same package, else the most
+        similar candidate."""
         if self.verifier is None:
             return candidates[0] if candidates else None
+        stop = self._policy.shortlist.stop_at_copy
         shortlist = [c for c in candidates[: self._policy.verify_top] if c.hit.similarity >= self._thresholds.candidate]
-        shortlist += self._voted_candidates(candidates, images, vectors, shortlist)
-        for candidate in shortlist:
-            reference_features = self._features_of(candidate.hit)
-            if reference_features is not None:
-                candidate.verification = self.verifier.verify(images[candidate.listing_image], reference_features)
-        verified = [c for c in shortlist if c.verification is not None and c.verification.verified]
+        self._verify(shortlist, images, stop_at_copy=stop)
+        if not (stop and any(_is_copy(c) for c in shortlist)):
+            voted = self._voted_candidates(candidates, images, vectors, shortlist)
+            self._verify(voted, images, stop_at_copy=stop)
+            shortlist += voted
+        verified = [c for c in shortlist if _is_copy(c)]
         if verified:
             return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
         package = self._same_package(shortlist)
         if package is not None:
             return package
         return candidates[0] if candidates else None
+
+    def _verify(self, shortlist: Sequence[_Candidate], images: Sequence[Image.Image], *, stop_at_copy: bool) -> None:
+        """Verify each candidate in order; with ``stop_at_copy``, none after the first proven copy."""
+        for candidate in shortlist:
+            reference_features = self._features_of(candidate.hit)
+            if reference_features is not None:
+                candidate.verification = self.verifier.verify(images[candidate.listing_image], reference_features)
+            if stop_at_copy and _is_copy(candidate):
+                return
 
     def _same_package(self, shortlist: list[_Candidate]) -> _Candidate | None:
         """The candidate whose official photo shows the listing's printed packaging (``Policy.packaging_match``):
@@ -406,10 +419,7 @@ class Detector:
         """Reference prices per product and per brand, for the index's current generation."""
         generation = self._index.generation
         if self._prices is None or self._prices.generation != generation:
-            by_product: dict[tuple[str, str], tuple[float, str | None]] = {}
-            for ref in self._index.references.values():
-                if ref.price is not None:
-                    by_product.setdefault((ref.brand, ref.product_id), (ref.price, ref.currency))
+            by_product = self._index.references.product_prices()
             by_brand: dict[str, list[tuple[float, str | None]]] = {}
             for (brand, _), price in sorted(by_product.items()):
                 by_brand.setdefault(brand.casefold(), []).append(price)
@@ -545,6 +555,10 @@ class Detector:
         verdict, risk = rule.decide(tier, others, self._policy)
         return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict, tier),
                        (visual, *others), self.engine, listing, skipped)
+
+
+def _is_copy(candidate: _Candidate) -> bool:
+    return candidate.verification is not None and bool(candidate.verification.verified)
 
 
 def _product_key(match: Match) -> str | None:

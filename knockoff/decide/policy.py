@@ -137,18 +137,27 @@ class ShortlistSettings:
     ``flat_limit``, ``compress_above`` and ``pq_bytes`` shape the stored shortlist (:meth:`build_params`):
     a policy with other values than the index was built with gets a shortlist built in memory in every process
     (logged; ``knockoff index build --policy`` stores one with them).
+
+    ``stop_at_copy``: candidates are verified most similar first and verification stops at the first proven
+    copy; the vote runs only when no global candidate is proven a copy (the vote is most of a check's cost).
+    A listing that shows two official photos can then be matched to the more similar one rather than the one
+    with more matching keypoints; either is a proven copy. Issue 15 (benchmarks/bench_scale.py ``--check``):
+    with ``stop_at_copy``, ``query_features`` 400 (was 1,000) and ``flat_limit`` 65,536 (was 400,000: an exact
+    vote over 300,000 descriptors took seconds a listing photo), the full check at 10^3 reference photos is
+    many times faster with the same copies found; the old values stay reachable here.
     """
 
     size: int | str = "auto"
     per_reference: int = 500
-    query_features: int = 1000
+    query_features: int = 400
     ratio: float = 0.85
     neighbours: int = 8
-    flat_limit: int = 400_000
+    flat_limit: int = 65_536
     min_votes: int = 4
     compress_above: int = 2_500_000
     pq_bytes: int = 32
     nprobe: int = 16
+    stop_at_copy: bool = True
 
     def __post_init__(self) -> None:
         _check(self.size == "auto" or (_is_int(self.size) and self.size >= 0),  # type: ignore[operator]
@@ -161,6 +170,8 @@ class ShortlistSettings:
                f"shortlist.ratio must be in (0, 1], got {self.ratio!r}")
         _check(_is_int(self.pq_bytes) and 1 <= self.pq_bytes <= 128,
                f"shortlist.pq_bytes must be an integer from 1 to 128, got {self.pq_bytes!r}")
+        _check(isinstance(self.stop_at_copy, bool), f"shortlist.stop_at_copy must be true or false, "
+                                                    f"got {self.stop_at_copy!r}")
 
     def build_params(self) -> Any:
         """The settings the stored shortlist is built with (a ``knockoff.match.keypoints.ShortlistParams``)."""

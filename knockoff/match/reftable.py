@@ -110,6 +110,44 @@ class ReferenceTable(Mapping[int, ReferenceImage]):
                 yield ref_id, self._build(row)
         yield from [(r, ref) for r, (ref, _) in self._added.items()]
 
+    def product_prices(self) -> dict[tuple[str, str], tuple[float, str | None]]:
+        """(brand, product id) -> (price, currency) of the product's first photo with a price, in iteration
+        order, read from the columns without building a ``ReferenceImage`` a photo (10^6 photos: about a
+        second instead of many)."""
+        rows = np.arange(len(self._rows))
+        if self._removed:
+            rows = rows[~np.isin(self._rows[:, 0], np.fromiter(self._removed, np.int64))]
+        rows = rows[~np.isnan(np.asarray(self._price)[rows])]
+        brands, products, currencies = (self._column(rows, name) for name in ("brand", "product_id", "currency"))
+        out: dict[tuple[str, str], tuple[float, str | None]] = {}
+        for brand, product, price, currency in zip(brands, products, np.asarray(self._price)[rows].tolist(),
+                                                   currencies):
+            out.setdefault((brand or "", product or ""), (price, currency))
+        for ref, _ in self._added.values():
+            if ref.price is not None:
+                out.setdefault((ref.brand, ref.product_id), (ref.price, ref.currency))
+        return out
+
+    def _column(self, rows: np.ndarray, name: str) -> list[str | None]:
+        """One string column's values at ``rows``, each distinct value decoded once."""
+        column = STRING_COLUMNS.index(name)
+        starts, lengths = self._rows[rows, 2 + 2 * column], self._rows[rows, 3 + 2 * column]
+        width = int(lengths.max(initial=0))
+        if len(rows) == 0 or width <= 0:
+            return [None if length < 0 else "" for length in lengths.tolist()]
+        text = np.asarray(self._text)
+        inside = np.arange(width) < np.maximum(lengths, 0)[:, None]
+        cells = np.where(inside, text[np.minimum(starts[:, None] + np.arange(width), len(text) - 1)], 0)
+        if np.any(inside & (cells == 0)):  # a NUL byte in a string: a fixed-width view would drop it
+            return [self._decode(int(r), int(a), int(n)) for r, a, n in zip(rows, starts, lengths)]
+        unique, inverse = np.unique(np.ascontiguousarray(cells, np.uint8).view(f"S{width}").ravel(),
+                                    return_inverse=True)
+        try:
+            decoded = [value.decode("utf-8") for value in unique.tolist()]
+        except UnicodeDecodeError as exc:
+            raise IndexCorruptError(f"references_text.npy is damaged (column {name}: {exc})") from None
+        return [None if length < 0 else decoded[i] for i, length in zip(inverse.ravel().tolist(), lengths.tolist())]
+
     # -- views and changes ----------------------------------------------------------------------------
 
     def views(self, ref_id: int) -> int:

@@ -415,6 +415,9 @@ class GeometricVerifier:
         # The detector verifies one listing photo against several references: keep its features.
         self._recent: list[tuple[weakref.ref[Image.Image], LocalFeatures]] = []
         self._enlarged: weakref.WeakKeyDictionary[LocalFeatures, LocalFeatures] = weakref.WeakKeyDictionary()
+        # listing photos' mirrored features, computed at first need from their grayscale copies
+        self._mirror_sources: weakref.WeakKeyDictionary[LocalFeatures, Image.Image] = weakref.WeakKeyDictionary()
+        self._mirrors: weakref.WeakKeyDictionary[LocalFeatures, LocalFeatures] = weakref.WeakKeyDictionary()
 
     def _ensure_cv(self) -> Any:
         import cv2
@@ -442,19 +445,41 @@ class GeometricVerifier:
 
     def features(self, image: Image.Image, *, with_mirror: bool = False) -> LocalFeatures:
         """RootSIFT features of ``image`` (resized to ``max_side``); ``with_mirror`` adds the mirrored image's."""
+        gray = self._work_gray(image)
+        return self._with_colour(image, gray, self._features_of_gray(gray, image.size, with_mirror))
+
+    def _work_gray(self, image: Image.Image) -> Image.Image:
+        """The grayscale copy that features are computed on (longer side at most ``max_side``)."""
         gray = image.convert("L")
         longest = max(gray.size)
         if longest > self.settings.max_side:
             scale = self.settings.max_side / longest
             size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
             gray = gray.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        features = self._features_of_gray(gray, image.size, with_mirror)
+        return gray
+
+    def _with_colour(self, image: Image.Image, gray: Image.Image, features: LocalFeatures) -> LocalFeatures:
+        """``features`` with the colour thumbnail (and, for a small photo, its grayscale copy)."""
         colour = self._colour_thumbnail(image)
         features = replace(features, colour=colour,
                            mirrored=None if features.mirrored is None else replace(features.mirrored, colour=colour))
-        if 0 < longest < min(self.settings.enlarge_small_to, self.settings.max_side):
+        if 0 < max(image.size) < min(self.settings.enlarge_small_to, self.settings.max_side):
             features = replace(features, small_gray=np.asarray(gray, dtype=np.uint8))
         return features
+
+    def _mirror_of(self, features: LocalFeatures) -> LocalFeatures | None:
+        """The mirrored photo's features: computed with ``features``, or at first need for a listing photo's
+        (:meth:`_listing_features`: most copies verify unmirrored, so their mirror's SIFT is never computed)."""
+        if features.mirrored is not None:
+            return features.mirrored
+        cached = self._mirrors.get(features)
+        gray = self._mirror_sources.get(features)
+        if cached is None and gray is not None:
+            # as _features_of_gray computes it: the unmirrored thumbnail (pixel_agreement mirrors it itself)
+            cached = replace(self._compute(ImageOps.mirror(gray), features.image_size), thumbnail=features.thumbnail,
+                             colour=features.colour)
+            self._mirrors[features] = cached
+        return cached
 
     def _colour_thumbnail(self, image: Image.Image) -> np.ndarray:
         rgb = image.convert("RGB")
@@ -473,7 +498,8 @@ class GeometricVerifier:
             gray = Image.fromarray(features.small_gray)
             scale = min(self.settings.enlarge_small_to, self.settings.max_side) / max(gray.size)
             big = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BICUBIC)
-            cached = self._features_of_gray(big, features.image_size, features.mirrored is not None)
+            cached = self._features_of_gray(big, features.image_size,
+                                            features.mirrored is not None or features in self._mirror_sources)
             cached = replace(cached, colour=features.colour, mirrored=None if cached.mirrored is None
                              else replace(cached.mirrored, colour=features.colour))
             self._enlarged[features] = cached
@@ -492,7 +518,10 @@ class GeometricVerifier:
         for ref, features in self._recent:
             if ref() is listing:
                 return features
-        features = self.features(listing, with_mirror=self.settings.try_mirror)
+        gray = self._work_gray(listing)
+        features = self._with_colour(listing, gray, self._features_of_gray(gray, listing.size, False))
+        if self.settings.try_mirror:  # the mirrored photo's features: at first need (_mirror_of)
+            self._mirror_sources[features] = gray
         # the photos of one listing (a few) are verified against several references each: keep them all
         self._recent = [item for item in self._recent[-7:] if item[0]() is not None] + [(weakref.ref(listing), features)]
         return features
@@ -516,9 +545,10 @@ class GeometricVerifier:
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
         """The plain match, or the mirrored listing photo's when that one verifies or has more inliers."""
         result = self._match(listing, reference, mirrored=False)
-        if result.verified or not self.settings.try_mirror or listing.mirrored is None:
+        mirror = None if result.verified or not self.settings.try_mirror else self._mirror_of(listing)
+        if mirror is None:
             return result
-        flipped = self._match(listing.mirrored, reference, mirrored=True)
+        flipped = self._match(mirror, reference, mirrored=True)
         return flipped if flipped.verified or flipped.inliers > result.inliers else result
 
     def _ratio_matches(self, listing: LocalFeatures, reference: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
