@@ -176,8 +176,10 @@ def test_an_index_saved_without_a_shortlist_builds_one_in_memory_and_says_so(bui
     old = ReferenceIndex.load(root)
     assert old.keypoint_shortlist is None
     photo = _save(_rotated(catalog_dir, angle=0), tmp_path)
+    # (stop_at_copy off: a plain copy is proven by the global shortlist, and the vote would not run)
     with caplog.at_level(logging.WARNING):
-        verdict = Detector(old).check(Listing([photo], seller="shop123"))
+        verdict = Detector(old, Policy(shortlist=ShortlistSettings(stop_at_copy=False))).check(
+            Listing([photo], seller="shop123"))
     assert verdict.verdict == "suspect"
     assert any("built in memory" in r.message and "saved before" in r.message for r in caplog.records)
     resaved = ReferenceIndex.load(old.save(tmp_path / "j"))  # saving it again stores one
@@ -187,7 +189,7 @@ def test_an_index_saved_without_a_shortlist_builds_one_in_memory_and_says_so(bui
 def test_a_policy_with_other_build_settings_gets_a_shortlist_in_memory(built, catalog_dir, tmp_path, caplog):
     photo = _save(_rotated(catalog_dir, angle=0), tmp_path)
     with caplog.at_level(logging.WARNING):
-        verdict = Detector(built, Policy(shortlist=ShortlistSettings(per_reference=200))).check(
+        verdict = Detector(built, Policy(shortlist=ShortlistSettings(per_reference=200, stop_at_copy=False))).check(
             Listing([photo], seller="shop123"))
     assert verdict.verdict == "suspect"
     assert any("built in memory" in r.message and "differ" in r.message for r in caplog.records)
@@ -228,3 +230,10 @@ def test_bad_plans_are_refused(data):
 def test_bad_shortlist_params_are_refused(field, value):
     with pytest.raises(ConfigError, match=field):
         ShortlistParams(**{field: value})
+
+
+def test_policy_defaults_build_the_stored_shortlist_defaults():
+    # an index built without a policy must match a detector with the default policy (no rebuild in memory)
+    from knockoff.decide.policy import ShortlistSettings
+
+    assert ShortlistSettings().build_params() == ShortlistParams()

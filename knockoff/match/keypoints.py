@@ -96,7 +96,7 @@ class IndexPlan:
         return cls(**data)
 
 
-def plan(descriptors: int, *, flat_limit: int = 400_000, compress_above: int = 2_500_000,
+def plan(descriptors: int, *, flat_limit: int = 65_536, compress_above: int = 2_500_000,
          pq_bytes: int = 32, nprobe: int = 16) -> IndexPlan:
     """The index for ``descriptors`` vectors: exact up to ``flat_limit``; above it IVF with about
     4 * sqrt(n) lists (a power of two, 256 to 16,384), trained on 40 vectors a list; product-quantized above
@@ -117,7 +117,7 @@ class ShortlistParams:
     neighbours, ``nprobe``) are the caller's, at every vote."""
 
     per_reference: int = 500
-    flat_limit: int = 400_000
+    flat_limit: int = 65_536
     compress_above: int = 2_500_000
     pq_bytes: int = 32
 
@@ -211,7 +211,7 @@ class KeypointShortlist:
     ``ratio``, ``neighbours`` and ``nprobe`` are the vote's defaults; :meth:`vote` takes others."""
 
     def __init__(self, *, per_reference: int = 500, query_features: int = 1000, ratio: float = 0.85,
-                 neighbours: int = 8, flat_limit: int = 400_000, compress_above: int = 2_500_000,
+                 neighbours: int = 8, flat_limit: int = 65_536, compress_above: int = 2_500_000,
                  pq_bytes: int = 32, nprobe: int = 16, expected_references: int = 0):
         self.params = ShortlistParams(per_reference, flat_limit, compress_above, pq_bytes)
         self.query_features = query_features
