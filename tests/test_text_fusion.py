@@ -164,3 +164,68 @@ def test_a_visual_match_keeps_its_brand_and_says_which_other_brand_the_photo_nam
     named = matcher.signals(found, ARLA, seller_authorized=False)[0]
     assert named.code == BRAND_IN_PHOTO and named.state == "clear"
     assert named.details["other_brands"] == ["Alpro"] and "also names Alpro" in named.message
+
+
+# -- the detector: a look-alike carton of another brand, told apart by the brand printed on it ----------------
+
+
+@pytest.fixture(scope="module")
+def look_alike(tmp_path_factory):
+    """Acme's wallet and belt packages, and Norda's wallet printed with the very artwork of Acme's: the packaging
+    match alone cannot tell Acme's wallet from Norda's."""
+    from conftest import textured_image, write_csv
+
+    root = tmp_path_factory.mktemp("look-alike")
+    textured_image(3).save(root / "wallet.png")
+    textured_image(3).save(root / "norda-wallet.png")
+    textured_image(1).save(root / "belt.png")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"],
+              [["Acme", "", "acme-store"], ["Norda", "", "norda-store"]])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"],
+              [["Acme", "wallet", "Acme wallet", "wallet.png", 20, "USD"],
+               ["Acme", "belt", "Acme belt", "belt.png", 20, "USD"],
+               ["Norda", "wallet", "Norda wallet", "norda-wallet.png", 20, "USD"]])
+    return root
+
+
+@pytest.mark.parametrize(("printed", "brand", "product"), [
+    ("ACME", "Acme", "wallet"),
+    ("NORDA", "Norda", "wallet"),
+    ("SALE", None, None),  # no brand named: the packaging alone cannot choose, no match
+])
+def test_the_text_brand_lets_the_packaging_choose_among_its_products(look_alike, tmp_path, monkeypatch,
+                                                                     printed, brand, product):
+    from PIL import Image
+    from test_packaging import no_copy_verifier, rephotograph
+
+    from knockoff.catalog.readers import Catalog, Listing
+    from knockoff.decide import detector as detector_module
+    from knockoff.decide.detector import Detector
+    from knockoff.decide.policy import Policy
+    from knockoff.match import verify
+    from knockoff.match.index import build_index
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    shot = tmp_path / "shelf.jpg"
+    rephotograph(Image.open(look_alike / "wallet.png"), seed=1).save(shot, quality=90)
+    read = (photo(printed),)
+
+    def printed_text(self, images, paths):
+        return PhotoEvidence(read, (str(shot),), ((100, 100),), find_brand_mentions(read, self.brands))
+
+    monkeypatch.setattr(detector_module, "reader_status", lambda settings=None: None)  # no OCR engine needed
+    monkeypatch.setattr(TextMatcher, "read", printed_text)
+    index = build_index(Catalog.from_dir(look_alike), "perceptual")
+    policy = Policy(packaging_match=True, text=TextSettings(enabled=True))
+    verdict = Detector(index, policy, verifier=no_copy_verifier()).check(Listing([shot], seller="x"))
+    if brand is None:
+        assert verdict.match is None or verdict.match.tier is None
+        return
+    assert verdict.match is not None and verdict.match.tier == "text"
+    assert (verdict.match.brand, verdict.match.product_id) == (brand, product)
+    assert verdict.match.verification is not None and verdict.match.reference_image.endswith("wallet.png")
+    assert verdict.match.verification["inliers"] >= PackagingSettings().min_inliers
+    visual = verdict.reasons[0].message
+    assert f"among the products of {brand}, which the photo's text names" in visual
+    assert "keypoints on the listing's packaging match official photo" in visual

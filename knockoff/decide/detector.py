@@ -558,6 +558,8 @@ class Detector:
             reasons = _reasons(visual, signals, verdict)
             return Verdict(listing.listing_id, verdict, risk, None, reasons, signals, self.engine, listing, skipped)
         visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
+        if package is not None and identity is not None:
+            visual = _within_brand(visual, package, identity.brand.name)
         tier = visual.details.get("tier")
         if identity is not None and evidence is not None:
             tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity, package)
@@ -569,6 +571,17 @@ class Detector:
         verdict, risk = rule.decide(tier, others, self._policy)
         return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict, tier),
                        (visual, *others), self.engine, listing, skipped)
+
+
+def _within_brand(visual: sig.Signal, package: _Candidate, brand: str) -> sig.Signal:
+    """The visual signal of a listing whose product the packaging match found among the products of the brand
+    its photo text names (:func:`~knockoff.decide.text_evidence.package_within_brand`): not a match by the
+    photo alone (clear, no tier), but it says which official photo the packaging matches."""
+    label = package.hit.reference.label
+    shows = package.verification.describe_packaging(label)
+    return sig.Signal(sig.VISUAL_MATCH, "clear",
+                      f"{visual.message}; among the products of {brand}, which the photo's text names: {shows}",
+                      {**visual.details, "tier": None, "within_brand": brand, "package_reference": label})
 
 
 def _product_key(match: Match) -> str | None:
