@@ -12,7 +12,13 @@ from knockoff.catalog.readers import Brand, ReferenceImage
 from knockoff.decide.photo_text import find_brand_mentions
 from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO
-from knockoff.decide.text_evidence import PhotoEvidence, TextIdentity, TextMatcher, package_within_brand
+from knockoff.decide.text_evidence import (
+    PhotoEvidence,
+    TextIdentity,
+    TextMatcher,
+    package_within_brand,
+    packaging_contradicts,
+)
 from knockoff.match.text import PhotoText, TextBox
 from knockoff.match.text_index import ProductTexts, ReferenceTexts, product_key
 from knockoff.match.verify import GeometricMatch, PackagingSettings
@@ -154,6 +160,24 @@ def test_package_within_the_brand_the_text_names(words_pick, items, product, pos
     assert (fused.product, fused.package) == (product, position)
 
 
+def mirrored(inliers: int) -> GeometricMatch:
+    return package(inliers, passes=False)
+
+
+@pytest.mark.parametrize(("items", "other"), [
+    # a neighbour's package on the shelf matches, the text's brand's none: its name is the neighbour's too
+    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], "garant"),
+    ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(20))], "garant"),  # by the margin
+    ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(25))], None),      # within the margin
+    ([(key("Garant", "eko"), package(4))], None),                                   # below the packaging lead
+    ([(key("Garant", "eko"), mirrored(40)), (ARLA_MELLAN, package(3))], None),     # a mirrored match: nothing
+    ([(ARLA_MELLAN, package(40)), (ARLA_FIL, package(10))], None),                  # only the text's brand
+    ([], None),
+])
+def test_packaging_that_favours_another_brand_contradicts_the_text(items, other):
+    assert packaging_contradicts(TextIdentity(ARLA, None, (), 0), items, PackagingSettings()) == other
+
+
 # -- a visual match whose photo names another brand -------------------------------------------------------
 
 
@@ -179,10 +203,12 @@ def look_alike(tmp_path_factory):
     textured_image(3).save(root / "wallet.png")
     textured_image(3).save(root / "norda-wallet.png")
     textured_image(1).save(root / "belt.png")
+    textured_image(4).save(root / "watch.png")
     write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"],
-              [["Acme", "", "acme-store"], ["Norda", "", "norda-store"]])
+              [["Acme", "", "acme-store"], ["Norda", "", "norda-store"], ["Globex", "", "globex-store"]])
     write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"],
               [["Acme", "wallet", "Acme wallet", "wallet.png", 20, "USD"],
+               ["Globex", "watch", "Globex watch", "watch.png", 20, "USD"],
                ["Acme", "belt", "Acme belt", "belt.png", 20, "USD"],
                ["Norda", "wallet", "Norda wallet", "norda-wallet.png", 20, "USD"]])
     return root
@@ -192,6 +218,7 @@ def look_alike(tmp_path_factory):
     ("ACME", "Acme", "wallet"),
     ("NORDA", "Norda", "wallet"),
     ("SALE", None, None),  # no brand named: the packaging alone cannot choose, no match
+    ("GLOBEX", None, None),  # a brand whose packaging the photo does not show, another's it does: not taken
 ])
 def test_the_text_brand_lets_the_packaging_choose_among_its_products(look_alike, tmp_path, monkeypatch,
                                                                      printed, brand, product):
@@ -221,6 +248,7 @@ def test_the_text_brand_lets_the_packaging_choose_among_its_products(look_alike,
     verdict = Detector(index, policy, verifier=no_copy_verifier()).check(Listing([shot], seller="x"))
     if brand is None:
         assert verdict.match is None or verdict.match.tier is None
+        assert ("not taken as Globex's" in verdict.reasons[0].message) == (printed == "GLOBEX")
         return
     assert verdict.match is not None and verdict.match.tier == "text"
     assert (verdict.match.brand, verdict.match.product_id) == (brand, product)

@@ -24,6 +24,7 @@ from knockoff.decide.text_evidence import (
     TextIdentity,
     TextMatcher,
     package_within_brand,
+    packaging_contradicts,
     text_not_read,
 )
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
@@ -532,29 +533,40 @@ class Detector:
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
         )
 
-    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate]) -> tuple[TextIdentity | None,
-                                                                                       _Candidate | None]:
+    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate]) -> tuple[
+            TextIdentity | None, _Candidate | None, str | None]:
         """The brand (and product) the photo text names, for a listing no photo of which matched; with
-        ``packaging_match`` on, the product its packaging shows among that brand's products (and that candidate)."""
+        ``packaging_match`` on, the product its packaging shows among that brand's products (and that candidate),
+        or no brand when the packaging favours another brand's (then the third item says so)."""
         identity = self._text_matcher().identify(evidence)
         if identity is None or not self._policy.packaging_match:
-            return identity, None
+            return identity, None, None
         items = [c for c in checked if c.verification is not None]
         keys = [(product_key(c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in items]
+        other = packaging_contradicts(identity, keys, self._policy.packaging)
+        if other is not None:
+            named = self._index.brand(other)
+            return None, None, (f"the photo's text names {identity.brand.name}, but its packaging matches "
+                                f"{named.name if named else other}'s better: not taken as {identity.brand.name}'s")
         identity = package_within_brand(identity, keys, self._policy.packaging)
-        return identity, items[identity.package] if identity.package is not None else None
+        return identity, items[identity.package] if identity.package is not None else None, None
 
     def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None,
                  evidence: PhotoEvidence | None = None, checked: Sequence[_Candidate] = ()) -> Verdict:
         skipped = tuple(loaded.skipped)
-        identity, package = None, None
+        identity, package, contradicted = None, None, None
         matched_visual = self._visual(best) if best is not None else None
         if evidence is not None and (matched_visual is None or matched_visual.details.get("tier") is None):
-            identity, package = self._identify(evidence, checked)
+            identity, package, contradicted = self._identify(evidence, checked)
+            if contradicted is not None and matched_visual is not None:
+                matched_visual = sig.Signal(matched_visual.code, matched_visual.state,
+                                            f"{matched_visual.message}; {contradicted}",
+                                            {**matched_visual.details, "text_brand_not_taken": contradicted})
         if best is None and identity is None:
             signals = self.title_signals(listing, evidence)
             verdict, risk = rule.decide(None, signals, self._policy)
-            visual = sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
+            visual = sig.Signal(sig.VISUAL_MATCH, "clear", "; ".join(
+                ["no reference photo found", *([contradicted] if contradicted else [])]))
             reasons = _reasons(visual, signals, verdict)
             return Verdict(listing.listing_id, verdict, risk, None, reasons, signals, self.engine, listing, skipped)
         visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")

@@ -35,7 +35,8 @@ from knockoff.match.text import PhotoText, read_texts
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
 from knockoff.match.verify import PackagingSettings, pick_same_package
 
-__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "text_not_read"]
+__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
+           "text_not_read"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,27 @@ class TextIdentity:
     words: tuple[str, ...]
     photo: int
     package: int | None = None  # the position, in the packaging items, of the package match that named it
+
+
+def packaging_contradicts(identity: TextIdentity, items: Sequence[tuple[str, Any]],
+                          settings: PackagingSettings) -> str | None:
+    """The catalog brand (case-folded) whose packaging the listing photo's keypoints favour over the brand the
+    text names, or None. A shelf photo often shows a neighbour's package, and its name with it: when another
+    brand's official photo matches the listing by the packaging margin over every photo of the text's brand
+    (``min_margin`` times and ``min_lead`` inliers more, as the packaging match requires between products; the
+    packaging checks need not pass, mirrored matches count for nothing), the text's brand is not taken.
+    ``items`` as for :func:`package_within_brand`."""
+    own, other, other_key = 0, 0, None
+    for key, match in items:
+        if match.mirrored:
+            continue
+        if split_product_key(key)[0] == identity.brand.key:
+            own = max(own, match.inliers)
+        elif match.inliers > other:
+            other, other_key = match.inliers, key
+    if other_key is None or other < settings.min_margin * own or other - own < settings.min_lead:
+        return None
+    return split_product_key(other_key)[0]
 
 
 def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]],
