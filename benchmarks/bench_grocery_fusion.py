@@ -281,25 +281,49 @@ def tables(summary: dict[str, Any], policies: list[str]) -> tuple[list[str], lis
     return headers, rows, confusion
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="40 val photos and 30 unrelated photos")
-    parser.add_argument("--data", type=Path, default=REAL_DATA)
-    parser.add_argument("--train", type=int, default=150, help="train photos in a full run (a seeded sample)")
-    parser.add_argument("--unrelated", type=int, default=None, help="unrelated photos (30 quick, 100 full)")
-    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset of " + ",".join(POLICIES))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "out" / "grocery_text_cache.json")
-    parser.add_argument("--results-dir", type=Path)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
-    policies = [p for p in args.policies.split(",") if p]
-    unknown = [p for p in policies if p not in POLICIES]
-    if unknown or "both" not in policies:
-        parser.error(f"unknown policies {unknown}" if unknown else "'both' is needed (the evidence is read with it)")
-    if not (args.data / GROCERY / "groundtruth_packages.csv").is_file():
-        print(f"no grocerystore data under {args.data}", file=sys.stderr)
-        return 2
+def evidence_rows(store: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per split: how many photos had each combination of evidence (the text's brand, the product its words
+    single out, the packaging match's product) and what the fused ``both`` policy made of it."""
+    counts = Counter((r["split"], r["text_brand"], r["words_product"], r.get("packaging", "?"), r["both"])
+                     for r in store)
+    return [[*k, n] for k, n in sorted(counts.items(), key=lambda kv: (kv[0][0] != "val", -kv[1], kv[0]))]
+
+
+def report(args: argparse.Namespace, policies: list[str], store: list[dict[str, Any]],
+           unrelated_rows: list[dict[str, Any]], notes: str) -> None:
+    summary = summarise(store, unrelated_rows, policies)
+    headers, rows, confusion = tables(summary, policies)
+    conf_headers = ["split", "text names brand", "packaging: right", "sibling", "brand only", "wrong brand", "none"]
+    ev_headers = ["split", "text's brand", "words' product", "packaging's product", "both on", "photos"]
+    evidence = evidence_rows(store)
+    print(text_table(headers, rows))
+    print(text_table(conf_headers, confusion))
+    print(text_table(ev_headers, evidence))
+    print(notes)
+    if args.no_write:
+        return
+    command = "python benchmarks/bench_grocery_fusion.py" + (" --quick" if args.quick else f" --train {args.train}")
+    markdown = ("# grocerystore: brand and product per policy\n\n" + markdown_table(headers, rows)
+                + "\n\n## Evidence per photo: the brand the text names x the packaging match's pick\n\n"
+                + markdown_table(conf_headers, confusion)
+                + "\n\n## Evidence per photo, each source alone, and the fused result (both on)\n\n"
+                + markdown_table(ev_headers, evidence) + "\n\n" + notes + "\n")
+    name = "grocery_fusion.quick" if args.quick else "grocery_fusion"
+    rows_path = Path(__file__).resolve().parent / "out" / f"{name}.rows.json"  # every photo (ignored folder)
+    if args.rewrite is None:
+        rows_path.parent.mkdir(parents=True, exist_ok=True)
+        rows_path.write_text(json.dumps({"store": store, "unrelated": unrelated_rows, "notes": notes}, indent=1),
+                             encoding="utf-8")
+    misses = [{k: r.get(k) for k in ("path", "both", "both_pick", "text_brand_name", "words_pick")}
+              for r in store if r["both"] in ("wrong-brand", "sibling")]
+    given = [r for r in unrelated_rows if any(r[p] == "given-a-brand" for p in policies)]
+    paths = write_results(name, {"script": "bench_grocery_fusion.py", "command": command, "summary": summary,
+                                 "both: wrong brand or sibling": misses, "unrelated given a brand": given,
+                                 "every photo": str(rows_path)}, markdown, args.results_dir)
+    print("wrote " + " and ".join(str(p) for p in [*paths, rows_path]))
+
+
+def run(args: argparse.Namespace, policies: list[str]) -> tuple[list, list, str]:
     cache = TextCache(args.cache)
     cache.install()
     started = time.perf_counter()
@@ -313,24 +337,38 @@ def main(argv: list[str] | None = None) -> int:
         unrelated = unrelated_photos(args.data, args.unrelated or (30 if args.quick else 100), args.seed)
         store, unrelated_rows = check_all(detectors, matcher, photos, unrelated, args.data, brand_of, cache)
     elapsed = time.perf_counter() - started
-    summary = summarise(store, unrelated_rows, policies)
-    headers, rows, confusion = tables(summary, policies)
-    conf_headers = ["split", "text names brand", "packaging: right", "sibling", "brand only", "wrong brand", "none"]
-    notes = (f"{len(photos)} store photos ({Counter(r['split'] for r in photos)}), {len(unrelated)} unrelated "
+    notes = (f"{len(photos)} store photos ({dict(Counter(r['split'] for r in photos))}), {len(unrelated)} unrelated "
              f"photos, {elapsed:.0f} s (text cache: {cache.hits} hits, {cache.misses} read). Rates are shares of "
-             "the split's store photos; wrong brand and unrelated given a brand are counts.")
-    print(text_table(headers, rows))
-    print(text_table(conf_headers, confusion))
-    print(notes)
-    if not args.no_write:
-        command = "python benchmarks/bench_grocery_fusion.py" + (" --quick" if args.quick else "")
-        markdown = ("# grocerystore: brand and product per policy\n\n" + markdown_table(headers, rows)
-                    + "\n\n## Evidence per photo: the brand the text names x the packaging match's pick\n\n"
-                    + markdown_table(conf_headers, confusion) + "\n\n" + notes + "\n")
-        name = "grocery_fusion.quick" if args.quick else "grocery_fusion"
-        paths = write_results(name, {"script": "bench_grocery_fusion.py", "command": command, "summary": summary,
-                                     "store": store, "unrelated": unrelated_rows}, markdown, args.results_dir)
-        print("wrote " + " and ".join(str(p) for p in paths))
+             "the split's store photos; wrong brand and unrelated given a brand are counts. val is held out; "
+             "120 train photos set the packaging thresholds.")
+    return store, unrelated_rows, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="40 val photos and 30 unrelated photos")
+    parser.add_argument("--data", type=Path, default=REAL_DATA)
+    parser.add_argument("--train", type=int, default=150, help="train photos in a full run (a seeded sample)")
+    parser.add_argument("--unrelated", type=int, default=None, help="unrelated photos (30 quick, 100 full)")
+    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset of " + ",".join(POLICIES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "out" / "grocery_text_cache.json")
+    parser.add_argument("--results-dir", type=Path)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--rewrite", type=Path, help="only write the tables again from a run's every-photo file")
+    args = parser.parse_args(argv)
+    policies = [p for p in args.policies.split(",") if p]
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown or "both" not in policies:
+        parser.error(f"unknown policies {unknown}" if unknown else "'both' is needed (the evidence is read with it)")
+    if args.rewrite is not None:
+        data = json.loads(args.rewrite.read_text(encoding="utf-8"))
+        report(args, policies, data["store"], data["unrelated"], data.get("notes", ""))
+        return 0
+    if not (args.data / GROCERY / "groundtruth_packages.csv").is_file():
+        print(f"no grocerystore data under {args.data}", file=sys.stderr)
+        return 2
+    report(args, policies, *run(args, policies))
     return 0
 
 
