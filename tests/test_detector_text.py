@@ -314,6 +314,18 @@ def test_demo_with_text_shows_the_text_signals(tmp_path):
     assert len(plain) == 46 and not any(v.signal(BRAND_IN_PHOTO) for v in plain)
 
 
+@pytest.mark.slow
+@needs_ocr
+def test_demo_under_a_policy_that_reads_text_shows_the_text_signals(tmp_path):
+    """Once text reading is on by default (or in the policy given), the plain demo shows the text signals too."""
+    from knockoff.evaluate.demo import run_demo
+
+    result = run_demo(tmp_path, engine="perceptual", policy=TEXT_ON)
+    text_rows = [v for _, kind, v in result.rows if kind.startswith("text-")]
+    assert len(text_rows) == 6 and len(result.rows) == 52
+    assert {BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO} <= {s.code for v in text_rows for s in v.signals if s.hit}
+
+
 @needs_ocr
 def test_another_brand_named_in_a_matched_photo_is_reported(text_index, tmp_path):
     photo = textured_image(7, (320, 320))  # Acme's pattern photo, with Norda's name printed on it

@@ -19,7 +19,14 @@ from knockoff.catalog.readers import Brand, Listing, ReferenceImage
 from knockoff.decide import rule
 from knockoff.decide import signals as sig
 from knockoff.decide.policy import EngineThresholds, ImageSettings, Policy
-from knockoff.decide.text_evidence import PhotoEvidence, TextIdentity, TextMatcher, text_not_read
+from knockoff.decide.text_evidence import (
+    PhotoEvidence,
+    TextIdentity,
+    TextMatcher,
+    package_within_brand,
+    packaging_contradicts,
+    text_not_read,
+)
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
 from knockoff.errors import ConfigError, ImageError
 from knockoff.match.index import Hit, ReferenceIndex
@@ -205,14 +212,15 @@ class Detector:
         if not loaded.images:
             return error_verdict(listing, loaded.problems, self.engine)
         candidates = self._candidates(hits if hits is not None else self.search(vectors))
-        best = self._verify_and_pick(candidates, loaded.images, vectors)
+        checked: list[_Candidate] = []
+        best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
         evidence = None
         if self._policy.text.enabled:
             settled = self._suspect_without_text(listing, loaded, best)
             if settled is not None:
                 return settled
             evidence = self._text_matcher().read(loaded.images, loaded.paths)
-        return self._verdict(listing, loaded, best, evidence)
+        return self._verdict(listing, loaded, best, evidence, checked)
 
     def _suspect_without_text(self, listing: Listing, loaded: ListingImages,
                               best: _Candidate | None) -> Verdict | None:
@@ -347,10 +355,11 @@ class Detector:
         return float(np.max(vectors[listing_image] @ ref_vectors.T))
 
     def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image],
-                         vectors: Sequence[np.ndarray]) -> _Candidate | None:
+                         vectors: Sequence[np.ndarray], checked: list[_Candidate] | None = None) -> _Candidate | None:
         """Verify the global shortlist, then (unless a copy is proven already and ``shortlist.stop_at_copy``)
         the candidates the keypoint vote adds; the best proven copy, else the same package, else the most
-        similar candidate."""
+        similar candidate. ``checked``, when given, receives every candidate considered (for the packaging match
+        within a brand the text names)."""
         if self.verifier is None:
             return candidates[0] if candidates else None
         stop = self._policy.shortlist.stop_at_copy
@@ -360,6 +369,8 @@ class Detector:
             voted = self._voted_candidates(candidates, images, vectors, shortlist)
             self._verify(voted, images, stop_at_copy=stop)
             shortlist += voted
+        if checked is not None:
+            checked.extend(shortlist)
         verified = [c for c in shortlist if _is_copy(c)]
         if verified:
             return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
@@ -493,9 +504,13 @@ class Detector:
             self._text = (generation, matcher)
         return self._text[1]
 
-    def _text_match(self, loaded: ListingImages, best: _Candidate | None, identity: TextIdentity) -> Match:
-        """The match of a listing that only its photo text ties to a brand (tier ``text``): the product whose
-        words the photo shows, when it shows some, shown beside its first reference photo."""
+    def _text_match(self, loaded: ListingImages, best: _Candidate | None, identity: TextIdentity,
+                    package: _Candidate | None = None) -> Match:
+        """The match of a listing that only its photo text ties to a brand (tier ``text``): the product its
+        packaging shows among that brand's products (``package``, with its reference photo and geometry), else
+        the one its words single out, shown beside its first reference photo; else the brand only."""
+        if package is not None:
+            return self._match(package, loaded, sig.TEXT_TIER)
         ref_id = self._text_matcher().first_reference.get(identity.product) if identity.product else None
         ref = self._index.references.get(ref_id) if ref_id is not None else None
         if ref is None:
@@ -530,23 +545,48 @@ class Detector:
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
         )
 
+    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate]) -> tuple[
+            TextIdentity | None, _Candidate | None, str | None]:
+        """The brand (and product) the photo text names, for a listing no photo of which matched; with
+        ``packaging_match`` on, the product its packaging shows among that brand's products (and that candidate),
+        or no brand when the packaging favours another brand's (then the third item says so)."""
+        identity = self._text_matcher().identify(evidence)
+        if identity is None or not self._policy.packaging_match:
+            return identity, None, None
+        items = [c for c in checked if c.verification is not None]
+        keys = [(product_key(c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in items]
+        other = packaging_contradicts(identity, keys, self._policy.packaging)
+        if other is not None:
+            named = self._index.brand(other)
+            return None, None, (f"the photo's text names {identity.brand.name}, but its packaging matches "
+                                f"{named.name if named else other}'s better: not taken as {identity.brand.name}'s")
+        identity = package_within_brand(identity, keys, self._policy.packaging)
+        return identity, items[identity.package] if identity.package is not None else None, None
+
     def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None,
-                 evidence: PhotoEvidence | None = None) -> Verdict:
+                 evidence: PhotoEvidence | None = None, checked: Sequence[_Candidate] = ()) -> Verdict:
         skipped = tuple(loaded.skipped)
-        identity = None
+        identity, package, contradicted = None, None, None
         matched_visual = self._visual(best) if best is not None else None
         if evidence is not None and (matched_visual is None or matched_visual.details.get("tier") is None):
-            identity = self._text_matcher().identify(evidence)
+            identity, package, contradicted = self._identify(evidence, checked)
+            if contradicted is not None and matched_visual is not None:
+                matched_visual = sig.Signal(matched_visual.code, matched_visual.state,
+                                            f"{matched_visual.message}; {contradicted}",
+                                            {**matched_visual.details, "text_brand_not_taken": contradicted})
         if best is None and identity is None:
             signals = self.title_signals(listing, evidence)
             verdict, risk = rule.decide(None, signals, self._policy)
-            visual = sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
+            visual = sig.Signal(sig.VISUAL_MATCH, "clear", "; ".join(
+                ["no reference photo found", *([contradicted] if contradicted else [])]))
             reasons = _reasons(visual, signals, verdict)
             return Verdict(listing.listing_id, verdict, risk, None, reasons, signals, self.engine, listing, skipped)
         visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
+        if package is not None and identity is not None:
+            visual = _within_brand(visual, package, identity.brand.name)
         tier = visual.details.get("tier")
         if identity is not None and evidence is not None:
-            tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity)
+            tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity, package)
             others = self._risk_signals(listing, match, evidence, identity.words)
         elif best is not None:
             match = self._match(best, loaded, tier)
@@ -559,6 +599,17 @@ class Detector:
 
 def _is_copy(candidate: _Candidate) -> bool:
     return candidate.verification is not None and bool(candidate.verification.verified)
+
+
+def _within_brand(visual: sig.Signal, package: _Candidate, brand: str) -> sig.Signal:
+    """The visual signal of a listing whose product the packaging match found among the products of the brand
+    its photo text names (:func:`~knockoff.decide.text_evidence.package_within_brand`): not a match by the
+    photo alone (clear, no tier), but it says which official photo the packaging matches."""
+    label = package.hit.reference.label
+    shows = package.verification.describe_packaging(label)
+    return sig.Signal(sig.VISUAL_MATCH, "clear",
+                      f"{visual.message}; among the products of {brand}, which the photo's text names: {shows}",
+                      {**visual.details, "tier": None, "within_brand": brand, "package_reference": label})
 
 
 def _product_key(match: Match) -> str | None:

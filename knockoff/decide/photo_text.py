@@ -154,10 +154,30 @@ def _is_spelling(span: _Span, key: str, settings: TextMatchSettings) -> bool:
             and (span.key.startswith(key) or span.key.endswith(key)))
 
 
+def _word_by_word(spans: list[_Span], brand: Brand) -> list[BrandMention]:
+    """A name of several words read in one photo word by word, in any order and in separate boxes ("GOD" on
+    one line, "MOR" "GON" on the next): each word of the name is read exactly (alone or joined from
+    neighbouring words). Only exact words: a name split apart is never taken for a misspelling."""
+    found: list[BrandMention] = []
+    for shown, _, how in _spellings(brand):
+        parts = [k for k in dict.fromkeys(match_key(w) for w in words(shown)) if k]
+        if len(parts) < 2:
+            continue
+        for photo in sorted({s.photo for s in spans}):
+            read = [next((s for s in spans if s.photo == photo and s.key == part), None) for part in parts]
+            if all(r is not None for r in read):
+                picked = [r for r in read if r is not None]
+                boxes = tuple(sorted({b for r in picked for b in r.boxes}))
+                found.append(BrandMention(brand.name, how, " ".join(r.read for r in picked), shown, 0,
+                                          min(r.score for r in picked), photo, boxes))
+    return found
+
+
 def _brand_mentions(spans: list[_Span], brand: Brand, settings: TextMatchSettings) -> list[BrandMention]:
     spellings = _spellings(brand)
     exact = [BrandMention(brand.name, how, s.read, shown, 0, s.score, s.photo, s.boxes)
              for s in spans for shown, key, how in spellings if _is_spelling(s, key, settings)]
+    exact += _word_by_word([s for s in spans if not any(m.photo == s.photo for m in exact)], brand)
     if exact:
         return exact
     near: list[BrandMention] = []

@@ -15,7 +15,7 @@ Every photo-text signal with a mention carries, in its ``details``:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -33,8 +33,10 @@ from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
 from knockoff.match.text import PhotoText, read_texts
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
+from knockoff.match.verify import PackagingSettings, pick_same_package
 
-__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "text_not_read"]
+__all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
+           "text_not_read"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,50 @@ class TextIdentity:
     product: str | None
     words: tuple[str, ...]
     photo: int
+    package: int | None = None  # the position, in the packaging items, of the package match that named it
+
+
+def packaging_contradicts(identity: TextIdentity, items: Sequence[tuple[str, Any]],
+                          settings: PackagingSettings) -> str | None:
+    """The catalog brand (case-folded) whose packaging the listing photo's keypoints favour over the brand the
+    text names, or None. A shelf photo often shows a neighbour's package, and its name with it: when another
+    brand's official photo matches the listing by the packaging margin over every photo of the text's brand
+    (``min_margin`` times and ``min_lead`` inliers more, as the packaging match requires between products; the
+    packaging checks need not pass, mirrored matches count for nothing), the text's brand is not taken.
+    ``items`` as for :func:`package_within_brand`."""
+    own, other, other_key = 0, 0, None
+    for key, match in items:
+        if match.mirrored:
+            continue
+        if split_product_key(key)[0] == identity.brand.key:
+            own = max(own, match.inliers)
+        elif match.inliers > other:
+            other, other_key = match.inliers, key
+    if other_key is None or other < settings.min_margin * own or other - own < settings.min_lead:
+        return None
+    return split_product_key(other_key)[0]
+
+
+def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]],
+                         settings: PackagingSettings) -> TextIdentity:
+    """The product of a brand the photo text names, from the packaging match among that brand's products only.
+
+    ``items``: (product key, :class:`~knockoff.match.verify.GeometricMatch`) of the listing photos against the
+    reference photos checked, as :func:`~knockoff.match.verify.pick_same_package` takes them. The text names
+    the brand, so only the brand's own products compete: a package must pass the packaging checks and beat
+    every sibling by the packaging margin (another brand's similar carton no longer hides it). When the
+    photo's words single out another product of the brand than the package does, the evidence disagrees and
+    no product is named (the brand only); when they agree, or the words name none, the package's product is.
+    """
+    own = [(i, key, match) for i, (key, match) in enumerate(items)
+           if split_product_key(key)[0] == identity.brand.key]
+    chosen = pick_same_package([(key, match) for _, key, match in own], settings)
+    if chosen is None:
+        return identity
+    position, key, _ = own[chosen]
+    if identity.product is not None and identity.product != key:
+        return replace(identity, product=None)
+    return replace(identity, product=key, package=position)
 
 
 def text_not_read(reason: str) -> tuple[Signal, Signal]:
@@ -102,20 +148,22 @@ class TextMatcher:
 
     def product_words(self, evidence: PhotoEvidence, brand: Brand,
                       product: str | None = None) -> tuple[str | None, tuple[str, ...]]:
-        """The product of ``brand`` (or only ``product``) whose reference words the photos show best, and those
-        words; a product is named only by a word that is not one of the brand's names. (None, ()) without
-        reference texts or such a word."""
+        """The product of ``brand`` that the photos' words single out (:meth:`ProductTexts.single_out`: a word
+        against every other product of the brand; words shared by siblings name none), and those words; with
+        ``product``, the words of that product the photos show (to quote them). A product is named only by a
+        word that is not one of the brand's names. (None, ()) without reference texts or such a word."""
         if self.reference_texts is None:
             return None, ()
-        only = [product] if product is not None else self._products.get(brand.key, [])
-        if not only:
-            return None, ()
         names = _brand_keys(brand)
-        for found in self.reference_texts.products.match(evidence.texts, top=len(only), only=only):
-            shown = tuple(w for w in found.words if match_key(w) not in names)
-            if shown:
-                return found.product_id, shown
-        return None, ()
+        texts = self.reference_texts.products
+        if product is not None:
+            for found in texts.match(evidence.texts, top=1, only=[product]):
+                shown = tuple(w for w in found.words if match_key(w) not in names)
+                if shown:
+                    return found.product_id, shown
+            return None, ()
+        singled = texts.single_out(evidence.texts, self._products.get(brand.key, []), ignore=names)
+        return (singled.product_id, singled.words) if singled is not None else (None, ())
 
     def identify(self, evidence: PhotoEvidence) -> TextIdentity | None:
         """The brand the photo text names, for a listing no photo of which matched: a brand read in its own

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from knockoff.catalog.readers import Brand, Catalog, Listing, read_listings
 from knockoff.decide.detector import Detector
-from knockoff.decide.policy import Policy, TextSettings
+from knockoff.decide.policy import Policy
 from knockoff.decide.verdict import VERDICTS, Verdict
 from knockoff.embedders.base import create_embedder
 from knockoff.evaluate.edits import load_font
@@ -63,8 +63,9 @@ def run_demo(
     workdir: str | Path | None = None, *, engine: str = "auto", seed: int = 0, policy: Policy | None = None,
     text: bool = False,
 ) -> DemoResult:
-    """Generate a small labeled set, index its catalog, and check every listing; with ``text``, also the
-    printed-brand listings of :func:`text_listings` with text reading on."""
+    """Generate a small labeled set, index its catalog, and check every listing; with ``text`` (or a policy,
+    given or the default, that reads text), also the printed-brand listings of :func:`text_listings` with text
+    reading on."""
     from knockoff.evaluate.synthetic import make_labeled_set
 
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="knockoff-demo-"))
@@ -76,8 +77,8 @@ def run_demo(
     rows = []
     for labeled in read_listings(set_dir / "listings.csv"):
         rows.append((labeled.label, labeled.kind or "", detector.check(labeled.listing)))
-    if text:
-        reading = Detector(index, replace(policy or Policy(), text=TextSettings(enabled=True)))
+    if text or detector.policy.text.enabled:
+        reading = Detector(index, replace(detector.policy, text=replace(detector.policy.text, enabled=True)))
         rows += [(label, kind, reading.check(listing)) for label, kind, listing in text_listings(set_dir, catalog)]
     confusion = Counter((label, v.verdict) for label, _, v in rows)
     return DemoResult(index.embedder.name, engine, set_dir, tuple(rows), dict(confusion))

@@ -126,6 +126,31 @@ class ProductTexts:
         out.sort(key=lambda m: (-m.score, m.product_id))
         return tuple(out[:top])
 
+    def single_out(self, texts: Sequence[PhotoText], among: Sequence[str],
+                   ignore: Iterable[str] = ()) -> ProductWordMatch | None:
+        """The one product of ``among`` (one brand's products) that the photos' words single out, or None.
+
+        A product is singled out when the photos show, against every other product of ``among``, a word of its
+        texts that the other's texts lack ("LAKTOSFRI" against the plain milk); words shared with a sibling
+        ("MJÖLK", "Mild", "Creamy") name none of them. When two products are singled out (each shows a word the
+        other lacks: two packages in one photo, or a misread), none is. ``ignore``: match keys never counted
+        (the brand's own names, which every product of the brand shows)."""
+        shown = [(w, match_key(w)) for t in texts for box in t.boxes for w in words(box.text) if has_letter(w)]
+        skip = set(ignore)
+        keys = {k for _, k in shown if len(k) >= self.min_length and k not in skip}
+        known = [p for p in dict.fromkeys(among) if p in self.words]
+        singled = []
+        for pid in known:
+            common = self.words[pid] & keys
+            if common and all(common - self.words[other] for other in known if other != pid):
+                singled.append((pid, common))
+        if len(singled) != 1:
+            return None
+        pid, common = singled[0]
+        total = math.fsum(self.weights[w] for w in self.words[pid])
+        score = math.fsum(self.weights[w] for w in common) / total if total > 0 else 0.0
+        return ProductWordMatch(pid, score, tuple(dict.fromkeys(w for w, k in shown if k in common)))
+
     def to_dict(self) -> dict[str, Any]:
         return {"min_length": self.min_length, "words": {pid: sorted(ws) for pid, ws in sorted(self.words.items())},
                 "weights": dict(sorted(self.weights.items()))}
