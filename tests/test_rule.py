@@ -92,3 +92,35 @@ def test_flagged_works_on_arrays():
 def test_unknown_tier_is_an_error():
     with pytest.raises(ResultError):
         rule.decide("lookalike", _signals(), Policy())
+
+
+@pytest.mark.parametrize("tier, unconfirmed, near_copy, match, guessed", [
+    ("same-product", True, 0.90, 0.90, True),    # perceptual: global similarity alone, local features failed
+    ("same-product", False, 0.90, 0.90, False),  # local features not tried (no verifier): not a guess
+    ("same-product", True, 0.95, 0.82, False),   # an engine that sees products (clip): its own evidence
+    ("near-copy", True, 0.90, 0.90, False),
+    ("same-package", True, 0.90, 0.90, False),   # the packaging checks passed: proof of their own
+    (None, True, 0.90, 0.90, False),
+])
+def test_guessed_copy(tier, unconfirmed, near_copy, match, guessed):
+    from knockoff.decide.signals import guessed_copy
+
+    assert bool(guessed_copy(tier, unconfirmed, near_copy=near_copy, match=match)) is guessed
+
+
+def test_guessed_copy_on_tier_indices():
+    from knockoff.decide.signals import TIERS, guessed_copy
+
+    tiers = np.arange(len(TIERS) + 1)
+    got = guessed_copy(tiers, np.ones(len(tiers), bool), near_copy=0.9, match=0.9)
+    assert got.tolist() == [t == "same-product" for t in (*TIERS, None)]
+
+
+def test_a_guessed_match_with_a_hit_is_review_never_suspect():
+    policy = Policy()
+    signals = _signals(UNAUTHORIZED_SELLER="hit", PRICE_IMPLAUSIBLE="hit")
+    assert rule.decide("same-product", signals, policy)[0] == "suspect"
+    verdict, risk = rule.decide("same-product", signals, policy, guessed=True)
+    assert verdict == "review" and risk <= rule.review_band(policy)[1]
+    clear = _signals(**{code: "clear" for code in ("UNAUTHORIZED_SELLER", "PRICE_IMPLAUSIBLE")})
+    assert rule.decide("same-product", clear, policy, guessed=True)[0] == rule.decide("same-product", clear, policy)[0]

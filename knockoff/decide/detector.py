@@ -592,7 +592,13 @@ class Detector:
             match = self._match(best, loaded, tier)
             others = (self._risk_signals(listing, match, evidence) if tier is not None
                       else self.title_signals(listing, evidence))
-        verdict, risk = rule.decide(tier, others, self._policy)
+        guessed = tier != sig.TEXT_TIER and bool(sig.guessed_copy(
+            tier, visual.details.get("unconfirmed"), near_copy=self._thresholds.near_copy,
+            match=self._thresholds.match_floor(self.verifier is not None)))
+        if guessed:
+            visual = sig.Signal(visual.code, visual.state, f"{visual.message}; the match rests on global similarity "
+                                "alone, so it is for a person to check (review), not a suspect", visual.details)
+        verdict, risk = rule.decide(tier, others, self._policy, guessed=guessed)
         return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict, tier),
                        (visual, *others), self.engine, listing, skipped)
 

@@ -5,6 +5,8 @@ and the calibration (:mod:`knockoff.evaluate.calibrate`) both call it.
   ``suspect`` when its risk reaches ``Policy.min_risk_to_flag``, else ``review``.
 - A visual match with no hit but a risk signal that could not be checked (no seller given, the brand lists no
   sellers, a price that cannot be compared, no title, ...) is ``review``: a person must look.
+- A match that is a guess (:func:`knockoff.decide.signals.guessed_copy`: the perceptual engine's global
+  similarity alone, local features unable to confirm a copy) is ``review`` even with a risk signal that hits.
 - A visual match whose risk signals were all checked and are all clear is ``authorized``. So ``authorized``
   needs the seller known and on the brand's list, or a brand that lets any seller sell (``*`` in its
   ``authorized_sellers``, :data:`knockoff.decide.signals.ANY_SELLER`).
@@ -122,12 +124,16 @@ def flagged(has_hit: Any, risk: Any, min_risk_to_flag: Any) -> Any:
     return np.logical_and(has_hit, np.asarray(risk) >= np.asarray(min_risk_to_flag))
 
 
-def decide(tier: str | None, signals: Sequence[Signal], policy: Policy) -> tuple[str, float]:
+def decide(tier: str | None, signals: Sequence[Signal], policy: Policy, *, guessed: bool = False) -> tuple[str, float]:
     """The verdict (``suspect``, ``review``, ``authorized`` or ``no_match``) and risk of a listing whose best
-    candidate has match tier ``tier`` (None: not a match), from its signals; see the module docstring."""
+    candidate has match tier ``tier`` (None: not a match), from its signals; see the module docstring.
+    ``guessed`` (:func:`knockoff.decide.signals.guessed_copy`): the match itself could not be checked, so a hit
+    makes it ``review`` (risk at most the review band's top), never ``suspect``."""
     assessment = assess(tier, signals, policy)
     if tier is None:
         return ("review" if assessment.hits else "no_match"), assessment.risk
+    if assessment.hits and guessed:
+        return "review", min(assessment.risk, review_band(policy)[1])
     if assessment.hits:
         suspect = bool(flagged(True, assessment.risk, policy.min_risk_to_flag))
         return ("suspect" if suspect else "review"), assessment.risk

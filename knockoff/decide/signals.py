@@ -101,6 +101,17 @@ def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: 
     return np.select(conditions, [0, 1, 2], len(TIERS))
 
 
+def guessed_copy(tier: Any, unconfirmed: Any, *, near_copy: float, match: float) -> Any:
+    """Whether a match is a guess a person must check: an engine that sees copies, not products (``match`` at
+    ``near_copy``), matched the photo at tier ``same-product`` by its global similarity alone, and local features
+    could not confirm a copy (e.g. a plain photo of sky with too few keypoints, whose global descriptor is close
+    to a plain official photo's). Such a match is ``review``, never ``suspect`` (:func:`knockoff.decide.rule.decide`).
+    ``tier``: a tier name, or indices into :data:`TIERS` (numpy arrays work)."""
+    tier = np.asarray(tier)
+    same_product = tier == (TIERS.index("same-product") if tier.dtype.kind in "iu" else "same-product")
+    return same_product & np.asarray(unconfirmed, dtype=bool) & bool(match >= near_copy)
+
+
 def match_tier(similarity: float, *, verified: bool, same_package: bool, near_copy: float, match: float,
                refuted: bool = False, unconfirmed: bool = False) -> str | None:
     """The tier (one of :data:`TIERS`) of a best candidate, or None when it is not a match."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from knockoff.decide import rule
 from knockoff.decide.policy import EngineThresholds, Policy
-from knockoff.decide.signals import TIERS, VISUAL_MATCH, Signal, match_tier, tier_index
+from knockoff.decide.signals import TIERS, VISUAL_MATCH, Signal, guessed_copy, match_tier, tier_index
 from knockoff.decide.verdict import Verdict
 from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.evaluate.metrics import build_set_index, precision_recall_f1, scan_labeled_set
@@ -179,7 +179,8 @@ def simulate(evidence: Sequence[Evidence], policy: Policy, engine_kind: str, ver
             continue
         tier = match_tier(e.similarity, verified=e.verified, same_package=e.same_package,
                           near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed)
-        out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy))
+        guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor))
+        out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy, guessed=guessed))
     return out
 
 
@@ -245,7 +246,8 @@ def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray) -> n
                       unconfirmed=g.unconfirmed)
     matched = tier < len(TIERS)
     risk = g.risk[np.arange(len(tier)), np.minimum(tier, len(TIERS) - 1)]
-    return matched[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
+    checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor)
+    return (matched & checked)[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
 
 
 def _search(g: _Grid, base: Policy, current: EngineThresholds, floor_is_near_copy: bool,
