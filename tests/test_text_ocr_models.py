@@ -172,3 +172,15 @@ def test_loaded_sessions_use_the_threads_asked_and_do_not_spin(threads):
         models.detect(np.zeros((100, 64, 3), np.uint8))
     if models.pool is not None:
         models.pool.shutdown()
+
+
+def test_models_loaded_before_a_fork_are_loaded_again(monkeypatch):
+    inherited = _FakeModels()
+    inherited.pid = -1  # loaded by another (the parent) process
+    fresh = _FakeModels()
+    monkeypatch.setattr(text_module, "_engines", {0: inherited})
+    monkeypatch.setattr(text_module, "_failures", {})
+    monkeypatch.setattr(ocr_models, "load_models", lambda count: fresh)
+    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings())
+    assert fresh.det_shapes and not inherited.det_shapes
+    assert text_module._engines == {0: fresh}

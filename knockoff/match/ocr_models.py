@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,9 @@ def effective_threads(threads: int) -> int:
 
 @dataclass
 class OcrModels:
-    """The detector's and recogniser's sessions, their post-processing, and the pool that runs recognition
-    calls side by side (None with one thread)."""
+    """The detector's and recogniser's sessions, their post-processing, the pool that runs recognition calls
+    side by side (None with one thread), and the process that loaded them (a forked child must load its own:
+    the sessions' and the pool's threads stay in the parent)."""
 
     det: Any
     rec: Any
@@ -68,6 +69,7 @@ class OcrModels:
     decode: Any
     threads: int
     pool: ThreadPoolExecutor | None
+    pid: int = field(default_factory=os.getpid)
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Text boxes (N x 4 x 2 corner points, clockwise from top-left, float32) in ``image``'s pixels; its sides

@@ -11,6 +11,7 @@ When the package is missing or its models cannot be loaded, :func:`read_text` re
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,6 +146,8 @@ def _engine(settings: TextReadSettings) -> tuple[Any | None, str | None]:
     """The process's engine for these settings, created once; or None and the reason it cannot be."""
     key = settings.threads
     with _lock:
+        if getattr(_engines.get(key), "pid", os.getpid()) != os.getpid():
+            del _engines[key]  # loaded before this process was forked: its threads are the parent's
         if key in _engines:
             return _engines[key], None
         if key in _failures:
