@@ -30,7 +30,7 @@ REC_MIN_WIDTH = 320  # the recogniser's training width: narrower lines are padde
 DET_MULTIPLE = 32  # the detector's input sides are multiples of this
 SMALL_CROP_SIDE = 30  # rapidocr's Global.min_side_len: smaller images (text lines) are enlarged to it
 # rapidocr's default DB post-processing (its config.yaml, Det section)
-DB_SETTINGS = {"thresh": 0.3, "box_thresh": 0.5, "max_candidates": 1000, "unclip_ratio": 1.6,
+DB_SETTINGS: dict[str, Any] = {"thresh": 0.3, "box_thresh": 0.5, "max_candidates": 1000, "unclip_ratio": 1.6,
                "use_dilation": True, "score_mode": "fast"}
 
 
