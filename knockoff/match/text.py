@@ -96,11 +96,14 @@ class TextReadSettings:
 
     ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
     and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
-    photos are read much faster shrunk); ``min_height``: boxes lower than this (in those pixels) are not
+    photos are read much faster shrunk; each side is then rounded to a multiple of 32, as the detector needs);
+    ``min_height``: boxes lower than this (in those pixels) are not
     read, text too small to read reliably; ``max_boxes``: only the tallest boxes are read (a brand name is
     among the largest text on an item, and reading is most of the cost); ``min_score``: lines the recogniser
     is less sure of are dropped;
-    ``threads``: onnxruntime threads (0: onnxruntime's default, all cores).
+    ``threads``: the text detector's onnxruntime threads, and how many lines are recognised at once (each on
+    one thread); 0: every CPU this process may use. Idle threads sleep rather than spin, so that a shared CPU
+    is not kept busy waiting.
     """
 
     det_side: int = 640
