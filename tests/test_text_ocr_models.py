@@ -8,29 +8,36 @@ import importlib.util
 import numpy as np
 import pytest
 
-from knockoff.errors import ConfigError
 from knockoff.match import ocr_models
 from knockoff.match import text as text_module
-from knockoff.match.ocr_models import det_input, effective_threads, rec_input, small_crop_size
-from knockoff.match.text import TextReadSettings, box_height, choose_boxes, read_text
+from knockoff.match.ocr_models import det_size, effective_threads, rec_input, small_crop_size
+from knockoff.match.text import TextReadSettings, box_height, choose_boxes, detection_size, read_text
 
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr") is not None
 
 
-@pytest.mark.parametrize(("size", "side", "upscale", "expected"), [
-    ((348, 348), 640, 2.0, (640, 640)),     # a shelf photo, enlarged 1.84 times
-    ((348, 348), 480, 2.0, (480, 480)),
-    ((348, 348), 640, 1.0, (352, 352)),     # never enlarged: only rounded to multiples of 32
-    ((200, 100), 640, 2.0, (384, 192)),     # enlarged at most twice (400 x 200), then rounded (12.5 -> 12)
-    ((1224, 1224), 640, 2.0, (640, 640)),   # shrunk
-    ((1600, 1067), 640, 2.0, (640, 416)),   # 426.8 rounds to 416
-    ((2000, 100), 640, 2.0, (640, 32)),
-    ((10, 10), 640, 4.0, (32, 32)),         # never under 32
+@pytest.mark.parametrize(("size", "settings", "expected"), [
+    ((348, 348), TextReadSettings(), (640, 640)),                 # a shelf photo, enlarged 1.84 times
+    ((348, 348), TextReadSettings(det_side=480), (480, 480)),
+    ((348, 348), TextReadSettings(max_upscale=1.0), (348, 348)),  # never enlarged
+    ((200, 100), TextReadSettings(), (400, 200)),                 # enlarged at most twice
+    ((1224, 1224), TextReadSettings(), (640, 640)),               # shrunk
+    ((1920, 1280), TextReadSettings(), (640, 427)),
+    ((2000, 3), TextReadSettings(), (640, 1)),                    # never under 1
 ])
-def test_det_input_size(size, side, upscale, expected):
-    width, height = det_input(*size, side, upscale)
-    assert (width, height) == expected
-    assert width % 32 == 0 and height % 32 == 0
+def test_detection_size(size, settings, expected):
+    assert detection_size(*size, settings) == expected
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((640, 640), (640, 640)),
+    ((640, 427), (640, 416)),   # 13.3 -> 13
+    ((396, 396), (384, 384)),
+    ((400, 208), (384, 192)),   # 12.5 -> 12, 6.5 -> 6: round half to even, as rapidocr
+    ((10, 10), (32, 32)),       # never under 32
+])
+def test_det_size(size, expected):
+    assert det_size(*size) == expected
 
 
 @pytest.mark.parametrize(("size", "expected"), [
@@ -116,7 +123,7 @@ def fake_models(monkeypatch):
 @pytest.mark.parametrize(("settings", "det_shape"), [
     (TextReadSettings(), (640, 640, 3)),
     (TextReadSettings(det_side=480), (480, 480, 3)),
-    (TextReadSettings(max_upscale=1.0), (352, 352, 3)),
+    (TextReadSettings(max_upscale=1.0), (348, 348, 3)),
     (TextReadSettings(det_side=480, threads=1), (480, 480, 3)),
 ])
 def test_read_settings_reach_the_detector(fake_models, settings, det_shape):
@@ -131,9 +138,9 @@ def test_read_settings_reach_the_detector(fake_models, settings, det_shape):
 def test_large_photos_are_read_from_their_own_pixels(fake_models):
     photo = np.zeros((1280, 1920, 3), np.uint8)
     read_text(photo, TextReadSettings(det_side=640))
-    assert fake_models.det_shapes == [(416, 640, 3)]  # 426.7 rounded to a multiple of 32
+    assert fake_models.det_shapes == [(427, 640, 3)]
     crop = fake_models.crops[0]  # the box is cut from the full-size photo: 3 times the detection pixels
-    assert crop.shape[1] == pytest.approx(128 * 3, abs=2) and crop.shape[0] == pytest.approx(32 * 1280 / 416, abs=2)
+    assert crop.shape[1] == pytest.approx(128 * 3, abs=2) and crop.shape[0] == pytest.approx(32 * 3, abs=2)
 
 
 @pytest.mark.parametrize(("min_height", "min_score", "score", "read"), [
@@ -168,8 +175,7 @@ def test_loaded_sessions_use_the_threads_asked_and_do_not_spin(threads):
     assert det.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert models.rec.get_session_options().intra_op_num_threads == 1
     assert (models.pool is None) == (threads == 1)
-    with pytest.raises(ConfigError, match="multiples of 32"):
-        models.detect(np.zeros((100, 64, 3), np.uint8))
+    assert models.detect(np.full((100, 70, 3), 255, np.uint8)).shape == (0, 4, 2)  # any size; nothing found
     if models.pool is not None:
         models.pool.shutdown()
 

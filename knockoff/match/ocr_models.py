@@ -22,7 +22,7 @@ import numpy as np
 
 from knockoff.errors import ConfigError
 
-__all__ = ["MODEL_FILES", "OcrModels", "det_input", "load_models", "rec_input"]
+__all__ = ["MODEL_FILES", "OcrModels", "det_size", "load_models", "rec_input"]
 
 MODEL_FILES = {"det": "PP-OCRv6_det_small.onnx", "rec": "PP-OCRv6_rec_small.onnx"}
 REC_HEIGHT = 48
@@ -72,15 +72,17 @@ class OcrModels:
     pid: int = field(default_factory=os.getpid)
 
     def detect(self, image: np.ndarray) -> np.ndarray:
-        """Text boxes (N x 4 x 2 corner points, clockwise from top-left, float32) in ``image``'s pixels; its sides
-        must be multiples of 32 (:func:`det_input`)."""
+        """Text boxes (N x 4 x 2 corner points, clockwise from top-left, float32) in ``image``'s pixels (BGR uint8).
+        The detector sees the image resized to sides that are multiples of 32 (:func:`det_size`), as in rapidocr."""
+        import cv2  # noqa: PLC0415 (heavy)
+
         height, width = image.shape[:2]
-        if height % DET_MULTIPLE or width % DET_MULTIPLE:
-            raise ConfigError(f"the text detector needs sides that are multiples of 32, got {width}x{height}")
-        tensor = np.ascontiguousarray(((image.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None])
+        size = det_size(width, height)
+        resized = image if size == (width, height) else cv2.resize(image, size)
+        tensor = np.ascontiguousarray(((resized.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None])
         name = self.det.get_inputs()[0].name
         preds = self.det.run(None, {name: tensor})[0]
-        boxes, _scores = self.boxes_from_map(preds, (height, width))
+        boxes, _scores = self.boxes_from_map(preds, (height, width))  # mapped back to the image's pixels
         return np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
 
     def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
@@ -127,12 +129,11 @@ def rec_input(crop: np.ndarray) -> tuple[np.ndarray, float]:
     return tensor, ratio
 
 
-def det_input(width: int, height: int, side: int, max_upscale: float) -> tuple[int, int]:
-    """The detector's input size for a ``width`` x ``height`` photo: its longer side brought to ``side`` (enlarged
-    at most ``max_upscale`` times), each side then rounded to a multiple of 32 (at least 32)."""
-    scale = min(side / max(width, height), max_upscale)
-    return (max(DET_MULTIPLE, round(width * scale / DET_MULTIPLE) * DET_MULTIPLE),
-            max(DET_MULTIPLE, round(height * scale / DET_MULTIPLE) * DET_MULTIPLE))
+def det_size(width: int, height: int) -> tuple[int, int]:
+    """The detector's input size for a ``width`` x ``height`` image: each side rounded to a multiple of 32 (at
+    least 32)."""
+    return (max(DET_MULTIPLE, round(width / DET_MULTIPLE) * DET_MULTIPLE),
+            max(DET_MULTIPLE, round(height / DET_MULTIPLE) * DET_MULTIPLE))
 
 
 def load_models(threads: int) -> OcrModels:

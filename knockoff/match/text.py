@@ -22,7 +22,8 @@ from PIL import Image
 
 from knockoff.errors import ConfigError, ResultError
 
-__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "read_text", "read_texts", "reader_status"]
+__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "box_height", "choose_boxes", "detection_size",
+           "read_text", "read_texts", "reader_status"]
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class TextReadSettings:
 
     ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
     and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
-    photos are read much faster shrunk; each side is then rounded to a multiple of 32, as the detector needs);
+    photos are read much faster shrunk; the detector then rounds each side to a multiple of 32);
     ``min_height``: boxes lower than this (in those pixels) are not
     read, text too small to read reliably; ``max_boxes``: only the tallest boxes are read (a brand name is
     among the largest text on an item, and reading is most of the cost); ``min_score``: lines the recogniser
@@ -185,20 +186,24 @@ def _as_bgr_array(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, 2::-1])
 
 
-def _sized(bgr: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, tuple[float, float]]:
-    """The photo sized for detection (:func:`knockoff.match.ocr_models.det_input`: longer side ``det_side``,
-    enlarged at most ``max_upscale`` times, sides multiples of 32), and the factors (x, y) from its pixels back
-    to the original's. Enlarged bicubic, shrunk bilinear (PIL)."""
-    from knockoff.match.ocr_models import det_input  # noqa: PLC0415
+def detection_size(width: int, height: int, settings: TextReadSettings) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` photo is brought to before text is detected: its longer side
+    ``det_side``, enlarged at most ``max_upscale`` times (the detector then rounds each side to a multiple of 32)."""
+    scale = min(settings.det_side / max(width, height), settings.max_upscale)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
+
+def _sized(bgr: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, float]:
+    """The photo sized for detection (:func:`detection_size`; enlarged bicubic, shrunk bilinear), and the factor
+    from its pixels back to the original's."""
     height, width = bgr.shape[:2]
-    size = det_input(width, height, settings.det_side, settings.max_upscale)
+    size = detection_size(width, height, settings)
     if size == (width, height):
-        return bgr, (1.0, 1.0)
-    enlarge = size[0] * size[1] > width * height
+        return bgr, 1.0
+    enlarge = size[0] > width
     resample = Image.Resampling.BICUBIC if enlarge else Image.Resampling.BILINEAR
     resized = Image.fromarray(bgr).resize(size, resample, reducing_gap=None if enlarge else 2.0)
-    return np.asarray(resized), (width / size[0], height / size[1])
+    return np.asarray(resized), width / size[0]
 
 
 def box_height(points: np.ndarray) -> float:
@@ -238,17 +243,15 @@ def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
 def _read(engine: Any, bgr: np.ndarray, settings: TextReadSettings) -> tuple[TextBox, ...]:
     """Detect on the photo sized for detection; recognise each chosen box from the sharper of the original
     and the sized photo; boxes in the original's pixels."""
-    sized, (fx, fy) = _sized(bgr, settings)
+    sized, back = _sized(bgr, settings)
     boxes = engine.detect(sized)
-    back = np.array([fx, fy], dtype=np.float32)
-    shrunk = sized.shape[0] * sized.shape[1] < bgr.shape[0] * bgr.shape[1]
-    source, factor = (bgr, back) if shrunk else (sized, np.ones(2, dtype=np.float32))
+    source, factor = (bgr, back) if back > 1.0 else (sized, 1.0)
     chosen = [boxes[i] for i in choose_boxes(boxes, settings.min_height, settings.max_boxes)]
     read = engine.recognise([_crop(source, points * factor) for points in chosen])
     kept = []
     for points, (text, score) in zip(chosen, read):
         if text and score >= settings.min_score:
-            corners = tuple((float(x) * fx, float(y) * fy) for x, y in points)
+            corners = tuple((float(x) * back, float(y) * back) for x, y in points)
             kept.append(TextBox(text, score, corners))  # type: ignore[arg-type]
     return tuple(kept)
 
