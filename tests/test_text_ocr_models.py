@@ -172,7 +172,7 @@ def test_loaded_sessions_use_the_threads_asked_and_do_not_spin(threads):
     models = ocr_models.load_models(threads)
     det = models.det.get_session_options()
     assert det.intra_op_num_threads == threads
-    assert det.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert det.get_session_config_entry("session.intra_op.allow_spinning") == "0" and det.enable_cpu_mem_arena
     assert models.rec.get_session_options().intra_op_num_threads == 1
     assert (models.pool is None) == (threads == 1)
     assert models.detect(np.full((100, 70, 3), 255, np.uint8)).shape == (0, 4, 2)  # any size; nothing found

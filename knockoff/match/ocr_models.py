@@ -4,9 +4,9 @@ once per process), with rapidocr's own post-processing (DB boxes, CTC decoding).
 
 Calling the two models directly rather than through ``rapidocr.RapidOCR`` avoids its per-call work that the
 reader does not need (image re-loading and re-sizing, cropping every detected box before the ones worth reading
-are chosen, a resize of every small crop) and lets the sessions be set up for a shared CPU: intra-op threads
-that sleep instead of spinning when idle, and a recogniser with one thread per call whose calls (one per text
-line) run side by side.
+are chosen) and lets the sessions be set up for a shared CPU: intra-op threads that sleep instead of spinning
+when idle, a memory arena (buffers kept from one photo to the next), and a recogniser with one thread per call
+whose calls (one per text line) run side by side.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _session(path: Path, threads: int) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 4
-    options.enable_cpu_mem_arena = False
+    options.enable_cpu_mem_arena = True  # rapidocr turns it off; on, a 640-px detection costs ~18 % less CPU
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
