@@ -1,6 +1,7 @@
 """Reading brands printed in photos: the synthetic printed-brand set, grocerystore in-store photos, and speed.
 
     python benchmarks/bench_text.py --quick    # 300 printed cases, 40 grocery photos: a few minutes
+    python benchmarks/bench_text.py --quick --parts speed --speed-photos 10 --det-sides 640   # speed only
     python benchmarks/bench_text.py            # 3,000 printed cases, 150 grocery photos (about an hour on 2
                                                # shared cores; --printed 1500 --det-sides 480,640 for ~25 min)
 
@@ -13,8 +14,10 @@
     (reference texts read from the iconic photos + product names). Unrelated real photos (the other folders of
     shared/data/real: no packaged grocery brand) given a brand. The dataset's produce photos are not in
     shared/ (SOURCES.md), so produce is not measured here.
-(c) Speed, photos/s, on 348-px shelf photos and on 1-2 MP photos, with the baseline in the same run: the
-    perceptual global descriptor (knockoff's default engine) on the same photos.
+(c) Speed, photos/s and CPU seconds per photo, on 348-px shelf photos and on 1-2 MP photos, per onnxruntime
+    thread count (--threads), with baselines in the same run: the same settings read through rapidocr.RapidOCR as
+    knockoff did before it ran the models itself (RapidOcrPipeline; alternating rounds), and the perceptual global
+    descriptor (knockoff's default engine) on the same photos.
 Results: benchmarks/results/text(.quick).{json,md}.
 """
 
