@@ -1,6 +1,7 @@
 """Reading brands printed in photos: the synthetic printed-brand set, grocerystore in-store photos, and speed.
 
     python benchmarks/bench_text.py --quick    # 300 printed cases, 40 grocery photos: a few minutes
+    python benchmarks/bench_text.py --quick --parts speed --speed-photos 10 --det-sides 640   # speed only
     python benchmarks/bench_text.py            # 3,000 printed cases, 150 grocery photos (about an hour on 2
                                                # shared cores; --printed 1500 --det-sides 480,640 for ~25 min)
 
@@ -13,8 +14,10 @@
     (reference texts read from the iconic photos + product names). Unrelated real photos (the other folders of
     shared/data/real: no packaged grocery brand) given a brand. The dataset's produce photos are not in
     shared/ (SOURCES.md), so produce is not measured here.
-(c) Speed, photos/s, on 348-px shelf photos and on 1-2 MP photos, with the baseline in the same run: the
-    perceptual global descriptor (knockoff's default engine) on the same photos.
+(c) Speed, photos/s and CPU seconds per photo, on 348-px shelf photos and on 1-2 MP photos, per onnxruntime
+    thread count (--threads), with baselines in the same run: the same settings read through rapidocr.RapidOCR as
+    knockoff did before it ran the models itself (RapidOcrPipeline; alternating rounds), and the perceptual global
+    descriptor (knockoff's default engine) on the same photos.
 Results: benchmarks/results/text(.quick).{json,md}.
 """
 
@@ -37,7 +40,7 @@ from knockoff.catalog.readers import Brand
 from knockoff.decide.photo_text import TextMatchSettings, find_brand_mentions
 from knockoff.match.text_index import ProductTexts, words
 from knockoff.evaluate.printed import PRINTED_BRANDS, available_fonts, printed_cases
-from knockoff.match.text import PhotoText, TextBox, TextReadSettings, read_text, reader_status
+from knockoff.match.text import PhotoText, TextBox, TextReadSettings, choose_boxes, read_text, reader_status
 
 GROCERY = REAL_DATA / "grocerystore"
 GROCERY_BRAND_NAMES = {"God": "God Morgon"}  # the dataset's brand column keeps only the first word
@@ -184,15 +187,6 @@ def bench_grocery(n: int, read: TextReadSettings, with_unrelated: bool = True) -
 # -- (c) speed ---------------------------------------------------------------------------------------------
 
 
-def _rate(fn, images: list[Image.Image], warmup: int = 2) -> float:
-    for image in images[:warmup]:
-        fn(image)
-    started = time.perf_counter()
-    for image in images:
-        fn(image)
-    return len(images) / (time.perf_counter() - started)
-
-
 def _speed_photos(n: int) -> dict[str, list[Image.Image]]:
     shelf = [_load(GROCERY / r["path"]) for r in _grocery_rows(n)] if GROCERY.is_dir() else []
     big = [p for p in sorted((REAL_DATA / "threatexchange-pdq").rglob("*.jpg"))
@@ -202,7 +196,64 @@ def _speed_photos(n: int) -> dict[str, list[Image.Image]]:
     return {"shelf_348px": shelf, "photos_1_2_MP": megapixel}
 
 
-def bench_speed(n: int, det_sides: list[int]) -> list[dict[str, Any]]:
+class RapidOcrPipeline:
+    """The baseline of the speed table: text read as knockoff read it before it ran the models on its own
+    sessions (commit eaf2b9e): ``rapidocr.RapidOCR`` detecting on the photo sized as the settings say (PIL), then
+    each chosen box cropped and recognised in a call of its own."""
+
+    def __init__(self, threads: int) -> None:
+        import rapidocr
+
+        models = Path(rapidocr.__file__).resolve().parent / "models"
+        files = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
+                 "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx"}
+        params: dict[str, Any] = {f"{k}.model_path": str(models / v) for k, v in files.items()}
+        params.update({"Global.log_level": "error", "Global.use_cls": False, "Global.text_score": 0.0,
+                       "Det.limit_type": "max", "Det.limit_side_len": 2000,
+                       "EngineConfig.onnxruntime.intra_op_num_threads": threads if threads > 0 else -1})
+        self.engine = rapidocr.RapidOCR(params=params)
+
+    def __call__(self, image: Image.Image, settings: TextReadSettings) -> list[str]:
+        import cv2
+
+        rgb = np.asarray(image.convert("RGB"))
+        height, width = rgb.shape[:2]
+        scale = min(settings.det_side / max(height, width), settings.max_upscale)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
+        sized = np.asarray(Image.fromarray(rgb).resize(size, resample, reducing_gap=2.0 if scale < 1 else None))
+        bgr = np.ascontiguousarray(sized[:, :, ::-1])
+        source, factor = (np.ascontiguousarray(rgb[:, :, ::-1]), width / size[0]) if scale < 1 else (bgr, 1.0)
+        found = self.engine(bgr, use_det=True, use_cls=False, use_rec=False)
+        boxes = [np.asarray(b, np.float32).reshape(4, 2) for b in (found.boxes if found.boxes is not None else [])]
+        texts = []
+        for i in choose_boxes(boxes, settings.min_height, settings.max_boxes):
+            points = boxes[i] * factor
+            w = int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
+            h = int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
+            w, h = max(w, 2), max(h, 2)
+            matrix = cv2.getPerspectiveTransform(points, np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
+            crop = cv2.warpPerspective(source, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            crop = np.ascontiguousarray(np.rot90(crop)) if h >= 1.5 * w else crop
+            read = self.engine(crop, use_det=False, use_cls=False, use_rec=True)
+            if read.txts and read.scores and read.txts[0].strip() and read.scores[0] >= settings.min_score:
+                texts.append(read.txts[0].strip())
+        return texts
+
+
+def _timed(fn, images: list[Image.Image], warmup: int = 2) -> tuple[float, float]:
+    """Photos per second (wall clock) and CPU seconds per photo of ``fn`` over ``images``."""
+    for image in images[:warmup]:
+        fn(image)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for image in images:
+        fn(image)
+    return len(images) / (time.perf_counter() - wall), (time.process_time() - cpu) / len(images)
+
+
+def bench_speed(n: int, det_sides: list[int], threads: list[int], rounds: int = 2) -> list[dict[str, Any]]:
+    """Photos/s of the reader and of the baseline pipeline (:class:`RapidOcrPipeline`), each thread count and
+    detection size, in alternating rounds over the same photos (so that machine load falls on both alike)."""
     from knockoff.embedders.base import create_embedder
 
     embedder = create_embedder("perceptual")
@@ -210,12 +261,23 @@ def bench_speed(n: int, det_sides: list[int]) -> list[dict[str, Any]]:
     for name, images in _speed_photos(n).items():
         if not images:
             continue
-        baseline = _rate(lambda im: embedder.embed([im]), images)
-        for side in det_sides:
-            settings = TextReadSettings(det_side=side)
-            rate = _rate(lambda im: read_text(im, settings), images)
-            rows.append({"photos": name, "n": len(images), "det_side": side, "text_photos_per_s": rate,
-                         "perceptual_photos_per_s": baseline, "ratio_to_perceptual": rate / baseline})
+        perceptual, _ = _timed(lambda im: embedder.embed([im]), images)
+        for count in threads:
+            baseline = RapidOcrPipeline(count)
+            for side in det_sides:
+                settings = TextReadSettings(det_side=side, threads=count)
+                runs: dict[str, list[tuple[float, float]]] = {"reader": [], "baseline": []}
+                for round_ in range(rounds):
+                    order = ("reader", "baseline") if round_ % 2 == 0 else ("baseline", "reader")
+                    for which in order:
+                        fn = (lambda im: read_text(im, settings)) if which == "reader" else (
+                            lambda im: baseline(im, settings))
+                        runs[which].append(_timed(fn, images))
+                reader, before = (np.mean(runs[k], axis=0) for k in ("reader", "baseline"))
+                rows.append({"photos": name, "n": len(images), "threads": count, "det_side": side,
+                             "text_photos_per_s": reader[0], "baseline_photos_per_s": before[0],
+                             "speedup_vs_baseline": reader[0] / before[0], "cpu_s_per_photo": reader[1],
+                             "baseline_cpu_s_per_photo": before[1], "perceptual_photos_per_s": perceptual})
     return rows
 
 
@@ -256,7 +318,10 @@ def _markdown(data: dict[str, Any]) -> str:
     if data["read_rates"]:
         lines += ["### brand read rate by detection size", "",
                   markdown_table(list(data["read_rates"][0]), [list(r.values()) for r in data["read_rates"]]), ""]
-    lines += ["## Speed (2 cores, baseline in the same run)", "",
+    lines += ["## Speed (2 shared cores, baselines in the same run)", "",
+              "text_photos_per_s: knockoff's reader; baseline: the same settings read through rapidocr.RapidOCR, "
+              "as at commit eaf2b9e (benchmarks/bench_text.py RapidOcrPipeline), in alternating rounds; "
+              "cpu_s_per_photo: CPU seconds of this process per photo (all threads).", "",
               markdown_table(list(data["speed"][0]), [list(r.values()) for r in data["speed"]]) if data["speed"]
               else "no photos", ""]
     return "\n".join(lines)
@@ -269,6 +334,8 @@ def main() -> None:
     parser.add_argument("--grocery", type=int, help="grocery photos (default 150; quick 40)")
     parser.add_argument("--det-sides", default="480,640,736", help="detection sizes to compare")
     parser.add_argument("--parts", default="speed,rates,grocery,printed", help="what to run (comma-separated)")
+    parser.add_argument("--threads", default="0,1", help="onnxruntime thread counts the speed part compares")
+    parser.add_argument("--speed-photos", type=int, default=40, help="photos of each kind the speed part reads")
     parser.add_argument("--name", help="results file name (default: text or text.quick)")
     args = parser.parse_args()
     n_printed = args.printed or (300 if args.quick else 3000)
@@ -280,7 +347,8 @@ def main() -> None:
     data: dict[str, Any] = {"engine": read_text(Image.new("RGB", (64, 64))).engine, "read_settings": vars(read),
                             "ocr_versions": {p: metadata.version(p) for p in ("rapidocr", "onnxruntime")}}
     parts = set(args.parts.split(","))
-    data["speed"] = bench_speed(min(n_grocery, 40), sides) if "speed" in parts else []
+    threads = [int(t) for t in args.threads.split(",")]
+    data["speed"] = bench_speed(args.speed_photos, sides, threads) if "speed" in parts else []
     rates = "rates" in parts
     data["read_rates"] = bench_read_rates(min(n_grocery, 60), [s for s in sides if s != read.det_side]) if rates else []
     data["grocery"] = bench_grocery(n_grocery, read) if "grocery" in parts else {"skipped": "not run (--parts)"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -89,17 +90,35 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command that ran this benchmark, as it could be typed again from the repository root
+    (``python benchmarks/bench_x.py --quick``)."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv or not argv[0] or argv[0] == "-c":
+        return ""
+    script = Path(argv[0])
+    try:
+        script = script.resolve().relative_to(REPO)
+    except ValueError:
+        pass
+    return shlex.join(["python", str(script), *argv[1:]])
+
+
 def write_results(name: str, data: dict[str, Any], markdown: str, results_dir: Path | None = None) -> tuple[Path, Path]:
-    """Write ``<name>.json`` (data + provenance) and ``<name>.md`` into the results folder; returns both paths."""
+    """Write ``<name>.json`` (data + provenance) and ``<name>.md`` into the results folder; returns both paths.
+    The command recorded is ``data["command"]`` when given, else the command line this process was started with."""
     folder = Path(results_dir) if results_dir else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    data = {**data, "command": data.get("command") or command_line(),
+            "script": data.get("script") or (argv0 if argv0.endswith(".py") else name)}
     info = provenance()
     json_path = folder / f"{name}.json"
     md_path = folder / f"{name}.md"
     json_path.write_text(json.dumps({**info, **data}, indent=1, default=str) + "\n", encoding="utf-8")
     machine = info["machine"]
     header = (
-        f"<!-- written by benchmarks/{data.get('script', name)}; do not edit by hand -->\n"
+        f"<!-- written by benchmarks/{data['script']}; do not edit by hand -->\n"
         f"Run {info['date']} on {machine['cpu']} ({machine['cpus_visible']} CPUs visible), Python "
         f"{machine['python']}, knockoff {info['versions']['knockoff']} (commit {info['git_commit']}"
         f"{', uncommitted changes' if info['git_dirty'] else ''}), faiss {info['versions']['faiss-cpu']}, "

@@ -1,8 +1,8 @@
 """Text read from photos: the brand name and product words printed on an item.
 
-The reader is RapidOCR (``rapidocr``, Apache-2.0) on onnxruntime, with the PP-OCRv6 small detection and
-recognition models that ship inside its wheel: the model files are given to it by path, so it never downloads
-anything. It is imported lazily (``import knockoff`` stays light) and created once per process.
+The reader runs the PP-OCRv6 small detection and recognition models that ship inside the ``rapidocr`` wheel
+(Apache-2.0) on onnxruntime (:mod:`knockoff.match.ocr_models`): the model files are loaded by path, so nothing is
+ever downloaded. They are imported lazily (``import knockoff`` stays light) and loaded once per process.
 
 When the package is missing or its models cannot be loaded, :func:`read_text` returns a :class:`PhotoText` with
 ``unavailable`` set to the reason: the caller turns that into an ``unknown`` signal, never a silent ``clear``.
@@ -11,10 +11,10 @@ When the package is missing or its models cannot be loaded, :func:`read_text` re
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,13 +22,12 @@ from PIL import Image
 
 from knockoff.errors import ConfigError, ResultError
 
-__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "read_text", "read_texts", "reader_status"]
+__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "box_height", "choose_boxes", "detection_size",
+           "read_text", "read_texts", "reader_status"]
 
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = "rapidocr:PP-OCRv6-small"
-_MODEL_FILES = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
-                "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx"}
 
 Point = tuple[float, float]
 
@@ -98,11 +97,14 @@ class TextReadSettings:
 
     ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
     and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
-    photos are read much faster shrunk); ``min_height``: boxes lower than this (in those pixels) are not
+    photos are read much faster shrunk; the detector then rounds each side to a multiple of 32);
+    ``min_height``: boxes lower than this (in those pixels) are not
     read, text too small to read reliably; ``max_boxes``: only the tallest boxes are read (a brand name is
     among the largest text on an item, and reading is most of the cost); ``min_score``: lines the recogniser
     is less sure of are dropped;
-    ``threads``: onnxruntime threads (0: onnxruntime's default, all cores).
+    ``threads``: the text detector's onnxruntime threads, and how many lines are recognised at once (each on
+    one thread); 0: every CPU this process may use. Idle threads sleep rather than spin, so that a shared CPU
+    is not kept busy waiting.
     """
 
     det_side: int = 640
@@ -138,26 +140,18 @@ _lock = threading.Lock()
 
 
 def _create_engine(threads: int) -> Any:
-    """A RapidOCR engine on the models bundled in its wheel (raises ImportError/OSError/RuntimeError...)."""
-    import rapidocr  # noqa: PLC0415 (heavy, optional)
+    """The OCR models on onnxruntime sessions (raises ImportError/OSError/RuntimeError...)."""
+    from knockoff.match.ocr_models import load_models  # noqa: PLC0415 (loads onnxruntime)
 
-    models = Path(rapidocr.__file__).resolve().parent / "models"
-    missing = [name for name in _MODEL_FILES.values() if not (models / name).is_file()]
-    if missing:
-        raise ConfigError(f"rapidocr's bundled models are missing from {models}: {', '.join(missing)}")
-    params: dict[str, Any] = {f"{stage}.model_path": str(models / name) for stage, name in _MODEL_FILES.items()}
-    params.update({
-        "Global.log_level": "error", "Global.use_cls": False, "Global.text_score": 0.0,
-        "Det.limit_type": "max", "Det.limit_side_len": 2000,  # read_text sizes the photo itself
-        "EngineConfig.onnxruntime.intra_op_num_threads": threads if threads > 0 else -1,
-    })
-    return rapidocr.RapidOCR(params=params)
+    return load_models(threads)
 
 
 def _engine(settings: TextReadSettings) -> tuple[Any | None, str | None]:
     """The process's engine for these settings, created once; or None and the reason it cannot be."""
     key = settings.threads
     with _lock:
+        if getattr(_engines.get(key), "pid", os.getpid()) != os.getpid():
+            del _engines[key]  # loaded before this process was forked: its threads are the parent's
         if key in _engines:
             return _engines[key], None
         if key in _failures:
@@ -179,39 +173,58 @@ def reader_status(settings: TextReadSettings | None = None) -> str | None:
     return _engine(settings or TextReadSettings())[1]
 
 
-def _as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
+def _as_bgr_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """The photo as a BGR uint8 array (H, W, 3), the models' channel order."""
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
-        raise ConfigError(f"expected an RGB uint8 image (H, W, 3), got shape {array.shape} dtype {array.dtype}")
-    return array[:, :, :3]
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    else:
+        rgb = np.asarray(image)
+        if rgb.ndim == 2:
+            rgb = np.stack([rgb] * 3, axis=-1)
+        if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
+            raise ConfigError(f"expected an RGB uint8 image (H, W, 3), got shape {rgb.shape} dtype {rgb.dtype}")
+    return np.ascontiguousarray(rgb[:, :, 2::-1])
 
 
-def _resize(rgb: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, float]:
-    """The photo sized for detection, and the factor from its pixels back to the original's."""
-    height, width = rgb.shape[:2]
-    scale = min(settings.det_side / max(height, width), settings.max_upscale)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+def detection_size(width: int, height: int, settings: TextReadSettings) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` photo is brought to before text is detected: its longer side
+    ``det_side``, enlarged at most ``max_upscale`` times (the detector then rounds each side to a multiple of 32)."""
+    scale = min(settings.det_side / max(width, height), settings.max_upscale)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _sized(bgr: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, float]:
+    """The photo sized for detection (:func:`detection_size`; enlarged bicubic, shrunk bilinear), and the factor
+    from its pixels back to the original's."""
+    height, width = bgr.shape[:2]
+    size = detection_size(width, height, settings)
     if size == (width, height):
-        return rgb, 1.0
-    resample = Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC
-    resized = np.asarray(Image.fromarray(rgb).resize(size, resample, reducing_gap=2.0 if scale < 1 else None))
-    return resized, width / size[0]
+        return bgr, 1.0
+    enlarge = size[0] > width
+    resample = Image.Resampling.BICUBIC if enlarge else Image.Resampling.BILINEAR
+    resized = Image.fromarray(bgr).resize(size, resample, reducing_gap=None if enlarge else 2.0)
+    return np.asarray(resized), width / size[0]
 
 
-def _detect(engine: Any, bgr: np.ndarray, settings: TextReadSettings) -> list[np.ndarray]:
-    """The text boxes (4 x 2 corner points, detection pixels) worth reading: tall enough, the tallest first,
-    at most ``settings.max_boxes`` (a brand name is among the largest text on an item)."""
-    output = engine(bgr, use_det=True, use_cls=False, use_rec=False)
-    if getattr(output, "boxes", None) is None:
-        return []
-    boxes = [np.asarray(b, dtype=np.float32).reshape(4, 2) for b in output.boxes]
-    heights = [min(np.linalg.norm(b[3] - b[0]), np.linalg.norm(b[2] - b[1])) for b in boxes]
-    order = sorted((i for i, h in enumerate(heights) if h >= settings.min_height), key=lambda i: -heights[i])
-    return [boxes[i] for i in sorted(order[: settings.max_boxes])]
+def box_height(points: np.ndarray) -> float:
+    """A text box's height: the shorter of its two sides across the line (4 x 2 corners, clockwise from
+    top-left)."""
+    return float(min(np.linalg.norm(points[3] - points[0]), np.linalg.norm(points[2] - points[1])))
+
+
+def choose_boxes(boxes: Sequence[np.ndarray], min_height: float, max_boxes: int) -> list[int]:
+    """Which detected boxes to read, in reading order (top to bottom, then left to right): those at least
+    ``min_height`` high, at most ``max_boxes`` of them, the tallest first (a brand name is among the largest text
+    on an item, and recognition is most of the cost); ties keep the earlier box."""
+    heights = [box_height(np.asarray(b, dtype=np.float32).reshape(4, 2)) for b in boxes]
+    tall = sorted((i for i, h in enumerate(heights) if h >= min_height), key=lambda i: (-heights[i], i))
+    chosen = tall[:max_boxes]
+    return sorted(chosen, key=lambda i: (_line_top(boxes[i]), float(np.asarray(boxes[i])[0][0]), i))
+
+
+def _line_top(points: np.ndarray) -> int:
+    """The box's top in steps of 10 pixels: boxes on one line sort left to right."""
+    return int(float(np.asarray(points)[0][1]) // 10)
 
 
 def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -227,23 +240,16 @@ def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(crop)) if height >= 1.5 * width else crop
 
 
-def _recognise(engine: Any, crop: np.ndarray) -> tuple[str, float]:
-    output = engine(crop, use_det=False, use_cls=False, use_rec=True)
-    texts, scores = getattr(output, "txts", None), getattr(output, "scores", None)
-    if not texts or not scores:
-        return "", 0.0
-    return str(texts[0]).strip(), min(1.0, max(0.0, float(scores[0])))
-
-
-def _read(engine: Any, rgb: np.ndarray, settings: TextReadSettings) -> tuple[TextBox, ...]:
-    """Detect on the photo sized for detection; recognise each kept box from the sharper of the original
+def _read(engine: Any, bgr: np.ndarray, settings: TextReadSettings) -> tuple[TextBox, ...]:
+    """Detect on the photo sized for detection; recognise each chosen box from the sharper of the original
     and the sized photo; boxes in the original's pixels."""
-    sized, back = _resize(rgb, settings)
-    bgr = np.ascontiguousarray(sized[:, :, ::-1])
-    source, factor = (np.ascontiguousarray(rgb[:, :, ::-1]), back) if back > 1.0 else (bgr, 1.0)
+    sized, back = _sized(bgr, settings)
+    boxes = engine.detect(sized)
+    source, factor = (bgr, back) if back > 1.0 else (sized, 1.0)
+    chosen = [boxes[i] for i in choose_boxes(boxes, settings.min_height, settings.max_boxes)]
+    read = engine.recognise([_crop(source, points * factor) for points in chosen])
     kept = []
-    for points in _detect(engine, bgr, settings):
-        text, score = _recognise(engine, _crop(source, points * factor))
+    for points, (text, score) in zip(chosen, read):
         if text and score >= settings.min_score:
             corners = tuple((float(x) * back, float(y) * back) for x, y in points)
             kept.append(TextBox(text, score, corners))  # type: ignore[arg-type]
@@ -260,11 +266,10 @@ def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None
     engine, reason = _engine(settings)
     if engine is None:
         return PhotoText((), ENGINE_NAME, unavailable=reason)
-    rgb = _as_rgb_array(image)
-    if min(rgb.shape[:2]) < 8:
+    bgr = _as_bgr_array(image)
+    if min(bgr.shape[:2]) < 8:
         return PhotoText((), ENGINE_NAME)
-    with _lock:  # a RapidOCR engine keeps per-call state (use_det, use_rec): one call at a time
-        return PhotoText(_read(engine, rgb, settings), ENGINE_NAME)
+    return PhotoText(_read(engine, bgr, settings), ENGINE_NAME)
 
 
 def read_texts(
