@@ -143,8 +143,9 @@ class ShortlistSettings:
     A listing that shows two official photos can then be matched to the more similar one rather than the one
     with more matching keypoints; either is a proven copy. Issue 15 (benchmarks/bench_scale.py ``--check``):
     with ``stop_at_copy``, ``query_features`` 400 (was 1,000) and ``flat_limit`` 65,536 (was 400,000: an exact
-    vote over 300,000 descriptors took seconds a listing photo), the full check at 10^3 reference photos is
-    many times faster with the same copies found; the old values stay reachable here.
+    vote over 300,000 descriptors took seconds a listing photo), the full check at 10^3 reference photos ran
+    19x faster than main's in the same run (4.8 against 0.25 listings/s on 2 busy cores), with the same copies
+    found (226 of 236 against the sources alone, for both); the old values stay reachable here.
     """
 
     size: int | str = "auto"
