@@ -140,3 +140,10 @@ def test_policy_errors_name_the_key(data, message):
         Policy.from_json(json.dumps(data))
     assert message in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_a_removed_key_is_refused_with_the_reason():
+    from knockoff.errors import PolicyError
+
+    with pytest.raises(PolicyError, match=r"shortlist.max_references' is no longer read: .*no size cap"):
+        Policy.from_dict({"shortlist": {"max_references": 5000}})

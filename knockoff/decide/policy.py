@@ -373,14 +373,24 @@ def _thresholds(kind: str, value: Any) -> EngineThresholds:
     return _build(EngineThresholds, {**(_asdict(default) if default else {}), **value}, f"engine_thresholds.{kind}")
 
 
+REMOVED_KEYS: Mapping[str, str] = MappingProxyType({
+    "shortlist.max_references": "the keypoint shortlist has no size cap since it is stored with the index "
+                                "(issue 15); delete the key",
+})
+"""Keys older policy files may hold, and why they are gone (a policy with one is refused, saying so)."""
+
+
 def _known_key(key: Any, known: Any, where: str) -> None:
-    """A PolicyError naming an unknown key and the closest known one."""
+    """A PolicyError naming an unknown key and the closest known one (or why a removed key is gone)."""
     known = list(known)
     if key in known:
         return
+    full = f"{where + '.' if where else ''}{key}"
+    if full in REMOVED_KEYS:
+        raise PolicyError(f"key '{full}' is no longer read: {REMOVED_KEYS[full]}")
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
-    raise PolicyError(f"unknown key '{where + '.' if where else ''}{key}'{hint}")
+    raise PolicyError(f"unknown key '{full}'{hint}")
 
 
 def _asdict(value: Any) -> Any:
