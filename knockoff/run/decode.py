@@ -64,6 +64,10 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
+def _nothing() -> None:
+    """A task that only makes the pool spawn a worker."""
+
+
 def _shut_down(pool: ProcessPoolExecutor) -> None:
     """Shut a pool down without hanging: a broken pool's live workers are killed first.
 
@@ -92,8 +96,14 @@ class Decoder:
         self.pool = self._start() if workers > 0 else None
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
                                    initializer=_die_with_parent, initargs=(os.getpid(),))
+        # Every worker is spawned now, not on demand by a later submit(): in CPython 3.11 a worker spawned by
+        # submit() while the pool's manager thread handles a dead worker races with it ("dictionary changed size
+        # during iteration" in that thread, seen in CI).
+        for _ in range(self.workers):
+            pool.submit(_nothing)
+        return pool
 
     def _restart(self) -> None:
         if self.pool is not None:
