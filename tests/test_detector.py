@@ -193,3 +193,12 @@ def test_keypoint_shortlist_auto_depends_on_the_engine(catalog_dir):
     two = Policy(shortlist=ShortlistSettings(size=2))
     assert Detector(build_index(catalog, "test-pixels"), two).keypoint_shortlist == 2
     assert Detector(build_index(catalog, "perceptual"), two, verifier=None).keypoint_shortlist == 0
+
+
+def test_a_cause_that_leaves_several_signals_unchecked_is_one_reason(catalog_dir, tmp_path):
+    index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
+    verdict = Detector(index).check(Listing([_copy_of(catalog_dir, tmp_path)]))  # no seller, title or price
+    assert verdict.verdict == "review"
+    unchecked = [r.message for r in verdict.reasons if r.message.startswith("not checked")]
+    assert unchecked.count("not checked: the listing has no title") == 1
+    assert sum(s.message == "the listing has no title" for s in verdict.signals) >= 2  # the signals keep both

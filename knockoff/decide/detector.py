@@ -635,8 +635,12 @@ def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str,
         reasons += [Reason(s.code, s.message) for s in others if s.hit and verdict == "review"]
         return tuple(reasons)
     reasons += [Reason(s.code, s.message) for s in others if s.hit]
-    if verdict == "review":
-        reasons += [Reason(s.code, f"not checked: {s.message}") for s in others if s.state == "unknown"]
+    if verdict == "review":  # one reason a cause ("the listing has no title" leaves two signals unchecked)
+        unchecked: dict[str, str] = {}
+        for s in others:
+            if s.state == "unknown":
+                unchecked.setdefault(s.message, s.code)
+        reasons += [Reason(code, f"not checked: {message}") for message, code in unchecked.items()]
     return tuple(reasons)
 
 
