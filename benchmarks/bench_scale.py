@@ -23,8 +23,10 @@ perceptual engine, global search, keypoint vote, geometric, pixel, colour and sm
 - Catalog: the 59 real copy sources of bench_copies, then distractor reference photos up to each size, made from
   ``--check-bases`` real grocerystore *train* store photos: their perceptual vectors with noise, and
   ``--check-keypoints`` of their RootSIFT descriptors with noise at random positions (stored keypoints, as
-  bench_shortlist makes them: SIFT on 10^5 real photos is out of reach here). The keypoint shortlist is built
-  (and, above ``flat_limit`` descriptors, its IVF trained) in the process, in a warm-up timed apart.
+  bench_shortlist makes them: SIFT on 10^5 real photos is out of reach here). The index is sized for the catalog
+  (``expected_references``, as ``build_index`` does), saved (its keypoint shortlist trained and filled with it)
+  and loaded back, as a user's scan gets it: the checks use the stored shortlist and train nothing (build, save
+  and load timed apart; ``--check-output NAME`` names the results files).
 - Speed: ``--check-listings`` listings, half copies of the sources (one edit each, the 16 kinds in turn), half
   unrelated (grocerystore *val* store photos and synthetic package-like images). The baseline is the check
   before issue 15, in the same run, on the same catalog and listings, at the first size: with
@@ -47,6 +49,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -248,7 +251,8 @@ def check_catalog(n_refs: int, keypoints: int, bases: int, seed: int = 0) -> tup
     from knockoff.match.verify import GeometricVerifier
 
     embedder = create_embedder("perceptual")
-    index = ReferenceIndex(embedder, [Brand("Official", (), ("official_store",))], index_type="flat")
+    index = ReferenceIndex(embedder, [Brand("Official", (), ("official_store",))], index_type="flat",
+                           expected_references=n_refs)  # as build_index sizes it: the shortlist streams in
     sources = source_paths(DEFAULT_DATA)
     index.add([ReferenceImage("Official", f"p{i}", f"p{i}", p, price=10.0, currency="EUR")
                for i, p in enumerate(sources)])
@@ -276,6 +280,18 @@ def check_catalog(n_refs: int, keypoints: int, bases: int, seed: int = 0) -> tup
             counts.append(len(v))
         index.add_prepared(PreparedBatch(owners, np.concatenate(vectors), counts, features, [None] * len(owners), []))
     return index, sources
+
+
+def stored(index: ReferenceIndex, folder: Path) -> tuple[ReferenceIndex, float, float]:
+    """The index as a user's scan gets it: saved (its keypoint shortlist with it: trained and filled there) and
+    loaded back (the shortlist read from the folder, never trained in the checking process); (index, save s,
+    load s)."""
+    t = time.perf_counter()
+    index.save(folder)
+    saved = time.perf_counter() - t
+    t = time.perf_counter()
+    loaded = ReferenceIndex.load(folder)
+    return loaded, round(saved, 1), round(time.perf_counter() - t, 1)
 
 
 def check_listings(sources: list[Path], kinds_per_source: int, unrelated: int, seed: int = 1) -> list[tuple]:
@@ -374,6 +390,8 @@ def check_benchmark(args: argparse.Namespace) -> int:
     sizes = [int(v) for v in args.check_sizes.split(",")]
     started, rows, builds = time.perf_counter(), [], {}
     sources_index, sources = check_catalog(0, args.check_keypoints, args.check_bases)
+    workdir = Path(tempfile.mkdtemp(prefix="bench_check_"))
+    sources_index, _, _ = stored(sources_index, workdir / "sources")
     recall_items = check_listings(sources, args.recall_kinds, args.recall_unrelated)
     speed_items = speed_listings(sources, args.check_listings)
     policies = {"default": Policy(), "old settings": baseline_policy()}
@@ -395,13 +413,20 @@ def check_benchmark(args: argparse.Namespace) -> int:
                                                                   {**params, "size": size, "what": "speed"}))
         t = time.perf_counter()
         index, _ = check_catalog(size, args.check_keypoints, args.check_bases)
-        builds[size] = round(time.perf_counter() - t, 1)
+        built = round(time.perf_counter() - t, 1)
+        saved = loaded = None  # --check-in-memory: the shortlist the index built while photos were added
+        if not args.check_in_memory:
+            index, saved, loaded = stored(index, workdir / str(size))
+        builds[size] = {"build s": built, "save s": saved, "load s": loaded,
+                        "shortlist": str(index.keypoint_shortlist.index_plan if index.keypoint_shortlist else None)}
+        print(size, builds[size], flush=True)
         for name, policy in policies.items():
             if name == "default" or size == sizes[0]:
                 record("speed", size, name, run_check(index, policy, speed_items))
         if size == sizes[-1]:
             record("recall", size, "default", run_check(index, Policy(), recall_items))
         del index
+        shutil.rmtree(workdir / str(size), ignore_errors=True)
     return _check_report(args, rows, builds, sizes, time.perf_counter() - started)
 
 
@@ -433,9 +458,10 @@ def _check_report(args: argparse.Namespace, rows: list[dict[str, Any]], builds: 
     print(summary)
     markdown = ("## The full check at catalog scale\n\n" + markdown_table(headers, table) + "\n\n"
                 + "\n".join(f"- {k}: **{v}**" for k, v in summary.items())
-                + f"\n- catalog build (s): {builds}; distractor keypoints {args.check_keypoints}\n")
+                + f"\n- catalog build, save (shortlist trained and filled), load (s): {builds}; distractor "
+                  f"keypoints {args.check_keypoints}; the checks run on the loaded index (stored shortlist)\n")
     command = "python benchmarks/bench_scale.py " + " ".join(sys.argv[1:])
-    write_results("check_scale", {"script": "bench_scale.py", "command": command, "rows": rows,
+    write_results(args.check_output, {"script": "bench_scale.py", "command": command, "rows": rows,
                                   "summary": summary, "build_s": builds, "seconds": round(seconds, 1)}, markdown)
     return 0
 
@@ -455,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-listings", type=int, default=24, help="listings of a speed run (half copies)")
     parser.add_argument("--recall-kinds", type=int, default=4, help="edits of each source in the recall set")
     parser.add_argument("--recall-unrelated", type=int, default=48, help="unrelated photos in the recall set")
+    parser.add_argument("--check-in-memory", action="store_true",
+                        help="check the built index without saving it (its shortlist is still built with it, "
+                             "streamed in while photos are added): the saved pixel store of 10^5 distractors "
+                             "(about 330 KB a photo) does not fit in memory here")
+    parser.add_argument("--check-output", default="check_scale", help="results name (benchmarks/results/NAME.md)")
     parser.add_argument("--baseline-tree", type=Path,
                         help="a checkout of main (git worktree add DIR eaf2b9e): its check is the baseline, run here")
     args = parser.parse_args(argv)
