@@ -163,7 +163,7 @@ def report(args: Any, n_refs: int, n_sources: int, rows: list[dict], times: dict
     misses = [(r["source"], r["kind"]) for r in rows if r["exact_verified"] and not r["pq_verified"]]
     figures["copies_lost_by_pq"] = misses
     cmd = "python " + " ".join(["benchmarks/bench_shortlist.py", *sys.argv[1:]])
-    md = "| measure | exact (flat) | PQ |\n|---|---|---|\n"
+    md = f"| measure | exact (flat) | stored ({figures['pq_plan']['kind']}) |\n|---|---|---|\n"
     for key in ("source_in_top3", "source_verified"):
         md += f"| {key} | {figures[key]['exact']} | {figures[key]['pq']} |\n"
     md += (f"| bytes a reference (500 / {args.per_reference} descriptors) | {figures['bytes_per_reference']['exact']} | "
