@@ -134,27 +134,26 @@ class FeatureStore:
     # -- files -------------------------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the four files (every reference photo, loaded or added, in reference-id order)."""
+        """Write the four files (every reference photo, loaded or added, in reference-id order). The keypoints,
+        descriptors and pixels are written photo by photo into memory-mapped files, never joined in memory:
+        at 10^5 reference photos the pixels alone are about 30 GB."""
         items = [(ref_id, f) for ref_id in self.ids() if (f := self.get(ref_id)) is not None]
-        table = np.zeros((len(items), len(TABLE_COLUMNS)), np.int64)
-        keypoints, descriptors, pixels = [], [], []
-        kp_at = px_at = 0
-        for row, (ref_id, f) in enumerate(items):
-            values = {"ref_id": ref_id, "kp_start": kp_at, "kp_count": len(f.points), "work_w": f.work_size[0],
-                      "work_h": f.work_size[1], "image_w": f.image_size[0], "image_h": f.image_size[1]}
+        table, kp_total, px_total = _layout(items)
+        np.save(folder / FEATURE_FILES[0], table, allow_pickle=False)
+        keypoints = _open_for_writing(folder / FEATURE_FILES[1], (kp_total, 3), np.float32)
+        descriptors = _open_for_writing(folder / FEATURE_FILES[2], (kp_total, 128), np.uint8)
+        pixels = _open_for_writing(folder / FEATURE_FILES[3], (px_total,), np.uint8)
+        for (_, f), row in zip(items, table):
+            at, n = int(row[_C["kp_start"]]), int(row[_C["kp_count"]])
+            keypoints[at : at + n] = np.column_stack([f.points, f.responses]).astype(np.float32).reshape(-1, 3)
+            descriptors[at : at + n] = np.asarray(f.descriptors, np.uint8).reshape(-1, 128)
             for kind, image in (("thumb", f.thumbnail), ("small", f.small_gray), ("colour", f.colour)):
                 if image is not None:
-                    values.update({f"{kind}_start": px_at, f"{kind}_h": image.shape[0], f"{kind}_w": image.shape[1]})
-                    pixels.append(np.ascontiguousarray(image, np.uint8).ravel())
-                    px_at += image.size
-            table[row] = [values.get(name, 0) for name in TABLE_COLUMNS]
-            keypoints.append(np.column_stack([f.points, f.responses]).astype(np.float32).reshape(-1, 3))
-            descriptors.append(np.asarray(f.descriptors, np.uint8).reshape(-1, 128))
-            kp_at += len(f.points)
-        arrays = (table, _concat(keypoints, (0, 3), np.float32), _concat(descriptors, (0, 128), np.uint8),
-                  _concat(pixels, (0,), np.uint8))
-        for name, array in zip(FEATURE_FILES, arrays):
-            np.save(folder / name, array, allow_pickle=False)
+                    px_at = int(row[_C[f"{kind}_start"]])
+                    pixels[px_at : px_at + image.size] = np.asarray(image, np.uint8).ravel()
+        for written in (keypoints, descriptors, pixels):
+            if isinstance(written, np.memmap):
+                written.flush()
 
     @classmethod
     def load(
@@ -203,5 +202,28 @@ def _with_all_columns(table: np.ndarray) -> np.ndarray:
     return table
 
 
-def _concat(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(empty_shape, dtype)
+def _layout(items: list[tuple[int, StoredFeatures]]) -> tuple[np.ndarray, int, int]:
+    """The table of ``items`` (where each photo's keypoints and images start in the files) and the files' lengths:
+    keypoints and pixel bytes."""
+    table = np.zeros((len(items), len(TABLE_COLUMNS)), np.int64)
+    kp_at = px_at = 0
+    for row, (ref_id, f) in enumerate(items):
+        values = {"ref_id": ref_id, "kp_start": kp_at, "kp_count": len(f.points), "work_w": f.work_size[0],
+                  "work_h": f.work_size[1], "image_w": f.image_size[0], "image_h": f.image_size[1]}
+        for kind, image in (("thumb", f.thumbnail), ("small", f.small_gray), ("colour", f.colour)):
+            if image is not None:
+                values.update({f"{kind}_start": px_at, f"{kind}_h": image.shape[0], f"{kind}_w": image.shape[1]})
+                px_at += image.size
+        table[row] = [values.get(name, 0) for name in TABLE_COLUMNS]
+        kp_at += len(f.points)
+    return table, kp_at, px_at
+
+
+def _open_for_writing(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A new ``.npy`` file of ``shape``, memory-mapped for writing (an empty array is written at once: an empty
+    file cannot be memory-mapped)."""
+    if 0 in shape:
+        empty = np.zeros(shape, dtype)
+        np.save(path, empty, allow_pickle=False)
+        return empty
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
