@@ -9,6 +9,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -104,6 +105,15 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return shlex.join(["python", str(script), *argv[1:]])
 
 
+def portable(text: str) -> str:
+    """``text`` without this machine's paths: the checkout becomes ``.``, the shared data folder beside it
+    ``../shared`` and the temporary folder ``<tmp>`` (results files are committed and read on other machines)."""
+    root = HERE.parent
+    for path, label in ((root.parent / "shared", "../shared"), (root, "."), (Path(tempfile.gettempdir()), "<tmp>")):
+        text = text.replace(str(path), label)
+    return text
+
+
 def write_results(name: str, data: dict[str, Any], markdown: str, results_dir: Path | None = None) -> tuple[Path, Path]:
     """Write ``<name>.json`` (data + provenance) and ``<name>.md`` into the results folder; returns both paths.
     The command recorded is ``data["command"]`` when given, else the command line this process was started with."""
@@ -115,7 +125,7 @@ def write_results(name: str, data: dict[str, Any], markdown: str, results_dir: P
     info = provenance()
     json_path = folder / f"{name}.json"
     md_path = folder / f"{name}.md"
-    json_path.write_text(json.dumps({**info, **data}, indent=1, default=str) + "\n", encoding="utf-8")
+    json_path.write_text(portable(json.dumps({**info, **data}, indent=1, default=str)) + "\n", encoding="utf-8")
     machine = info["machine"]
     header = (
         f"<!-- written by benchmarks/{data['script']}; do not edit by hand -->\n"
@@ -125,7 +135,7 @@ def write_results(name: str, data: dict[str, Any], markdown: str, results_dir: P
         f"imagehash {info['versions']['imagehash']}, pdqhash {info['versions']['pdqhash']}.\n"
         f"Command: `{data.get('command', '')}`\n\n"
     )
-    md_path.write_text(header + markdown.rstrip() + "\n", encoding="utf-8")
+    md_path.write_text(portable(header + markdown.rstrip()) + "\n", encoding="utf-8")
     return json_path, md_path
 
 

@@ -42,3 +42,15 @@ def test_results_record_the_command_they_ran_with(common, monkeypatch, tmp_path)
     assert "written by benchmarks/bench_x.py" in text
     _, md = common.write_results("y", {"command": "given"}, "body", results_dir=tmp_path)
     assert "Command: `given`" in md.read_text(encoding="utf-8")
+
+
+def test_results_carry_no_machine_paths(common, tmp_path):
+    import tempfile
+
+    root = COMMON.parents[1]
+    data = {"data": str(root.parent / "shared" / "data" / "real"), "out": str(root / "benchmarks" / "out" / "x.json"),
+            "scratch": str(Path(tempfile.gettempdir()) / "knockoff-bench-1" / "set")}
+    json_path, md_path = common.write_results("t", data, f"read from `{data['data']}`", results_dir=tmp_path)
+    text = json_path.read_text() + md_path.read_text()
+    assert "../shared/data/real" in text and "./benchmarks/out/x.json" in text and "<tmp>/knockoff-bench-1/set" in text
+    assert str(root) not in text and tempfile.gettempdir() + "/" not in text
