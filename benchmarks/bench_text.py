@@ -37,7 +37,7 @@ from PIL import Image
 from common import REAL_DATA, markdown_table, text_table, write_results
 
 from knockoff.catalog.readers import Brand
-from knockoff.decide.photo_text import TextMatchSettings, find_brand_mentions
+from knockoff.decide.photo_text import BrandMention, TextMatchSettings, find_brand_mentions, read_brand_mentions
 from knockoff.match.text_index import ProductTexts, words
 from knockoff.evaluate.printed import PRINTED_BRANDS, available_fonts, printed_cases
 from knockoff.match.text import PhotoText, TextBox, TextReadSettings, choose_boxes, read_text, reader_status
@@ -56,12 +56,12 @@ def _load(path: Path) -> Image.Image:
 # -- (a) synthetic printed set -----------------------------------------------------------------------------
 
 
-def _printed_outcome(case, text: PhotoText, brands: list[Brand], settings: TextMatchSettings) -> dict[str, Any]:
-    found = find_brand_mentions([text], brands, settings)
+def _printed_outcome(case, found: tuple[BrandMention, ...]) -> dict[str, Any]:
     own = [m for m in found if m.brand.casefold() == case.brand.casefold()]
     return {
         "kind": case.kind, "font": case.font, "angled": case.angle != 0.0,
         "misspelled_flag": any(m.how == "misspelled" for m in own),
+        "misspelled_unconfirmed": any(m.how == "unconfirmed" for m in own),
         "any_misspelled": any(m.how == "misspelled" for m in found),
         "genuine_read": any(m.how in ("exact", "alias") for m in own),
         "any_brand": bool(found),
@@ -76,6 +76,7 @@ def _printed_summary(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n": {k: len(v) for k, v in by_kind.items()},
         "misspelled_flagged": rate(mis, "misspelled_flag"),
+        "misspelled_unconfirmed": rate(mis, "misspelled_unconfirmed"),
         "misspelled_read_as_genuine": rate(mis, "genuine_read"),
         "genuine_flagged_misspelled": sum(o["any_misspelled"] for o in gen),
         "genuine_read": rate(gen, "genuine_read"),
@@ -95,8 +96,9 @@ def bench_printed(n: int, read: TextReadSettings) -> dict[str, Any]:
     for case in printed_cases(n, seed=0, image_size=320):
         lines = [t for t in (case.printed, *case.extra) if t]
         exact = PhotoText(tuple(TextBox(t, 1.0, _BOX) for t in lines), "as-printed")
-        as_printed.append(_printed_outcome(case, exact, brands, settings))
-        outcome = _printed_outcome(case, read_text(case.image, read), brands, settings)
+        as_printed.append(_printed_outcome(case, find_brand_mentions([exact], brands, settings)))
+        text = read_text(case.image, read)
+        outcome = _printed_outcome(case, read_brand_mentions([case.image], [text], brands, read, settings))
         as_read.append(outcome)
         if case.kind == "printed-misspelled" and not outcome["misspelled_flag"] and len(misses) < 15:
             misses.append({"case": case.case_id, "brand": case.brand, "printed": case.printed, "font": case.font,
@@ -132,15 +134,17 @@ def _grocery_catalog(read: TextReadSettings) -> tuple[list[Brand], ProductTexts,
     return [Brand(b) for b in brands], ProductTexts.build(texts), texts
 
 
-def _grocery_outcome(row: dict[str, str], text: PhotoText, brands: list[Brand],
+def _grocery_outcome(row: dict[str, str], image: Image.Image, read: TextReadSettings, brands: list[Brand],
                      products: ProductTexts) -> dict[str, Any]:
     truth = GROCERY_BRAND_NAMES.get(row["brand"], row["brand"])
-    found = find_brand_mentions([text], brands)
-    named = {m.brand for m in found if m.how != "misspelled"}
+    text = read_text(image, read)
+    found = read_brand_mentions([image], [text], brands, read)
+    named = {m.brand for m in found if m.how in ("exact", "alias")}
     brand = "right" if truth in named else "wrong" if named else "none"
     best = products.match([text], top=1)
     return {"path": row["path"], "brand_truth": truth, "brand": brand, "named": sorted(named),
             "misspelled": [m.to_dict() for m in found if m.how == "misspelled"],
+            "unconfirmed": [m.to_dict() for m in found if m.how == "unconfirmed"],
             "product": (best[0].product_id if best else None), "product_truth": row["product"],
             "product_words": list(best[0].words) if best else [], "read": list(text.texts)}
 
@@ -158,7 +162,7 @@ def bench_grocery(n: int, read: TextReadSettings, with_unrelated: bool = True) -
     if not GROCERY.is_dir():
         return {"skipped": f"{GROCERY} not found"}
     brands, products, product_texts = _grocery_catalog(read)
-    outcomes = [_grocery_outcome(r, read_text(_load(GROCERY / r["path"]), read), brands, products)
+    outcomes = [_grocery_outcome(r, _load(GROCERY / r["path"]), read, brands, products)
                 for r in _grocery_rows(n)]
     counts = Counter(o["brand"] for o in outcomes)
     with_words = [o for o in outcomes if o["product"]]
@@ -169,13 +173,14 @@ def bench_grocery(n: int, read: TextReadSettings, with_unrelated: bool = True) -
         except OSError as exc:
             unrelated.append({"path": str(path.relative_to(REAL_DATA)), "error": str(exc)})
             continue
-        found = find_brand_mentions([read_text(image, read)], brands)
+        found = read_brand_mentions([image], [read_text(image, read)], brands, read)
         unrelated.append({"path": str(path.relative_to(REAL_DATA)), "brands": [m.to_dict() for m in found]})
     read_ok = [u for u in unrelated if "error" not in u]
     return {
         "n_photos": len(outcomes), "brand": dict(counts),
         "brand_right_rate": counts["right"] / len(outcomes), "brand_wrong": counts["wrong"],
         "misspelling_false_flags": sum(bool(o["misspelled"]) for o in outcomes),
+        "misspelling_unconfirmed": sum(bool(o["unconfirmed"]) and not o["misspelled"] for o in outcomes),
         "product_by_words_right": sum(o["product"] == o["product_truth"] for o in with_words),
         "product_by_words_any": len(with_words),
         "unrelated_photos": len(read_ok), "unrelated_given_a_brand": sum(bool(u["brands"]) for u in read_ok),
@@ -301,18 +306,19 @@ def _markdown(data: dict[str, Any]) -> str:
     lines = ["# Reading brands in photos", "",
              f"OCR engine: {data['engine']}; read settings {data['read_settings']}", ""]
     lines += ["## Synthetic printed-brand set", "", markdown_table(
-        ["text", "misspelled flagged", "misspelled read as genuine", "genuine flagged misspelled", "genuine read",
-         "unrelated given a brand", "wrong brand named"],
-        [[k, s["misspelled_flagged"], s["misspelled_read_as_genuine"], s["genuine_flagged_misspelled"],
+        ["text", "misspelled flagged", "misspelled unconfirmed (review)", "misspelled read as genuine",
+         "genuine flagged misspelled", "genuine read", "unrelated given a brand", "wrong brand named"],
+        [[k, s["misspelled_flagged"], s.get("misspelled_unconfirmed"), s["misspelled_read_as_genuine"],
+          s["genuine_flagged_misspelled"],
           s["genuine_read"], s["unrelated_given_a_brand"], s["wrong_brand_named"]]
          for k, s in (("as printed", p["as_printed"]), ("read by OCR", p["ocr"]))]), "",
         f"cases per kind: {p['ocr']['n']}; misspelled flagged by font: {p['ocr']['misspelled_flagged_by_font']}", ""]
     if "skipped" not in g:
         lines += ["## grocerystore in-store photos", "", markdown_table(
             ["photos", "brand right", "wrong", "none", "right rate", "misspelling false flags",
-             "product by words right / any", "unrelated photos given a brand"],
+             "misspelling unconfirmed (review)", "product by words right / any", "unrelated photos given a brand"],
             [[g["n_photos"], g["brand"].get("right", 0), g["brand_wrong"], g["brand"].get("none", 0),
-              g["brand_right_rate"], g["misspelling_false_flags"],
+              g["brand_right_rate"], g["misspelling_false_flags"], g.get("misspelling_unconfirmed"),
               f"{g['product_by_words_right']} / {g['product_by_words_any']}",
               f"{g['unrelated_given_a_brand']} / {g['unrelated_photos']}"]]), ""]
     if data["read_rates"]:

@@ -10,6 +10,7 @@ from knockoff.decide.photo_text import (
     MISSPELLED_BRAND_IN_PHOTO,
     TextMatchSettings,
     brand_in_photo,
+    confirm_misspellings,
     find_brand_mentions,
     merge_replica_terms,
     misspelled_brand_in_photo,
@@ -208,3 +209,49 @@ def test_reference_texts_load_rejects_a_damaged_file(tmp_path):
     (tmp_path / "texts.json").write_text('{"format": 1, "photos": {}}', encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="texts.json"):
         ReferenceTexts.load(tmp_path)
+
+
+# -- a misspelling is read twice before it stands ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("first", "again", "how", "read", "state"), [
+    ("Arlo", ("Arla", "Arla", "Aro"), "exact", "Arla", "clear"),        # a slip: the name is printed
+    ("Arlo", ("Arlo", "Arlo.", "ARLO"), "misspelled", "Arlo", "hit"),    # read the same every time
+    ("AKME", ("AKME", "ACME GOODS", "AKME"), "exact", "ACME", "clear"),  # the name, within an alias
+    ("Arlo", ("Arlo", "Ar", "Arlo"), "unconfirmed", "Arlo", "unknown"),  # one reading is no misspelling
+    ("Arlo", (), "unconfirmed", "Arlo", "unknown"),                      # could not be read again
+    ("Adibas", ("Adibas", "Abibas", "Adibas"), "misspelled", "Adibas", "hit"),  # other misspellings of it
+])
+def test_confirm_misspellings(first, again, how, read, state):
+    texts = [photo("Fresh milk", first)]
+    found = find_brand_mentions(texts, BRANDS)
+    assert [m.how for m in found] == ["misspelled"]
+    asked = []
+
+    def reread(photo_number, box):
+        asked.append((photo_number, box))
+        return again
+
+    confirmed = confirm_misspellings(found, BRANDS, reread)
+    assert asked == [(0, 1)]
+    assert [(m.how, m.read) for m in confirmed] == [(how, read)]
+    brand = next(b for b in BRANDS if b.name == confirmed[0].brand)
+    assert misspelled_brand_in_photo(texts, confirmed, brand).state == state
+
+
+def test_confirm_misspellings_of_a_name_of_two_words():
+    texts = [photo("GOD MORCON")]  # one letter from God Morgon, in one line
+    found = find_brand_mentions(texts, BRANDS)
+    assert [(m.how, m.boxes) for m in found] == [("misspelled", (0,))]
+    again = ("GOD MORGON", "GOD MORCON", "GODMORCON")
+    confirmed = confirm_misspellings(found, BRANDS, lambda _photo, _box: again)
+    assert [(m.how, m.read) for m in confirmed] == [("exact", "GOD MORGON")]
+
+
+def test_confirm_misspellings_leaves_other_mentions_alone():
+    found = find_brand_mentions([photo("Arla", "Puma")], BRANDS)
+
+    def never(*_):
+        raise AssertionError("only a misspelling is read again")
+
+    assert confirm_misspellings(found, BRANDS, never) == found

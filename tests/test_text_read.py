@@ -45,6 +45,26 @@ def test_read_text_reads_large_printed_text(size):
 
 
 @pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
+def test_reread_box_reads_the_same_line_from_three_views():
+    from knockoff.decide.photo_text import read_brand_mentions
+    from knockoff.catalog.readers import Brand
+
+    image = _poster("ACNE")
+    text = read_text(image)
+    box = next(b for b in text.boxes if "ACNE" in b.text.upper())
+    again = text_module.reread_box(image, box)
+    assert len(again) == 3 and all("ACNE" in r.upper() for r in again), again
+    found = read_brand_mentions([image], [text], [Brand("Acme"), Brand("Puma")])
+    assert [(m.brand, m.how) for m in found] == [("Acme", "misspelled")]  # printed so, read so three times
+
+
+def test_reread_box_without_a_reader_reads_nothing(monkeypatch, fresh_engines):
+    monkeypatch.setattr(text_module, "_engine", lambda settings: (None, "no reader"))
+    box = text_module.TextBox("ACNE", 0.9, ((0, 0), (10, 0), (10, 5), (0, 5)))
+    assert text_module.reread_box(_poster("ACNE"), box) == ()
+
+
+@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
 def test_read_text_on_a_blank_photo_reads_nothing():
     assert read_text(np.full((200, 300, 3), 255, np.uint8)) == PhotoText((), read_text(_poster("A")).engine)
 

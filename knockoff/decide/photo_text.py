@@ -9,8 +9,8 @@ Keys are only compared, never shown: messages quote the text as read. The produc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from knockoff.catalog.readers import Brand
@@ -24,7 +24,7 @@ from knockoff.decide.signals import (
     replica_terms,
 )
 from knockoff.errors import ConfigError, ResultError
-from knockoff.match.text import PhotoText
+from knockoff.match.text import PhotoText, TextBox, TextReadSettings, reread_box
 from knockoff.match.text_index import has_letter, match_key, words
 
 __all__ = [
@@ -33,7 +33,9 @@ __all__ = [
     "BrandMention",
     "TextMatchSettings",
     "brand_in_photo",
+    "confirm_misspellings",
     "find_brand_mentions",
+    "read_brand_mentions",
     "merge_replica_terms",
     "misspelled_brand_in_photo",
     "photo_replica_terms",
@@ -75,11 +77,12 @@ class TextMatchSettings:
 @dataclass(frozen=True)
 class BrandMention:
     """A catalog brand's name found in a photo: ``how`` is ``exact`` (the name), ``alias`` (one of its
-    aliases) or ``misspelled`` (a near-misspelling of ``spelling``, ``distance`` edits away). ``read`` is the
+    aliases), ``misspelled`` (a near-misspelling of ``spelling``, ``distance`` edits away) or ``unconfirmed`` (a
+    near-misspelling that reading the same text again did not repeat: :func:`confirm_misspellings`). ``read`` is the
     text as read; ``photo`` the photo's position in the listing and ``boxes`` the text boxes it spans."""
 
     brand: str
-    how: Literal["exact", "alias", "misspelled"]
+    how: Literal["exact", "alias", "misspelled", "unconfirmed"]
     read: str
     spelling: str
     distance: int
@@ -272,6 +275,12 @@ def misspelled_brand_in_photo(texts: Sequence[PhotoText], mentions: Sequence[Bra
         spelled = ", ".join(f"'{m.read}'" for m in wrong)
         return Signal(MISSPELLED_BRAND_IN_PHOTO, "hit", f"the photo spells the brand {brand.name} as {spelled}",
                       {"brand": brand.name, "mentions": [m.to_dict() for m in wrong]})
+    unsure = _of(mentions, brand, {"unconfirmed"})
+    if unsure:
+        spelled = ", ".join(f"'{m.read}'" for m in unsure)
+        return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown",
+                      f"the photo may spell the brand {brand.name} as {spelled}, but reading the text again did not "
+                      "give the same letters", {"brand": brand.name, "mentions": [m.to_dict() for m in unsure]})
     reason = text_unavailable(texts)
     if reason:
         return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
@@ -305,3 +314,62 @@ def merge_replica_terms(title: Signal, photo: Signal) -> Signal:
                       {"terms": list(dict.fromkeys(terms)), "sources": sources})
     state: State = "clear" if title.state == photo.state == "clear" else "unknown"
     return Signal(REPLICA_TERMS, state, f"{title.message}; {photo.message}", {"sources": ["title", "photo"]})
+
+
+# -- a misspelling read twice --------------------------------------------------------------------------------
+
+
+Reread = Callable[[int, int], Sequence[str]]
+"""(photo, box) -> the box's line read again from other views (match.text.reread_box), () when it cannot be."""
+
+
+def _reading_spans(reading: str, settings: TextMatchSettings) -> list[_Span]:
+    return _spans([PhotoText((TextBox(reading, 1.0, ((0, 0), (1, 0), (1, 1), (0, 1))),), "reread")], settings.max_join)
+
+
+def _confirmed(mention: BrandMention, readings: Sequence[str], brand: Brand, settings: TextMatchSettings) -> BrandMention:
+    """``mention`` (a misspelling) judged by its line read again: the brand's own spelling in any reading makes
+    it a mention of the name (the first reading slipped on a letter); a near-misspelling of the same spelling in
+    every reading keeps it; anything else (or no reading at all) leaves it ``unconfirmed``."""
+    spans = [_reading_spans(r, settings) for r in readings]
+    for shown, key, how in _spellings(brand):
+        genuine = next((s for found in spans for s in found if _is_spelling(s, key, settings)), None)
+        if genuine is not None:
+            return replace(mention, how=how, read=genuine.read, spelling=shown, distance=0)
+    key = match_key(mention.spelling)
+    repeated = all(any(_near(s, key, settings) for s in found) for found in spans)
+    return mention if spans and repeated else replace(mention, how="unconfirmed")
+
+
+def confirm_misspellings(mentions: Sequence[BrandMention], brands: Iterable[Brand], reread: Reread,
+                         settings: TextMatchSettings | None = None) -> tuple[BrandMention, ...]:
+    """Each near-misspelling read again before it may stand (a misspelled brand is a suspect whoever sells it,
+    and a recogniser misreads a stylised letter now and then: "Arla" as "Arlo"). The lines of its boxes are
+    read again from other views, joined in order (:func:`_confirmed`); other mentions pass unchanged."""
+    settings = settings or TextMatchSettings()
+    by_name = {b.name: b for b in brands}
+    out = []
+    for m in mentions:
+        if m.how != "misspelled" or m.brand not in by_name:
+            out.append(m)
+            continue
+        per_box = [list(reread(m.photo, b)) for b in m.boxes]
+        views = [" ".join(parts) for parts in zip(*per_box)] if all(per_box) else []
+        out.append(_confirmed(m, views, by_name[m.brand], settings))
+    return tuple(out)
+
+
+def read_brand_mentions(images: Sequence[Any], texts: Sequence[PhotoText], brands: Iterable[Brand],
+                        read: TextReadSettings | None = None,
+                        settings: TextMatchSettings | None = None) -> tuple[BrandMention, ...]:
+    """:func:`find_brand_mentions` in ``texts`` (read from ``images``, in order), each misspelling then read
+    again from ``images`` (:func:`confirm_misspellings`, :func:`knockoff.match.text.reread_box`)."""
+    brands = tuple(brands)
+    mentions = find_brand_mentions(texts, brands, settings)
+    if not any(m.how == "misspelled" for m in mentions):
+        return mentions
+
+    def reread(photo: int, box: int) -> tuple[str, ...]:
+        return reread_box(images[photo], texts[photo].boxes[box], read)
+
+    return confirm_misspellings(mentions, brands, reread, settings)

@@ -24,7 +24,7 @@ from knockoff.catalog.readers import Brand, ReferenceImage
 from knockoff.decide.photo_text import (
     BrandMention,
     brand_in_photo,
-    find_brand_mentions,
+    read_brand_mentions,
     merge_replica_terms,
     misspelled_brand_in_photo,
     photo_replica_terms,
@@ -142,7 +142,7 @@ class TextMatcher:
     def read(self, images: Sequence[Image.Image], paths: Sequence[Any]) -> PhotoEvidence:
         """Read every photo's text and find the catalog brands it names."""
         texts = read_texts(images, self.settings.read)
-        mentions = find_brand_mentions(texts, self.brands, self.settings.match)
+        mentions = read_brand_mentions(images, texts, self.brands, self.settings.read, self.settings.match)
         return PhotoEvidence(texts, tuple(str(p) for p in paths), tuple(tuple(i.size) for i in images),  # type: ignore[misc]
                              mentions)
 
@@ -176,7 +176,7 @@ class TextMatcher:
             found = by_brand.get(brand.name)
             if found:
                 product, shown = self.product_words(evidence, brand)
-                exact = [m for m in found if m.how != "misspelled"]
+                exact = [m for m in found if m.how in ("exact", "alias")]
                 ranked.append((0 if exact else 1, -len(shown), brand.key,
                                TextIdentity(brand, product, shown, (exact or found)[0].photo)))
         return min(ranked, key=lambda item: item[:3])[3] if ranked else None
