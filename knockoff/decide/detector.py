@@ -213,13 +213,18 @@ class Detector:
             return error_verdict(listing, loaded.problems, self.engine)
         candidates = self._candidates(hits if hits is not None else self.search(vectors))
         checked: list[_Candidate] = []
-        best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
-        evidence = None
-        if self._policy.text.enabled:
-            settled = self._suspect_without_text(listing, loaded, best)
-            if settled is not None:
-                return settled
-            evidence = self._text_matcher().read(loaded.images, loaded.paths)
+        reading = self._text_matcher().start(loaded.images) if self._policy.text.enabled else None
+        try:  # the text is read (reading.overlap) while the photo match is verified
+            best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
+            evidence = None
+            if self._policy.text.enabled:
+                settled = self._suspect_without_text(listing, loaded, best)
+                if settled is not None:
+                    return settled
+                evidence = self._text_matcher().read(loaded.images, loaded.paths, reading)
+        finally:
+            if reading is not None:
+                reading.cancel()  # nothing when it has finished
         return self._verdict(listing, loaded, best, evidence, checked)
 
     def _suspect_without_text(self, listing: Listing, loaded: ListingImages,
