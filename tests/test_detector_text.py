@@ -34,6 +34,7 @@ from knockoff.match.text import TextReadSettings
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr") is not None
 needs_ocr = pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
 TEXT_ON = Policy(text=TextSettings(enabled=True))
+OVERLAP = Policy(text=TextSettings(enabled=True, read=TextReadSettings(overlap=True)))  # reads during the match
 
 
 def poster(lines: tuple[str, ...], size: tuple[int, int] = (480, 360), background=(250, 248, 240)) -> Image.Image:
@@ -346,10 +347,9 @@ def test_another_brand_named_in_a_matched_photo_is_reported(text_index, tmp_path
                                                ("product", "shop9"), ("copy", "shop9"), ("copy", "acme-store")])
 def test_reading_during_the_photo_match_gives_the_verdict_of_reading_after_it(text_index, listing_photos, photo,
                                                                             seller):
-    after = Policy(text=TextSettings(enabled=True, read=TextReadSettings(overlap=False)))
     fields = {"seller": seller, "title": "Acme scarf", "price": 30, "currency": "USD"}
-    during = _check(text_index, listing_photos[photo], **fields)
-    assert during.to_dict() == _check(text_index, listing_photos[photo], after, **fields).to_dict()
+    during = _check(text_index, listing_photos[photo], OVERLAP, **fields)
+    assert during.to_dict() == _check(text_index, listing_photos[photo], **fields).to_dict()  # overlap off
 
 
 @needs_ocr
@@ -364,17 +364,17 @@ def test_a_reading_started_during_the_match_is_stopped_when_the_match_settles_th
 
     monkeypatch.setattr(Detector, "_start_reading", spy)
     # a copy sold by no named seller at a fifth of the price: begun during the match, stopped when it settles
-    verdict = _check(text_index, listing_photos["copy"], title="scarf", price=6, currency="USD")
+    verdict = _check(text_index, listing_photos["copy"], OVERLAP, title="scarf", price=6, currency="USD")
     assert verdict.verdict == "suspect" and verdict.signal(BRAND_IN_PHOTO).details["not_read"]
     assert len(started) == 1 and started[0].cancelled
     # a likely copy sold by a seller the brand does not authorize: not begun (the match alone likely settles it)
-    verdict = _check(text_index, listing_photos["copy"], seller="shop9", title="scarf", price=30, currency="USD")
+    verdict = _check(text_index, listing_photos["copy"], OVERLAP, seller="shop9", title="scarf", price=30,
+                     currency="USD")
     assert verdict.verdict == "suspect" and verdict.signal(BRAND_IN_PHOTO).details["not_read"]
     assert len(started) == 2 and started[1] is None
     # the same copy sold by the brand's own seller needs its text: read during the match
-    verdict = _check(text_index, listing_photos["copy"], seller="acme-store", title="Acme scarf", price=30,
+    verdict = _check(text_index, listing_photos["copy"], OVERLAP, seller="acme-store", title="Acme scarf", price=30,
                      currency="USD")
     assert verdict.signal(BRAND_IN_PHOTO).state == "clear" and len(started) == 3 and started[2] is not None
-    off = Policy(text=TextSettings(enabled=True, read=TextReadSettings(overlap=False)))
-    _check(text_index, listing_photos["genuine"], off, seller="shop9")
-    assert len(started) == 4 and started[3] is None  # overlap off: nothing is begun, the text is read after
+    _check(text_index, listing_photos["genuine"], seller="shop9")
+    assert len(started) == 4 and started[3] is None  # overlap off (the default): the text is read after the match

@@ -106,9 +106,12 @@ class TextReadSettings:
     ``threads``: the text detector's onnxruntime threads, and how many lines are recognised at once (each on
     one thread); 0: every CPU this process may use. Idle threads sleep rather than spin, so that a shared CPU
     is not kept busy waiting;
-    ``overlap``: a check reads the photos' text while it verifies the photo match (:func:`start_reading`), on
-    the cores the match leaves idle, and stops reading when the match alone settles the verdict; off, the text
-    is read after the match, only when it is needed (less CPU time a listing on a machine with no idle core).
+    ``overlap`` (off by default): a check reads the photos' text while it verifies the photo match
+    (:func:`start_reading`), on the cores the match leaves idle, and stops reading when the match alone settles
+    the verdict. It shortens one check on an idle machine, but measured on 2 busy shared cores a scan was slower
+    with it (0.29x against 0.36x the speed of a scan without text; ``benchmarks/bench_text_scan.py``): reading
+    then competes with the match for the same cores, and a reading stopped early is CPU time thrown away. Off,
+    the text is read after the match, only when the verdict needs it.
     """
 
     det_side: int = 640
@@ -117,7 +120,7 @@ class TextReadSettings:
     max_boxes: int = 8
     min_score: float = 0.5
     threads: int = 0
-    overlap: bool = True
+    overlap: bool = False
 
     def __post_init__(self) -> None:
         ints = {"det_side": (64, 2000), "min_height": (0, 200), "max_boxes": (1, 10_000), "threads": (0, 1024)}
