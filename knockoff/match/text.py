@@ -108,10 +108,11 @@ class TextReadSettings:
     is not kept busy waiting;
     ``overlap`` (off by default): a check reads the photos' text while it verifies the photo match
     (:func:`start_reading`), on the cores the match leaves idle, and stops reading when the match alone settles
-    the verdict. It shortens one check on an idle machine, but measured on 2 busy shared cores a scan was slower
-    with it (0.29x against 0.36x the speed of a scan without text; ``benchmarks/bench_text_scan.py``): reading
-    then competes with the match for the same cores, and a reading stopped early is CPU time thrown away. Off,
-    the text is read after the match, only when the verdict needs it.
+    the verdict. It can shorten one check on an idle machine, but on 2 busy shared cores it did not speed up a
+    scan (0.33x the speed of a scan without text with it and without it in one run, 0.29x against 0.36x in
+    another; ``benchmarks/bench_text_scan.py``): reading then competes with the match for the same cores, and a
+    reading stopped early is CPU time thrown away. Off, the text is read after the match, only when the verdict
+    needs it.
     """
 
     det_side: int = 640
