@@ -286,15 +286,23 @@ def bench_speed(n: int, det_sides: list[int], threads: list[int], rounds: int = 
     return rows
 
 
-def bench_read_rates(n: int, det_sides: list[int]) -> list[dict[str, Any]]:
-    """The grocery brand-read rate at each detection size (same photos)."""
+def bench_read_rates(n: int, variants: list[tuple[int, float]], n_printed: int = 0) -> list[dict[str, Any]]:
+    """The grocery brand-read rate (and, with ``n_printed``, the printed set's misspelling flag and genuine read
+    rates) at each (detection size, largest enlargement), same photos."""
     rows = []
-    for side in det_sides:
-        result = bench_grocery(n, TextReadSettings(det_side=side), with_unrelated=False)
+    for side, upscale in variants:
+        read = TextReadSettings(det_side=side, max_upscale=upscale)
+        result = bench_grocery(n, read, with_unrelated=False)
         if "skipped" in result:
             return []
-        rows.append({"det_side": side, "n": result["n_photos"], "right": result["brand"].get("right", 0),
-                     "wrong": result["brand_wrong"], "misspelling_false_flags": result["misspelling_false_flags"]})
+        row = {"det_side": side, "max_upscale": upscale, "n": result["n_photos"],
+               "right": result["brand"].get("right", 0), "wrong": result["brand_wrong"],
+               "misspelling_false_flags": result["misspelling_false_flags"]}
+        if n_printed:
+            printed = bench_printed(n_printed, read)["ocr"]
+            row.update({"printed_n": n_printed, **{f"printed_{k}": printed[k] for k in
+                        ("misspelled_flagged", "genuine_flagged_misspelled", "genuine_read", "unrelated_given_a_brand")}})
+        rows.append(row)
     return rows
 
 
@@ -339,6 +347,10 @@ def main() -> None:
     parser.add_argument("--printed", type=int, help="synthetic cases (default 3000; quick 300)")
     parser.add_argument("--grocery", type=int, help="grocery photos (default 150; quick 40)")
     parser.add_argument("--det-sides", default="480,640,736", help="detection sizes to compare")
+    parser.add_argument("--max-upscales", default="2.0",
+                        help="largest enlargements the rates part compares (with each of --det-sides)")
+    parser.add_argument("--rates-printed", type=int, default=0,
+                        help="printed cases the rates part also reads at each setting (default 0: none)")
     parser.add_argument("--parts", default="speed,rates,grocery,printed", help="what to run (comma-separated)")
     parser.add_argument("--threads", default="0,1", help="onnxruntime thread counts the speed part compares")
     parser.add_argument("--speed-photos", type=int, default=40, help="photos of each kind the speed part reads")
@@ -356,7 +368,9 @@ def main() -> None:
     threads = [int(t) for t in args.threads.split(",")]
     data["speed"] = bench_speed(args.speed_photos, sides, threads) if "speed" in parts else []
     rates = "rates" in parts
-    data["read_rates"] = bench_read_rates(min(n_grocery, 60), [s for s in sides if s != read.det_side]) if rates else []
+    variants = [(side, float(up)) for side in sides for up in args.max_upscales.split(",")
+                if (side, float(up)) != (read.det_side, read.max_upscale)]
+    data["read_rates"] = bench_read_rates(min(n_grocery, 60), variants, args.rates_printed) if rates else []
     data["grocery"] = bench_grocery(n_grocery, read) if "grocery" in parts else {"skipped": "not run (--parts)"}
     data["printed"] = bench_printed(n_printed if "printed" in parts else 0, read)
     markdown = _markdown(data)

@@ -20,6 +20,7 @@ Results: benchmarks/results/text_check(.quick).{json,md}.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -51,16 +52,18 @@ def measure(root: Path, limit: int, read: TextReadSettings) -> dict[str, Any]:
     for detector in (off, on):  # warm up: the OCR engine and the verifier are created on first use
         detector.check(listings[0].listing)
     seconds = {"off": 0.0, "on": 0.0}
+    cpu = {"off": 0.0, "on": 0.0}  # this process's CPU seconds, all its threads (the reader's included)
     rows = []
     for n, item in enumerate(listings):
         order = (("off", off), ("on", on)) if n % 2 == 0 else (("on", on), ("off", off))
         verdicts = {}
         for name, detector in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             verdicts[name] = detector.check(item.listing)
             seconds[name] += time.perf_counter() - start
+            cpu[name] += time.process_time() - start_cpu
         rows.append((item, verdicts["off"], verdicts["on"]))
-    return {"n": len(rows), "seconds": seconds, "rows": rows}
+    return {"n": len(rows), "seconds": seconds, "cpu": cpu, "rows": rows}
 
 
 def _flag_rate(rows: list, kind: str) -> tuple[int, int]:
@@ -74,6 +77,8 @@ def summarise(name: str, result: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "set": name, "listings": result["n"],
         "ratio_on_over_off": round(seconds["off"] / seconds["on"], 3) if seconds["on"] else None,
+        "cpu_ratio_on_over_off": round(result["cpu"]["off"] / result["cpu"]["on"], 3) if result["cpu"]["on"] else None,
+        "cpu_s_per_listing_off": round(result["cpu"]["off"] / result["n"], 3) if result["n"] else None,
         "text_not_read": sum(_not_read(on) for _, _, on in rows),
         "verdicts_changed_by_text": sum(off.verdict != on.verdict for _, off, on in rows),
         "suspects_off": sum(off.verdict == "suspect" for _, off, _ in rows),
@@ -94,24 +99,32 @@ def main() -> None:
     parser.add_argument("--printed", type=int, default=None, help="printed listings (default 30 quick, 120 full)")
     parser.add_argument("--det-side", type=int, default=TextReadSettings().det_side,
                         help="the text detector's photo side with text on (TextReadSettings.det_side)")
+    parser.add_argument("--threads", type=int, default=TextReadSettings().threads,
+                        help="the text reader's threads (TextReadSettings.threads; 0: every CPU)")
+    parser.add_argument("--overlap", action="store_true",
+                        help="read the text during the photo match, not after it (TextReadSettings.overlap on)")
     parser.add_argument("--name", default=None, help="results file name (default text_check[.quick])")
     args = parser.parse_args()
     n_printed = args.printed or (30 if args.quick else 120)
+    load = [os.getloadavg()[0], 0.0]
     with tempfile.TemporaryDirectory() as tmp:
         printed = make_printed_set(Path(tmp) / "printed", n_listings=n_printed, seed=0).root
         labeled = make_labeled_set(Path(tmp) / "labeled", n_brands=3 if args.quick else 4,
                                    listings_per_product=2 if args.quick else 3,
                                    n_unrelated=4 if args.quick else 10, seed=0).root
-        read = TextReadSettings(det_side=args.det_side)
+        read = TextReadSettings(det_side=args.det_side, threads=args.threads, overlap=args.overlap)
         summaries = [summarise("printed", measure(printed, n_printed, read)),
                      summarise("labeled-mix", measure(labeled, 10_000, read))]
+    load[1] = os.getloadavg()[0]
     headers = list(dict.fromkeys(k for s in summaries for k in s))
     table = [[s.get(h, "") for h in headers] for s in summaries]
     print(text_table(headers, table))
     name = args.name or ("text_check.quick" if args.quick else "text_check")
     markdown = ("Full Detector.check with text on vs off (same index, interleaved per listing); "
-                f"ratio = throughput on / off; text read with {vars(read)}.\n\n" + markdown_table(headers, table))
-    write_results(name, {"quick": args.quick, "read_settings": vars(read), "summaries": summaries}, markdown)
+                f"ratio = throughput on / off (wall time), cpu_ratio = CPU seconds off / on (this process, all threads); "
+                f"text read with {vars(read)}; 1-min load average at the start {load[0]:.1f}, at the end {load[1]:.1f} "
+                f"(2 CPUs shared with other work).\n\n" + markdown_table(headers, table))
+    write_results(name, {"quick": args.quick, "read_settings": vars(read), "load_average": load, "summaries": summaries}, markdown)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,12 @@ from knockoff.decide.signals import (
 from knockoff.errors import IndexCorruptError, PolicyError
 from knockoff.evaluate.edits import load_font
 from knockoff.match.index import ReferenceIndex, build_index
+from knockoff.match.text import TextReadSettings
 
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr") is not None
 needs_ocr = pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
 TEXT_ON = Policy(text=TextSettings(enabled=True))
+OVERLAP = Policy(text=TextSettings(enabled=True, read=TextReadSettings(overlap=True)))  # reads during the match
 
 
 def poster(lines: tuple[str, ...], size: tuple[int, int] = (480, 360), background=(250, 248, 240)) -> Image.Image:
@@ -338,3 +340,41 @@ def test_another_brand_named_in_a_matched_photo_is_reported(text_index, tmp_path
     named = verdict.signal(BRAND_IN_PHOTO)
     assert named.details["other_brands"] == ["Norda"] and "also names Norda" in named.message
     assert any(m["brand"] == "Norda" for m in named.details["mentions"]) and "photo_text" in named.details
+
+
+@needs_ocr
+@pytest.mark.parametrize(("photo", "seller"), [("genuine", "shop9"), ("misspelled", "acme-store"),
+                                               ("product", "shop9"), ("copy", "shop9"), ("copy", "acme-store")])
+def test_reading_during_the_photo_match_gives_the_verdict_of_reading_after_it(text_index, listing_photos, photo,
+                                                                            seller):
+    fields = {"seller": seller, "title": "Acme scarf", "price": 30, "currency": "USD"}
+    during = _check(text_index, listing_photos[photo], OVERLAP, **fields)
+    assert during.to_dict() == _check(text_index, listing_photos[photo], **fields).to_dict()  # overlap off
+
+
+@needs_ocr
+def test_a_reading_started_during_the_match_is_stopped_when_the_match_settles_the_verdict(text_index, listing_photos,
+                                                                                        monkeypatch):
+    started = []
+    real_start = Detector._start_reading
+
+    def spy(self, *args):
+        started.append(real_start(self, *args))
+        return started[-1]
+
+    monkeypatch.setattr(Detector, "_start_reading", spy)
+    # a copy sold by no named seller at a fifth of the price: begun during the match, stopped when it settles
+    verdict = _check(text_index, listing_photos["copy"], OVERLAP, title="scarf", price=6, currency="USD")
+    assert verdict.verdict == "suspect" and verdict.signal(BRAND_IN_PHOTO).details["not_read"]
+    assert len(started) == 1 and started[0].cancelled
+    # a likely copy sold by a seller the brand does not authorize: not begun (the match alone likely settles it)
+    verdict = _check(text_index, listing_photos["copy"], OVERLAP, seller="shop9", title="scarf", price=30,
+                     currency="USD")
+    assert verdict.verdict == "suspect" and verdict.signal(BRAND_IN_PHOTO).details["not_read"]
+    assert len(started) == 2 and started[1] is None
+    # the same copy sold by the brand's own seller needs its text: read during the match
+    verdict = _check(text_index, listing_photos["copy"], OVERLAP, seller="acme-store", title="Acme scarf", price=30,
+                     currency="USD")
+    assert verdict.signal(BRAND_IN_PHOTO).state == "clear" and len(started) == 3 and started[2] is not None
+    _check(text_index, listing_photos["genuine"], seller="shop9")
+    assert len(started) == 4 and started[3] is None  # overlap off (the default): the text is read after the match

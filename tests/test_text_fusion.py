@@ -238,7 +238,7 @@ def test_the_text_brand_lets_the_packaging_choose_among_its_products(look_alike,
     rephotograph(Image.open(look_alike / "wallet.png"), seed=1).save(shot, quality=90)
     read = (photo(printed),)
 
-    def printed_text(self, images, paths):
+    def printed_text(self, images, paths, reading=None):
         return PhotoEvidence(read, (str(shot),), ((100, 100),), find_brand_mentions(read, self.brands))
 
     monkeypatch.setattr(detector_module, "reader_status", lambda settings=None: None)  # no OCR engine needed

@@ -103,11 +103,11 @@ class _FakeModels:
         self.crops: list[np.ndarray] = []
         self.score = score
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
+    def detect(self, image: np.ndarray, options=None) -> np.ndarray:
         self.det_shapes.append(image.shape)
         return _box(64, 64, 128, 32)[None]
 
-    def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def recognise(self, crops: list[np.ndarray], options=None) -> list[tuple[str, float]]:
         self.crops.extend(crops)
         return [("ACME", self.score) for _ in crops]
 
@@ -190,3 +190,17 @@ def test_models_loaded_before_a_fork_are_loaded_again(monkeypatch):
     read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings())
     assert fresh.det_shapes and not inherited.det_shapes
     assert text_module._engines == {0: fresh}
+
+
+@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
+def test_terminated_run_options_stop_detection_and_recognition():
+    from knockoff.match.ocr_models import load_models
+
+    models = load_models(1)
+    stopped = models.run_options()
+    stopped.terminate = True
+    with pytest.raises(Exception, match="terminate"):
+        models.detect(np.zeros((64, 64, 3), np.uint8), stopped)
+    with pytest.raises(Exception, match="terminate"):
+        models.recognise([np.zeros((20, 60, 3), np.uint8)] * 2, stopped)
+    assert models.detect(np.zeros((64, 64, 3), np.uint8), models.run_options()).shape == (0, 4, 2)  # fresh options run

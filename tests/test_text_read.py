@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import os
+import threading
 import hashlib
 import importlib.util
 
@@ -13,7 +15,8 @@ from PIL import Image, ImageDraw
 from knockoff.evaluate.edits import load_font
 from knockoff.evaluate.printed import PRINTED_KINDS, make_printed_set, misspell, printed_cases
 from knockoff.match import text as text_module
-from knockoff.match.text import PhotoText, TextBox, TextReadSettings, read_text
+from knockoff.errors import ResultError
+from knockoff.match.text import PhotoText, TextBox, TextReadSettings, read_text, read_texts, start_reading
 
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr") is not None
 
@@ -85,7 +88,7 @@ def test_missing_engine_makes_text_unavailable_not_clear(monkeypatch, fresh_engi
 
 
 @pytest.mark.parametrize("kwargs", [{"det_side": 10}, {"max_upscale": 0.5}, {"min_height": -1},
-                                    {"min_score": 1.0}, {"threads": -2}])
+                                    {"min_score": 1.0}, {"threads": -2}, {"overlap": "yes"}, {"overlap": 1}])
 def test_read_settings_are_validated(kwargs):
     with pytest.raises(ValueError):
         TextReadSettings(**kwargs)
@@ -139,3 +142,68 @@ def test_make_printed_set_writes_a_labeled_set(tmp_path):
     with pytest.raises(FileExistsError):
         make_printed_set(tmp_path / "set", n_listings=3)
     assert again.n_listings == 12
+
+
+class _BlockingEngine:
+    """A text engine whose detection runs until its run options are terminated (as onnxruntime's do), or fails
+    at once with ``fail``."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.pid = os.getpid()
+        self.fail = fail
+        self.entered = threading.Event()
+        self.options: list[object] = []
+
+    def run_options(self):
+        options = type("Options", (), {"terminate": False})()
+        self.options.append(options)
+        return options
+
+    def detect(self, image, options=None):
+        self.entered.set()
+        if self.fail is not None:
+            raise self.fail
+        for _ in range(500):
+            if options is not None and options.terminate:
+                raise RuntimeError("Exiting due to terminate flag being set to true")
+            threading.Event().wait(0.01)
+        raise AssertionError("the detection was never terminated")
+
+    def recognise(self, crops, options=None):
+        return [("X", 1.0) for _ in crops]
+
+
+def test_a_cancelled_reading_terminates_the_run_in_progress_and_has_no_result(monkeypatch, fresh_engines):
+    engine = _BlockingEngine()
+    monkeypatch.setitem(text_module._engines, 0, engine)
+    reading = start_reading([_poster("ACME"), _poster("NORDA")])
+    assert engine.entered.wait(5)
+    reading.cancel()
+    with pytest.raises(ResultError, match="cancelled"):
+        reading.result()
+    assert reading.cancelled and engine.options[0].terminate
+    reading.cancel()  # again: nothing
+
+
+def test_a_reading_that_fails_on_its_own_raises_its_error(monkeypatch, fresh_engines):
+    monkeypatch.setitem(text_module._engines, 0, _BlockingEngine(fail=ValueError("bad tensor")))
+    reading = start_reading([_poster("ACME")])
+    with pytest.raises(ValueError, match="bad tensor"):
+        reading.result()
+    assert not reading.cancelled
+
+
+def test_a_reading_without_an_engine_says_why_per_photo(monkeypatch, fresh_engines):
+    monkeypatch.setitem(text_module._failures, 0, "no engine here")
+    texts = start_reading([_poster("A"), _poster("B")]).result()
+    assert [t.unavailable for t in texts] == ["no engine here"] * 2
+
+
+@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
+def test_a_background_reading_reads_what_read_texts_reads_and_survives_a_cancel():
+    photos = [_poster("KNOCKOFF"), np.full((200, 300, 3), 255, np.uint8), _poster("ACME", (960, 640))]
+    stopped = start_reading([_poster("NORDA", (1600, 1067))] * 3)
+    stopped.cancel()  # terminates the onnxruntime run in progress; the engine is fine afterwards
+    with pytest.raises(ResultError):
+        stopped.result()
+    assert start_reading(photos).result() == read_texts(photos)

@@ -30,7 +30,7 @@ from knockoff.decide.text_evidence import (
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
 from knockoff.errors import ConfigError, ImageError
 from knockoff.match.index import Hit, ReferenceIndex
-from knockoff.match.text import reader_status
+from knockoff.match.text import TextReading, reader_status
 from knockoff.match.text_index import product_key
 
 __all__ = ["DEFAULT_MAX_SIDE", "VERDICTS", "Detector", "ListingImages", "Match", "Reason", "Verdict",
@@ -213,14 +213,35 @@ class Detector:
             return error_verdict(listing, loaded.problems, self.engine)
         candidates = self._candidates(hits if hits is not None else self.search(vectors))
         checked: list[_Candidate] = []
-        best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
-        evidence = None
-        if self._policy.text.enabled:
-            settled = self._suspect_without_text(listing, loaded, best)
-            if settled is not None:
-                return settled
-            evidence = self._text_matcher().read(loaded.images, loaded.paths)
+        reading = self._start_reading(listing, loaded, candidates)
+        try:
+            best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
+            evidence = None
+            if self._policy.text.enabled:
+                settled = self._suspect_without_text(listing, loaded, best)
+                if settled is not None:
+                    return settled
+                evidence = self._text_matcher().read(loaded.images, loaded.paths, reading)
+        finally:
+            if reading is not None:
+                reading.cancel()  # nothing when it has finished
         return self._verdict(listing, loaded, best, evidence, checked)
+
+    def _start_reading(self, listing: Listing, loaded: ListingImages,
+                       candidates: list[_Candidate]) -> TextReading | None:
+        """The reading of the photos' text to run while the photo match is verified (``text.read.overlap``: on
+        the cores the match leaves idle), or None: then the text is read after the match, only when the verdict
+        needs it. None too for a likely copy sold by a seller its brand does not authorize (a candidate at the
+        engine's near-copy similarity or above): the match alone then likely makes it a suspect, and a reading
+        begun would mostly be thrown away. This chooses only when the text is read, never what is decided."""
+        if not self._policy.text.enabled:
+            return None
+        top = candidates[0] if candidates else None
+        if top is not None and top.hit.similarity >= self._thresholds.near_copy:
+            brand = self._index.brand(top.hit.reference.brand)
+            if brand is not None and sig.seller_authorized(brand, listing.seller) is False:
+                return None
+        return self._text_matcher().start(loaded.images)
 
     def _suspect_without_text(self, listing: Listing, loaded: ListingImages,
                               best: _Candidate | None) -> Verdict | None:

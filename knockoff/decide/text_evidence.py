@@ -31,7 +31,7 @@ from knockoff.decide.photo_text import (
 )
 from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
-from knockoff.match.text import PhotoText, read_texts
+from knockoff.match.text import PhotoText, TextReading, read_texts, start_reading
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
 from knockoff.match.verify import PackagingSettings, pick_same_package
 
@@ -139,9 +139,16 @@ class TextMatcher:
             for key in reference_texts.products.words:
                 self._products.setdefault(split_product_key(key)[0], []).append(key)
 
-    def read(self, images: Sequence[Image.Image], paths: Sequence[Any]) -> PhotoEvidence:
-        """Read every photo's text and find the catalog brands it names."""
-        texts = read_texts(images, self.settings.read)
+    def start(self, images: Sequence[Image.Image]) -> TextReading | None:
+        """Start reading the photos' text in the background, for :meth:`read` (None when
+        ``settings.read.overlap`` is off: then :meth:`read` reads them)."""
+        return start_reading(images, self.settings.read) if self.settings.read.overlap else None
+
+    def read(self, images: Sequence[Image.Image], paths: Sequence[Any],
+             reading: TextReading | None = None) -> PhotoEvidence:
+        """Read every photo's text (or wait for ``reading`` of them, :meth:`start`) and find the catalog brands it
+        names."""
+        texts = reading.result() if reading is not None else read_texts(images, self.settings.read)
         mentions = read_brand_mentions(images, texts, self.brands, self.settings.read, self.settings.match)
         return PhotoEvidence(texts, tuple(str(p) for p in paths), tuple(tuple(i.size) for i in images),  # type: ignore[misc]
                              mentions)

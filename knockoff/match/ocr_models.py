@@ -71,9 +71,18 @@ class OcrModels:
     pool: ThreadPoolExecutor | None
     pid: int = field(default_factory=os.getpid)
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def run_options() -> Any:
+        """New onnxruntime run options: setting their ``terminate`` from another thread stops the runs given them
+        (they then raise)."""
+        import onnxruntime as ort  # noqa: PLC0415 (heavy, optional; loaded with the models)
+
+        return ort.RunOptions()
+
+    def detect(self, image: np.ndarray, options: Any = None) -> np.ndarray:
         """Text boxes (N x 4 x 2 corner points, clockwise from top-left, float32) in ``image``'s pixels (BGR uint8).
-        The detector sees the image resized to sides that are multiples of 32 (:func:`det_size`), as in rapidocr."""
+        The detector sees the image resized to sides that are multiples of 32 (:func:`det_size`), as in rapidocr.
+        ``options``: :meth:`run_options` to run with (None: the defaults)."""
         import cv2  # noqa: PLC0415 (heavy)
 
         height, width = image.shape[:2]
@@ -81,20 +90,20 @@ class OcrModels:
         resized = image if size == (width, height) else cv2.resize(image, size)
         tensor = np.ascontiguousarray(((resized.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None])
         name = self.det.get_inputs()[0].name
-        preds = self.det.run(None, {name: tensor})[0]
+        preds = self.det.run(None, {name: tensor}, options)[0]
         boxes, _scores = self.boxes_from_map(preds, (height, width))  # mapped back to the image's pixels
         return np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
 
-    def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def recognise(self, crops: list[np.ndarray], options: Any = None) -> list[tuple[str, float]]:
         """The text of each crop (a text line, BGR uint8) and the recogniser's confidence in [0, 1]."""
         if self.pool is None or len(crops) < 2:
-            return [self._recognise_one(c) for c in crops]
-        return list(self.pool.map(self._recognise_one, crops))
+            return [self._recognise_one(c, options) for c in crops]
+        return list(self.pool.map(self._recognise_one, crops, [options] * len(crops)))
 
-    def _recognise_one(self, crop: np.ndarray) -> tuple[str, float]:
+    def _recognise_one(self, crop: np.ndarray, options: Any = None) -> tuple[str, float]:
         tensor, ratio = rec_input(crop)
         name = self.rec.get_inputs()[0].name
-        preds = self.rec.run(None, {name: tensor})[0]
+        preds = self.rec.run(None, {name: tensor}, options)[0]
         lines, _words = self.decode(preds, False, wh_ratio_list=[ratio], max_wh_ratio=tensor.shape[3] / REC_HEIGHT)
         text, score = lines[0]
         return str(text).strip(), min(1.0, max(0.0, float(score)))

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,8 @@ from PIL import Image
 
 from knockoff.errors import ConfigError, ResultError
 
-__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "box_height", "choose_boxes", "detection_size",
-           "read_text", "read_texts", "reader_status", "reread_box"]
+__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes",
+           "detection_size", "read_text", "read_texts", "reader_status", "reread_box", "start_reading"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,14 @@ class TextReadSettings:
     is less sure of are dropped;
     ``threads``: the text detector's onnxruntime threads, and how many lines are recognised at once (each on
     one thread); 0: every CPU this process may use. Idle threads sleep rather than spin, so that a shared CPU
-    is not kept busy waiting.
+    is not kept busy waiting;
+    ``overlap`` (off by default): a check reads the photos' text while it verifies the photo match
+    (:func:`start_reading`), on the cores the match leaves idle, and stops reading when the match alone settles
+    the verdict. It can shorten one check on an idle machine, but on 2 busy shared cores it did not speed up a
+    scan (0.33x the speed of a scan without text with it and without it in one run, 0.29x against 0.36x in
+    another; ``benchmarks/bench_text_scan.py``): reading then competes with the match for the same cores, and a
+    reading stopped early is CPU time thrown away. Off, the text is read after the match, only when the verdict
+    needs it.
     """
 
     det_side: int = 640
@@ -113,6 +121,7 @@ class TextReadSettings:
     max_boxes: int = 8
     min_score: float = 0.5
     threads: int = 0
+    overlap: bool = False
 
     def __post_init__(self) -> None:
         ints = {"det_side": (64, 2000), "min_height": (0, 200), "max_boxes": (1, 10_000), "threads": (0, 1024)}
@@ -124,6 +133,8 @@ class TextReadSettings:
             raise ConfigError(f"max_upscale must be in [1, 4], got {self.max_upscale!r}")
         if not _is_number(self.min_score) or not 0.0 <= self.min_score < 1.0:
             raise ConfigError(f"min_score must be in [0, 1), got {self.min_score!r}")
+        if not isinstance(self.overlap, bool):
+            raise ConfigError(f"overlap must be true or false, got {self.overlap!r}")
 
 
 def _is_int(value: Any) -> bool:
@@ -240,14 +251,14 @@ def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(crop)) if height >= 1.5 * width else crop
 
 
-def _read(engine: Any, bgr: np.ndarray, settings: TextReadSettings) -> tuple[TextBox, ...]:
+def _read(engine: Any, bgr: np.ndarray, settings: TextReadSettings, options: Any = None) -> tuple[TextBox, ...]:
     """Detect on the photo sized for detection; recognise each chosen box from the sharper of the original
-    and the sized photo; boxes in the original's pixels."""
+    and the sized photo; boxes in the original's pixels. ``options``: the engine's run options (to stop it)."""
     sized, back = _sized(bgr, settings)
-    boxes = engine.detect(sized)
+    boxes = engine.detect(sized, options)
     source, factor = (bgr, back) if back > 1.0 else (sized, 1.0)
     chosen = [boxes[i] for i in choose_boxes(boxes, settings.min_height, settings.max_boxes)]
-    read = engine.recognise([_crop(source, points * factor) for points in chosen])
+    read = engine.recognise([_crop(source, points * factor) for points in chosen], options)
     kept = []
     for points, (text, score) in zip(chosen, read):
         if text and score >= settings.min_score:
@@ -266,10 +277,15 @@ def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None
     engine, reason = _engine(settings)
     if engine is None:
         return PhotoText((), ENGINE_NAME, unavailable=reason)
+    return _read_photo(engine, image, settings)
+
+
+def _read_photo(engine: Any, image: Image.Image | np.ndarray, settings: TextReadSettings,
+                options: Any = None) -> PhotoText:
     bgr = _as_bgr_array(image)
     if min(bgr.shape[:2]) < 8:
         return PhotoText((), ENGINE_NAME)
-    return PhotoText(_read(engine, bgr, settings), ENGINE_NAME)
+    return PhotoText(_read(engine, bgr, settings, options), ENGINE_NAME)
 
 
 def read_texts(
@@ -302,3 +318,73 @@ def reread_box(image: Image.Image | np.ndarray, box: TextBox,
         return ()
     crop = _crop(_as_bgr_array(image), np.asarray(box.box, dtype=np.float32))
     return tuple(text for text, _score in engine.recognise(_views(crop)))
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, the threads that run background readings)
+READING_THREADS = 4  # readings in flight at once (one a listing being checked); more wait for a thread
+
+
+def _reading_pool() -> ThreadPoolExecutor:
+    """This process's threads for :class:`TextReading` (a forked child makes its own)."""
+    global _pool  # noqa: PLW0603 - one pool a process, created on first use
+    with _lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(READING_THREADS, thread_name_prefix="knockoff-text-read"))
+        return _pool[1]
+
+
+class TextReading:
+    """The text of a listing's photos, read in a background thread (:func:`start_reading`). :meth:`result` waits
+    for it; :meth:`cancel` stops it: the onnxruntime run in progress is terminated and no further photo is read
+    (a cancelled reading has no result)."""
+
+    def __init__(self, images: Sequence[Image.Image | np.ndarray], settings: TextReadSettings | None = None):
+        self._settings = settings or TextReadSettings()
+        self._stopped = threading.Event()
+        self._options: Any = None
+        self._future: Future[tuple[PhotoText, ...] | None] = _reading_pool().submit(self._run, list(images))
+
+    def _run(self, images: list[Image.Image | np.ndarray]) -> tuple[PhotoText, ...] | None:
+        engine, reason = _engine(self._settings)
+        if engine is None:
+            return tuple(PhotoText((), ENGINE_NAME, unavailable=reason) for _ in images)
+        self._options = engine.run_options()
+        if self._stopped.is_set():  # cancelled before the options were there to terminate
+            return None
+        texts = []
+        try:
+            for image in images:
+                if self._stopped.is_set():
+                    return None
+                texts.append(_read_photo(engine, image, self._settings, self._options))
+        except Exception:
+            if self._stopped.is_set():  # the run was terminated on purpose
+                return None
+            raise
+        return tuple(texts)
+
+    def result(self) -> tuple[PhotoText, ...]:
+        """Each photo's text (waits for the reading; raises what reading raised)."""
+        texts = self._future.result()
+        if texts is None:
+            raise ResultError("the text reading was cancelled before it finished")
+        return texts
+
+    def cancel(self) -> None:
+        """Stop reading (nothing when it has finished)."""
+        self._stopped.set()
+        options = self._options
+        if options is not None:
+            options.terminate = True
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._stopped.is_set()
+
+
+def start_reading(images: Sequence[Image.Image | np.ndarray],
+                  settings: TextReadSettings | None = None) -> TextReading:
+    """Start reading the text of ``images`` in a background thread (:class:`TextReading`), so that a check can
+    verify its photo match meanwhile; photos are read one after the other, as :func:`read_texts` reads them."""
+    return TextReading(images, settings)
