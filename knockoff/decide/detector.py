@@ -466,7 +466,21 @@ class Detector:
         return sig.visual_match(best.hit.similarity, ref.label, near_copy=self._thresholds.near_copy,
                                 match=self._thresholds.match_floor(self.verifier is not None),
                                 verified_copy=verified, same_package=package, refuted=refuted,
-                                unconfirmed=None if refuted else failed)
+                                unconfirmed=None if refuted else failed, too_plain=self._too_plain(verification))
+
+    def _too_plain(self, verification: Any) -> str | None:
+        """Why the listing photo has too little detail to be compared with the official photo by local features
+        (None: it has enough): fewer keypoints than a copy's proof needs matching, where the official photo has
+        that many (a copy keeps its original's detail; a near-uniform photo, e.g. sky, has none). An official
+        photo as plain as the listing's leaves the global similarity as the only evidence (a guess, ``review``)."""
+        if verification is None or verification.verified or None in (verification.listing_keypoints,
+                                                                      verification.reference_keypoints):
+            return None
+        needed = self.verifier.settings.min_inliers
+        if verification.listing_keypoints >= needed or verification.reference_keypoints < needed:
+            return None
+        return (f"{verification.listing_keypoints} keypoints in it, {verification.reference_keypoints} in the "
+                f"official photo; a copy's proof needs {needed} matching")
 
     def _risk_signals(self, listing: Listing, match: Match, evidence: PhotoEvidence | None = None,
                       product_words: tuple[str, ...] | None = None) -> tuple[sig.Signal, ...]:

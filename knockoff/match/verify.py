@@ -188,6 +188,11 @@ class GeometricMatch:
     #: the fitted 3x3 homography, row by row: reference pixels -> listing pixels, both in the verifier's
     #: resized images (of the mirrored listing photo when ``mirrored``); empty when none was fitted
     homography: tuple[float, ...] = field(default=(), repr=False)
+    #: SIFT keypoints found in the listing photo (at ``max_side``; None: not counted): below the copy check's
+    #: ``min_inliers`` the photo has too little detail for any proof (a near-uniform photo)
+    listing_keypoints: int | None = None
+    #: SIFT keypoints found in the official photo (at ``max_side``; None: not counted)
+    reference_keypoints: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -530,7 +535,8 @@ class GeometricVerifier:
         """Whether ``listing`` shows ``reference`` (possibly cropped, mirrored, rotated, pasted into a frame)."""
         listing_features = self._listing_features(listing) if isinstance(listing, Image.Image) else listing
         reference_features = self.features(reference) if isinstance(reference, Image.Image) else reference
-        result = self._match_either_way(listing_features, reference_features)
+        counts = {"listing_keypoints": len(listing_features), "reference_keypoints": len(reference_features)}
+        result = replace(self._match_either_way(listing_features, reference_features), **counts)
         if result.verified:
             return result
         # enlarged photos have several times the keypoints (features and match cost ~3x) and add little to the
@@ -539,7 +545,7 @@ class GeometricVerifier:
             return result
         big_listing = self.enlarged(listing_features) or listing_features
         big_reference = self.enlarged(reference_features) or reference_features
-        second = self._match_either_way(big_listing, big_reference)
+        second = replace(self._match_either_way(big_listing, big_reference), **counts)
         return second if second.verified or second.inliers > result.inliers else result
 
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
