@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "GeometricMatch", "GeometricVerifier", "LocalFeatures", "PackagingSettings", "VerifierSettings", "opencv_available",
-    "packaging_check", "pick_same_package",
+    "packaging_check", "pick_same_brand", "pick_same_package",
 ]
 
 
@@ -403,6 +403,15 @@ def pick_same_package(items: list[tuple[Any, GeometricMatch]], settings: Packagi
     if inliers < s.min_margin * second or inliers - second < s.min_lead:
         return None
     return best
+
+
+def pick_same_brand(items: list[tuple[Any, GeometricMatch]], settings: PackagingSettings | None = None) -> int | None:
+    """Which of ``items`` (brand key, match of the listing photo with one of its official photos) shows the
+    listing's brand by its packaging when no single product does (:func:`pick_same_package` is None: a brand's
+    products often share one package design, and its siblings match alike): the most inliers among those
+    passing :func:`packaging_check`, beating the best match of every *other brand* by ``min_margin`` times and
+    ``min_lead`` inliers, the margin a product needs over every other product; ``None`` when none does."""
+    return pick_same_package(items, settings)
 
 
 class GeometricVerifier:
