@@ -131,19 +131,29 @@ def test_visual_match_same_package_tier():
 
 @pytest.mark.parametrize("items, chosen", [
     # two products of one brand alike (a shared package design), every other brand far behind: the brand
-    ([("acme", 30), ("acme", 28), ("globex", 10)], 0),
-    ([("acme", 28), ("acme", 30), ("globex", 10)], 1),
+    ([("acme", "a", 30), ("acme", "b", 28), ("globex", "w", 10)], 0),
+    ([("acme", "a", 28), ("acme", "b", 30), ("globex", "w", 10)], 1),
     # another brand close behind: no brand either
-    ([("acme", 30), ("acme", 28), ("globex", 25)], None),
-    # the lead is too small in inliers though large in ratio
-    ([("acme", 14), ("globex", 10)], None),
+    ([("acme", "a", 30), ("acme", "b", 28), ("globex", "w", 25)], None),
+    # no sibling alike (one product alone, or the sibling far behind): the product match's business, not this
+    ([("acme", "a", 30), ("globex", "w", 10)], None),
+    ([("acme", "a", 30), ("acme", "b", 12), ("globex", "w", 10)], None),
+    # the sibling alike fails the packaging checks (too few inliers here): not alike packages shown
+    ([("acme", "a", 30), ("acme", "b", 28, {"inlier_ratio": 0.1}), ("globex", "w", 10)], None),
+    # a package of the brand with more inliers fails the checks (on the shelf behind the subject): no brand
+    ([("acme", "a", 17), ("acme", "b", 16), ("acme", "c", 34, {"listing_coverage": 0.15}), ("globex", "w", 6)],
+     None),
+    # a mirrored match counts for nothing, as sibling or as rival
+    ([("acme", "a", 30), ("acme", "b", 29, {"mirrored": True}), ("globex", "w", 10)], None),
+    ([("acme", "a", 30), ("acme", "b", 28), ("globex", "w", 29, {"mirrored": True})], 0),
     # the best fails the packaging checks: nothing passes
-    ([("acme", 8), ("globex", 2)], None),
+    ([("acme", "a", 8), ("acme", "b", 8), ("globex", "w", 2)], None),
 ])
 def test_pick_same_brand(items, chosen):
     from knockoff.match.verify import pick_same_brand
 
-    assert pick_same_brand([(brand, _match(inliers=n)) for brand, n in items]) == chosen
+    pairs = [((brand, product), _match(inliers=n, **(rest[0] if rest else {}))) for brand, product, n, *rest in items]
+    assert pick_same_brand(pairs) == chosen
 
 
 def _siblings_catalog(root):

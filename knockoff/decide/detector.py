@@ -415,14 +415,15 @@ class Detector:
     def _same_brand(self, shortlist: list[_Candidate]) -> _Candidate | None:
         """With no product's packaging singled out, the candidate whose brand the packaging shows
         (:func:`~knockoff.match.verify.pick_same_brand`: the brand's products share a package design and match
-        alike, while every other brand's lose by the packaging margin): the brand is named, not the product."""
+        alike, while every other brand's lose by the packaging margin): the brand is named, not the product.
+        The verdict is ``review``, never ``suspect``: a person must tell which product it is."""
         if not self._policy.packaging_match:
             return None
         from knockoff.match.verify import pick_same_brand
 
         checked = sorted((c for c in shortlist if c.verification is not None), key=lambda c: -c.hit.similarity)
-        chosen = pick_same_brand([(c.hit.reference.brand.casefold(), c.verification) for c in checked],
-                                 self._policy.packaging)
+        chosen = pick_same_brand([((c.hit.reference.brand.casefold(), c.hit.reference.product_id), c.verification)
+                                  for c in checked], self._policy.packaging)
         if chosen is None:
             return None
         best = checked[chosen]

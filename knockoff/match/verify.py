@@ -405,13 +405,36 @@ def pick_same_package(items: list[tuple[Any, GeometricMatch]], settings: Packagi
     return best
 
 
-def pick_same_brand(items: list[tuple[Any, GeometricMatch]], settings: PackagingSettings | None = None) -> int | None:
-    """Which of ``items`` (brand key, match of the listing photo with one of its official photos) shows the
-    listing's brand by its packaging when no single product does (:func:`pick_same_package` is None: a brand's
-    products often share one package design, and its siblings match alike): the most inliers among those
-    passing :func:`packaging_check`, beating the best match of every *other brand* by ``min_margin`` times and
-    ``min_lead`` inliers, the margin a product needs over every other product; ``None`` when none does."""
-    return pick_same_package(items, settings)
+def pick_same_brand(items: list[tuple[tuple[Any, Any], GeometricMatch]],
+                    settings: PackagingSettings | None = None) -> int | None:
+    """Which of ``items`` ((brand key, product key), match of the listing photo with one of its official photos)
+    shows the listing's brand by its packaging when no single product does (:func:`pick_same_package` is None)
+    because the brand's products share one package design: the match with the most inliers among those passing
+    :func:`packaging_check`, when
+
+    - another product of its brand also passes, within the packaging margin of it (siblings alike: the very
+      reason no product won);
+    - no match of its brand has more inliers (else the strongest is a package that fails the checks, e.g. one
+      on the shelf behind the photo's subject, and the passing ones may be more of the same shelf);
+    - it beats the best match of every *other brand* by ``min_margin`` times and ``min_lead`` inliers, the
+      margin a product needs over every other product.
+
+    Mirrored matches count for nothing; ``None`` when no match qualifies."""
+    s = settings or PackagingSettings()
+    passing = [i for i, (_, match) in enumerate(items) if packaging_check(match, s) is None]
+    if not passing:
+        return None
+    best = max(passing, key=lambda i: items[i][1].inliers)
+    (brand, product), inliers = items[best][0], items[best][1].inliers
+
+    def beats(other: int) -> bool:
+        return inliers >= s.min_margin * other and inliers - other >= s.min_lead
+
+    own = [(key[1], match, i in passing) for i, (key, match) in enumerate(items) if key[0] == brand and not match.mirrored]
+    alike = any(passed and key != product and not beats(match.inliers) for key, match, passed in own)
+    strongest = all(match.inliers <= inliers for _, match, _ in own)
+    rival = max((match.inliers for key, match in items if key[0] != brand and not match.mirrored), default=0)
+    return best if alike and strongest and beats(rival) else None
 
 
 class GeometricVerifier:
