@@ -567,8 +567,9 @@ class GeometricVerifier:
         """Whether ``listing`` shows ``reference`` (possibly cropped, mirrored, rotated, pasted into a frame)."""
         listing_features = self._listing_features(listing) if isinstance(listing, Image.Image) else listing
         reference_features = self.features(reference) if isinstance(reference, Image.Image) else reference
-        counts = {"listing_keypoints": len(listing_features), "reference_keypoints": len(reference_features)}
-        result = replace(self._match_either_way(listing_features, reference_features), **counts)
+        counts = (len(listing_features), len(reference_features))
+        result = replace(self._match_either_way(listing_features, reference_features), listing_keypoints=counts[0],
+                         reference_keypoints=counts[1])
         if result.verified:
             return result
         # enlarged photos have several times the keypoints (features and match cost ~3x) and add little to the
@@ -577,7 +578,8 @@ class GeometricVerifier:
             return result
         big_listing = self.enlarged(listing_features) or listing_features
         big_reference = self.enlarged(reference_features) or reference_features
-        second = replace(self._match_either_way(big_listing, big_reference), **counts)
+        second = replace(self._match_either_way(big_listing, big_reference), listing_keypoints=counts[0],
+                         reference_keypoints=counts[1])
         return second if second.verified or second.inliers > result.inliers else result
 
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
