@@ -115,6 +115,7 @@ class Evidence:
     refuted: bool = False  # local features showed the same design but not a copy
     unconfirmed: bool = False  # local features were tried and could not confirm a copy
     too_plain: bool = False  # the listing photo had too few keypoints for local features to compare
+    brand_only: bool = False  # a packaging match that shows the brand, not which product: review, never suspect
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evi
         bool(details.get("same_package")), others if matched else (),
         tuple(title_signals()) if matched else others, refuted=bool(details.get("refuted")),
         unconfirmed=bool(details.get("unconfirmed")), too_plain=bool(details.get("too_plain")),
+        brand_only=bool(details.get("brand_only")),
     )
 
 
@@ -181,7 +183,8 @@ def simulate(evidence: Sequence[Evidence], policy: Policy, engine_kind: str, ver
         tier = match_tier(e.similarity, verified=e.verified, same_package=e.same_package,
                           near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed,
                           too_plain=e.too_plain)
-        guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor))
+        guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor)) or (
+            e.brand_only and tier == "same-package")
         out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy, guessed=guessed))
     return out
 
@@ -225,6 +228,7 @@ class _Grid:
     refuted: np.ndarray
     unconfirmed: np.ndarray
     too_plain: np.ndarray
+    brand_only: np.ndarray
     has_hit: np.ndarray
     risk: np.ndarray  # (n, len(TIERS))
 
@@ -239,6 +243,7 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
         refuted=np.array([e.refuted for e in evidence], dtype=bool),
         unconfirmed=np.array([e.unconfirmed for e in evidence], dtype=bool),
         too_plain=np.array([e.too_plain for e in evidence], dtype=bool),
+        brand_only=np.array([e.brand_only for e in evidence], dtype=bool),
         has_hit=np.array([bool(row[0].hits) for row in assessed], dtype=bool),
         risk=np.array([[a.risk for a in row] for row in assessed], dtype=np.float64).reshape(len(evidence), len(TIERS)),
     )
@@ -250,7 +255,8 @@ def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray) -> n
                       unconfirmed=g.unconfirmed, too_plain=g.too_plain)
     matched = tier < len(TIERS)
     risk = g.risk[np.arange(len(tier)), np.minimum(tier, len(TIERS) - 1)]
-    checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor)
+    checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor) & ~(
+        g.brand_only & (tier == TIERS.index("same-package")))
     return (matched & checked)[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
 
 
