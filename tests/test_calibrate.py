@@ -79,3 +79,22 @@ def test_permissive_policy_matches_whatever_a_stricter_one_would():
     t = loose.thresholds_for("perceptual")
     assert t.near_copy == t.match == t.candidate == base.thresholds_for("perceptual").candidate
     assert loose.min_risk_to_flag == 0.0 and loose.thresholds_for("clip") == base.thresholds_for("clip")
+
+
+@pytest.mark.parametrize("similarity, same_package, unconfirmed, too_plain, brand_only, verdict", [
+    (0.3, True, True, False, False, "suspect"),  # a product's package, a seller not on the list
+    (0.3, True, True, False, True, "review"),  # the brand's package only: a person tells which product
+    (0.95, False, True, False, False, "review"),  # a global guess
+    (0.95, False, True, True, False, "no_match"),  # a photo too plain to compare names no brand
+])
+def test_simulate_decides_brand_only_and_too_plain_as_the_detector(similarity, same_package, unconfirmed, too_plain,
+                                                                   brand_only, verdict):
+    from knockoff.decide.signals import Signal
+    from knockoff.evaluate.calibrate import Evidence
+
+    risk = (Signal("UNAUTHORIZED_SELLER", "hit", "seller x is not authorized"),
+            Signal("PRICE_IMPLAUSIBLE", "clear", "fair"), Signal("BRAND_MISUSE", "clear", "no title words"),
+            Signal("REPLICA_TERMS", "clear", "none"))
+    evidence = Evidence("L1", "counterfeit", similarity, False, same_package, risk, (), unconfirmed=unconfirmed,
+                        too_plain=too_plain, brand_only=brand_only)
+    assert simulate([evidence], Policy(packaging_match=True), "perceptual", True)[0][0] == verdict

@@ -202,3 +202,36 @@ def test_a_cause_that_leaves_several_signals_unchecked_is_one_reason(catalog_dir
     unchecked = [r.message for r in verdict.reasons if r.message.startswith("not checked")]
     assert unchecked.count("not checked: the listing has no title") == 1
     assert sum(s.message == "the listing has no title" for s in verdict.signals) >= 2  # the signals keep both
+
+
+def _plain_sky(size=(256, 256)):
+    """A near-uniform photo (a clear sky): a faint gradient, no keypoints."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 12, size[0])[None, :, None]
+    sky = np.array([110, 160, 225], dtype=np.float64)[None, None, :] + ramp
+    return Image.fromarray(np.clip(np.broadcast_to(sky, (size[1], size[0], 3)), 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("photo, verdict, state, tier", [
+    ("sky", "no_match", "unknown", None),  # too plain to compare: names no brand, says it was not checked
+    ("copy", "suspect", "hit", "near-copy"),  # a true copy keeps its original's detail: still found
+    ("other", "review", "hit", "same-product"),  # detail enough, not confirmed: the global guess stays a review
+])
+def test_a_photo_too_plain_to_compare_names_no_brand(catalog_dir, tmp_path, photo, verdict, state, tier):
+    # every photo is globally "close" to an official photo under these thresholds, as the sky once was (0.93)
+    policy = Policy().with_thresholds("perceptual", EngineThresholds(-1.0, -1.0, -1.0, True))
+    detector = Detector(build_index(Catalog.from_dir(catalog_dir), "perceptual"), policy)
+    path = tmp_path / f"{photo}.jpg"
+    image = {"sky": _plain_sky(), "other": textured_image(77)}.get(photo)
+    if image is None:
+        path = _copy_of(catalog_dir, tmp_path)
+    else:
+        image.save(path, quality=90)
+    result = detector.check(Listing([path], seller="shop123"))
+    visual = result.signal("VISUAL_MATCH")
+    assert (result.verdict, visual.state, result.match.tier if result.match else None) == (verdict, state, tier)
+    assert bool(visual.details.get("too_plain")) is (photo == "sky")
+    if photo == "sky":
+        assert result.reasons[0].message.startswith("not checked: the photo has too little detail to compare")

@@ -127,3 +127,71 @@ def test_visual_match_same_package_tier():
     copy = sig.visual_match(0.3, "acme/x.png", near_copy=0.9, match=0.9, verified_copy="412 ...",
                             same_package="42 ...")
     assert copy.details["tier"] == "near-copy"
+
+
+@pytest.mark.parametrize("items, chosen", [
+    # two products of one brand alike (a shared package design), every other brand far behind: the brand
+    ([("acme", "a", 30), ("acme", "b", 28), ("globex", "w", 10)], 0),
+    ([("acme", "a", 28), ("acme", "b", 30), ("globex", "w", 10)], 1),
+    # another brand close behind: no brand either
+    ([("acme", "a", 30), ("acme", "b", 28), ("globex", "w", 25)], None),
+    # no sibling alike (one product alone, or the sibling far behind): the product match's business, not this
+    ([("acme", "a", 30), ("globex", "w", 10)], None),
+    ([("acme", "a", 30), ("acme", "b", 12), ("globex", "w", 10)], None),
+    # the sibling alike fails the packaging checks (too few inliers here): not alike packages shown
+    ([("acme", "a", 30), ("acme", "b", 28, {"inlier_ratio": 0.1}), ("globex", "w", 10)], None),
+    # a package of the brand with more inliers fails the checks (on the shelf behind the subject): no brand
+    ([("acme", "a", 17), ("acme", "b", 16), ("acme", "c", 34, {"listing_coverage": 0.15}), ("globex", "w", 6)],
+     None),
+    # a mirrored match counts for nothing, as sibling or as rival
+    ([("acme", "a", 30), ("acme", "b", 29, {"mirrored": True}), ("globex", "w", 10)], None),
+    ([("acme", "a", 30), ("acme", "b", 28), ("globex", "w", 29, {"mirrored": True})], 0),
+    # the best fails the packaging checks: nothing passes
+    ([("acme", "a", 8), ("acme", "b", 8), ("globex", "w", 2)], None),
+])
+def test_pick_same_brand(items, chosen):
+    from knockoff.match.verify import pick_same_brand
+
+    pairs = [((brand, product), _match(inliers=n, **(rest[0] if rest else {}))) for brand, product, n, *rest in items]
+    assert pick_same_brand(pairs) == chosen
+
+
+def _siblings_catalog(root):
+    """One brand whose two products share a package design and differ in the colour of a flavour patch (of one
+    brightness: alike for grayscale keypoints), and an unrelated brand."""
+    from PIL import ImageDraw
+
+    from conftest import write_csv
+
+    root.mkdir(parents=True)
+    for name, colour in (("apple", (180, 80, 80)), ("pear", (80, 130, 70))):
+        image = textured_image(3)
+        ImageDraw.Draw(image).rectangle((96, 200, 160, 240), fill=colour)
+        image.save(root / f"{name}.png")
+    textured_image(9).save(root / "watch.png")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"],
+              [["Juicy", "", "juicy_store"], ["Globex", "", ""]])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"], [
+        ["Juicy", "apple", "Juicy Apple", "apple.png", "3", "EUR"],
+        ["Juicy", "pear", "Juicy Pear", "pear.png", "3", "EUR"],
+        ["Globex", "watch", "Globex Watch", "watch.png", "1200", "EUR"],
+    ])
+    return root
+
+
+def test_siblings_alike_name_the_brand_only_for_review(tmp_path):
+    root = _siblings_catalog(tmp_path / "refs")
+    index = build_index(Catalog.from_dir(root), "perceptual")
+    photo = tmp_path / "shelf.jpg"
+    rephotograph(Image.open(root / "apple.png"), seed=3).save(photo, quality=85)
+    verdict = Detector(index, Policy(packaging_match=True), verifier=no_copy_verifier()).check(
+        Listing([photo], seller="shop123", price=2.5, currency="EUR"))
+    assert verdict.match is not None and verdict.match.brand == "Juicy"
+    assert (verdict.match.product_id, verdict.match.tier, verdict.verdict) == ("", "same-package", "review")
+    visual = verdict.signal("VISUAL_MATCH")
+    assert visual.details["brand_only"] is True and visual.details["same_package"] is True
+    assert "photo shows the packaging of Juicy, not which of its products" in visual.message
+    assert "for a person to check (review)" in visual.message
+    assert verdict.signal("UNAUTHORIZED_SELLER").hit  # the seller is still checked against the brand
+    # the price is compared with every product of the brand (none named): 2.5 EUR is not implausible for it
+    assert verdict.signal("PRICE_IMPLAUSIBLE").state == "clear"

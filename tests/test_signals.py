@@ -46,6 +46,24 @@ def test_an_unconfirmed_copy_is_a_look_alike_not_a_near_copy():
     assert "looks like" in s.message and "too few inliers" in s.message and "copy of the official" not in s.message
 
 
+@pytest.mark.parametrize(
+    "similarity, match, verified, package, tier, state",
+    [(0.97, 0.95, None, None, None, "unknown"),  # an engine that sees copies: a plain photo names no brand
+     (0.93, 0.80, None, None, "same-product", "hit"),  # an engine that sees products still matches it
+     (0.50, 0.95, None, None, None, "clear"),  # not close anyway: nothing left unchecked
+     (0.97, 0.95, "300 matching keypoints", None, "near-copy", "hit"),  # a proof wins (never with too_plain)
+     (0.40, 0.95, None, "40 keypoints on the package", "same-package", "hit")],
+)
+def test_a_photo_too_plain_to_compare_is_not_checked(similarity, match, verified, package, tier, state):
+    s = sig.visual_match(similarity, "oatly/carton.jpg", near_copy=0.95, match=match, verified_copy=verified,
+                         same_package=package, unconfirmed="too few keypoints in one of the photos",
+                         too_plain="0 keypoints in it, a copy's proof needs 15 matching")
+    assert (s.details["tier"], s.state, s.details["too_plain"]) == (tier, state, True)
+    if state == "unknown":
+        assert s.message.startswith("not checked: the photo has too little detail to compare")
+        assert "oatly/carton.jpg" in s.message and f"{similarity:.2f}" in s.message
+
+
 def test_without_local_features_a_near_copy_says_it_rests_on_the_global_descriptor():
     s = sig.visual_match(0.97, "acme/tote.jpg", near_copy=0.95, match=0.8)
     assert s.details["tier"] == "near-copy" and "global descriptor alone" in s.message
@@ -58,11 +76,15 @@ def test_tier_index_on_arrays_agrees_with_match_tier():
     package = rng.random(sims.size) < 0.2
     refuted = rng.random(sims.size) < 0.3
     unconfirmed = rng.random(sims.size) < 0.3
-    tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=0.7, refuted=refuted, unconfirmed=unconfirmed)
-    for i in range(sims.size):
-        one = sig.match_tier(float(sims[i]), verified=bool(verified[i]), same_package=bool(package[i]),
-                             near_copy=0.9, match=0.7, refuted=bool(refuted[i]), unconfirmed=bool(unconfirmed[i]))
-        assert one == (sig.TIERS[tiers[i]] if tiers[i] < len(sig.TIERS) else None)
+    plain = rng.random(sims.size) < 0.2
+    for match in (0.7, 0.9):
+        tiers = sig.tier_index(sims, verified, package, near_copy=0.9, match=match, refuted=refuted,
+                               unconfirmed=unconfirmed, too_plain=plain)
+        for i in range(sims.size):
+            one = sig.match_tier(float(sims[i]), verified=bool(verified[i]), same_package=bool(package[i]),
+                                 near_copy=0.9, match=match, refuted=bool(refuted[i]),
+                                 unconfirmed=bool(unconfirmed[i]), too_plain=bool(plain[i]))
+            assert one == (sig.TIERS[tiers[i]] if tiers[i] < len(sig.TIERS) else None)
 
 
 def test_signal_state_is_checked_and_round_trips():

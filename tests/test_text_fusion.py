@@ -257,3 +257,51 @@ def test_the_text_brand_lets_the_packaging_choose_among_its_products(look_alike,
     visual = verdict.reasons[0].message
     assert f"among the products of {brand}, which the photo's text names" in visual
     assert "keypoints on the listing's packaging match official photo" in visual
+
+
+@pytest.mark.parametrize(("words_name", "product", "tier", "verdict"), [
+    ("pear", "pear", "text", "suspect"),  # the words name one of the alike packages: that product
+    ("apple", "apple", "text", "suspect"),
+    ("plum", "", "same-package", "review"),  # a product whose package does not match: the brand only
+    (None, "", "same-package", "review"),  # no words: the brand only
+])
+def test_the_words_name_which_of_the_alike_sibling_packages(tmp_path, monkeypatch, words_name, product, tier,
+                                                            verdict):
+    from PIL import Image
+    from test_packaging import _siblings_catalog, no_copy_verifier, rephotograph
+
+    from conftest import textured_image
+    from knockoff.catalog.readers import Catalog, Listing
+    from knockoff.decide import detector as detector_module
+    from knockoff.decide.detector import Detector
+    from knockoff.decide.policy import Policy
+    from knockoff.match import verify
+    from knockoff.match.index import build_index
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    root = _siblings_catalog(tmp_path / "refs")
+    textured_image(7).save(root / "plum.png")
+    with open(root / "references.csv", "a", encoding="utf-8") as handle:
+        handle.write("Juicy,plum,Juicy Plum,plum.png,3,EUR\n")
+    shot = tmp_path / "shelf.jpg"
+    rephotograph(Image.open(root / "apple.png"), seed=3).save(shot, quality=90)
+    read = (photo("FRESH"),)
+
+    def no_brand_read(self, images, paths):
+        return PhotoEvidence(read, (str(shot),), ((100, 100),), ())
+
+    def words(self, evidence, brand, product=None):
+        return (key("Juicy", words_name), (words_name.upper(),)) if words_name and product is None else (None, ())
+
+    monkeypatch.setattr(detector_module, "reader_status", lambda settings=None: None)  # no OCR engine needed
+    monkeypatch.setattr(TextMatcher, "read", no_brand_read)
+    monkeypatch.setattr(TextMatcher, "product_words", words)
+    index = build_index(Catalog.from_dir(root), "perceptual")
+    policy = Policy(packaging_match=True, text=TextSettings(enabled=True))
+    result = Detector(index, policy, verifier=no_copy_verifier()).check(Listing([shot], seller="x"))
+    assert result.match is not None and result.match.brand == "Juicy"
+    assert (result.match.product_id, result.match.tier, result.verdict) == (product, tier, verdict)
+    visual = result.signal("VISUAL_MATCH")
+    assert visual.details["brand_only"] is True
+    assert ("the photo's words" in visual.message) is bool(product)

@@ -280,3 +280,19 @@ def test_small_photos_get_enlarged_features_for_a_second_match(original: Image.I
     # a copy of the small photo verifies, with its box in the listing photo's own pixels
     match = v.verify(_screenshot(small), small)
     assert match.verified and max(p[0] for p in match.reference_box) <= 2 * 200 + 1
+
+
+@pytest.mark.parametrize("listing, reference, plain_listing", [
+    ("textured", "textured", False),  # a copy: both photos have detail
+    ("sky", "textured", True),  # a near-uniform photo: (almost) no keypoints of its own
+    ("other", "textured", False),
+])
+def test_a_match_counts_both_photos_keypoints(listing, reference, plain_listing):
+    sky = Image.new("RGB", (320, 240), (120, 170, 230))
+    photos = {"textured": textured(1), "other": textured(2), "sky": sky}
+    match = GeometricVerifier().verify(photos[listing], photos[reference])
+    needed = VerifierSettings().min_inliers
+    assert match.reference_keypoints is not None and match.reference_keypoints >= needed
+    assert match.listing_keypoints is not None and (match.listing_keypoints < needed) is plain_listing
+    assert match.verified is (listing == reference)
+    assert {"listing_keypoints", "reference_keypoints"} <= set(match.to_dict())

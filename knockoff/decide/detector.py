@@ -51,6 +51,8 @@ class _Candidate:
     listing_image: int
     verification: Any = None
     same_package: bool = False
+    #: the packaging shows this candidate's brand but not which of its products (siblings alike)
+    same_brand: bool = False
 
 
 @dataclass
@@ -398,6 +400,9 @@ class Detector:
         package = self._same_package(shortlist)
         if package is not None:
             return package
+        brand = self._same_brand(shortlist)
+        if brand is not None:
+            return brand
         return candidates[0] if candidates else None
 
     def _verify(self, shortlist: Sequence[_Candidate], images: Sequence[Image.Image], *, stop_at_copy: bool) -> None:
@@ -426,6 +431,24 @@ class Detector:
             return None
         best = checked[chosen]
         best.same_package = True
+        return best
+
+    def _same_brand(self, shortlist: list[_Candidate]) -> _Candidate | None:
+        """With no product's packaging singled out, the candidate whose brand the packaging shows
+        (:func:`~knockoff.match.verify.pick_same_brand`: the brand's products share a package design and match
+        alike, while every other brand's lose by the packaging margin): the brand is named, not the product.
+        The verdict is ``review``, never ``suspect``: a person must tell which product it is."""
+        if not self._policy.packaging_match:
+            return None
+        from knockoff.match.verify import pick_same_brand
+
+        checked = sorted((c for c in shortlist if c.verification is not None), key=lambda c: -c.hit.similarity)
+        chosen = pick_same_brand([((c.hit.reference.brand.casefold(), c.hit.reference.product_id), c.verification)
+                                  for c in checked], self._policy.packaging)
+        if chosen is None:
+            return None
+        best = checked[chosen]
+        best.same_brand = True
         return best
 
     def _features_of(self, hit: Hit) -> Any:
@@ -467,6 +490,8 @@ class Detector:
     def _match(self, best: _Candidate, loaded: ListingImages, tier: str | None) -> Match:
         ref, verification = best.hit.reference, best.verification
         price, currency = self._product_price(ref)
+        if best.same_brand and tier == "same-package":  # the brand only: no product, so no product price
+            ref, price, currency = replace(ref, product_id="", product_name=""), None, None
         return Match(
             brand=ref.brand, product_id=ref.product_id, product_name=ref.product_name,
             reference_image=str(ref.image), reference_label=ref.label, similarity=round(best.hit.similarity, 4),
@@ -481,13 +506,35 @@ class Detector:
     def _visual(self, best: _Candidate) -> sig.Signal:
         ref, verification = best.hit.reference, best.verification
         verified = verification.describe(ref.label) if verification is not None and verification.verified else None
-        package = verification.describe_packaging(ref.label) if best.same_package and not verified else None
+        package = (verification.describe_packaging(ref.label) if (best.same_package or best.same_brand)
+                   and not verified else None)
         failed = None if verification is None or verification.verified else (verification.failed_check or "no proof")
         refuted = failed if verification is not None and verification.geometry_verified else None
-        return sig.visual_match(best.hit.similarity, ref.label, near_copy=self._thresholds.near_copy,
-                                match=self._thresholds.match_floor(self.verifier is not None),
-                                verified_copy=verified, same_package=package, refuted=refuted,
-                                unconfirmed=None if refuted else failed)
+        visual = sig.visual_match(best.hit.similarity, ref.label, near_copy=self._thresholds.near_copy,
+                                  match=self._thresholds.match_floor(self.verifier is not None),
+                                  verified_copy=verified, same_package=package, refuted=refuted,
+                                  unconfirmed=None if refuted else failed, too_plain=self._too_plain(verification))
+        if not best.same_brand or visual.details.get("tier") != "same-package":
+            return visual
+        return sig.Signal(visual.code, visual.state, (
+            f"photo shows the packaging of {ref.brand}, not which of its products: {package}, but official photos "
+            f"of other {ref.brand} products match it about as well (their packages look alike), while every other "
+            f"brand's match by far fewer (global similarity {best.hit.similarity:.2f})"),
+            {**visual.details, "brand_only": True})
+
+    def _too_plain(self, verification: Any) -> str | None:
+        """Why the listing photo has too little detail to be compared with the official photo by local features
+        (None: it has enough): fewer keypoints than a copy's proof needs matching, where the official photo has
+        that many (a copy keeps its original's detail; a near-uniform photo, e.g. sky, has none). An official
+        photo as plain as the listing's leaves the global similarity as the only evidence (a guess, ``review``)."""
+        if verification is None or verification.verified or None in (verification.listing_keypoints,
+                                                                      verification.reference_keypoints):
+            return None
+        needed = self.verifier.settings.min_inliers
+        if verification.listing_keypoints >= needed or verification.reference_keypoints < needed:
+            return None
+        return (f"{verification.listing_keypoints} keypoints in it, {verification.reference_keypoints} in the "
+                f"official photo; a copy's proof needs {needed} matching")
 
     def _risk_signals(self, listing: Listing, match: Match, evidence: PhotoEvidence | None = None,
                       product_words: tuple[str, ...] | None = None) -> tuple[sig.Signal, ...]:
@@ -496,7 +543,7 @@ class Detector:
         photos' text was read (``product_words``: those read, else looked up for the matched product)."""
         brand = self._index.brand(match.brand) or Brand(match.brand)
         policy = self._policy
-        if match.product_id or match.tier != sig.TEXT_TIER:
+        if match.product_id:
             price = sig.price_implausible(listing.price, listing.currency, match.reference_price,
                                           match.reference_currency, ratio=policy.price_ratio, rates=policy.currency_rates)
         else:
@@ -584,6 +631,42 @@ class Detector:
         identity = package_within_brand(identity, keys, self._policy.packaging)
         return identity, items[identity.package] if identity.package is not None else None, None
 
+    def _guessed(self, visual: sig.Signal, tier: str | None) -> tuple[sig.Signal, bool]:
+        """Whether the match of ``visual`` is for a person to check, never a suspect, and the signal saying why:
+        a guess on global similarity alone (:func:`~knockoff.decide.signals.guessed_copy`), or a packaging
+        match that shows the brand but not which of its products (``brand_only``)."""
+        if tier == sig.TEXT_TIER:
+            return visual, False
+        if visual.details.get("brand_only"):
+            return sig.Signal(visual.code, visual.state, f"{visual.message}; which product it is, is for a person "
+                              "to check (review), not a suspect", visual.details), True
+        guessed = bool(sig.guessed_copy(tier, visual.details.get("unconfirmed"), near_copy=self._thresholds.near_copy,
+                                        match=self._thresholds.match_floor(self.verifier is not None)))
+        if guessed:
+            visual = sig.Signal(visual.code, visual.state, f"{visual.message}; the match rests on global similarity "
+                                "alone, so it is for a person to check (review), not a suspect", visual.details)
+        return visual, guessed
+
+    def _words_within_brand(self, evidence: PhotoEvidence, best: _Candidate,
+                            checked: Sequence[_Candidate]) -> TextIdentity | None:
+        """For a packaging match that shows ``best``'s brand but not which of its products: the product the
+        photo's words single out among the brand's products, when its packaging is one of those that match about
+        as well as the best (within the packaging margin, passing the packaging checks); else None."""
+        from knockoff.match.verify import packaging_check
+
+        brand = self._index.brand(best.hit.reference.brand) or Brand(best.hit.reference.brand)
+        product, shown = self._text_matcher().product_words(evidence, brand)
+        if product is None:
+            return None
+        settings, top = self._policy.packaging, best.verification.inliers
+        alike = {product_key(c.hit.reference.brand, c.hit.reference.product_id) for c in checked
+                 if c.verification is not None and packaging_check(c.verification, settings) is None
+                 and c.hit.reference.brand.casefold() == brand.key
+                 and (c.verification.inliers * settings.min_margin > top or top - c.verification.inliers < settings.min_lead)}
+        if product not in alike:
+            return None
+        return TextIdentity(brand, product, shown, best.listing_image)
+
     def _verdict(self, listing: Listing, loaded: ListingImages, best: _Candidate | None,
                  evidence: PhotoEvidence | None = None, checked: Sequence[_Candidate] = ()) -> Verdict:
         skipped = tuple(loaded.skipped)
@@ -605,6 +688,10 @@ class Detector:
         visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
         if package is not None and identity is not None:
             visual = _within_brand(visual, package, identity.brand.name)
+        if best is not None and best.same_brand and evidence is not None and identity is None:
+            identity = self._words_within_brand(evidence, best, checked)
+            if identity is not None:
+                visual = _words_name_product(visual, identity)
         tier = visual.details.get("tier")
         if identity is not None and evidence is not None:
             tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity, package)
@@ -613,15 +700,18 @@ class Detector:
             match = self._match(best, loaded, tier)
             others = (self._risk_signals(listing, match, evidence) if tier is not None
                       else self.title_signals(listing, evidence))
-        guessed = tier != sig.TEXT_TIER and bool(sig.guessed_copy(
-            tier, visual.details.get("unconfirmed"), near_copy=self._thresholds.near_copy,
-            match=self._thresholds.match_floor(self.verifier is not None)))
-        if guessed:
-            visual = sig.Signal(visual.code, visual.state, f"{visual.message}; the match rests on global similarity "
-                                "alone, so it is for a person to check (review), not a suspect", visual.details)
+        visual, guessed = self._guessed(visual, tier)
         verdict, risk = rule.decide(tier, others, self._policy, guessed=guessed)
         return Verdict(listing.listing_id, verdict, risk, match, _reasons(visual, others, verdict, tier),
                        (visual, *others), self.engine, listing, skipped)
+
+
+def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signal:
+    """The visual signal of a listing whose packaging shows a brand but not which of its products, when the
+    photo's words name one of the products that match alike: not a match by the photo alone (no tier)."""
+    return sig.Signal(sig.VISUAL_MATCH, "clear",
+                      f"{visual.message}; the photo's words ({', '.join(identity.words)}) name which",
+                      {**visual.details, "tier": None, "within_brand": identity.brand.name})
 
 
 def _is_copy(candidate: _Candidate) -> bool:

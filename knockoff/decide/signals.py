@@ -82,7 +82,7 @@ def _fmt_price(value: float, currency: str | None) -> str:
 
 
 def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: float, match: float,
-               refuted: Any = False, unconfirmed: Any = False) -> Any:
+               refuted: Any = False, unconfirmed: Any = False, too_plain: Any = False) -> Any:
     """The match tier as an index into :data:`TIERS` (``len(TIERS)``: no match), for scalars or numpy arrays.
 
     A copy proven by local features is a ``near-copy``; so is a global similarity at ``near_copy`` when local
@@ -91,12 +91,16 @@ def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: 
     not confirm it (``unconfirmed``), one number does not make a copy. Else a same-packaging match is
     ``same-package``; else a similarity at ``match`` is ``same-product``, except a refuted one when ``match`` is
     the near-copy threshold (an engine that sees copies, not products: a refuted copy is no match at all).
+    ``too_plain``: the listing photo has fewer keypoints than a copy's proof needs (a near-uniform photo, e.g.
+    sky), so local features could not even be compared; on an engine that sees copies its global similarity
+    alone is then no match at all (:func:`visual_match` says it was not checked).
     """
     similarity = np.asarray(similarity, dtype=np.float64)
     refuted = np.asarray(refuted, dtype=bool)
-    unproven = refuted | np.asarray(unconfirmed, dtype=bool)
+    plain = np.asarray(too_plain, dtype=bool)
+    unproven = refuted | plain | np.asarray(unconfirmed, dtype=bool)
     near = np.asarray(verified, dtype=bool) | ((similarity >= near_copy) & ~unproven)
-    product = (similarity >= match) & ~(refuted & (match >= near_copy))
+    product = (similarity >= match) & ~((refuted | plain) & (match >= near_copy))
     conditions = [near, np.asarray(same_package, dtype=bool), product]
     return np.select(conditions, [0, 1, 2], len(TIERS))
 
@@ -104,8 +108,9 @@ def tier_index(similarity: Any, verified: Any, same_package: Any, *, near_copy: 
 def guessed_copy(tier: Any, unconfirmed: Any, *, near_copy: float, match: float) -> Any:
     """Whether a match is a guess a person must check: an engine that sees copies, not products (``match`` at
     ``near_copy``), matched the photo at tier ``same-product`` by its global similarity alone, and local features
-    could not confirm a copy (e.g. a plain photo of sky with too few keypoints, whose global descriptor is close
-    to a plain official photo's). Such a match is ``review``, never ``suspect`` (:func:`knockoff.decide.rule.decide`).
+    could not confirm a copy (too few of its keypoints agree). A photo with too little detail to compare at all
+    (a plain photo of sky, whose global descriptor was once 0.93 close to a carton's) is no match
+    (``too_plain`` in :func:`tier_index`), so no guess either. Such a match is ``review``, never ``suspect`` (:func:`knockoff.decide.rule.decide`).
     ``tier``: a tier name, or indices into :data:`TIERS` (numpy arrays work)."""
     tier = np.asarray(tier)
     same_product = tier == (TIERS.index("same-product") if tier.dtype.kind in "iu" else "same-product")
@@ -113,10 +118,10 @@ def guessed_copy(tier: Any, unconfirmed: Any, *, near_copy: float, match: float)
 
 
 def match_tier(similarity: float, *, verified: bool, same_package: bool, near_copy: float, match: float,
-               refuted: bool = False, unconfirmed: bool = False) -> str | None:
+               refuted: bool = False, unconfirmed: bool = False, too_plain: bool = False) -> str | None:
     """The tier (one of :data:`TIERS`) of a best candidate, or None when it is not a match."""
     number = int(tier_index(similarity, verified, same_package, near_copy=near_copy, match=match, refuted=refuted,
-                            unconfirmed=unconfirmed))
+                            unconfirmed=unconfirmed, too_plain=too_plain))
     return TIERS[number] if number < len(TIERS) else None
 
 
@@ -130,21 +135,30 @@ def visual_match(
     same_package: str | None = None,
     refuted: str | None = None,
     unconfirmed: str | None = None,
+    too_plain: str | None = None,
 ) -> Signal:
     """Tier the best reference (:func:`match_tier`) and say why, each number under its own name.
 
     ``verified_copy`` is a geometric verification's description: local features and the aligned pixels
     proved the photo is a copy, whatever the global similarity. ``same_package`` is a same-packaging match's
     description (``Policy.packaging_match``). ``refuted`` says why local features showed the same design but
-    not a copy; ``unconfirmed`` why they could not confirm one. The details keep this evidence (``verified``,
-    ``same_package``, ``refuted``, the unrounded ``similarity``), from which the tier can be recomputed under
-    other thresholds (calibration).
+    not a copy; ``unconfirmed`` why they could not confirm one; ``too_plain`` why the listing photo has too
+    little detail to compare at all (see :func:`tier_index`): when that leaves no match although the global
+    similarity reached the match threshold, the signal is ``unknown`` (not checked), never a silent ``clear``.
+    The details keep this evidence (``verified``, ``same_package``, ``refuted``, ``unconfirmed``, ``too_plain``,
+    the unrounded ``similarity``), from which the tier can be recomputed under other thresholds (calibration).
     """
     tier = match_tier(similarity, verified=bool(verified_copy), same_package=bool(same_package),
-                      near_copy=near_copy, match=match, refuted=bool(refuted), unconfirmed=bool(unconfirmed))
+                      near_copy=near_copy, match=match, refuted=bool(refuted), unconfirmed=bool(unconfirmed),
+                      too_plain=bool(too_plain))
     details = {"tier": tier, "similarity": similarity, "verified": bool(verified_copy),
-               "same_package": bool(same_package), "refuted": bool(refuted), "unconfirmed": bool(unconfirmed)}
+               "same_package": bool(same_package), "refuted": bool(refuted), "unconfirmed": bool(unconfirmed),
+               "too_plain": bool(too_plain)}
     sim = f"global similarity {similarity:.2f}"
+    if tier is None and too_plain and similarity >= match:
+        return Signal(VISUAL_MATCH, "unknown",
+                      f"not checked: the photo has too little detail to compare ({too_plain}); its {sim} to "
+                      f"{reference_label} alone names no brand", details)
     if tier is None:
         why = f"; not a copy: {refuted}" if refuted else ""
         return Signal(VISUAL_MATCH, "clear",

@@ -114,6 +114,8 @@ class Evidence:
     error: bool = False
     refuted: bool = False  # local features showed the same design but not a copy
     unconfirmed: bool = False  # local features were tried and could not confirm a copy
+    too_plain: bool = False  # the listing photo had too few keypoints for local features to compare
+    brand_only: bool = False  # a packaging match that shows the brand, not which product: review, never suspect
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evi
         verdict.listing_id, label, float(details["similarity"]), bool(details.get("verified")),
         bool(details.get("same_package")), others if matched else (),
         tuple(title_signals()) if matched else others, refuted=bool(details.get("refuted")),
-        unconfirmed=bool(details.get("unconfirmed")),
+        unconfirmed=bool(details.get("unconfirmed")), too_plain=bool(details.get("too_plain")),
+        brand_only=bool(details.get("brand_only")),
     )
 
 
@@ -178,8 +181,10 @@ def simulate(evidence: Sequence[Evidence], policy: Policy, engine_kind: str, ver
             out.append(("error", 0.0))
             continue
         tier = match_tier(e.similarity, verified=e.verified, same_package=e.same_package,
-                          near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed)
-        guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor))
+                          near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed,
+                          too_plain=e.too_plain)
+        guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor)) or (
+            e.brand_only and tier == "same-package")
         out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy, guessed=guessed))
     return out
 
@@ -222,6 +227,8 @@ class _Grid:
     same_package: np.ndarray
     refuted: np.ndarray
     unconfirmed: np.ndarray
+    too_plain: np.ndarray
+    brand_only: np.ndarray
     has_hit: np.ndarray
     risk: np.ndarray  # (n, len(TIERS))
 
@@ -235,6 +242,8 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
         same_package=np.array([e.same_package for e in evidence], dtype=bool),
         refuted=np.array([e.refuted for e in evidence], dtype=bool),
         unconfirmed=np.array([e.unconfirmed for e in evidence], dtype=bool),
+        too_plain=np.array([e.too_plain for e in evidence], dtype=bool),
+        brand_only=np.array([e.brand_only for e in evidence], dtype=bool),
         has_hit=np.array([bool(row[0].hits) for row in assessed], dtype=bool),
         risk=np.array([[a.risk for a in row] for row in assessed], dtype=np.float64).reshape(len(evidence), len(TIERS)),
     )
@@ -243,10 +252,11 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
 def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray) -> np.ndarray:
     """``suspect`` flags (len(risk_cuts), n) under these thresholds, as :func:`simulate` decides them."""
     tier = tier_index(g.similarity, g.verified, g.same_package, near_copy=near_copy, match=floor, refuted=g.refuted,
-                      unconfirmed=g.unconfirmed)
+                      unconfirmed=g.unconfirmed, too_plain=g.too_plain)
     matched = tier < len(TIERS)
     risk = g.risk[np.arange(len(tier)), np.minimum(tier, len(TIERS) - 1)]
-    checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor)
+    checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor) & ~(
+        g.brand_only & (tier == TIERS.index("same-package")))
     return (matched & checked)[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
 
 

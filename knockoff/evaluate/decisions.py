@@ -112,7 +112,7 @@ def _check_scan_policy(verdicts: Sequence[Verdict], base: Policy, kind: str, ver
         details = visual.details
         tier = match_tier(float(details["similarity"]), verified=bool(details.get("verified")),
                           same_package=bool(details.get("same_package")), refuted=bool(details.get("refuted")),
-                          unconfirmed=bool(details.get("unconfirmed")),
+                          unconfirmed=bool(details.get("unconfirmed")), too_plain=bool(details.get("too_plain")),
                           near_copy=thresholds.near_copy,
                           match=thresholds.match_floor(verifier_on))
         if tier != details.get("tier"):

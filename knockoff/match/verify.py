@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "GeometricMatch", "GeometricVerifier", "LocalFeatures", "PackagingSettings", "VerifierSettings", "opencv_available",
-    "packaging_check", "pick_same_package",
+    "packaging_check", "pick_same_brand", "pick_same_package",
 ]
 
 
@@ -188,6 +188,11 @@ class GeometricMatch:
     #: the fitted 3x3 homography, row by row: reference pixels -> listing pixels, both in the verifier's
     #: resized images (of the mirrored listing photo when ``mirrored``); empty when none was fitted
     homography: tuple[float, ...] = field(default=(), repr=False)
+    #: SIFT keypoints found in the listing photo (at ``max_side``; None: not counted): below the copy check's
+    #: ``min_inliers`` the photo has too little detail for any proof (a near-uniform photo)
+    listing_keypoints: int | None = None
+    #: SIFT keypoints found in the official photo (at ``max_side``; None: not counted)
+    reference_keypoints: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -400,6 +405,38 @@ def pick_same_package(items: list[tuple[Any, GeometricMatch]], settings: Packagi
     return best
 
 
+def pick_same_brand(items: list[tuple[tuple[Any, Any], GeometricMatch]],
+                    settings: PackagingSettings | None = None) -> int | None:
+    """Which of ``items`` ((brand key, product key), match of the listing photo with one of its official photos)
+    shows the listing's brand by its packaging when no single product does (:func:`pick_same_package` is None)
+    because the brand's products share one package design: the match with the most inliers among those passing
+    :func:`packaging_check`, when
+
+    - another product of its brand also passes, within the packaging margin of it (siblings alike: the very
+      reason no product won);
+    - no match of its brand has more inliers (else the strongest is a package that fails the checks, e.g. one
+      on the shelf behind the photo's subject, and the passing ones may be more of the same shelf);
+    - it beats the best match of every *other brand* by ``min_margin`` times and ``min_lead`` inliers, the
+      margin a product needs over every other product.
+
+    Mirrored matches count for nothing; ``None`` when no match qualifies."""
+    s = settings or PackagingSettings()
+    passing = [i for i, (_, match) in enumerate(items) if packaging_check(match, s) is None]
+    if not passing:
+        return None
+    best = max(passing, key=lambda i: items[i][1].inliers)
+    (brand, product), inliers = items[best][0], items[best][1].inliers
+
+    def beats(other: int) -> bool:
+        return inliers >= s.min_margin * other and inliers - other >= s.min_lead
+
+    own = [(key[1], match, i in passing) for i, (key, match) in enumerate(items) if key[0] == brand and not match.mirrored]
+    alike = any(passed and key != product and not beats(match.inliers) for key, match, passed in own)
+    strongest = all(match.inliers <= inliers for _, match, _ in own)
+    rival = max((match.inliers for key, match in items if key[0] != brand and not match.mirrored), default=0)
+    return best if alike and strongest and beats(rival) else None
+
+
 class GeometricVerifier:
     """Verifies candidate matches with RootSIFT + ratio test + RANSAC homography + strict checks.
 
@@ -530,7 +567,9 @@ class GeometricVerifier:
         """Whether ``listing`` shows ``reference`` (possibly cropped, mirrored, rotated, pasted into a frame)."""
         listing_features = self._listing_features(listing) if isinstance(listing, Image.Image) else listing
         reference_features = self.features(reference) if isinstance(reference, Image.Image) else reference
-        result = self._match_either_way(listing_features, reference_features)
+        counts = (len(listing_features), len(reference_features))
+        result = replace(self._match_either_way(listing_features, reference_features), listing_keypoints=counts[0],
+                         reference_keypoints=counts[1])
         if result.verified:
             return result
         # enlarged photos have several times the keypoints (features and match cost ~3x) and add little to the
@@ -539,7 +578,8 @@ class GeometricVerifier:
             return result
         big_listing = self.enlarged(listing_features) or listing_features
         big_reference = self.enlarged(reference_features) or reference_features
-        second = self._match_either_way(big_listing, big_reference)
+        second = replace(self._match_either_way(big_listing, big_reference), listing_keypoints=counts[0],
+                         reference_keypoints=counts[1])
         return second if second.verified or second.inliers > result.inliers else result
 
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
