@@ -288,7 +288,7 @@ def test_the_words_name_which_of_the_alike_sibling_packages(tmp_path, monkeypatc
     rephotograph(Image.open(root / "apple.png"), seed=3).save(shot, quality=90)
     read = (photo("FRESH"),)
 
-    def no_brand_read(self, images, paths):
+    def no_brand_read(self, images, paths, reading=None):
         return PhotoEvidence(read, (str(shot),), ((100, 100),), ())
 
     def words(self, evidence, brand, product=None):
