@@ -17,7 +17,7 @@ colour a photo) are not included. For each size: build time (adding the vectors,
 embedding or SIFT, nor the making of the synthetic descriptors; the shortlist trained and filled), save time, bytes on disk per photo (by file), then in a
 fresh subprocess
 ``ReferenceIndex.load`` (checksums verified, as the scan does) with and without ``mmap``: wall time and peak
-resident memory, and with ``mmap`` but ``verify=False`` (the share of the SHA-256 checksums)
+resident memory, and with ``mmap`` but ``verify=False`` (the share of the checksums: XXH3-128 since manifests moved off SHA-256)
 (``VmHWM`` of /proc/self/status: ``getrusage``'s ``ru_maxrss`` would carry over the
 building parent's peak through fork), both also for ``import`` alone, the baseline.
 Results: printed and written to benchmarks/results/index_load(.SIZES).{json,md}.

@@ -115,7 +115,7 @@ def test_save_is_atomic_over_a_previous_index(catalog_dir, tmp_path, monkeypatch
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("knockoff.match.index._sha256", crash)
+    monkeypatch.setattr("knockoff.match.index._file_checksum", crash)
     with pytest.raises(OSError):
         bigger.save(target)
     monkeypatch.undo()

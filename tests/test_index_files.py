@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from knockoff import Catalog, Detector, Listing, ReferenceIndex, build_index
 from knockoff.cli.app import main
 from knockoff.errors import IndexCorruptError, IndexPathError
-from knockoff.match.manifest import sha256
+from knockoff.match.manifest import checksum_matches, file_checksum, sha256, xxh3_128
 from knockoff.match.verify import GeometricVerifier, VerifierSettings, opencv_available
 
 from conftest import write_csv
@@ -198,6 +198,8 @@ def _rechecksum(root):
     (lambda m: m.update(checksums=[]), "'checksums' must be an object"),
     (lambda m: m["checksums"].pop("index.faiss"), "lacks index.faiss"),
     (lambda m: m["checksums"].update({"../../etc/passwd": "0" * 64}), "not a file of the index"),
+    (lambda m: m["checksums"].update({"index.faiss": "md5:" + "0" * 32}), "neither an XXH3-128 nor a SHA-256"),
+    (lambda m: m["checksums"].update({"index.faiss": "xxh3-128:" + "0" * 31}), "neither an XXH3-128 nor a SHA-256"),
     (lambda m: m.update(index_type=["flat"]), "'index_type'"),
     (lambda m: m.update(features=5), "'features'"),
     (lambda m: m.update(format_version=True), "format version"),
@@ -213,6 +215,37 @@ def test_deeply_nested_manifest(saved):
     (saved / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(IndexCorruptError, match="nested too deeply|damaged"):
         ReferenceIndex.load(saved)
+
+
+def test_checksums_are_xxh3_and_a_damaged_file_is_named(saved):
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert all(value.startswith("xxh3-128:") for value in manifest["checksums"].values())
+    with (saved / "references_price.npy").open("r+b") as handle:  # one byte flipped, the size unchanged
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 1]))
+    with pytest.raises(IndexCorruptError, match="references_price.npy is damaged"):
+        ReferenceIndex.load(saved)
+
+
+def test_a_manifest_with_sha256_checksums_still_loads(saved):
+    _rechecksum(saved)  # writes SHA-256 hex, as manifests did before XXH3
+    assert len(ReferenceIndex.load(saved)) == len(ReferenceIndex.load(saved, mmap=True))
+    (saved / "brands.json").write_text("{}")
+    with pytest.raises(IndexCorruptError, match="brands.json is damaged"):
+        ReferenceIndex.load(saved)
+
+
+@pytest.mark.parametrize("content", [b"", b"x", bytes(range(256)) * 70_000])
+def test_file_checksum_of_any_size(tmp_path, content):
+    import xxhash
+
+    file = tmp_path / "f.bin"
+    file.write_bytes(content)
+    assert xxh3_128(file) == xxhash.xxh3_128(content).hexdigest()
+    assert checksum_matches(file, file_checksum(file)) and checksum_matches(file, sha256(file))
+    assert not checksum_matches(file, "xxh3-128:" + "0" * 32) and not checksum_matches(file, "0" * 64)
 
 
 def test_references_cut_short_with_checksums_recomputed(saved):

@@ -3,7 +3,7 @@
 A directory holds ``index.faiss`` (the vectors), the reference metadata in columns (``references_*.npy``,
 memory-mapped and read lazily: :mod:`knockoff.match.reftable`; format 1's ``references.jsonl`` is refused),
 ``brands.json`` and ``manifest.json`` (format version, embedder settings, dimension, metric, counts and
-SHA-256 checksums), and, for an index built with ``read_text=True`` (``knockoff index build --text``), the text
+XXH3 checksums), and, for an index built with ``read_text=True`` (``knockoff index build --text``), the text
 read from every reference photo in ``texts.json`` (:mod:`knockoff.match.text_index`). With OpenCV, it also
 stores what verification needs from every reference photo (:mod:`knockoff.match.refstore`) and the keypoint
 shortlist over their descriptors (``shortlist.faiss``: :mod:`knockoff.match.keypoints`), built with the index and
@@ -52,8 +52,9 @@ from knockoff.match.manifest import (
     FORMAT_VERSION,
     check_index_target,
     clean_stale_staging,
+    checksum_matches,
+    file_checksum,
     read_manifest,
-    sha256,
     verify_checksums,
 )
 from knockoff.match.keypoints import SHORTLIST_FILE, SHORTLIST_FILES, KeypointShortlist, ShortlistParams
@@ -102,7 +103,7 @@ class Hit:
         return {"reference_id": self.reference_id, "similarity": self.similarity, **self.reference.to_dict()}
 
 
-_sha256 = sha256
+_file_checksum = file_checksum
 
 
 def choose_index_type(expected_vectors: int, dim: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> str:
@@ -363,7 +364,7 @@ class ReferenceIndex:
         """The file a read-only index is mapped from, checked to be the one it was loaded from."""
         assert self._read_only is not None
         file = Path(self._read_only) / "index.faiss"
-        if not file.exists() or _sha256(file) != self._mapped_checksum:
+        if not file.exists() or not checksum_matches(file, self._mapped_checksum or ""):
             raise IndexStateError(f"{file} changed since this index was memory-mapped from it; load it again")
         return file
 
@@ -738,7 +739,7 @@ class ReferenceIndex:
                 "settings": self._features.settings, "count": len(self._features)},
             "texts": self._texts_manifest(),
             "shortlist": shortlist,
-            "checksums": {name: _sha256(staging / name) for name in files},
+            "checksums": {name: _file_checksum(staging / name) for name in files},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         for name in (*files, "manifest.json"):

@@ -310,7 +310,7 @@ class KeypointShortlist:
         self._waiting_count = 0
         self._refs = np.zeros((0, 2), np.int64)  # (reference id, descriptors) of every reference indexed
         self._new_refs: list[tuple[int, int]] = []
-        self._source: tuple[Path, str] | None = None  # (file, SHA-256) a memory-mapped index was read from
+        self._source: tuple[Path, str] | None = None  # (file, checksum) a memory-mapped index was read from
         self._streaming: IndexPlan | None = None
         expected = self.params.plan(expected_references * per_reference, nprobe)
         if expected.kind == "ivfpq":
@@ -459,11 +459,11 @@ class KeypointShortlist:
                 "descriptors": int(self._index.ntotal)}
 
     def _mapped_file(self) -> Path:
-        from knockoff.match.manifest import sha256
+        from knockoff.match.manifest import checksum_matches
 
         assert self._source is not None
         file, checksum = self._source
-        if not file.is_file() or sha256(file) != checksum:
+        if not file.is_file() or not checksum_matches(file, checksum):
             raise IndexCorruptError(f"{file} changed since the shortlist was memory-mapped from it; load it again")
         return file
 
