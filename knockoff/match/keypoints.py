@@ -25,8 +25,10 @@ with ``mmap=True``) instead of being trained again in every process.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -38,6 +40,8 @@ from knockoff.errors import ConfigError, IndexCorruptError
 from knockoff.match.verify import LocalFeatures
 
 __all__ = ["SHORTLIST_FILES", "IndexPlan", "KeypointShortlist", "ShortlistParams", "plan", "strongest"]
+
+log = logging.getLogger(__name__)
 
 SHORTLIST_FILE = "shortlist.faiss"
 SHORTLIST_REFS = "shortlist_refs.npy"
@@ -396,7 +400,10 @@ class KeypointShortlist:
         sample = data
         if len(data) > p.train_size > 0:
             sample = data[np.random.default_rng(0).choice(len(data), p.train_size, replace=False)]
+        started = time.perf_counter()
         self._index, self._built = _faiss_index(p, sample), p
+        log.info("keypoint shortlist %s trained on %d descriptors in %.1f s", p, len(sample),
+                 time.perf_counter() - started)
         self._add_vectors(data, ids)
 
     def _add_vectors(self, data: np.ndarray, ids: np.ndarray) -> None:
