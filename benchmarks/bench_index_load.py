@@ -248,8 +248,8 @@ def main() -> None:
     command = "python " + " ".join(["benchmarks/bench_index_load.py", *sys.argv[1:]])
     by_file = "\n".join(f"- {row['photos']} photos, bytes a photo by file: {row['bytes_per_photo_by_file']}; "
                         f"shortlist: {row['shortlist']}; cold load: {row['cold']}" for row in rows)
-    write_results("index_load" + "".join(f".{n}" for n in args.sizes) + (f".kp{args.keypoints}" if args.keypoints
-                                                                         else ""),
+    name = "index_load" + "".join(f".{n}" for n in args.sizes) + (f".kp{args.keypoints}" if args.keypoints else "")
+    write_results(name + (f".sl{shortlist}" if args.keypoints and shortlist != args.keypoints else ""),
                   {"script": "bench_index_load.py", "command": command, "rows": rows},
                   markdown_table(columns, table) + "\n\n" + by_file)
 
