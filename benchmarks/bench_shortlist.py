@@ -60,15 +60,18 @@ def distractor(base: Any, rng: np.random.Generator, noise: float, keep: int) -> 
     return _Desc(d, rng.random(len(d)).astype(np.float32))
 
 
-def build(kind: str, refs: list[Any], per_reference: int, folder: Path) -> tuple[Any, float, dict[str, Any]]:
-    """The exact shortlist (in memory), or the PQ one built, saved into ``folder`` and loaded back."""
+def build(kind: str, refs: list[Any], per_reference: int, folder: Path,
+          hnsw_from: int = 8192) -> tuple[Any, float, dict[str, Any]]:
+    """The exact shortlist (in memory), or the PQ one built, saved into ``folder`` and loaded back (``graph``: its
+    lists found through an HNSW graph from ``hnsw_from`` lists up)."""
     from knockoff.match.keypoints import SHORTLIST_FILE, KeypointShortlist
 
     t = time.perf_counter()
     if kind == "exact":
         s = KeypointShortlist(per_reference=per_reference, flat_limit=10**12)
     else:  # the plan the detector gets at this size, with compression forced from 1 descriptor up
-        s = KeypointShortlist(per_reference=per_reference, compress_above=1, expected_references=len(refs))
+        s = KeypointShortlist(per_reference=per_reference, compress_above=1, expected_references=len(refs),
+                              hnsw_from=hnsw_from if kind == "graph" else 8192)
     for j, f in enumerate(refs):
         s.add(j, f)
     if kind == "exact":
@@ -90,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise", type=float, default=0.03)
     p.add_argument("--per-reference", type=int, default=500, help="descriptors a reference in the PQ shortlist")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--hnsw-from", type=int, default=0,
+                   help="also a PQ shortlist whose lists are found through an HNSW graph from this many lists up "
+                        "(two-level k-means; 'graph' in the results), to compare with the exact-quantizer one")
     args = p.parse_args(argv)
     n_refs = args.references or (2_000 if args.quick else 10_000)
     n_queries = args.queries or (60 if args.quick else 120)
@@ -114,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
 
     shortlists = {}
     with tempfile.TemporaryDirectory() as folder:
-        for kind in ("exact", "pq"):
-            shortlists[kind] = build(kind, refs, 500 if kind == "exact" else args.per_reference, Path(folder))
+        for kind in ("exact", "pq", "graph") if args.hnsw_from else ("exact", "pq"):
+            (Path(folder) / kind).mkdir()
+            shortlists[kind] = build(kind, refs, 500 if kind == "exact" else args.per_reference, Path(folder) / kind,
+                                     args.hnsw_from)
             print(kind, shortlists[kind][0].index_plan, f"built in {shortlists[kind][1]:.1f}s", flush=True)
         return _run_queries(args, n_refs, sources, queries, shortlists, verifier, src_features)
 
@@ -123,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run_queries(args: Any, n_refs: int, sources: list[Any], queries: list[Any], shortlists: dict,
                  verifier: Any, src_features: list[Any]) -> int:
     rows = []
-    times = {"exact": 0.0, "pq": 0.0}
+    times = {name: 0.0 for name in shortlists}
     for i, kind, feats in queries:
         row: dict[str, Any] = {"source": i, "kind": kind}
-        for name in ("pq", "exact"):  # interleaved: the same machine load for both
+        for name in sorted(shortlists, reverse=True):  # interleaved: the same machine load for both
             t = time.perf_counter()
             votes = shortlists[name][0].vote(feats, top=3, min_votes=4)
             times[name] += time.perf_counter() - t
@@ -149,8 +157,8 @@ def report(args: Any, n_refs: int, n_sources: int, rows: list[dict], times: dict
         "descriptors": shortlists["exact"][0].descriptor_count,
         "pq_plan": vars(shortlists["pq"][0].index_plan),
         "exact_top1_in_pq_top3": round(agree, 4), "top3_overlap": round(overlap, 4),
-        "source_in_top3": {k: round(sum(r["source"] in r[k] for r in rows) / n, 4) for k in ("exact", "pq")},
-        "source_verified": {k: round(sum(r[k + "_verified"] for r in rows) / n, 4) for k in ("exact", "pq")},
+        "source_in_top3": {k: round(sum(r["source"] in r[k] for r in rows) / n, 4) for k in shortlists},
+        "source_verified": {k: round(sum(r[k + "_verified"] for r in rows) / n, 4) for k in shortlists},
         "vote_seconds_ratio_pq_over_exact": round(times["pq"] / max(times["exact"], 1e-9), 4),
         "build_seconds_ratio_pq_over_exact": round(shortlists["pq"][1] / max(shortlists["exact"][1], 1e-9), 3),
         "bytes_per_reference": {k: shortlists[k][0].index_plan.bytes_per_descriptor() * (
@@ -162,6 +170,12 @@ def report(args: Any, n_refs: int, n_sources: int, rows: list[dict], times: dict
     }
     misses = [(r["source"], r["kind"]) for r in rows if r["exact_verified"] and not r["pq_verified"]]
     figures["copies_lost_by_pq"] = misses
+    if "graph" in shortlists:
+        figures["graph_plan"] = vars(shortlists["graph"][0].index_plan)
+        figures["graph_build_seconds_ratio_to_pq"] = round(shortlists["graph"][1] / max(shortlists["pq"][1], 1e-9), 3)
+        figures["graph_vote_seconds_ratio_to_pq"] = round(times["graph"] / max(times["pq"], 1e-9), 3)
+        figures["copies_lost_by_graph_vs_pq"] = [(r["source"], r["kind"]) for r in rows
+                                                 if r["pq_verified"] and not r["graph_verified"]]
     cmd = "python " + " ".join(["benchmarks/bench_shortlist.py", *sys.argv[1:]])
     md = f"| measure | exact (flat) | stored ({figures['pq_plan']['kind']}) |\n|---|---|---|\n"
     for key in ("source_in_top3", "source_verified"):
@@ -176,8 +190,15 @@ def report(args: Any, n_refs: int, n_sources: int, rows: list[dict], times: dict
            f"{figures['pq_plan']}. Exact top-1 in PQ top-3: {agree:.3f}; top-3 overlap {overlap:.3f}; vote time "
            f"PQ/exact {figures['vote_seconds_ratio_pq_over_exact']}x; copies verified by exact but lost by PQ: "
            f"{misses}.\n")
+    if "graph" in shortlists:
+        md += (f"\nWith the lists found through an HNSW graph (plan {figures['graph_plan']}): source in top 3 "
+               f"{figures['source_in_top3']['graph']}, verified {figures['source_verified']['graph']} (PQ with the exact "
+               f"quantizer: {figures['source_in_top3']['pq']}, {figures['source_verified']['pq']}); build time "
+               f"{figures['graph_build_seconds_ratio_to_pq']}x and vote time {figures['graph_vote_seconds_ratio_to_pq']}x "
+               f"the exact quantizer's; copies it lost that PQ verified: {figures['copies_lost_by_graph_vs_pq']}.\n")
     print(md)
-    suffix = "" if args.per_reference == 500 else f".per{args.per_reference}"
+    suffix = ("" if args.per_reference == 500 else f".per{args.per_reference}") + (
+        f".graph{args.hnsw_from}" if args.hnsw_from else "")
     write_results("shortlist" + (".quick" if args.quick else "") + suffix, {"script": "bench_shortlist.py", "command": cmd,
                                                                  **figures}, md)
     return 0

@@ -209,8 +209,8 @@ def test_the_cli_builds_the_shortlist_with_the_policy(catalog_dir, tmp_path):
     {"kind": "flat", "descriptors": 0, "nlist": 0, "nprobe": 0, "pq_bytes": 0, "train_size": 0},
     {"kind": "ivfpq", "descriptors": 9, "nlist": 256, "nprobe": 16, "pq_bytes": 32, "train_size": 9},
 ])
-def test_plan_round_trips(data):
-    assert vars(IndexPlan.from_dict(data)) == data
+def test_plan_round_trips(data):  # (plans written before the graph fields: those read as their defaults)
+    assert {k: v for k, v in vars(IndexPlan.from_dict(data)).items() if k in data} == data
 
 
 @pytest.mark.parametrize("data", [

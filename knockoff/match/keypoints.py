@@ -25,8 +25,10 @@ with ``mmap=True``) instead of being trained again in every process.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -38,6 +40,8 @@ from knockoff.errors import ConfigError, IndexCorruptError
 from knockoff.match.verify import LocalFeatures
 
 __all__ = ["SHORTLIST_FILES", "IndexPlan", "KeypointShortlist", "ShortlistParams", "plan", "strongest"]
+
+log = logging.getLogger(__name__)
 
 SHORTLIST_FILE = "shortlist.faiss"
 SHORTLIST_REFS = "shortlist_refs.npy"
@@ -59,12 +63,19 @@ def strongest(features: LocalFeatures, n: int) -> np.ndarray:
 
 #: RootSIFT components are at most sqrt(0.2), so RootSIFT * 512 fits in uint8 (the index folder's format)
 _SCALE = 512.0
-_ADD_CHUNK = 1 << 16  # descriptors waiting before they go into an index that exists (bounded memory)
+_ADD_CHUNK = 1 << 18  # descriptors waiting before they go into an index that exists (bounded memory)
 
 
 @dataclass(frozen=True)
 class IndexPlan:
-    """The vote's FAISS index for ``descriptors`` vectors: ``kind`` flat, ivf or ivfpq, with its parameters."""
+    """The vote's FAISS index for ``descriptors`` vectors: ``kind`` flat, ivf or ivfpq, with its parameters.
+
+    ``quantizer_m``: 0 for an exact (flat) coarse quantizer, else an HNSW graph of that many links a node over
+    the lists' centroids (``quantizer_ef``: its search depth when descriptors are added; a vote searches at
+    least ``2 * nprobe`` deep), as FAISS's ``IVF65536_HNSW32`` factory strings do: assigning 10^7 descriptors
+    to 16,384 lists exactly costs 16,384 distances each. ``train_levels``: 1 for one k-means over the sample, 2
+    for two-level k-means (about sqrt(nlist) clusters, then each split in proportion to its size). Plans of
+    manifests written before these fields existed read as flat and one level, as they were built."""
 
     kind: str
     descriptors: int
@@ -72,6 +83,9 @@ class IndexPlan:
     nprobe: int = 0
     pq_bytes: int = 0
     train_size: int = 0
+    quantizer_m: int = 0
+    quantizer_ef: int = 0
+    train_levels: int = 1
 
     @property
     def dim(self) -> int:
@@ -86,40 +100,58 @@ class IndexPlan:
 
     @classmethod
     def from_dict(cls, data: Any) -> IndexPlan:
-        """From :func:`dataclasses.asdict` output (a manifest's); a :class:`ConfigError` when malformed."""
+        """From :func:`dataclasses.asdict` output (a manifest's; the fields added since, :data:`_LATER_FIELDS`,
+        may be missing: their defaults are how older indexes were built); a :class:`ConfigError` when
+        malformed."""
         names = [f.name for f in fields(cls)]
-        ok = isinstance(data, dict) and set(data) == set(names) and data.get("kind") in KINDS and all(
-            isinstance(data[n], int) and not isinstance(data[n], bool) and data[n] >= 0 for n in names[1:])
+        ok = isinstance(data, dict) and set(names) - set(_LATER_FIELDS) <= set(data) <= set(names) and data.get(
+            "kind") in KINDS and all(isinstance(data[n], int) and not isinstance(data[n], bool) and data[n] >= 0
+                                     for n in names[1:] if n in data)
         if not ok or (data["kind"] != "flat" and min(data["nlist"], data["nprobe"]) < 1) or (
-                data["kind"] == "ivfpq" and not 1 <= data["pq_bytes"] <= 128):
+                data["kind"] == "ivfpq" and not 1 <= data["pq_bytes"] <= 128) or not _quantizer_ok(data):
             raise ConfigError(f"not a shortlist plan: {data!r}")
         return cls(**data)
 
 
+#: IndexPlan fields added after indexes were first saved with their plan (absent from older manifests)
+_LATER_FIELDS = ("quantizer_m", "quantizer_ef", "train_levels")
+
+
+def _quantizer_ok(data: dict[str, Any]) -> bool:
+    m, ef, levels = data.get("quantizer_m", 0), data.get("quantizer_ef", 0), data.get("train_levels", 1)
+    return levels in (1, 2) and (m == 0 or (data["kind"] != "flat" and ef >= 1))
+
+
 def plan(descriptors: int, *, flat_limit: int = 65_536, compress_above: int = 2_500_000,
-         pq_bytes: int = 32, nprobe: int = 16) -> IndexPlan:
+         pq_bytes: int = 32, nprobe: int = 16, hnsw_from: int = 8192) -> IndexPlan:
     """The index for ``descriptors`` vectors: exact up to ``flat_limit``; above it IVF with about
     4 * sqrt(n) lists (a power of two, 256 to 16,384), trained on 40 vectors a list; product-quantized above
-    ``compress_above``."""
+    ``compress_above``. From ``hnsw_from`` lists up, the lists' centroids are found by two-level k-means and
+    searched through an HNSW graph (16 links, 16 deep): the exact assignment of every descriptor to every
+    centroid is what made the build slow (:class:`IndexPlan`)."""
     if descriptors <= flat_limit:
         return IndexPlan("flat", descriptors)
     nlist = 2 ** int(round(math.log2(4 * math.sqrt(descriptors))))
     nlist = min(max(nlist, 256), 16_384)
     kind = "ivfpq" if descriptors > compress_above else "ivf"
+    graph = nlist >= hnsw_from
     return IndexPlan(kind, descriptors, nlist=nlist, nprobe=min(nprobe, nlist),
-                     pq_bytes=pq_bytes if kind == "ivfpq" else 0, train_size=min(descriptors, 40 * nlist))
+                     pq_bytes=pq_bytes if kind == "ivfpq" else 0, train_size=min(descriptors, 40 * nlist),
+                     quantizer_m=16 if graph else 0, quantizer_ef=16 if graph else 0, train_levels=2 if graph else 1)
 
 
 @dataclass(frozen=True)
 class ShortlistParams:
     """What a built shortlist depends on (kept in the index's manifest): descriptors a reference photo, and
     the sizes that choose its index (:func:`plan`). The vote's own settings (descriptors a query, ratio test,
-    neighbours, ``nprobe``) are the caller's, at every vote."""
+    neighbours, ``nprobe``) are the caller's, at every vote. ``hnsw_from`` came later: a manifest without it
+    reads the default (the plan an index was built with is kept in its own manifest entry)."""
 
     per_reference: int = 500
     flat_limit: int = 65_536
     compress_above: int = 2_500_000
     pq_bytes: int = 32
+    hnsw_from: int = 8192
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -131,12 +163,12 @@ class ShortlistParams:
 
     def plan(self, descriptors: int, nprobe: int = 16) -> IndexPlan:
         return plan(descriptors, flat_limit=self.flat_limit, compress_above=self.compress_above,
-                    pq_bytes=self.pq_bytes, nprobe=nprobe)
+                    pq_bytes=self.pq_bytes, nprobe=nprobe, hnsw_from=self.hnsw_from)
 
     @classmethod
     def from_dict(cls, data: Any) -> ShortlistParams:
         names = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) != names:
+        if not isinstance(data, dict) or not names - {"hnsw_from"} <= set(data) <= names:
             raise ConfigError(f"shortlist parameters must be an object with {', '.join(sorted(names))}")
         return cls(**data)
 
@@ -162,15 +194,63 @@ def _faiss_index(p: IndexPlan, sample: np.ndarray) -> Any:
 
     if p.kind == "flat":
         return faiss.IndexIDMap(faiss.IndexFlatL2(128))
-    quantizer = faiss.IndexFlatL2(p.dim)
+    vectors = _as_vectors(sample, p.dim)
+    quantizer = _graph_quantizer(p, vectors) if p.quantizer_m else faiss.IndexFlatL2(p.dim)
     if p.kind == "ivf":
         index = faiss.IndexIVFScalarQuantizer(quantizer, 128, p.nlist, faiss.ScalarQuantizer.QT_8bit_direct,
                                               faiss.METRIC_L2, False)
     else:
         index = faiss.IndexIVFPQ(quantizer, p.dim, p.nlist, p.pq_bytes, 8)
-    index.train(_as_vectors(sample, p.dim))  # (faiss keeps the quantizer alive: index.referenced_objects)
+    index.train(vectors)  # (faiss keeps the quantizer alive: index.referenced_objects; a filled one is kept)
     index.nprobe = p.nprobe
     return index
+
+
+def _graph_quantizer(p: IndexPlan, vectors: np.ndarray) -> Any:
+    """An HNSW graph over the ``p.nlist`` centroids of ``vectors`` (two-level or plain k-means), built on one
+    thread: the graph, and so the lists, are the same in every build."""
+    import faiss
+
+    if p.train_levels == 2:
+        centroids = _two_level_kmeans(vectors, p.nlist)
+    else:
+        kmeans = faiss.Kmeans(p.dim, p.nlist, niter=25, seed=1234)
+        kmeans.train(vectors)
+        centroids = kmeans.centroids
+    quantizer = faiss.IndexHNSWFlat(p.dim, p.quantizer_m)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        quantizer.add(np.ascontiguousarray(centroids, np.float32))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    quantizer.hnsw.efSearch = p.quantizer_ef
+    return quantizer
+
+
+def _two_level_kmeans(vectors: np.ndarray, k: int, iterations: int = 25) -> np.ndarray:
+    """``k`` centroids of ``vectors``: k-means into about sqrt(k) clusters, then each cluster into its share of
+    ``k`` (in proportion to its size), as ``faiss.contrib.clustering.two_level_clustering`` does: the cost of
+    k-means grows with ``len(vectors) * k``, here with ``len(vectors) * sqrt(k)``."""
+    import faiss
+
+    top = max(1, min(int(round(math.sqrt(k))), len(vectors)))
+    coarse = faiss.Kmeans(vectors.shape[1], top, niter=iterations, seed=1234, max_points_per_centroid=2000)
+    coarse.train(vectors)
+    assign = coarse.index.search(vectors, 1)[1][:, 0]
+    shares = np.diff(np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=top)) * k // len(vectors)]))
+    centroids = []
+    for cluster, share in enumerate(shares.tolist()):
+        members = vectors[assign == cluster]
+        if share == 0:
+            continue
+        if len(members) <= share:  # too few to split: its members are its centroids (repeated to fill)
+            centroids.append(np.resize(members, (share, vectors.shape[1])))
+            continue
+        fine = faiss.Kmeans(vectors.shape[1], share, niter=iterations, seed=1234 + cluster, min_points_per_centroid=1)
+        fine.train(members)
+        centroids.append(fine.centroids)
+    return np.concatenate(centroids).astype(np.float32)
 
 
 def _contents(index: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -202,6 +282,16 @@ def _faiss_kind(index: Any) -> str | None:
     return "ivfpq" if isinstance(index, faiss.IndexIVFPQ) else None
 
 
+def _quantizer_links(index: Any) -> int:
+    """0 for an IVF index's exact (flat) coarse quantizer, its links a node for an HNSW one (-1: neither)."""
+    import faiss
+
+    quantizer = faiss.downcast_index(index.quantizer)
+    if isinstance(quantizer, faiss.IndexHNSWFlat):
+        return int(quantizer.hnsw.nb_neighbors(1))
+    return 0 if isinstance(quantizer, faiss.IndexFlatL2) else -1
+
+
 class KeypointShortlist:
     """Votes of a listing photo's keypoints for reference photos (by reference id, an int).
 
@@ -212,8 +302,8 @@ class KeypointShortlist:
 
     def __init__(self, *, per_reference: int = 500, query_features: int = 1000, ratio: float = 0.85,
                  neighbours: int = 8, flat_limit: int = 65_536, compress_above: int = 2_500_000,
-                 pq_bytes: int = 32, nprobe: int = 16, expected_references: int = 0):
-        self.params = ShortlistParams(per_reference, flat_limit, compress_above, pq_bytes)
+                 pq_bytes: int = 32, nprobe: int = 16, expected_references: int = 0, hnsw_from: int = 8192):
+        self.params = ShortlistParams(per_reference, flat_limit, compress_above, pq_bytes, hnsw_from)
         self.query_features = query_features
         self.ratio = ratio
         self.neighbours = neighbours
@@ -310,7 +400,10 @@ class KeypointShortlist:
         sample = data
         if len(data) > p.train_size > 0:
             sample = data[np.random.default_rng(0).choice(len(data), p.train_size, replace=False)]
+        started = time.perf_counter()
         self._index, self._built = _faiss_index(p, sample), p
+        log.info("keypoint shortlist %s trained on %d descriptors in %.1f s", p, len(sample),
+                 time.perf_counter() - started)
         self._add_vectors(data, ids)
 
     def _add_vectors(self, data: np.ndarray, ids: np.ndarray) -> None:
@@ -348,7 +441,10 @@ class KeypointShortlist:
             return self._index.search(query, k)
         import faiss
 
-        return self._index.search(query, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+        if not self._built.quantizer_m:
+            return self._index.search(query, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+        graph = faiss.SearchParametersHNSW(efSearch=max(self._built.quantizer_ef, 2 * nprobe))
+        return self._index.search(query, k, params=faiss.SearchParametersIVF(nprobe=nprobe, quantizer_params=graph))
 
     # -- files and pickling ------------------------------------------------------------------------------
 
@@ -412,6 +508,8 @@ class KeypointShortlist:
         assert built is not None
         if _faiss_kind(index) != built.kind or index.d != built.dim:
             return f"{SHORTLIST_FILE} is not the {built.kind} index of {built.dim} dimensions the manifest says"
+        if built.kind != "flat" and _quantizer_links(index) != built.quantizer_m:
+            return f"{SHORTLIST_FILE}'s coarse quantizer is not the one the manifest's plan says"
         if not (refs.dtype == np.int64 and refs.ndim == 2 and refs.shape[1] == 2):
             return f"{SHORTLIST_REFS} must hold (reference id, descriptors) int64 rows"
         if int(index.ntotal) != entry.get("descriptors") or len(refs) != entry.get("references"):

@@ -51,18 +51,21 @@ def sha256(path: Path) -> str:
 
 
 def xxh3_128(path: Path) -> str:
-    """The XXH3 128-bit hash of a file, hex; read through a memory map, with no copy."""
+    """The XXH3 128-bit hash of a file, hex; read through memory maps of one block at a time, with no copy. (One
+    map of the whole file would leave every page of it in the process's resident memory: 6.4 GB for the
+    keypoints of 10^6 reference photos.)"""
     import mmap
 
     import xxhash
 
     digest = xxhash.xxh3_128()
     with path.open("rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return digest.hexdigest()
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
-            for start in range(0, len(view), _HASH_BLOCK):
-                digest.update(view[start:start + _HASH_BLOCK])
+        size = os.fstat(handle.fileno()).st_size
+        for start in range(0, size, _HASH_BLOCK):
+            length = min(_HASH_BLOCK, size - start)
+            with mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ, offset=start) as mapped:
+                with memoryview(mapped) as view:
+                    digest.update(view)
     return digest.hexdigest()
 
 
