@@ -46,6 +46,18 @@ def test_same_as_faiss(monkeypatch, n, queries, k, block):
     assert all(set(a) == set(b) for a, b in zip(found.tolist(), expected_ids.tolist())) or k < n
 
 
+@pytest.mark.parametrize("fraction", [1, 10**9])  # always gather the new candidates / always sort whole blocks
+def test_both_ways_of_taking_a_block(monkeypatch, fraction):
+    monkeypatch.setattr(flat_search, "_MAX_BLOCK", 1024)
+    monkeypatch.setattr(flat_search, "_SPARSE_FRACTION", fraction)
+    vectors, q = unit(6000, 32, 8), unit(13, 32, 9)
+    index = faiss_flat(vectors, np.arange(6000, dtype=np.int64))
+    expected_scores, expected_ids = index.search(q, 40)
+    scores, found = top_k(q, *flat_contents(index), 40)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(found, expected_ids)
+
+
 def test_query_blocks(monkeypatch):
     monkeypatch.setattr(flat_search, "_MAX_QUERIES", 4)
     vectors, q = unit(800, 16, 3), unit(11, 16, 4)

@@ -1,14 +1,15 @@
 """Exact top-k inner-product search over the vectors of a flat FAISS index, in large blocks through numpy's BLAS.
 
 FAISS's flat search (``IndexFlatIP.search``) multiplies the queries with blocks of 1,024 stored vectors and keeps a
-heap per query. On the 2-core machines this project is measured on it ran at less than half the speed of one
-matrix product of the same size through numpy (300,000 vectors of 227 dimensions, 72 queries: 2.0 s against
-0.8 s for this search, results the same), and at 10^5 reference photos (1.5 million vectors of the perceptual
-engine's 15 views) the global search was most of a full check's time (``benchmarks/bench_scale.py --check``).
+heap per query. At 10^5 reference photos (1.5 million vectors of the perceptual engine's 15 views,
+``benchmarks/bench_scale.py --check``) that search was most of a full check's time, and on the 2 shared cores
+measured it took 2.5x as long as this one (95 query views of a batch of 8 listings: 10.6-16.5 s against 4.0-6.3 s,
+load average about 10; the matrix product alone, 2.7-4.2 s), with the same results.
 
 :func:`top_k` multiplies a block of queries with a block of up to 65,536 stored vectors at a time and keeps each
 query's ``k`` best: after the first block only the queries with a score above their ``k``-th best so far are
-looked at again. It is exact, like FAISS's: the same vectors come back with the same scores (float32 products;
+looked at again, and only their scores above it are gathered (a partial sort of the block while there are
+many: the first blocks). It is exact, like FAISS's: the same vectors come back with the same scores (float32 products;
 the last bit may differ with the summation order; equal scores may come in another order).
 """
 
@@ -24,6 +25,8 @@ __all__ = ["flat_contents", "top_k"]
 _SCORES_AT_ONCE = 1 << 23
 _MAX_BLOCK = 1 << 16
 _MAX_QUERIES = 1 << 12
+#: a block's new candidates are gathered one by one while no query has more than this fraction of the block
+_SPARSE_FRACTION = 8
 
 
 def flat_contents(index: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -65,19 +68,42 @@ def _top_positions(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np
     block = int(min(_MAX_BLOCK, max(k, 1024, _SCORES_AT_ONCE // nq)))
     for start in range(0, len(vectors), block):
         products = queries @ vectors[start : start + block].T  # (queries, stored vectors of the block)
-        rows = np.flatnonzero((products > best[:, -1:]).any(axis=1))
+        above = products > best[:, -1:]
+        counts = np.count_nonzero(above, axis=1)
+        rows = np.flatnonzero(counts)
         if len(rows) == 0:
             continue
-        chosen = products[rows]
-        keep = min(k, chosen.shape[1])
-        if keep < chosen.shape[1]:
-            positions = np.sort(np.argpartition(-chosen, keep - 1, axis=1)[:, :keep], axis=1)
-        else:
-            positions = np.broadcast_to(np.arange(keep), (len(rows), keep))
-        merged = np.concatenate([best[rows], np.take_along_axis(chosen, positions, 1)], axis=1)
-        merged_at = np.concatenate([where[rows], positions + start], axis=1)
+        if int(counts.max()) * _SPARSE_FRACTION > products.shape[1]:  # many new candidates: the first blocks
+            scores, positions = _best_of(products[rows], np.arange(products.shape[1]), k)
+        else:  # few: only the scores above a query's k-th best so far are gathered
+            scores, positions = _best_of(*_gathered(products, above, rows, counts[rows]), k)
+        merged = np.concatenate([best[rows], scores], axis=1)
+        merged_at = np.concatenate([where[rows], np.where(positions >= 0, positions + start, -1)], axis=1)
         order = np.argsort(-merged, axis=1, kind="stable")[:, :k]
         best[rows] = np.take_along_axis(merged, order, 1)
         where[rows] = np.take_along_axis(merged_at, order, 1)
     best[where < 0] = -np.finfo(np.float32).max
     return best, where
+
+
+def _best_of(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``scores`` of each row (all of them when fewer; in no order) and their ``positions`` (one
+    row of positions for every row, or one each)."""
+    if scores.shape[1] <= k:
+        return scores, np.broadcast_to(positions, scores.shape)
+    keep = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    chosen = np.take_along_axis(scores, keep, 1)
+    return chosen, positions[keep] if positions.ndim == 1 else np.take_along_axis(positions, keep, 1)
+
+
+def _gathered(products: np.ndarray, above: np.ndarray, rows: np.ndarray,
+              counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scores of ``products`` where ``above`` holds, for ``rows``, one row each padded with -inf (column
+    -1), and their columns."""
+    row, column = np.nonzero(above[rows])  # row-major: each row's columns in increasing order
+    slot = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+    scores = np.full((len(rows), int(counts.max())), -np.inf, np.float32)
+    positions = np.full(scores.shape, -1, np.int64)
+    scores[row, slot] = products[rows[row], column]
+    positions[row, slot] = column
+    return scores, positions
