@@ -4,6 +4,7 @@ results as JSON and Markdown into ``benchmarks/results/``."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import platform
 import shlex
@@ -110,7 +111,7 @@ def portable(text: str) -> str:
     ``../shared`` and the temporary folder ``<tmp>`` (results files are committed and read on other machines)."""
     root = HERE.parent
     for path, label in ((root.parent / "shared", "../shared"), (root, "."), (Path(tempfile.gettempdir()), "<tmp>")):
-        text = text.replace(str(path), label)
+        text = re.sub(r"(?<![\w.-])" + re.escape(str(path)) + r"(?![\w.-])", lambda _: label, text)  # whole paths
     return text
 
 
