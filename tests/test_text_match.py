@@ -237,6 +237,9 @@ def test_confirm_misspellings(first, again, how, read, state):
     assert [(m.how, m.read) for m in confirmed] == [(how, read)]
     brand = next(b for b in BRANDS if b.name == confirmed[0].brand)
     assert misspelled_brand_in_photo(texts, confirmed, brand).state == state
+    named = brand_in_photo(texts, confirmed, brand, seller_authorized=True)
+    assert (f"first read as '{first}'" in named.message) == (how != "misspelled" and how != "unconfirmed")
+    assert confirmed[0].to_dict().get("first_read", "") == (first if how in ("exact", "alias") else "")
 
 
 def test_confirm_misspellings_of_a_name_of_two_words():

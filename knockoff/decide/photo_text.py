@@ -89,11 +89,13 @@ class BrandMention:
     score: float
     photo: int
     boxes: tuple[int, ...]
+    first_read: str = ""  # a misspelling that reading the line again corrected: what was read first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"brand": self.brand, "how": self.how, "read": self.read, "spelling": self.spelling,
-                "distance": self.distance, "score": round(self.score, 4), "photo": self.photo,
-                "boxes": list(self.boxes)}
+        out = {"brand": self.brand, "how": self.how, "read": self.read, "spelling": self.spelling,
+               "distance": self.distance, "score": round(self.score, 4), "photo": self.photo,
+               "boxes": list(self.boxes)}
+        return {**out, "first_read": self.first_read} if self.first_read else out
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,9 @@ def brand_in_photo(
             return Signal(BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
         return Signal(BRAND_IN_PHOTO, "clear", f"no photo shows the {brand.name} name")
     shows = f"the photo shows {_quote([m.read for m in named] + list(product_words))}"
+    slips = [m for m in named if m.first_read]
+    if slips:
+        shows += f" (first read as {_quote([m.first_read for m in slips])}, read again as the name)"
     details = {"brand": brand.name, "mentions": [m.to_dict() for m in named], "product_words": list(product_words)}
     if seller_authorized is False:
         return Signal(BRAND_IN_PHOTO, "hit", f"{shows}, but the seller is not an authorized {brand.name} seller",
@@ -335,7 +340,7 @@ def _confirmed(mention: BrandMention, readings: Sequence[str], brand: Brand, set
     for shown, key, how in _spellings(brand):
         genuine = next((s for found in spans for s in found if _is_spelling(s, key, settings)), None)
         if genuine is not None:
-            return replace(mention, how=how, read=genuine.read, spelling=shown, distance=0)
+            return replace(mention, how=how, read=genuine.read, spelling=shown, distance=0, first_read=mention.read)
     key = match_key(mention.spelling)
     repeated = all(any(_near(s, key, settings) for s in found) for found in spans)
     return mention if spans and repeated else replace(mention, how="unconfirmed")
