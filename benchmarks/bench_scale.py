@@ -24,7 +24,8 @@ perceptual engine, global search, keypoint vote, geometric, pixel, colour and sm
   ``--check-bases`` real grocerystore *train* store photos: their perceptual vectors with noise, and
   ``--check-keypoints`` of their RootSIFT descriptors with noise at random positions (stored keypoints, as
   bench_shortlist makes them: SIFT on 10^5 real photos is out of reach here). The index is sized for the catalog
-  (``expected_references``, as ``build_index`` does), saved (its keypoint shortlist trained and filled with it)
+  (``expected_references``, and the global index's type picked from the photos' views, as ``build_index`` does:
+  ``--check-index-type auto``, hnsw from 10^6 vectors; results before this option used flat), saved (its keypoint shortlist trained and filled with it)
   and loaded back, as a user's scan gets it: the checks use the stored shortlist and train nothing (build, save
   and load timed apart; ``--check-output NAME`` names the results files).
 - Speed: ``--check-listings`` listings, half copies of the sources (one edit each, the 16 kinds in turn), half
@@ -237,10 +238,12 @@ def baseline_policy() -> Any:
                                                flat_limit=400_000))
 
 
-def check_catalog(n_refs: int, keypoints: int, bases: int, seed: int = 0) -> tuple[ReferenceIndex, list[Path]]:
+def check_catalog(n_refs: int, keypoints: int, bases: int, seed: int = 0,
+                  index_type: str = "auto") -> tuple[ReferenceIndex, list[Path]]:
     """An index of ``n_refs`` reference photos (perceptual): the real copy sources of bench_copies, then
     distractors made from ``bases`` real grocerystore store photos (their perceptual vectors with noise, and
-    ``keypoints`` of their RootSIFT descriptors with noise at random positions, as bench_shortlist makes them)."""
+    ``keypoints`` of their RootSIFT descriptors with noise at random positions, as bench_shortlist makes them).
+    ``index_type`` ``auto`` is sized as ``build_index`` sizes it (from the photos' views): what a user gets."""
     from bench_copies import DEFAULT_DATA, source_paths, unrelated_paths
 
     from knockoff.catalog.images import load_image
@@ -250,10 +253,15 @@ def check_catalog(n_refs: int, keypoints: int, bases: int, seed: int = 0) -> tup
     from knockoff.match.refstore import StoredFeatures
     from knockoff.match.verify import GeometricVerifier
 
+    from PIL import Image
+
     embedder = create_embedder("perceptual")
-    index = ReferenceIndex(embedder, [Brand("Official", (), ("official_store",))], index_type="flat",
-                           expected_references=n_refs)  # as build_index sizes it: the shortlist streams in
+    probe = Image.new("RGB", (2 * embedder.input_size, 2 * embedder.input_size))
+    views = len(embedder.reference_views(probe))
     sources = source_paths(DEFAULT_DATA)
+    index = ReferenceIndex(embedder, [Brand("Official", (), ("official_store",))], index_type=index_type,
+                           params={"expected_vectors": max(n_refs, len(sources)) * views},
+                           expected_references=n_refs)  # as build_index sizes it: the shortlist streams in
     index.add([ReferenceImage("Official", f"p{i}", f"p{i}", p, price=10.0, currency="EUR")
                for i, p in enumerate(sources)])
     rng, verifier = np.random.default_rng(seed), GeometricVerifier()
@@ -355,7 +363,8 @@ def check_worker(params: dict[str, Any]) -> dict[str, Any]:
     import knockoff
     from knockoff import Policy
 
-    index, sources = check_catalog(params["size"], params["keypoints"], params["bases"])
+    index, sources = check_catalog(params["size"], params["keypoints"], params["bases"],
+                                   index_type=params.get("index_type", "auto"))
     if params["what"] == "recall":
         items = check_listings(sources, params["recall_kinds"], params["recall_unrelated"])
     else:
@@ -385,18 +394,29 @@ def speed_listings(sources: list[Path], count: int) -> list[tuple]:
 
 def check_benchmark(args: argparse.Namespace) -> int:
     """The full default check at catalog sizes (issue 15); see the module docstring."""
+    sizes = [int(v) for v in args.check_sizes.split(",")]
+    started = time.perf_counter()
+    sources_index, sources = check_catalog(0, args.check_keypoints, args.check_bases, index_type=args.check_index_type)
+    workdir = Path(tempfile.mkdtemp(prefix="bench_check_"))
+    try:
+        return _check_sizes(args, sizes, sources_index, sources, workdir, started)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # a 10^5 catalog's store is tens of GB: never left behind
+
+
+def _check_sizes(args: argparse.Namespace, sizes: list[int], sources_index: ReferenceIndex, sources: list[Path],
+                 workdir: Path, started: float) -> int:
     from knockoff import Policy
 
-    sizes = [int(v) for v in args.check_sizes.split(",")]
-    started, rows, builds = time.perf_counter(), [], {}
-    sources_index, sources = check_catalog(0, args.check_keypoints, args.check_bases)
-    workdir = Path(tempfile.mkdtemp(prefix="bench_check_"))
+    rows: list[dict[str, Any]] = []
+    builds: dict[int, Any] = {}
     sources_index, _, _ = stored(sources_index, workdir / "sources")
     recall_items = check_listings(sources, args.recall_kinds, args.recall_unrelated)
     speed_items = speed_listings(sources, args.check_listings)
     policies = {"default": Policy(), "old settings": baseline_policy()}
     params = {"keypoints": args.check_keypoints, "bases": args.check_bases, "recall_kinds": args.recall_kinds,
-              "recall_unrelated": args.recall_unrelated, "listings": args.check_listings}
+              "recall_unrelated": args.recall_unrelated, "listings": args.check_listings,
+              "index_type": args.check_index_type}
 
     def record(what: str, size: int, name: str, row: dict[str, Any]) -> None:
         rows.append({"what": what, "references": size, "policy": name, **row})
@@ -412,12 +432,12 @@ def check_benchmark(args: argparse.Namespace) -> int:
             record("speed", size, BASELINE_TREE, baseline_in_tree(args.baseline_tree,
                                                                   {**params, "size": size, "what": "speed"}))
         t = time.perf_counter()
-        index, _ = check_catalog(size, args.check_keypoints, args.check_bases)
+        index, _ = check_catalog(size, args.check_keypoints, args.check_bases, index_type=args.check_index_type)
         built = round(time.perf_counter() - t, 1)
         saved = loaded = None  # --check-in-memory: the shortlist the index built while photos were added
         if not args.check_in_memory:
             index, saved, loaded = stored(index, workdir / str(size))
-        builds[size] = {"build s": built, "save s": saved, "load s": loaded,
+        builds[size] = {"build s": built, "save s": saved, "load s": loaded, "index type": index.index_type,
                         "shortlist": str(index.keypoint_shortlist.index_plan if index.keypoint_shortlist else None)}
         print(size, builds[size], flush=True)
         for name, policy in policies.items():
@@ -485,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="check the built index without saving it (its shortlist is still built with it, "
                              "streamed in while photos are added): the saved pixel store of 10^5 distractors "
                              "(about 330 KB a photo) does not fit in memory here")
+    parser.add_argument("--check-index-type", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"),
+                        help="the global index of the catalogs (auto: as build_index picks it for the size; runs "
+                             "before this option used flat)")
     parser.add_argument("--check-output", default="check_scale", help="results name (benchmarks/results/NAME.md)")
     parser.add_argument("--baseline-tree", type=Path,
                         help="a checkout of main (git worktree add DIR eaf2b9e): its check is the baseline, run here")
