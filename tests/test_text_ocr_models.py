@@ -100,12 +100,17 @@ class _FakeModels:
 
     def __init__(self, score: float = 0.9):
         self.det_shapes: list[tuple[int, ...]] = []
+        self.unboxed: list = []  # per detection, the region of text seen but not boxed it reports
         self.crops: list[np.ndarray] = []
         self.score = score
 
     def detect(self, image: np.ndarray, options=None) -> np.ndarray:
+        return self.detect_checked(image, options)[0]
+
+    def detect_checked(self, image: np.ndarray, options=None):
         self.det_shapes.append(image.shape)
-        return _box(64, 64, 128, 32)[None]
+        unboxed = self.unboxed[len(self.det_shapes) - 1] if len(self.det_shapes) <= len(self.unboxed) else None
+        return _box(64, 64, 128, 32)[None], unboxed
 
     def recognise(self, crops: list[np.ndarray], options=None) -> list[tuple[str, float]]:
         self.crops.extend(crops)
@@ -121,10 +126,12 @@ def fake_models(monkeypatch):
 
 
 @pytest.mark.parametrize(("settings", "det_shape"), [
-    (TextReadSettings(), (640, 640, 3)),
-    (TextReadSettings(det_side=480), (480, 480, 3)),
-    (TextReadSettings(max_upscale=1.0), (348, 348, 3)),
-    (TextReadSettings(det_side=480, threads=1), (480, 480, 3)),
+    (TextReadSettings(coarse_side=0), (640, 640, 3)),
+    (TextReadSettings(det_side=480, coarse_side=0), (480, 480, 3)),
+    (TextReadSettings(max_upscale=1.0, coarse_side=0), (348, 348, 3)),
+    (TextReadSettings(det_side=480, threads=1, coarse_side=0), (480, 480, 3)),
+    (TextReadSettings(), (384, 384, 3)),  # the coarse look finds the box tall enough and nothing else: done
+    (TextReadSettings(coarse_side=500, det_side=480), (480, 480, 3)),  # no coarser than det_side: one look
 ])
 def test_read_settings_reach_the_detector(fake_models, settings, det_shape):
     found = read_text(np.zeros((348, 348, 3), np.uint8), settings)
@@ -137,7 +144,7 @@ def test_read_settings_reach_the_detector(fake_models, settings, det_shape):
 
 def test_large_photos_are_read_from_their_own_pixels(fake_models):
     photo = np.zeros((1280, 1920, 3), np.uint8)
-    read_text(photo, TextReadSettings(det_side=640))
+    read_text(photo, TextReadSettings(det_side=640, coarse_side=0))
     assert fake_models.det_shapes == [(427, 640, 3)]
     crop = fake_models.crops[0]  # the box is cut from the full-size photo: 3 times the detection pixels
     assert crop.shape[1] == pytest.approx(128 * 3, abs=2) and crop.shape[0] == pytest.approx(32 * 3, abs=2)
@@ -150,7 +157,8 @@ def test_large_photos_are_read_from_their_own_pixels(fake_models):
 ])
 def test_min_height_and_min_score(fake_models, min_height, min_score, score, read):
     fake_models.score = score
-    found = read_text(np.zeros((348, 348, 3), np.uint8), TextReadSettings(min_height=min_height, min_score=min_score))
+    found = read_text(np.zeros((348, 348, 3), np.uint8),
+                      TextReadSettings(min_height=min_height, min_score=min_score, coarse_side=0))
     assert found.texts == read
     assert len(fake_models.crops) == (0 if min_height > 32 else 1)
 
