@@ -169,6 +169,9 @@ class _BlockingEngine:
             threading.Event().wait(0.01)
         raise AssertionError("the detection was never terminated")
 
+    def detect_checked(self, image, options=None):
+        return self.detect(image, options), None
+
     def recognise(self, crops, options=None):
         return [("X", 1.0) for _ in crops]
 
