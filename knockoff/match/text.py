@@ -98,8 +98,16 @@ class TextReadSettings:
 
     ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
     and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
-    photos are read much faster shrunk; the detector then rounds each side to a multiple of 32);
-    ``min_height``: boxes lower than this (in those pixels) are not
+    photos are read much faster shrunk; the detector then rounds each side to a multiple of 32; each line is
+    cut from the photo's own pixels, enlarged to that scale, never shrunk);
+    ``coarse_side``: the detector first looks at the photo with its longer side this many pixels (at most
+    ``max_upscale`` times enlarged), about a third of the pixels of ``det_side``; it looks again at
+    ``det_side`` only at the part of the photo where that coarse look saw text it could not box, or boxed
+    lower than 40 pixels at ``det_side`` (small print is boxed too loosely to read when seen coarsely), and the
+    boxes found there replace the coarse ones (:func:`_detect`). A clean product photo with large print is then
+    detected once, at a third of the cost; a shelf photo full of small print costs about what one look at
+    ``det_side`` costs. 0: one look, at ``det_side``;
+    ``min_height``: boxes lower than this (in ``det_side`` pixels) are not
     read, text too small to read reliably; ``max_boxes``: only the tallest boxes are read (a brand name is
     among the largest text on an item, and reading is most of the cost); ``min_score``: lines the recogniser
     is less sure of are dropped;
