@@ -259,7 +259,7 @@ def test_closer_region(seen, boxes, margin, expected):
 def test_scaled_part_is_the_scaled_photo_cut_where_the_detector_takes_it(shape, scale, region):
     rng = np.random.default_rng(0)
     photo = (rng.random((*shape, 3)) * 255).astype(np.uint8)
-    part, (left, top) = text_module._scaled_part(photo, scale, region)
+    part, (left, top), _ = text_module._scaled_part(photo, scale, region)
     full, back = text_module._sized(photo, scale)
     sx, sy = round(left / back), round(top / back)
     assert sx % 32 == 0 and sy % 32 == 0

@@ -270,10 +270,12 @@ CLOSER_MARGIN = 64  # pixels (at the det_side scale) around text seen but not bo
 COARSE_MIN_HEIGHT = 40  # pixels (at the det_side scale): lower boxes found by the coarse look are found again closer
 
 
-def _in_photo(found: Sequence[np.ndarray], back: float, offset: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
-    """Boxes found in a scaled photo (or a part of it at ``offset``), in the original photo's pixels."""
-    shift = np.asarray(offset, dtype=np.float32)
-    return [np.asarray(b, dtype=np.float32).reshape(4, 2) * back + shift for b in found]
+def _in_photo(found: Sequence[np.ndarray], back: float | tuple[float, float],
+              offset: tuple[float, float] = (0.0, 0.0)) -> list[np.ndarray]:
+    """Boxes found in a scaled photo (or a part of it at ``offset``), in the original photo's pixels; ``back``:
+    the original's pixels per scaled pixel (one factor, or one a side)."""
+    factor, shift = np.asarray(back, dtype=np.float32), np.asarray(offset, dtype=np.float32)
+    return [np.asarray(b, dtype=np.float32).reshape(4, 2) * factor + shift for b in found]
 
 
 def closer_region(seen: tuple[float, float, float, float], boxes: Sequence[np.ndarray], margin: float,
@@ -297,7 +299,7 @@ def closer_region(seen: tuple[float, float, float, float], boxes: Sequence[np.nd
 
 def _detect(engine: Any, bgr: np.ndarray, settings: TextReadSettings, options: Any = None) -> list[np.ndarray]:
     """The text boxes of the photo (4 x 2 corners in its pixels). The detector first sees the photo scaled to
-    ``coarse_side`` (a quarter of the pixels or so); where its map shows text it could not box
+    ``coarse_side`` (about a third of the pixels); where its map shows text it could not box
     (:meth:`~knockoff.match.ocr_models.OcrModels.detect_checked`), that part of the photo (:func:`closer_region`)
     is detected again scaled to ``det_side`` (:func:`detection_size`), and its boxes replace those found there."""
     height, width = bgr.shape[:2]
@@ -314,18 +316,22 @@ def _detect(engine: Any, bgr: np.ndarray, settings: TextReadSettings, options: A
     if not seen:
         return boxes
     union = (min(r[0] for r in seen), min(r[1] for r in seen), max(r[2] for r in seen), max(r[3] for r in seen))
-    region = closer_region(union, boxes, CLOSER_MARGIN / fine, width, height)  # type: ignore[arg-type]
+    region = closer_region(union, boxes, CLOSER_MARGIN / fine, width, height)
     x0, y0, x1, y1 = region
     outside = [b for b in boxes if not (b[:, 0].min() < x1 and b[:, 0].max() > x0 and b[:, 1].min() < y1
                                         and b[:, 1].max() > y0)]
-    part, offset = _scaled_part(bgr, fine, region)
-    return outside + _in_photo(engine.detect(part, options), 1.0 / fine, offset)
+    part, offset, part_back = _scaled_part(bgr, fine, region)
+    return outside + _in_photo(engine.detect(part, options), part_back, offset)
 
 
-def _scaled_part(bgr: np.ndarray, scale: float, region: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[float, float]]:
+Part = tuple[np.ndarray, tuple[float, float], tuple[float, float]]
+
+
+def _scaled_part(bgr: np.ndarray, scale: float, region: tuple[int, int, int, int]) -> Part:
     """The part of the photo scaled ``scale`` times (as :func:`_sized` scales it) that holds ``region`` (x0, y0,
     x1, y1 in the photo's pixels), its sides grown to multiples of 32 scaled pixels where the photo allows (the
-    detector takes such sides; any other side it would stretch), and the part's top left in the photo's pixels."""
+    detector takes such sides; any other side it would stretch); the part's top left in the photo's pixels; and
+    the photo's pixels per scaled pixel, across and down."""
     height, width = bgr.shape[:2]
     full = max(1, round(width * scale)), max(1, round(height * scale))
     edges = []
@@ -340,7 +346,7 @@ def _scaled_part(bgr: np.ndarray, scale: float, region: tuple[int, int, int, int
     enlarge = scale > 1.0
     resample = Image.Resampling.BICUBIC if enlarge else Image.Resampling.BILINEAR
     part = Image.fromarray(bgr).resize((sx1 - sx0, sy1 - sy0), resample, box=box)
-    return np.asarray(part), (box[0], box[1])
+    return np.asarray(part), (box[0], box[1]), back
 
 
 def _read(engine: Any, bgr: np.ndarray, settings: TextReadSettings, options: Any = None) -> tuple[TextBox, ...]:
