@@ -302,3 +302,14 @@ def test_a_low_box_from_the_coarse_look_is_found_again_closer(fake_models, heigh
 def test_coarse_side_is_checked(value):
     with pytest.raises(Exception, match="coarse_side"):
         TextReadSettings(coarse_side=value)
+
+
+@pytest.mark.parametrize("shape", [(8, 2000), (2000, 8), (9, 400), (100, 5000), (1024, 700)])
+def test_a_closer_look_at_any_photo_shape(fake_models, shape):
+    fake_models.unboxed = [(0.0, 0.0, 1e4, 1e4)]  # text seen all over: the closer look covers the whole photo
+    found = read_text(np.zeros((*shape, 3), np.uint8), TextReadSettings())
+    assert len(fake_models.det_shapes) == 2 and all(min(s[:2]) >= 1 for s in fake_models.det_shapes)
+    full = detection_size(shape[1], shape[0], TextReadSettings())
+    assert fake_models.det_shapes[1][:2] == (full[1], full[0])  # the whole photo, scaled as one look scales it
+    for box in found.boxes:
+        assert all(np.isfinite(v) for point in box.box for v in point)
