@@ -198,7 +198,8 @@ def _speed_photos(n: int) -> dict[str, list[Image.Image]]:
            if 1_000_000 <= np.prod(Image.open(p).size) <= 2_100_000][:n // 2]
     megapixel = [_load(p) for p in big]
     megapixel += [im.resize((1224, 1224), Image.Resampling.BICUBIC) for im in shelf[: n - len(megapixel)]]
-    return {"shelf_348px": shelf, "photos_1_2_MP": megapixel}
+    printed = [case.image for case in printed_cases(n, seed=0, image_size=320)]
+    return {"shelf_348px": shelf, "photos_1_2_MP": megapixel, "printed_320px": printed}
 
 
 class RapidOcrPipeline:
@@ -256,9 +257,11 @@ def _timed(fn, images: list[Image.Image], warmup: int = 2) -> tuple[float, float
     return len(images) / (time.perf_counter() - wall), (time.process_time() - cpu) / len(images)
 
 
-def bench_speed(n: int, det_sides: list[int], threads: list[int], rounds: int = 2) -> list[dict[str, Any]]:
-    """Photos/s of the reader and of the baseline pipeline (:class:`RapidOcrPipeline`), each thread count and
-    detection size, in alternating rounds over the same photos (so that machine load falls on both alike)."""
+def bench_speed(n: int, det_sides: list[int], threads: list[int], rounds: int = 2,
+                coarse_sides: tuple[int, ...] = (TextReadSettings().coarse_side,)) -> list[dict[str, Any]]:
+    """Photos/s of the reader and of the baseline pipeline (:class:`RapidOcrPipeline`), each thread count,
+    detection size and first coarse look (``coarse_side``, 0: none), in alternating rounds over the same photos
+    (so that machine load falls on both alike)."""
     from knockoff.embedders.base import create_embedder
 
     embedder = create_embedder("perceptual")
@@ -269,8 +272,8 @@ def bench_speed(n: int, det_sides: list[int], threads: list[int], rounds: int = 
         perceptual, _ = _timed(lambda im: embedder.embed([im]), images)
         for count in threads:
             baseline = RapidOcrPipeline(count)
-            for side in det_sides:
-                settings = TextReadSettings(det_side=side, threads=count)
+            for side, coarse in [(side, coarse) for side in det_sides for coarse in coarse_sides]:
+                settings = TextReadSettings(det_side=side, coarse_side=coarse, threads=count)
                 runs: dict[str, list[tuple[float, float]]] = {"reader": [], "baseline": []}
                 for round_ in range(rounds):
                     order = ("reader", "baseline") if round_ % 2 == 0 else ("baseline", "reader")
@@ -280,6 +283,7 @@ def bench_speed(n: int, det_sides: list[int], threads: list[int], rounds: int = 
                         runs[which].append(_timed(fn, images))
                 reader, before = (np.mean(runs[k], axis=0) for k in ("reader", "baseline"))
                 rows.append({"photos": name, "n": len(images), "threads": count, "det_side": side,
+                             "coarse_side": coarse,
                              "text_photos_per_s": reader[0], "baseline_photos_per_s": before[0],
                              "speedup_vs_baseline": reader[0] / before[0], "cpu_s_per_photo": reader[1],
                              "baseline_cpu_s_per_photo": before[1], "perceptual_photos_per_s": perceptual})
@@ -353,6 +357,8 @@ def main() -> None:
                         help="printed cases the rates part also reads at each setting (default 0: none)")
     parser.add_argument("--parts", default="speed,rates,grocery,printed", help="what to run (comma-separated)")
     parser.add_argument("--threads", default="0,1", help="onnxruntime thread counts the speed part compares")
+    parser.add_argument("--coarse-sides", default=str(TextReadSettings().coarse_side),
+                        help="first coarse looks the speed part compares (TextReadSettings.coarse_side; 0: none)")
     parser.add_argument("--speed-photos", type=int, default=40, help="photos of each kind the speed part reads")
     parser.add_argument("--name", help="results file name (default: text or text.quick)")
     args = parser.parse_args()
@@ -366,7 +372,8 @@ def main() -> None:
                             "ocr_versions": {p: metadata.version(p) for p in ("rapidocr", "onnxruntime")}}
     parts = set(args.parts.split(","))
     threads = [int(t) for t in args.threads.split(",")]
-    data["speed"] = bench_speed(args.speed_photos, sides, threads) if "speed" in parts else []
+    coarse_sides = tuple(int(c) for c in args.coarse_sides.split(","))
+    data["speed"] = bench_speed(args.speed_photos, sides, threads, coarse_sides=coarse_sides) if "speed" in parts else []
     rates = "rates" in parts
     variants = [(side, float(up)) for side in sides for up in args.max_upscales.split(",")
                 if (side, float(up)) != (read.det_side, read.max_upscale)]

@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--printed", type=int, default=None, help="printed listings (default 30 quick, 120 full)")
     parser.add_argument("--det-side", type=int, default=TextReadSettings().det_side,
                         help="the text detector's photo side with text on (TextReadSettings.det_side)")
+    parser.add_argument("--coarse-side", type=int, default=TextReadSettings().coarse_side,
+                        help="the text detector's first, coarse look (TextReadSettings.coarse_side; 0: one look at "
+                             "--det-side)")
     parser.add_argument("--threads", type=int, default=TextReadSettings().threads,
                         help="the text reader's threads (TextReadSettings.threads; 0: every CPU)")
     parser.add_argument("--overlap", action="store_true",
@@ -112,7 +115,8 @@ def main() -> None:
         labeled = make_labeled_set(Path(tmp) / "labeled", n_brands=3 if args.quick else 4,
                                    listings_per_product=2 if args.quick else 3,
                                    n_unrelated=4 if args.quick else 10, seed=0).root
-        read = TextReadSettings(det_side=args.det_side, threads=args.threads, overlap=args.overlap)
+        read = TextReadSettings(det_side=args.det_side, coarse_side=args.coarse_side, threads=args.threads,
+                                overlap=args.overlap)
         summaries = [summarise("printed", measure(printed, n_printed, read)),
                      summarise("labeled-mix", measure(labeled, 10_000, read))]
     load[1] = os.getloadavg()[0]

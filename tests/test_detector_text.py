@@ -222,10 +222,12 @@ def test_removing_a_product_drops_its_texts(text_catalog):
 
 
 def test_policy_json_round_trip_with_text():
-    policy = Policy(text=TextSettings(enabled=True, read=replace(TextSettings().read, det_side=800, max_boxes=4),
+    policy = Policy(text=TextSettings(enabled=True, read=replace(TextSettings().read, det_side=800, max_boxes=4,
+                                                                coarse_side=0),
                                       match=replace(TextSettings().match, min_misspelling_score=0.9)))
     again = Policy.from_json(policy.to_json())
     assert again == policy and again.text.read.det_side == 800 and again.text.match.min_misspelling_score == 0.9
+    assert again.text.read.coarse_side == 0 and TextSettings().read.coarse_side == 384
     assert Policy.from_dict({"text": {"enabled": True}}).text.read == TextSettings().read
     assert not Policy().text.enabled
 
@@ -234,6 +236,7 @@ def test_policy_json_round_trip_with_text():
     ({"text": {"enabeld": True}}, "unknown key 'text.enabeld'; did you mean 'enabled'"),
     ({"text": {"read": {"det_sid": 640}}}, "unknown key 'text.read.det_sid'"),
     ({"text": {"read": {"det_side": 10}}}, "text.read: det_side must be an integer"),
+    ({"text": {"read": {"coarse_side": -3}}}, "text.read: coarse_side must be an integer"),
     ({"text": {"match": {"max_join": 9}}}, "text.match: max_join must be"),
     ({"text": {"enabled": "yes"}}, "text.enabled must be true or false"),
     ({"risk": {"text_confidence": 0}}, "risk.text_confidence must be in"),

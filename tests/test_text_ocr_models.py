@@ -100,12 +100,18 @@ class _FakeModels:
 
     def __init__(self, score: float = 0.9):
         self.det_shapes: list[tuple[int, ...]] = []
+        self.unboxed: list = []  # per detection, the region of text seen but not boxed it reports
+        self.box = _box(64, 64, 128, 32)  # in the pixels of the image detected
         self.crops: list[np.ndarray] = []
         self.score = score
 
     def detect(self, image: np.ndarray, options=None) -> np.ndarray:
+        return self.detect_checked(image, options)[0]
+
+    def detect_checked(self, image: np.ndarray, options=None):
         self.det_shapes.append(image.shape)
-        return _box(64, 64, 128, 32)[None]
+        unboxed = self.unboxed[len(self.det_shapes) - 1] if len(self.det_shapes) <= len(self.unboxed) else None
+        return self.box[None], unboxed
 
     def recognise(self, crops: list[np.ndarray], options=None) -> list[tuple[str, float]]:
         self.crops.extend(crops)
@@ -121,10 +127,12 @@ def fake_models(monkeypatch):
 
 
 @pytest.mark.parametrize(("settings", "det_shape"), [
-    (TextReadSettings(), (640, 640, 3)),
-    (TextReadSettings(det_side=480), (480, 480, 3)),
-    (TextReadSettings(max_upscale=1.0), (348, 348, 3)),
-    (TextReadSettings(det_side=480, threads=1), (480, 480, 3)),
+    (TextReadSettings(coarse_side=0), (640, 640, 3)),
+    (TextReadSettings(det_side=480, coarse_side=0), (480, 480, 3)),
+    (TextReadSettings(max_upscale=1.0, coarse_side=0), (348, 348, 3)),
+    (TextReadSettings(det_side=480, threads=1, coarse_side=0), (480, 480, 3)),
+    (TextReadSettings(), (384, 384, 3)),  # the coarse look finds the box tall enough and nothing else: done
+    (TextReadSettings(coarse_side=500, det_side=480), (480, 480, 3)),  # no coarser than det_side: one look
 ])
 def test_read_settings_reach_the_detector(fake_models, settings, det_shape):
     found = read_text(np.zeros((348, 348, 3), np.uint8), settings)
@@ -137,7 +145,7 @@ def test_read_settings_reach_the_detector(fake_models, settings, det_shape):
 
 def test_large_photos_are_read_from_their_own_pixels(fake_models):
     photo = np.zeros((1280, 1920, 3), np.uint8)
-    read_text(photo, TextReadSettings(det_side=640))
+    read_text(photo, TextReadSettings(det_side=640, coarse_side=0))
     assert fake_models.det_shapes == [(427, 640, 3)]
     crop = fake_models.crops[0]  # the box is cut from the full-size photo: 3 times the detection pixels
     assert crop.shape[1] == pytest.approx(128 * 3, abs=2) and crop.shape[0] == pytest.approx(32 * 3, abs=2)
@@ -150,7 +158,8 @@ def test_large_photos_are_read_from_their_own_pixels(fake_models):
 ])
 def test_min_height_and_min_score(fake_models, min_height, min_score, score, read):
     fake_models.score = score
-    found = read_text(np.zeros((348, 348, 3), np.uint8), TextReadSettings(min_height=min_height, min_score=min_score))
+    found = read_text(np.zeros((348, 348, 3), np.uint8),
+                      TextReadSettings(min_height=min_height, min_score=min_score, coarse_side=0))
     assert found.texts == read
     assert len(fake_models.crops) == (0 if min_height > 32 else 1)
 
@@ -204,3 +213,103 @@ def test_terminated_run_options_stop_detection_and_recognition():
     with pytest.raises(Exception, match="terminate"):
         models.recognise([np.zeros((20, 60, 3), np.uint8)] * 2, stopped)
     assert models.detect(np.zeros((64, 64, 3), np.uint8), models.run_options()).shape == (0, 4, 2)  # fresh options run
+
+
+# -- the coarse look, then a closer one where needed ---------------------------------------------------------
+
+
+def _map(h: int, w: int, spots: list[tuple[int, int, int, int, float]]) -> np.ndarray:
+    text_map = np.zeros((h, w), np.float32)
+    for x0, y0, x1, y1, value in spots:
+        text_map[y0:y1, x0:x1] = value
+    return text_map
+
+
+@pytest.mark.parametrize(("spots", "boxes", "expected"), [
+    ([], [], None),                                                             # no text seen
+    ([(10, 10, 30, 20, 0.9)], [_box(5, 5, 30, 20)], None),                       # all of it boxed
+    ([(10, 10, 30, 20, 0.9)], [], (10.0, 10.0, 30.0, 20.0)),                     # seen, not boxed
+    ([(10, 10, 30, 20, 0.9), (50, 40, 60, 44, 0.2)], [_box(5, 5, 30, 20)], (50.0, 40.0, 60.0, 44.0)),  # faint
+    ([(50, 40, 60, 44, 0.05)], [], None),                                        # under the threshold: no text
+    ([(0, 0, 4, 4, 0.5), (70, 60, 80, 64, 0.5)], [], (0.0, 0.0, 80.0, 64.0)),    # the rectangle of all of it
+])
+def test_unboxed_text(spots, boxes, expected):
+    found = ocr_models.unboxed_text(_map(64, 96, spots), np.asarray(boxes, np.float32).reshape(-1, 4, 2), 0.1)
+    assert found == expected
+
+
+@pytest.mark.parametrize(("seen", "boxes", "margin", "expected"), [
+    ((40, 40, 60, 50), [], 5, (35, 35, 65, 55)),
+    ((40, 40, 60, 50), [], 50, (0, 0, 100, 80)),                                # within the photo
+    ((40, 40, 60, 50), [_box(60, 42, 30, 6)], 5, (35, 35, 90, 55)),             # grown to hold a box it touches
+    ((40, 40, 60, 50), [_box(60, 42, 30, 6), _box(88, 10, 10, 30)], 5, (35, 10, 98, 55)),  # and what that touches
+    ((40, 40, 60, 50), [_box(0, 70, 20, 8)], 5, (35, 35, 65, 55)),              # a box it does not touch stays out
+    ((40.4, 40.6, 59.2, 50.5), [], 0, (40, 40, 60, 51)),                          # whole pixels, outwards
+])
+def test_closer_region(seen, boxes, margin, expected):
+    assert text_module.closer_region(seen, boxes, margin, 100, 80) == expected
+
+
+@pytest.mark.parametrize(("shape", "scale", "region"), [
+    ((348, 348), 640 / 348, (100, 120, 180, 150)),
+    ((348, 348), 640 / 348, (300, 300, 348, 348)),   # on the far edge
+    ((1280, 1920), 1 / 3, (0, 0, 1920, 1280)),       # all of it, shrunk
+    ((64, 64), 2.0, (10, 10, 12, 12)),
+])
+def test_scaled_part_is_the_scaled_photo_cut_where_the_detector_takes_it(shape, scale, region):
+    rng = np.random.default_rng(0)
+    photo = (rng.random((*shape, 3)) * 255).astype(np.uint8)
+    part, (left, top), _ = text_module._scaled_part(photo, scale, region)
+    full, back = text_module._sized(photo, scale)
+    sx, sy = round(left / back), round(top / back)
+    assert sx % 32 == 0 and sy % 32 == 0
+    assert part.shape[1] % 32 == 0 or sx + part.shape[1] == full.shape[1]
+    assert part.shape[0] % 32 == 0 or sy + part.shape[0] == full.shape[0]
+    assert left <= region[0] and top <= region[1]
+    assert (left + part.shape[1] * back >= region[2] - 1e-6 and top + part.shape[0] * back >= region[3] - 1e-6)
+    same = full[sy:sy + part.shape[0], sx:sx + part.shape[1]].astype(int)
+    assert np.abs(part.astype(int) - same).mean() < 8  # the same pixels, up to the resampling at the part's edges
+
+
+def test_a_coarse_look_that_boxes_everything_tall_is_the_only_one(fake_models):
+    found = read_text(np.zeros((348, 348, 3), np.uint8), TextReadSettings())
+    assert fake_models.det_shapes == [(384, 384, 3)]
+    scale = 348 / 384
+    assert found.texts == ("ACME",)
+    assert found.boxes[0].box[0] == pytest.approx((64 * scale, 64 * scale))
+    crop = fake_models.crops[0]  # read at the det_side scale: 640 / 348 times the photo's pixels
+    assert crop.shape[1] == pytest.approx(128 * scale * 640 / 348, abs=2)
+
+
+def test_text_seen_but_not_boxed_is_looked_at_closer_and_its_boxes_replace_those_found_there(fake_models):
+    fake_models.unboxed = [(40.0, 40.0, 100.0, 100.0)]  # coarse pixels; the coarse box (64, 64)-(192, 96) touches
+    found = read_text(np.zeros((348, 348, 3), np.uint8), TextReadSettings())
+    assert fake_models.det_shapes[0] == (384, 384, 3)
+    # the part: what was seen and the box it touches, 64 pixels around at 640, grown to multiples of 32
+    assert fake_models.det_shapes[1:] == [(256, 320, 3)]
+    assert len(found.boxes) == 1  # the coarse box was inside the part: replaced by the one found closer
+    assert found.boxes[0].box[0] == pytest.approx((64 * 348 / 640, 64 * 348 / 640), abs=0.5)  # part at (0, 0)
+
+
+@pytest.mark.parametrize(("height", "looks"), [(30, 1), (24, 1), (23, 2), (8, 2)])
+def test_a_low_box_from_the_coarse_look_is_found_again_closer(fake_models, height, looks):
+    fake_models.box = _box(64, 64, 128, height)  # at 384; 40 pixels at 640 is 24 at 384
+    read_text(np.zeros((348, 348, 3), np.uint8), TextReadSettings())
+    assert len(fake_models.det_shapes) == looks and fake_models.det_shapes[0] == (384, 384, 3)
+
+
+@pytest.mark.parametrize("value", [-1, 2001, 1.5, True])
+def test_coarse_side_is_checked(value):
+    with pytest.raises(Exception, match="coarse_side"):
+        TextReadSettings(coarse_side=value)
+
+
+@pytest.mark.parametrize("shape", [(8, 2000), (2000, 8), (9, 400), (100, 5000), (1024, 700)])
+def test_a_closer_look_at_any_photo_shape(fake_models, shape):
+    fake_models.unboxed = [(0.0, 0.0, 1e4, 1e4)]  # text seen all over: the closer look covers the whole photo
+    found = read_text(np.zeros((*shape, 3), np.uint8), TextReadSettings())
+    assert len(fake_models.det_shapes) == 2 and all(min(s[:2]) >= 1 for s in fake_models.det_shapes)
+    full = detection_size(shape[1], shape[0], TextReadSettings())
+    assert fake_models.det_shapes[1][:2] == (full[1], full[0])  # the whole photo, scaled as one look scales it
+    for box in found.boxes:
+        assert all(np.isfinite(v) for point in box.box for v in point)

@@ -61,6 +61,49 @@ def test_reread_box_reads_the_same_line_from_three_views():
     assert [(m.brand, m.how) for m in found] == [("Acme", "misspelled")]  # printed so, read so three times
 
 
+class _CountedLooks:
+    """Wraps the loaded models, counting the detector's looks (the coarse one and any closer one)."""
+
+    def __init__(self, engine):
+        self.engine, self.shapes = engine, []
+
+    def detect_checked(self, image, options=None):
+        self.shapes.append(image.shape[:2])
+        return self.engine.detect_checked(image, options)
+
+    def detect(self, image, options=None):
+        self.shapes.append(image.shape[:2])
+        return self.engine.detect(image, options)
+
+    def recognise(self, crops, options=None):
+        return self.engine.recognise(crops, options)
+
+
+def _poster_with_small_print(size: tuple[int, int] = (320, 320)) -> Image.Image:
+    image = Image.new("RGB", size, (250, 248, 240))
+    draw = ImageDraw.Draw(image)
+    draw.text((30, 60), "NORDA", font=load_font(56), fill=(20, 20, 30))
+    draw.text((30, 250), "MADE IN SWEDEN 500 ML", font=load_font(11), fill=(20, 20, 30))
+    return image
+
+
+@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
+@pytest.mark.parametrize(("small_print", "looks"), [(False, 1), (True, 2)])
+def test_the_closer_look_is_taken_where_the_coarse_one_saw_small_print(monkeypatch, small_print, looks):
+    settings = TextReadSettings()
+    engine, _ = text_module._engine(settings)
+    counted = _CountedLooks(engine)
+    monkeypatch.setitem(text_module._engines, settings.threads, counted)
+    image = _poster_with_small_print() if small_print else _poster("NORDA", (320, 320))
+    found = read_text(image, settings)
+    assert counted.shapes[0] == (384, 384) and len(counted.shapes) == looks
+    once = read_text(image, TextReadSettings(coarse_side=0))  # one look at det_side, as before coarse looks
+    assert any("NORDA" in t.upper() for t in found.texts), found.texts
+    assert [t.upper() for t in found.texts] == [t.upper() for t in once.texts]
+    if small_print:
+        assert max(counted.shapes[1]) < 640 and any("SWEDEN" in t.upper() for t in found.texts), found.texts
+
+
 def test_reread_box_without_a_reader_reads_nothing(monkeypatch, fresh_engines):
     monkeypatch.setattr(text_module, "_engine", lambda settings: (None, "no reader"))
     box = text_module.TextBox("ACNE", 0.9, ((0, 0), (10, 0), (10, 5), (0, 5)))
@@ -168,6 +211,9 @@ class _BlockingEngine:
                 raise RuntimeError("Exiting due to terminate flag being set to true")
             threading.Event().wait(0.01)
         raise AssertionError("the detection was never terminated")
+
+    def detect_checked(self, image, options=None):
+        return self.detect(image, options), None
 
     def recognise(self, crops, options=None):
         return [("X", 1.0) for _ in crops]

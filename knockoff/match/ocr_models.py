@@ -22,12 +22,14 @@ import numpy as np
 
 from knockoff.errors import ConfigError
 
-__all__ = ["MODEL_FILES", "OcrModels", "det_size", "load_models", "rec_input"]
+__all__ = ["MODEL_FILES", "UNBOXED_THRESHOLD", "OcrModels", "det_size", "load_models", "rec_input", "unboxed_text"]
 
 MODEL_FILES = {"det": "PP-OCRv6_det_small.onnx", "rec": "PP-OCRv6_rec_small.onnx"}
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 320  # the recogniser's training width: narrower lines are padded to it (narrower reads worse)
+Region = tuple[float, float, float, float]  # x0, y0, x1, y1 (x1, y1 exclusive)
 DET_MULTIPLE = 32  # the detector's input sides are multiples of this
+UNBOXED_THRESHOLD = 0.1  # text map probability that counts as text seen (the boxes are drawn at 0.3)
 SMALL_CROP_SIDE = 30  # rapidocr's Global.min_side_len: smaller images (text lines) are enlarged to it
 # rapidocr's default DB post-processing (its config.yaml, Det section)
 DB_SETTINGS: dict[str, Any] = {"thresh": 0.3, "box_thresh": 0.5, "max_candidates": 1000, "unclip_ratio": 1.6,
@@ -83,6 +85,13 @@ class OcrModels:
         """Text boxes (N x 4 x 2 corner points, clockwise from top-left, float32) in ``image``'s pixels (BGR uint8).
         The detector sees the image resized to sides that are multiples of 32 (:func:`det_size`), as in rapidocr.
         ``options``: :meth:`run_options` to run with (None: the defaults)."""
+        return self.detect_checked(image, options)[0]
+
+    def detect_checked(self, image: np.ndarray, options: Any = None,
+                       threshold: float = UNBOXED_THRESHOLD) -> tuple[np.ndarray, Region | None]:
+        """:meth:`detect`'s boxes, and the region (x0, y0, x1, y1 in ``image``'s pixels) where the detector's text
+        map shows text that no box holds (:func:`unboxed_text`), None where it shows none: text too small, or too
+        crowded, for the detector to box at this size."""
         import cv2  # noqa: PLC0415 (heavy)
 
         height, width = image.shape[:2]
@@ -92,7 +101,13 @@ class OcrModels:
         name = self.det.get_inputs()[0].name
         preds = self.det.run(None, {name: tensor}, options)[0]
         boxes, _scores = self.boxes_from_map(preds, (height, width))  # mapped back to the image's pixels
-        return np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
+        to_map = np.array([preds.shape[3] / width, preds.shape[2] / height], dtype=np.float32)
+        region = unboxed_text(preds[0, 0], boxes * to_map, threshold)
+        if region is None:
+            return boxes, None
+        x0, y0, x1, y1 = region
+        return boxes, (x0 / to_map[0], y0 / to_map[1], x1 / to_map[0], y1 / to_map[1])
 
     def recognise(self, crops: list[np.ndarray], options: Any = None) -> list[tuple[str, float]]:
         """The text of each crop (a text line, BGR uint8) and the recogniser's confidence in [0, 1]."""
@@ -107,6 +122,23 @@ class OcrModels:
         lines, _words = self.decode(preds, False, wh_ratio_list=[ratio], max_wh_ratio=tensor.shape[3] / REC_HEIGHT)
         text, score = lines[0]
         return str(text).strip(), min(1.0, max(0.0, float(score)))
+
+
+def unboxed_text(text_map: np.ndarray, boxes: np.ndarray, threshold: float = UNBOXED_THRESHOLD) -> Region | None:
+    """Where the detector's text map (H x W probabilities) exceeds ``threshold`` outside the ``boxes`` found in it
+    (N x 4 x 2 corners in the map's pixels): the bounding rectangle (x0, y0, x1, y1; x1, y1 exclusive) of those
+    pixels, or None. The boxes are drawn from the map at a higher threshold (0.3) and enlarged, so they hold
+    their own text; what is left is text the detector saw but could not box at this size (small print, or lines
+    run together), which a closer look may read."""
+    import cv2  # noqa: PLC0415 (heavy)
+
+    outside = (text_map > threshold).astype(np.uint8)
+    if len(boxes):
+        cv2.fillPoly(outside, [np.round(b).astype(np.int32) for b in boxes], 0)
+    ys, xs = np.nonzero(outside)
+    if not len(xs):
+        return None
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
 def small_crop_size(width: int, height: int) -> tuple[int, int] | None:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from knockoff.errors import ConfigError, ResultError
 
-__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes",
+__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes", "closer_region",
            "detection_size", "read_text", "read_texts", "reader_status", "reread_box", "start_reading"]
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,16 @@ class TextReadSettings:
 
     ``det_side``: the photo is resized so that its longer side is this many pixels before text is detected
     and read (enlarged at most ``max_upscale`` times: small shop photos read better a little enlarged, large
-    photos are read much faster shrunk; the detector then rounds each side to a multiple of 32);
-    ``min_height``: boxes lower than this (in those pixels) are not
+    photos are read much faster shrunk; the detector then rounds each side to a multiple of 32; each line is
+    cut from the photo's own pixels, enlarged to that scale, never shrunk);
+    ``coarse_side``: the detector first looks at the photo with its longer side this many pixels (at most
+    ``max_upscale`` times enlarged), about a third of the pixels of ``det_side``; it looks again at
+    ``det_side`` only at the part of the photo where that coarse look saw text it could not box, or boxed
+    lower than 40 pixels at ``det_side`` (small print is boxed too loosely to read when seen coarsely), and the
+    boxes found there replace the coarse ones (:func:`_detect`). A clean product photo with large print is then
+    detected once, at a third of the cost; a shelf photo full of small print costs about what one look at
+    ``det_side`` costs. 0: one look, at ``det_side``;
+    ``min_height``: boxes lower than this (in ``det_side`` pixels) are not
     read, text too small to read reliably; ``max_boxes``: only the tallest boxes are read (a brand name is
     among the largest text on an item, and reading is most of the cost); ``min_score``: lines the recogniser
     is less sure of are dropped;
@@ -117,6 +125,7 @@ class TextReadSettings:
 
     det_side: int = 640
     max_upscale: float = 2.0
+    coarse_side: int = 384
     min_height: int = 10
     max_boxes: int = 8
     min_score: float = 0.5
@@ -124,7 +133,7 @@ class TextReadSettings:
     overlap: bool = False
 
     def __post_init__(self) -> None:
-        ints = {"det_side": (64, 2000), "min_height": (0, 200), "max_boxes": (1, 10_000), "threads": (0, 1024)}
+        ints = {"det_side": (64, 2000), "coarse_side": (0, 2000), "min_height": (0, 200), "max_boxes": (1, 10_000), "threads": (0, 1024)}
         for name, (low, high) in ints.items():
             value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:
@@ -200,15 +209,20 @@ def _as_bgr_array(image: Image.Image | np.ndarray) -> np.ndarray:
 def detection_size(width: int, height: int, settings: TextReadSettings) -> tuple[int, int]:
     """The size a ``width`` x ``height`` photo is brought to before text is detected: its longer side
     ``det_side``, enlarged at most ``max_upscale`` times (the detector then rounds each side to a multiple of 32)."""
-    scale = min(settings.det_side / max(width, height), settings.max_upscale)
+    scale = _scale(width, height, settings.det_side, settings)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _sized(bgr: np.ndarray, settings: TextReadSettings) -> tuple[np.ndarray, float]:
-    """The photo sized for detection (:func:`detection_size`; enlarged bicubic, shrunk bilinear), and the factor
-    from its pixels back to the original's."""
+def _scale(width: int, height: int, side: int, settings: TextReadSettings) -> float:
+    """The factor that brings a photo's longer side to ``side``, at most ``max_upscale``."""
+    return min(side / max(width, height), settings.max_upscale)
+
+
+def _sized(bgr: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """The photo scaled ``scale`` times (enlarged bicubic, shrunk bilinear), and the factor from its pixels back
+    to the original's."""
     height, width = bgr.shape[:2]
-    size = detection_size(width, height, settings)
+    size = max(1, round(width * scale)), max(1, round(height * scale))
     if size == (width, height):
         return bgr, 1.0
     enlarge = size[0] > width
@@ -238,12 +252,13 @@ def _line_top(points: np.ndarray) -> int:
     return int(float(np.asarray(points)[0][1]) // 10)
 
 
-def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """The box's content, straightened (perspective warp), turned upright when it is taller than wide."""
+def _crop(bgr: np.ndarray, points: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The box's content (``points`` in ``bgr``'s pixels), straightened (perspective warp) and scaled ``scale``
+    times (bicubic), turned upright when it is taller than wide."""
     import cv2  # noqa: PLC0415 (heavy)
 
-    width = int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
-    height = int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
+    width = int(scale * max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
+    height = int(scale * max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
     width, height = max(width, 2), max(height, 2)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(points.astype(np.float32), target)
@@ -251,19 +266,102 @@ def _crop(bgr: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(crop)) if height >= 1.5 * width else crop
 
 
+CLOSER_MARGIN = 64  # pixels (at the det_side scale) around text seen but not boxed that a closer look covers
+COARSE_MIN_HEIGHT = 40  # pixels (at the det_side scale): lower boxes found by the coarse look are found again closer
+
+
+def _in_photo(found: Sequence[np.ndarray], back: float | tuple[float, float],
+              offset: tuple[float, float] = (0.0, 0.0)) -> list[np.ndarray]:
+    """Boxes found in a scaled photo (or a part of it at ``offset``), in the original photo's pixels; ``back``:
+    the original's pixels per scaled pixel (one factor, or one a side)."""
+    factor, shift = np.asarray(back, dtype=np.float32), np.asarray(offset, dtype=np.float32)
+    return [np.asarray(b, dtype=np.float32).reshape(4, 2) * factor + shift for b in found]
+
+
+def closer_region(seen: tuple[float, float, float, float], boxes: Sequence[np.ndarray], margin: float,
+                  width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of a ``width`` x ``height`` photo to look at again, closer: the rectangle ``seen`` (x0, y0, x1, y1)
+    grown by ``margin`` on each side, then grown to hold every one of ``boxes`` (4 x 2 corners) it touches, so that
+    each box lies wholly inside or wholly outside it; in whole pixels, within the photo."""
+    x0, y0, x1, y1 = seen[0] - margin, seen[1] - margin, seen[2] + margin, seen[3] + margin
+    grown = True
+    while grown:
+        grown = False
+        for box in boxes:
+            (bx0, by0), (bx1, by1) = box.min(axis=0), box.max(axis=0)
+            touches = bx0 < x1 and bx1 > x0 and by0 < y1 and by1 > y0
+            if touches and (bx0 < x0 or by0 < y0 or bx1 > x1 or by1 > y1):
+                x0, y0, x1, y1 = min(x0, bx0), min(y0, by0), max(x1, bx1), max(y1, by1)
+                grown = True
+    return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))),
+            min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1))))
+
+
+def _detect(engine: Any, bgr: np.ndarray, settings: TextReadSettings, options: Any = None) -> list[np.ndarray]:
+    """The text boxes of the photo (4 x 2 corners in its pixels). The detector first sees the photo scaled to
+    ``coarse_side`` (about a third of the pixels); where its map shows text it could not box
+    (:meth:`~knockoff.match.ocr_models.OcrModels.detect_checked`), that part of the photo (:func:`closer_region`)
+    is detected again scaled to ``det_side`` (:func:`detection_size`), and its boxes replace those found there."""
+    height, width = bgr.shape[:2]
+    fine = _scale(width, height, settings.det_side, settings)
+    coarse = _scale(width, height, settings.coarse_side, settings)
+    if not settings.coarse_side or coarse >= fine:
+        image, back = _sized(bgr, fine)
+        return _in_photo(engine.detect(image, options), back)
+    image, back = _sized(bgr, coarse)
+    found, unboxed = engine.detect_checked(image, options)
+    boxes = _in_photo(found, back)
+    seen = [tuple(v * back for v in unboxed)] if unboxed is not None else []
+    seen += [(*b.min(axis=0), *b.max(axis=0)) for b in boxes if box_height(b) * fine < COARSE_MIN_HEIGHT]
+    if not seen:
+        return boxes
+    union = (min(r[0] for r in seen), min(r[1] for r in seen), max(r[2] for r in seen), max(r[3] for r in seen))
+    region = closer_region(union, boxes, CLOSER_MARGIN / fine, width, height)
+    x0, y0, x1, y1 = region
+    outside = [b for b in boxes if not (b[:, 0].min() < x1 and b[:, 0].max() > x0 and b[:, 1].min() < y1
+                                        and b[:, 1].max() > y0)]
+    part, offset, part_back = _scaled_part(bgr, fine, region)
+    return outside + _in_photo(engine.detect(part, options), part_back, offset)
+
+
+Part = tuple[np.ndarray, tuple[float, float], tuple[float, float]]
+
+
+def _scaled_part(bgr: np.ndarray, scale: float, region: tuple[int, int, int, int]) -> Part:
+    """The part of the photo scaled ``scale`` times (as :func:`_sized` scales it) that holds ``region`` (x0, y0,
+    x1, y1 in the photo's pixels), its sides grown to multiples of 32 scaled pixels where the photo allows (the
+    detector takes such sides; any other side it would stretch); the part's top left in the photo's pixels; and
+    the photo's pixels per scaled pixel, across and down."""
+    height, width = bgr.shape[:2]
+    full = max(1, round(width * scale)), max(1, round(height * scale))
+    edges = []
+    for axis, (low, high) in enumerate(((region[0], region[2]), (region[1], region[3]))):
+        start = int(low * scale) // 32 * 32
+        end = min(full[axis], -(-int(np.ceil(high * scale)) // 32) * 32)
+        start = max(0, min(start, end - 32))  # a part on the photo's far edge keeps a side of 32 where it can
+        edges.append((start, end))
+    (sx0, sx1), (sy0, sy1) = edges
+    back = (width / full[0], height / full[1])
+    box = (sx0 * back[0], sy0 * back[1], sx1 * back[0], sy1 * back[1])
+    enlarge = scale > 1.0
+    resample = Image.Resampling.BICUBIC if enlarge else Image.Resampling.BILINEAR
+    part = Image.fromarray(bgr).resize((sx1 - sx0, sy1 - sy0), resample, box=box)
+    return np.asarray(part), (box[0], box[1]), back
+
+
 def _read(engine: Any, bgr: np.ndarray, settings: TextReadSettings, options: Any = None) -> tuple[TextBox, ...]:
-    """Detect on the photo sized for detection; recognise each chosen box from the sharper of the original
-    and the sized photo; boxes in the original's pixels. ``options``: the engine's run options (to stop it)."""
-    sized, back = _sized(bgr, settings)
-    boxes = engine.detect(sized, options)
-    source, factor = (bgr, back) if back > 1.0 else (sized, 1.0)
-    chosen = [boxes[i] for i in choose_boxes(boxes, settings.min_height, settings.max_boxes)]
-    read = engine.recognise([_crop(source, points * factor) for points in chosen], options)
+    """Find the text boxes (:func:`_detect`); choose those to read by their heights in the photo scaled to
+    ``det_side``, and recognise each from the photo's own pixels enlarged to that scale (never shrunk); boxes in
+    the original's pixels. ``options``: the engine's run options (to stop it)."""
+    height, width = bgr.shape[:2]
+    scale = _scale(width, height, settings.det_side, settings)
+    boxes = _detect(engine, bgr, settings, options)
+    chosen = [boxes[i] for i in choose_boxes([b * scale for b in boxes], settings.min_height, settings.max_boxes)]
+    read = engine.recognise([_crop(bgr, points, max(1.0, scale)) for points in chosen], options)
     kept = []
     for points, (text, score) in zip(chosen, read):
         if text and score >= settings.min_score:
-            corners = tuple((float(x) * back, float(y) * back) for x, y in points)
-            kept.append(TextBox(text, score, corners))  # type: ignore[arg-type]
+            kept.append(TextBox(text, score, tuple((float(x), float(y)) for x, y in points)))  # type: ignore[arg-type]
     return tuple(kept)
 
 
