@@ -78,10 +78,12 @@ def test_no_second_look_when_no_candidate_found_enough_matches(index, catalog_di
 
 
 @pytest.mark.parametrize("seed", [61, 62])
-def test_an_unrelated_photo_gets_no_second_look_and_no_match(index, tmp_path, seed):
-    verdict, looks = _check(index, tmp_path, rephotograph(textured_image(seed), seed=seed), _policy(), copies=False)
+@pytest.mark.parametrize("minimum", [0, 6])
+def test_an_unrelated_photo_gets_no_second_look_and_no_match(index, tmp_path, seed, minimum):
+    photo = rephotograph(textured_image(seed), seed=seed)
+    verdict, looks = _check(index, tmp_path, photo, _policy(second_look_min_matches=minimum), copies=False)
     assert verdict.verdict == "no_match"
-    assert looks == 0
+    assert (looks > 0) is (minimum == 0)  # it has candidates, but none with 6 ratio-test matches
 
 
 def _pair() -> tuple[Image.Image, Image.Image]:
