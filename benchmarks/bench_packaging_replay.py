@@ -1,7 +1,8 @@
 """The packaging match's second look, replayed pair by pair: which picks each way of running it changes.
 
     python benchmarks/bench_packaging_replay.py --quick   # grocerystore val (100) and synthetic hard (27)
-    python benchmarks/bench_packaging_replay.py           # val, 150 train photos, synthetic hard (120), copy groups
+    python benchmarks/bench_packaging_replay.py           # val, 150 train photos, synthetic hard (120) and demo,
+                                                          # real copy groups
 
 For every listing of each set, the candidates a ``Policy(packaging_match=True)`` Detector verifies (the global
 shortlist and the keypoint vote's ``packaging.vote_top``) are matched by the first, copy-check match
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "grocery-train-150": lambda d: make_grocery_set(d, args.real_root, split="train", max_listings=150, seed=0),
         "synthetic-hard": lambda d: make_labeled_set(d, seed=1, difficulty="hard",
                                                      **size_to_arguments(27 if args.quick else 120)),
+        "synthetic-demo": lambda d: make_labeled_set(d, seed=0),
         "real-copies": lambda d: make_copy_set(d, args.real_root, ("threatexchange-pdq", "jenssegers-imagehash",
                                                                    "imagededup")),
     }
