@@ -76,8 +76,8 @@ class _Counting(GeometricVerifier):
         super().__init__(settings)
         self.calls: list[bool] = []  # verified, per call
 
-    def verify(self, listing, reference):
-        result = super().verify(listing, reference)
+    def verify(self, listing, reference, **options):
+        result = super().verify(listing, reference, **options)
         self.calls.append(result.verified)
         return result
 

@@ -266,14 +266,17 @@ def test_real_copies_and_hard_negative(verifier: GeometricVerifier) -> None:
     assert not verifier.verify(man, original).verified
 
 
-def test_small_photos_get_enlarged_features_for_a_second_match(original: Image.Image) -> None:
-    v = GeometricVerifier(packaging=verify.PackagingSettings())
+@pytest.mark.parametrize("allow_mirrored", [False, True])
+def test_small_photos_get_enlarged_features_for_a_second_match(original: Image.Image, allow_mirrored: bool) -> None:
+    v = GeometricVerifier(packaging=verify.PackagingSettings(allow_mirrored=allow_mirrored))
     small = original.resize((200, 150))
     features = v.features(small, with_mirror=True)
     assert features.work_size == (200, 150)
     enlarged = v.enlarged(features)
     assert enlarged is not None and enlarged.work_size == (400, 300) and enlarged.image_size == (200, 150)
-    assert enlarged.mirrored is not None and len(enlarged) > len(features)
+    assert len(enlarged) > len(features)
+    # the second look matches the enlarged photo unmirrored unless the packaging check accepts a mirrored match
+    assert (enlarged.mirrored is not None) is allow_mirrored
     assert v.enlarged(features) is enlarged  # computed once
     assert v.enlarged(v.features(original.resize((640, 480)))) is None
     assert GeometricVerifier(VerifierSettings(enlarge_small_to=0)).features(small).small_gray is None

@@ -380,9 +380,10 @@ class Detector:
     def _verify_and_pick(self, candidates: list[_Candidate], images: Sequence[Image.Image],
                          vectors: Sequence[np.ndarray], checked: list[_Candidate] | None = None) -> _Candidate | None:
         """Verify the global shortlist, then (unless a copy is proven already and ``shortlist.stop_at_copy``)
-        the candidates the keypoint vote adds; the best proven copy, else the same package, else the most
-        similar candidate. ``checked``, when given, receives every candidate considered (for the packaging match
-        within a brand the text names)."""
+        the candidates the keypoint vote adds; with ``packaging_match`` and no proven copy, match them a second
+        time enlarged (:meth:`_second_look`). The best proven copy, else the same package, else the most similar
+        candidate. ``checked``, when given, receives every candidate considered (for the packaging match within a
+        brand the text names)."""
         if self.verifier is None:
             return candidates[0] if candidates else None
         stop = self._policy.shortlist.stop_at_copy
@@ -392,6 +393,7 @@ class Detector:
             voted = self._voted_candidates(candidates, images, vectors, shortlist)
             self._verify(voted, images, stop_at_copy=stop)
             shortlist += voted
+        self._second_look(shortlist, images, stop_at_copy=stop)
         if checked is not None:
             checked.extend(shortlist)
         verified = [c for c in shortlist if _is_copy(c)]
@@ -406,11 +408,32 @@ class Detector:
         return candidates[0] if candidates else None
 
     def _verify(self, shortlist: Sequence[_Candidate], images: Sequence[Image.Image], *, stop_at_copy: bool) -> None:
-        """Verify each candidate in order; with ``stop_at_copy``, none after the first proven copy."""
+        """Verify each candidate in order (the copy check: no second, enlarged match); with ``stop_at_copy``, none
+        after the first proven copy."""
         for candidate in shortlist:
             reference_features = self._features_of(candidate.hit)
             if reference_features is not None:
-                candidate.verification = self.verifier.verify(images[candidate.listing_image], reference_features)
+                candidate.verification = self.verifier.verify(images[candidate.listing_image], reference_features,
+                                                              second_look=False)
+            if stop_at_copy and _is_copy(candidate):
+                return
+
+    def _second_look(self, shortlist: Sequence[_Candidate], images: Sequence[Image.Image], *,
+                     stop_at_copy: bool) -> None:
+        """With ``packaging_match``, match the verified candidates a second time with their small photos enlarged
+        (``GeometricVerifier.second_look``: most of the packaging match's cost), in order, keeping the better
+        match of each; with ``stop_at_copy``, none after a proven copy. Not when a candidate is a proven copy
+        already (the copy decides the product), nor when no candidate's first match found
+        ``packaging.second_look_min_matches`` ratio-test matches (nothing there for a package to be seen in)."""
+        looks = getattr(self.verifier, "second_look", None)
+        checked = [c for c in shortlist if c.verification is not None]
+        if not self._policy.packaging_match or looks is None or any(_is_copy(c) for c in checked):
+            return
+        if max((c.verification.matches for c in checked), default=0) < self._policy.packaging.second_look_min_matches:
+            return
+        for candidate in checked:
+            candidate.verification = looks(images[candidate.listing_image], self._features_of(candidate.hit),
+                                           candidate.verification)
             if stop_at_copy and _is_copy(candidate):
                 return
 

@@ -244,7 +244,9 @@ class Policy:
       keypoints match an official photo's printed packaging under looser checks than a copy's (``packaging``),
       with a clear margin over every other product, is a ``same-package`` match (a seller's own new photo of
       the package) even for an engine that sees only copies (perceptual). Measured on grocerystore:
-      ``benchmarks/results/grocery_packaging.md``.
+      ``benchmarks/results/grocery_packaging.md``. Off by default because it takes the official photo of a
+      product missing from the catalog for its sibling's package (``bench_sibling_verdicts.py --packaging``),
+      not for its cost (``benchmarks/bench_packaging_cost.py``: 0.84x the speed without it on the labeled sets).
     - ``risk``: the risk formula (:class:`RiskSettings`); ``verifier``: the copy check
       (:class:`knockoff.match.verify.VerifierSettings`); ``packaging``: the same-packaging check
       (:class:`knockoff.match.verify.PackagingSettings`); ``shortlist``: the keypoint shortlist

@@ -67,8 +67,9 @@ class VerifierSettings:
     min_coverage: float = 0.1
     #: Images are resized so that their longer side is at most this before features are computed.
     max_side: int = 512
-    #: With the packaging check on, a pair that does not verify is matched a second time with each photo whose
-    #: longer side is below this enlarged (bicubic) to it: SIFT finds few keypoints on a 200-px official photo.
+    #: With the packaging check on, a pair that does not verify is matched a second time (unmirrored, see
+    #: :meth:`GeometricVerifier.second_look`) with each photo whose longer side is below this enlarged (bicubic)
+    #: to it: SIFT finds few keypoints on a 200-px official photo.
     #: Not the first time, because enlarging adds unstable keypoints that lower the inlier ratio of true copies.
     #: 0: never (at most max_side).
     enlarge_small_to: int = 400
@@ -352,6 +353,13 @@ class PackagingSettings:
     allow_mirrored: bool = False
     #: keypoint-vote shortlist size used when the packaging match is on
     vote_top: int = 8
+    #: the detector matches a listing's candidates a second time enlarged (:meth:`GeometricVerifier.second_look`,
+    #: most of the packaging match's cost) only when one of them had at least this many ratio-test matches the
+    #: first time: half of ``min_inliers``. Skipping it can only lose a match, never make one (without it no
+    #: candidate has the inliers to pass); replayed on 495 labeled listings (grocerystore val and 150 train, synthetic
+    #: hard and demo, real copy groups) it skipped 69, 31 of them unrelated photos, and changed no pick
+    #: (``benchmarks/bench_packaging_replay.py``). 0: always.
+    second_look_min_matches: int = 6
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_inliers, int) and self.min_inliers >= 6):
@@ -362,6 +370,9 @@ class PackagingSettings:
             raise PolicyError("invalid PackagingSettings: min_listing_coverage must be in [0, 1]")
         if self.min_margin < 1.0 or self.min_lead < 0:
             raise PolicyError("invalid PackagingSettings: min_margin must be >= 1 and min_lead >= 0")
+        minimum = self.second_look_min_matches
+        if not (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 0):
+            raise PolicyError("invalid PackagingSettings: second_look_min_matches must be an integer >= 0")
 
 
 def packaging_check(match: GeometricMatch, settings: PackagingSettings | None = None) -> str | None:
@@ -527,7 +538,8 @@ class GeometricVerifier:
 
     def enlarged(self, features: LocalFeatures) -> LocalFeatures | None:
         """The features of the photo behind ``features`` enlarged (bicubic) to ``enlarge_small_to``, computed at
-        first use and kept while ``features`` lives; ``None`` when the photo is not small."""
+        first use and kept while ``features`` lives; ``None`` when the photo is not small. With the mirrored
+        photo's only when the packaging settings allow a mirrored match (:meth:`second_look`)."""
         if features.small_gray is None:
             return None
         cached = self._enlarged.get(features)
@@ -535,8 +547,9 @@ class GeometricVerifier:
             gray = Image.fromarray(features.small_gray)
             scale = min(self.settings.enlarge_small_to, self.settings.max_side) / max(gray.size)
             big = gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.Resampling.BICUBIC)
-            cached = self._features_of_gray(big, features.image_size,
-                                            features.mirrored is not None or features in self._mirror_sources)
+            mirror = self.packaging is not None and self.packaging.allow_mirrored and (
+                features.mirrored is not None or features in self._mirror_sources)
+            cached = self._features_of_gray(big, features.image_size, mirror)
             cached = replace(cached, colour=features.colour, mirrored=None if cached.mirrored is None
                              else replace(cached.mirrored, colour=features.colour))
             self._enlarged[features] = cached
@@ -563,24 +576,39 @@ class GeometricVerifier:
         self._recent = [item for item in self._recent[-7:] if item[0]() is not None] + [(weakref.ref(listing), features)]
         return features
 
-    def verify(self, listing: Image.Image | LocalFeatures, reference: Image.Image | LocalFeatures) -> GeometricMatch:
-        """Whether ``listing`` shows ``reference`` (possibly cropped, mirrored, rotated, pasted into a frame)."""
+    def verify(self, listing: Image.Image | LocalFeatures, reference: Image.Image | LocalFeatures, *,
+               second_look: bool = True) -> GeometricMatch:
+        """Whether ``listing`` shows ``reference`` (possibly cropped, mirrored, rotated, pasted into a frame).
+
+        With ``packaging`` settings and ``second_look``, a pair that does not verify is also matched enlarged
+        (:meth:`second_look`); ``second_look=False`` leaves that to the caller (the detector runs it only when
+        no candidate of the listing is a proven copy)."""
         listing_features = self._listing_features(listing) if isinstance(listing, Image.Image) else listing
         reference_features = self.features(reference) if isinstance(reference, Image.Image) else reference
         counts = (len(listing_features), len(reference_features))
         result = replace(self._match_either_way(listing_features, reference_features), listing_keypoints=counts[0],
                          reference_keypoints=counts[1])
-        if result.verified:
-            return result
+        return self.second_look(listing_features, reference_features, result) if second_look else result
+
+    def second_look(self, listing: Image.Image | LocalFeatures, reference: LocalFeatures,
+                    first: GeometricMatch) -> GeometricMatch:
+        """``first`` (the pair's match by :meth:`verify`), or the match of the pair with each photo smaller than
+        ``enlarge_small_to`` enlarged, when that one verifies or has more inliers. Only with ``packaging``
+        settings and for a pair that did not verify and has a small photo; the enlarged listing photo is not
+        mirrored unless ``packaging.allow_mirrored`` (the packaging check refuses a mirrored match, and a mirrored
+        copy is found by the first match)."""
+        listing_features = self._listing_features(listing) if isinstance(listing, Image.Image) else listing
         # enlarged photos have several times the keypoints (features and match cost ~3x) and add little to the
         # copy check (bench_copies: 1-2 more of 890 copies): only for the packaging check
-        if self.packaging is None or (listing_features.small_gray is None and reference_features.small_gray is None):
-            return result
+        if first.verified or self.packaging is None or (listing_features.small_gray is None
+                                                        and reference.small_gray is None):
+            return first
         big_listing = self.enlarged(listing_features) or listing_features
-        big_reference = self.enlarged(reference_features) or reference_features
-        second = replace(self._match_either_way(big_listing, big_reference), listing_keypoints=counts[0],
-                         reference_keypoints=counts[1])
-        return second if second.verified or second.inliers > result.inliers else result
+        big_reference = self.enlarged(reference) or reference
+        second = (self._match_either_way(big_listing, big_reference) if self.packaging.allow_mirrored
+                  else self._match(big_listing, big_reference, mirrored=False))
+        second = replace(second, listing_keypoints=first.listing_keypoints, reference_keypoints=first.reference_keypoints)
+        return second if second.verified or second.inliers > first.inliers else first
 
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
         """The plain match, or the mirrored listing photo's when that one verifies or has more inliers."""
