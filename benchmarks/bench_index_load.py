@@ -190,18 +190,41 @@ def build_apart(*args: Any) -> dict[str, Any]:
     return built
 
 
+def kept_build(keep: Path, n: int, dim: int, keypoints: int, shortlist: int,
+               bases: list[np.ndarray] | None) -> tuple[Path, dict[str, Any]]:
+    """The index of this size in the kept folder ``keep``: built there (with its build figures in
+    ``<name>.build.json`` beside it) unless a finished build is already there, which is then only loaded."""
+    name = f"index.{n}.d{dim}" + (f".kp{keypoints}.sl{shortlist}" if keypoints else "")
+    folder, record = keep / name, keep / f"{name}.build.json"
+    if record.is_file() and (folder / "manifest.json").is_file():
+        print(f"  reusing the build in {folder}", flush=True)
+        return folder, json.loads(record.read_text())
+    if folder.exists():
+        raise SystemExit(f"{folder} exists but holds no finished build ({record.name} missing): delete it first")
+    keep.mkdir(parents=True, exist_ok=True)
+    built = build_apart(n, dim, folder, keypoints, shortlist, bases)
+    record.write_text(json.dumps(built))
+    return folder, built
+
+
 def run(n: int, dim: int, keypoints: int = 0, shortlist: int = 0, bases: list[np.ndarray] | None = None,
-        tmp_root: str | None = None) -> dict[str, Any]:
+        tmp_root: str | None = None, keep: Path | None = None, build_only: bool = False) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
-        folder = Path(tmp) / "index"
-        built = build_apart(n, dim, folder, keypoints, shortlist, bases)
+        if keep is not None:
+            folder, built = kept_build(keep, n, dim, keypoints, shortlist, bases)
+        else:
+            folder = Path(tmp) / "index"
+            built = build_apart(n, dim, folder, keypoints, shortlist, bases)
         print(f"  built {built['build_s']:.0f}s, saved {built['save_s']:.0f}s", flush=True)
+        if build_only:
+            return None
         base = measure_load(folder, dim, None)
         loads = {str(mmap): measure_load(folder, dim, mmap) for mmap in (False, True)}
         unverified = measure_load(folder, dim, True, verify=False)
         cold_problem = drop_page_cache()
         cold = measure_load(folder, dim, True)
-        shutil.rmtree(folder)
+        if keep is None:
+            shutil.rmtree(folder)
     disk = sum(built["files"].values())
     row = {"photos": n, "dim": dim, "keypoints": keypoints, "shortlist_per_photo": shortlist,
            "shortlist": built["shortlist"], "build_us_per_photo": round(1e6 * built["build_s"] / n, 2),
@@ -230,16 +253,25 @@ def main() -> None:
                         help="descriptors a photo in the stored shortlist (default: --keypoints)")
     parser.add_argument("--base-photos", type=int, default=100, help="real photos whose descriptors are replicated")
     parser.add_argument("--tmp", help="where to build the index (default: the system's temporary folder)")
+    parser.add_argument("--keep", type=Path, help="build into this folder and keep the build there; a finished "
+                        "build of the same size found there is reused: only its loads are measured")
+    parser.add_argument("--build-only", action="store_true", help="with --keep: build, measure no load")
     args = parser.parse_args()
+    if args.build_only and args.keep is None:
+        parser.error("--build-only needs --keep")
     logging.basicConfig(format="  %(asctime)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("knockoff.match.keypoints").setLevel(logging.INFO)  # the shortlist's training time
     shortlist = args.shortlist or args.keypoints
     bases = base_descriptors(args.base_photos) if args.keypoints else None
     rows = []
     for n in args.sizes:
-        row = run(n, args.dim, args.keypoints, shortlist, bases, args.tmp)
+        row = run(n, args.dim, args.keypoints, shortlist, bases, args.tmp, args.keep, args.build_only)
+        if row is None:
+            continue
         print(json.dumps(row), flush=True)
         rows.append(row)
+    if not rows:
+        return
     columns = ["photos", "keypoints", "shortlist_per_photo", "build_us_per_photo", "save_s", "bytes_per_photo", "import_only_rss_mb",
                "load_s_read", "peak_rss_mb_read", "load_s_mmap", "peak_rss_mb_mmap",
                "load_s_mmap_unverified", "load_s_mmap_cold", "peak_rss_mb_mmap_cold"]
