@@ -225,7 +225,7 @@ def test_two_processes_loading_at_once_leave_a_whole_stamp_file(saved, stamp_pla
                 continue
             assert set(json.loads(text)["files"]) == files_of(saved)  # never a half-written file
             seen += 1
-    assert [w.wait() for w in workers] == [0, 0]
+    assert [w.wait() for w in workers] == [0, 0] and seen > 0
     assert [p.name for p in stamp_place.iterdir() if not p.name.endswith(".json")] == []  # no temporary left
     assert set(ReferenceIndex.load(saved).checked.unchanged) == files_of(saved)
 
@@ -255,3 +255,29 @@ def test_the_stamp_place_follows_the_environment(tmp_path, monkeypatch):
     assert stamp_dir() == tmp_path / "cache" / "knockoff" / "index-stamps"
     monkeypatch.setenv("KNOCKOFF_STAMP_DIR", str(tmp_path / "mine"))
     assert stamp_dir() == tmp_path / "mine"
+
+
+def test_the_scan_records_how_the_index_was_checked_and_the_report_keeps_its_scan_id(saved, tmp_path, capsys):
+    from knockoff.report.build import scan_id
+    from knockoff.run.scan import scan
+
+    from conftest import textured_image
+
+    folder = tmp_path / "listings"
+    folder.mkdir()
+    textured_image(70, (96, 96)).save(folder / "a.jpg")
+    out = tmp_path / "out"
+    stamped_load(saved)
+    first = scan(folder, saved, out, workers=0)
+    meta = json.loads((out / "scan.json").read_text())
+    assert meta["index_check"]["mode"] == "stamps" and set(meta["index_check"]["unchanged"]) == files_of(saved)
+    assert "unchanged since a full check" in first.index_check == meta["index_check"]["summary"]
+    assert first.to_dict()["index_check"] == first.index_check
+    ident = scan_id(out)
+    (out / "scan.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "index_check"}, indent=1))
+    assert scan_id(out) == ident  # as before scan.json recorded the check: saved decisions stay with the scan
+    again = scan(folder, ReferenceIndex.load(saved, verify="full"), out, workers=0)
+    assert again.index_check.startswith("hashed now") and scan_id(out) == ident
+    assert json.loads((out / "scan.json").read_text())["index_check"]["mode"] == "full"
+    assert main(["scan", str(folder), "--index", str(saved), "--out", str(out), "--no-report"]) in (0, 1)
+    assert "index checksums: unchanged since a full check" in capsys.readouterr().out
