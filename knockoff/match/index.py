@@ -839,7 +839,7 @@ class ReferenceIndex:
         index._next_id = int(manifest.get("next_id", int(index.references.ids().max(initial=-1)) + 1))
         features = manifest.get("features")
         if features is not None:
-            index._features = FeatureStore.load(root, features["settings"], set(index.references))
+            index._features = FeatureStore.load(root, features["settings"], index.references.ids())
         else:
             index._features = None
         index._shortlist = index._load_shortlist(root, manifest, mmap)
