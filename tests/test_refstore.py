@@ -98,3 +98,13 @@ def test_loaded_photos_removed_or_replaced_since(tmp_path):
     assert loaded.get(9) is replacement and np.array_equal(loaded.get(2).descriptors, originals[2].descriptors)
     loaded.discard(9)
     assert loaded.ids() == [2, 12] and len(loaded) == 2
+
+
+@pytest.mark.parametrize("ids, distinct", [
+    ([], True), ([4], True), ([1, 2, 3], True), ([3, 1, 2], True), ([1, 1], False), ([3, 1, 3], False),
+    ([5, 4, 3, 2, 1, 5], False), ([-1, 0, -1], False),
+])
+def test_all_distinct(ids, distinct):
+    from knockoff.match.refstore import all_distinct
+
+    assert all_distinct(np.array(ids, np.int64)) is distinct

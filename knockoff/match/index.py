@@ -871,7 +871,7 @@ class ReferenceIndex:
             raise IndexCorruptError(f"{root}: manifest.json lists a keypoint shortlist but no checksum of its files")
         shortlist = KeypointShortlist.load(root, entry, mmap=mmap, checksum=checksum)
         ids = shortlist.references()[:, 0]
-        if not np.isin(ids, self.references.ids()).all():
+        if not np.isin(ids, self.references.ids(), assume_unique=True).all():  # both checked to be distinct
             raise IndexCorruptError(f"{root}: the keypoint shortlist names reference photos the index lacks")
         return shortlist
 
@@ -934,7 +934,7 @@ class ReferenceIndex:
             import faiss
 
             faiss_ids = faiss.vector_to_array(self._faiss.id_map)
-            if not np.isin(self._tombstones, faiss_ids).all():
+            if len(self._tombstones) and not np.isin(self._tombstones, faiss_ids).all():
                 raise IndexCorruptError(f"{root}: {TOMBSTONES_FILE} names vectors index.faiss lacks")
             owners = _unique(np.setdiff1d(faiss_ids, self._tombstones) if len(self._tombstones) else faiss_ids)
             if not np.array_equal(owners, self.references.ids()):
@@ -996,9 +996,9 @@ def check_save_target(path: str | Path) -> Path:
 def _unique(faiss_ids: np.ndarray) -> np.ndarray:
     """The sorted reference ids owning FAISS ids (no sort when they are in order, as an index built in one go)."""
     owners = faiss_ids >> _VIEW_BITS
-    if len(owners) and np.all(owners[1:] >= owners[:-1]):
-        return owners[np.concatenate(([True], owners[1:] != owners[:-1]))]
-    return np.unique(owners)
+    if len(owners) and not np.all(owners[1:] >= owners[:-1]):
+        owners = np.sort(owners)  # as np.unique, without its hash table (seconds at 10^6 ids)
+    return owners[np.concatenate(([True], owners[1:] != owners[:-1]))] if len(owners) else owners
 
 
 def _read_tombstones(root: Path, count: int) -> np.ndarray:
