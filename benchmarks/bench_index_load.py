@@ -4,6 +4,8 @@ keypoints.
     python benchmarks/bench_index_load.py --sizes 100000            # 10^5 reference photos, no keypoints
     python benchmarks/bench_index_load.py --sizes 100000 1000000    # and 10^6 (about 2 GB of vectors at 512 dims)
     python benchmarks/bench_index_load.py --sizes 100000 --keypoints 50 --shortlist 50   # with keypoints
+    python benchmarks/bench_index_load.py --sizes 1000000 --keypoints 50 --keep DIR      # build kept in DIR; run
+                                                                   # again: only the loads, of that build
 
 Each photo is one 512-dimensional unit vector (a flat index: what ``auto`` picks below 10^6 vectors) and
 realistic metadata (1,000 brands, 5 photos a product, a price, a path). With ``--keypoints K``, each photo also
