@@ -4,6 +4,8 @@ keypoints.
     python benchmarks/bench_index_load.py --sizes 100000            # 10^5 reference photos, no keypoints
     python benchmarks/bench_index_load.py --sizes 100000 1000000    # and 10^6 (about 2 GB of vectors at 512 dims)
     python benchmarks/bench_index_load.py --sizes 100000 --keypoints 50 --shortlist 50   # with keypoints
+    python benchmarks/bench_index_load.py --sizes 1000000 --keypoints 50 --keep DIR      # build kept in DIR; run
+                                                                   # again: only the loads, of that build
 
 Each photo is one 512-dimensional unit vector (a flat index: what ``auto`` picks below 10^6 vectors) and
 realistic metadata (1,000 brands, 5 photos a product, a price, a path). With ``--keypoints K``, each photo also
@@ -14,15 +16,18 @@ days on 2 cores, so the descriptors are synthetic: noisy replicas (Gaussian nois
 renormalised) of the real RootSIFT descriptors of ``--base-photos`` grocerystore photos, as in
 bench_shortlist.py. The pixel thumbnails the verifier also stores (about 20 KB grayscale and up to 300 KB of
 colour a photo) are not included. For each size: build time (adding the vectors, metadata and keypoints, no
-embedding or SIFT, nor the making of the synthetic descriptors; the shortlist trained and filled), save time, bytes on disk per photo (by file), then in a
-fresh subprocess
-``ReferenceIndex.load`` (checksums verified, as the scan does) with and without ``mmap``: wall time and peak
-resident memory, and with ``mmap`` but ``verify=False`` (the share of the checksums: XXH3-128 since manifests moved off SHA-256)
-(``VmHWM`` of /proc/self/status: ``getrusage``'s ``ru_maxrss`` would carry over the
-building parent's peak through fork), both also for ``import`` alone, the baseline; last, the ``mmap`` load
-(checksums verified) again after the page cache was dropped (``/proc/sys/vm/drop_caches``, root only; the
-results say whether it was): the cold load. The build runs in a forked child, so that its memory is given back
-before the loads; the shortlist's training time is logged.
+embedding or SIFT, nor the making of the synthetic descriptors; the shortlist trained and filled), save time,
+bytes on disk per photo (by file), then, each in a fresh subprocess, ``ReferenceIndex.load`` (:func:`measure_all`):
+memory-mapped with every file hashed (``verify="full"``, which records the files' stamps: knockoff.match.stamps),
+memory-mapped as a scan loads (``verify=True``: files whose stamps are unchanged are not hashed), read into memory,
+memory-mapped without checksums (``verify=False``), then with the page cache dropped (``/proc/sys/vm/drop_caches``,
+root only; the results say whether it was) before each: as a scan loads, and with every file hashed. For each:
+wall time, peak resident memory (``VmHWM`` of /proc/self/status: ``getrusage``'s ``ru_maxrss`` would carry over
+the building parent's peak through fork) and how the checksums were checked; ``import`` alone is the baseline.
+The build runs in a forked child, so that its memory is given back before the loads; the shortlist's training
+time is logged. ``--keep DIR`` builds into DIR and keeps the build (with its build figures in
+``<name>.build.json``); run again with the same ``--keep``, the build is reused and only the loads are measured.
+The machine's load average during the loads is recorded.
 Results: printed and written to benchmarks/results/index_load(.SIZES).{json,md}.
 """
 
@@ -134,18 +139,20 @@ def build(n: int, dim: int, folder: Path, keypoints: int = 0, shortlist: int = 0
     return {"build_s": built, "save_s": saved, "files": files, "shortlist": manifest.get("shortlist")}
 
 
-def measure_load(folder: Path, dim: int, mmap: bool | None, verify: bool = True) -> dict[str, Any]:
-    """Load in a fresh interpreter (``mmap`` None: import only, the baseline); wall time and peak RSS."""
+def measure_load(folder: Path, dim: int, mmap: bool | None, verify: bool | str = True) -> dict[str, Any]:
+    """Load in a fresh interpreter (``mmap`` None: import only, the baseline); wall time, peak RSS, and how the
+    checksums were checked (files hashed, files taken as unchanged by their stamps)."""
     code = (
-        "import sys, time\n"
+        "import json, sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from bench_index_load import _embedder\n"
         "from knockoff.match.index import ReferenceIndex\n"
         "t = time.perf_counter()\n"
-        "found = vote_s = None\n"
+        "found = vote_s = checked = None\n"
         f"if {mmap!r} is not None:\n"
         f"    index = ReferenceIndex.load({str(folder)!r}, _embedder({dim}), mmap=bool({mmap!r}), verify={verify!r})\n"
         "    first = index.references[0]; last = index.references[len(index) - 1]\n"
+        "    checked = index.checked.to_dict()\n"
         "took = time.perf_counter() - t\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         f"s = index.keypoint_shortlist if {mmap!r} is not None else None\n"
@@ -154,11 +161,12 @@ def measure_load(folder: Path, dim: int, mmap: bool | None, verify: bool = True)
         "    votes = s.vote(index._features.get(len(index) - 1).to_local(), top=1, min_votes=1)\n"
         "    vote_s = time.perf_counter() - t\n"
         "    found = bool(votes) and votes[0][0] == len(index) - 1\n"
-        "print(took, int(hwm) * 1024, found, vote_s)\n"
+        "print(json.dumps([took, int(hwm) * 1024, found, vote_s, checked]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
-    return {"load_s": float(out[0]), "peak_rss_bytes": int(out[1]), "vote_finds_itself": out[2],
-            "first_vote_s": out[3]}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    took, hwm, found, vote_s, checked = json.loads(out.strip().splitlines()[-1])
+    return {"load_s": took, "peak_rss_bytes": hwm, "vote_finds_itself": str(found), "first_vote_s": str(vote_s),
+            "checked": checked}
 
 
 def drop_page_cache() -> str:
@@ -190,34 +198,76 @@ def build_apart(*args: Any) -> dict[str, Any]:
     return built
 
 
+def kept_build(keep: Path, n: int, dim: int, keypoints: int, shortlist: int,
+               bases: list[np.ndarray] | None) -> tuple[Path, dict[str, Any]]:
+    """The index of this size in the kept folder ``keep``: built there (with its build figures in
+    ``<name>.build.json`` beside it) unless a finished build is already there, which is then only loaded."""
+    name = f"index.{n}.d{dim}" + (f".kp{keypoints}.sl{shortlist}" if keypoints else "")
+    folder, record = keep / name, keep / f"{name}.build.json"
+    if record.is_file() and (folder / "manifest.json").is_file():
+        print(f"  reusing the build in {folder}", flush=True)
+        return folder, json.loads(record.read_text())
+    if folder.exists():
+        raise SystemExit(f"{folder} exists but holds no finished build ({record.name} missing): delete it first")
+    keep.mkdir(parents=True, exist_ok=True)
+    built = build_apart(n, dim, folder, keypoints, shortlist, bases)
+    record.write_text(json.dumps(built))
+    return folder, built
+
+
+def measure_all(folder: Path, dim: int) -> dict[str, Any]:
+    """The loads measured, in this order: import only; memory-mapped with every file hashed (``verify="full"``,
+    which records the files' stamps); memory-mapped as a scan loads (``verify=True``: the stamps spare the
+    hashing); read into memory (stamps); without checksums; then with the page cache dropped before each: as a
+    scan loads (stamps) and with every file hashed. Stamps go into a folder beside the index."""
+    os.environ["KNOCKOFF_STAMP_DIR"] = str(folder.parent / f"{folder.name}.stamps")
+    shutil.rmtree(os.environ["KNOCKOFF_STAMP_DIR"], ignore_errors=True)
+    time.sleep(2.5)  # files written within 2 s of their check get no stamp (knockoff.match.stamps.SETTLE_NS)
+    before = os.getloadavg()
+    loads: dict[str, Any] = {"import": measure_load(folder, dim, None), "mmap_full": measure_load(folder, dim, True, "full"),
+             "mmap": measure_load(folder, dim, True), "read": measure_load(folder, dim, False),
+             "mmap_unverified": measure_load(folder, dim, True, verify=False)}
+    problem = drop_page_cache()
+    loads["mmap_cold"] = measure_load(folder, dim, True)
+    problem = problem or drop_page_cache()
+    loads["mmap_cold_full"] = measure_load(folder, dim, True, "full")
+    loads["cold"] = problem or "page cache dropped before each cold load (the others: warm)"
+    loads["load_average"] = f"{before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1-minute, {os.cpu_count()} CPUs)"
+    return loads
+
+
 def run(n: int, dim: int, keypoints: int = 0, shortlist: int = 0, bases: list[np.ndarray] | None = None,
-        tmp_root: str | None = None) -> dict[str, Any]:
+        tmp_root: str | None = None, keep: Path | None = None, build_only: bool = False) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
-        folder = Path(tmp) / "index"
-        built = build_apart(n, dim, folder, keypoints, shortlist, bases)
+        if keep is not None:
+            folder, built = kept_build(keep, n, dim, keypoints, shortlist, bases)
+        else:
+            folder = Path(tmp) / "index"
+            built = build_apart(n, dim, folder, keypoints, shortlist, bases)
         print(f"  built {built['build_s']:.0f}s, saved {built['save_s']:.0f}s", flush=True)
-        base = measure_load(folder, dim, None)
-        loads = {str(mmap): measure_load(folder, dim, mmap) for mmap in (False, True)}
-        unverified = measure_load(folder, dim, True, verify=False)
-        cold_problem = drop_page_cache()
-        cold = measure_load(folder, dim, True)
-        shutil.rmtree(folder)
+        if build_only:
+            return None
+        loads = measure_all(folder, dim)
+        if keep is None:
+            shutil.rmtree(folder)
     disk = sum(built["files"].values())
     row = {"photos": n, "dim": dim, "keypoints": keypoints, "shortlist_per_photo": shortlist,
            "shortlist": built["shortlist"], "build_us_per_photo": round(1e6 * built["build_s"] / n, 2),
            "save_s": round(built["save_s"], 2), "bytes_per_photo": round(disk / n, 1),
            "bytes_per_photo_by_file": {k: round(v / n, 1) for k, v in sorted(built["files"].items())},
-           "import_only_rss_mb": round(base["peak_rss_bytes"] / 2**20)}
-    for mmap, load in loads.items():
-        tag = "mmap" if mmap == "True" else "read"
+           "load_average_during_loads": loads.pop("load_average")}
+    for tag, load in loads.items():
+        if tag == "cold":
+            row["cold"] = load
+            continue
         row[f"load_s_{tag}"] = round(load["load_s"], 2)
         row[f"peak_rss_mb_{tag}"] = round(load["peak_rss_bytes"] / 2**20)
-        row[f"vote_finds_itself_{tag}"] = load["vote_finds_itself"]
-        row[f"first_vote_s_{tag}"] = load["first_vote_s"]
-    row["load_s_mmap_unverified"] = round(unverified["load_s"], 2)
-    row["load_s_mmap_cold"] = round(cold["load_s"], 2)
-    row["peak_rss_mb_mmap_cold"] = round(cold["peak_rss_bytes"] / 2**20)
-    row["cold"] = cold_problem or "page cache dropped before this load (the others ran right after the build: warm)"
+        if tag != "import":
+            row[f"checked_{tag}"] = (f"{load['checked']['mode']}: {len(load['checked']['hashed'])} hashed, "
+                                     f"{len(load['checked']['unchanged'])} unchanged by stamps")
+        if tag in ("read", "mmap"):
+            row[f"vote_finds_itself_{tag}"] = load["vote_finds_itself"]
+            row[f"first_vote_s_{tag}"] = load["first_vote_s"]
     return row
 
 
@@ -230,24 +280,37 @@ def main() -> None:
                         help="descriptors a photo in the stored shortlist (default: --keypoints)")
     parser.add_argument("--base-photos", type=int, default=100, help="real photos whose descriptors are replicated")
     parser.add_argument("--tmp", help="where to build the index (default: the system's temporary folder)")
+    parser.add_argument("--keep", type=Path, help="build into this folder and keep the build there; a finished "
+                        "build of the same size found there is reused: only its loads are measured")
+    parser.add_argument("--build-only", action="store_true", help="with --keep: build, measure no load")
     args = parser.parse_args()
+    if args.build_only and args.keep is None:
+        parser.error("--build-only needs --keep")
     logging.basicConfig(format="  %(asctime)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("knockoff.match.keypoints").setLevel(logging.INFO)  # the shortlist's training time
     shortlist = args.shortlist or args.keypoints
     bases = base_descriptors(args.base_photos) if args.keypoints else None
     rows = []
     for n in args.sizes:
-        row = run(n, args.dim, args.keypoints, shortlist, bases, args.tmp)
+        row = run(n, args.dim, args.keypoints, shortlist, bases, args.tmp, args.keep, args.build_only)
+        if row is None:
+            continue
         print(json.dumps(row), flush=True)
         rows.append(row)
-    columns = ["photos", "keypoints", "shortlist_per_photo", "build_us_per_photo", "save_s", "bytes_per_photo", "import_only_rss_mb",
-               "load_s_read", "peak_rss_mb_read", "load_s_mmap", "peak_rss_mb_mmap",
-               "load_s_mmap_unverified", "load_s_mmap_cold", "peak_rss_mb_mmap_cold"]
+    if not rows:
+        return
+    columns = ["photos", "keypoints", "shortlist_per_photo", "build_us_per_photo", "save_s", "bytes_per_photo",
+               "peak_rss_mb_import", "load_s_mmap_full", "load_s_mmap", "peak_rss_mb_mmap", "load_s_read",
+               "peak_rss_mb_read", "load_s_mmap_unverified", "load_s_mmap_cold", "peak_rss_mb_mmap_cold",
+               "load_s_mmap_cold_full"]
     table = [[row[c] for c in columns] for row in rows]
     print(text_table(columns, table))
     command = "python " + " ".join(["benchmarks/bench_index_load.py", *sys.argv[1:]])
     by_file = "\n".join(f"- {row['photos']} photos, bytes a photo by file: {row['bytes_per_photo_by_file']}; "
-                        f"shortlist: {row['shortlist']}; cold load: {row['cold']}" for row in rows)
+                        f"shortlist: {row['shortlist']}; cold loads: {row['cold']}; machine load average: "
+                        f"{row['load_average_during_loads']}; checksums: "
+                        + "; ".join(f"{k[8:]}: {v}" for k, v in row.items() if k.startswith("checked_"))
+                        for row in rows)
     name = "index_load" + "".join(f".{n}" for n in args.sizes) + (f".kp{args.keypoints}" if args.keypoints else "")
     write_results(name + (f".sl{shortlist}" if args.keypoints and shortlist != args.keypoints else ""),
                   {"script": "bench_index_load.py", "command": command, "rows": rows},

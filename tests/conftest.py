@@ -12,6 +12,16 @@ from PIL import Image, ImageDraw
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _index_stamps_apart(tmp_path_factory: pytest.TempPathFactory):
+    """The file stamps of the indexes tests load (knockoff.match.stamps) go into the test session's own folder,
+    not the user's cache (subprocesses inherit it)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KNOCKOFF_STAMP_DIR", str(tmp_path_factory.mktemp("index-stamps")))
+    yield
+    patch.undo()
+
+
 def textured_image(seed: int, size: tuple[int, int] = (256, 256)) -> Image.Image:
     """A distinct, deterministic picture: random rectangles, ellipses and lines on a colored background."""
     rng = np.random.default_rng(seed)

@@ -49,3 +49,62 @@ def test_a_loaded_store_saves_again_identically(tmp_path):
     FeatureStore.load(tmp_path / "a", {}, {2, 5}).save(tmp_path / "b")  # memory-mapped in, streamed out
     for name in FEATURE_FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def _saved_store(folder, ids=(2, 5, 9)):
+    store = FeatureStore({})
+    for ref_id in ids:
+        store.put(ref_id, _features(ref_id, 4 + ref_id, True))
+    store.save(folder)
+    return {ref_id: _features(ref_id, 4 + ref_id, True) for ref_id in ids}
+
+
+@pytest.mark.parametrize("known", [{2, 5, 9}, np.array([2, 5, 9, 11])])
+def test_a_table_out_of_id_order_is_still_looked_up_right(tmp_path, known):
+    originals = _saved_store(tmp_path)
+    table = np.load(tmp_path / FEATURE_FILES[0])
+    np.save(tmp_path / FEATURE_FILES[0], table[[2, 0, 1]])  # rows not in id order: still consistent
+    loaded = FeatureStore.load(tmp_path, {}, known)
+    assert loaded.ids() == [2, 5, 9] and len(loaded) == 3 and 5 in loaded and 6 not in loaded
+    for ref_id, want in originals.items():
+        assert np.array_equal(loaded.get(ref_id).descriptors, want.descriptors)
+
+
+@pytest.mark.parametrize("ids, known, problem", [
+    ([2, 2, 9], {2, 9}, "reference ids repeated"),
+    ([9, 2, 9], {2, 9}, "reference ids repeated"),
+    ([2, 5, 9], {2, 9}, "unknown to the index"),
+])
+def test_bad_reference_ids_in_the_table_are_refused(tmp_path, ids, known, problem):
+    from knockoff.errors import IndexCorruptError
+
+    _saved_store(tmp_path)
+    table = np.load(tmp_path / FEATURE_FILES[0])
+    table[:, 0] = ids
+    np.save(tmp_path / FEATURE_FILES[0], table)
+    with pytest.raises(IndexCorruptError, match=problem):
+        FeatureStore.load(tmp_path, {}, known)
+
+
+def test_loaded_photos_removed_or_replaced_since(tmp_path):
+    originals = _saved_store(tmp_path)
+    loaded = FeatureStore.load(tmp_path, {}, set(originals))
+    replacement = _features(77, 3, False)
+    loaded.discard(5)
+    loaded.discard(5)
+    loaded.put(9, replacement)
+    loaded.put(12, replacement)
+    assert loaded.ids() == [2, 9, 12] and len(loaded) == 3 and 5 not in loaded and loaded.get(5) is None
+    assert loaded.get(9) is replacement and np.array_equal(loaded.get(2).descriptors, originals[2].descriptors)
+    loaded.discard(9)
+    assert loaded.ids() == [2, 12] and len(loaded) == 2
+
+
+@pytest.mark.parametrize("ids, distinct", [
+    ([], True), ([4], True), ([1, 2, 3], True), ([3, 1, 2], True), ([1, 1], False), ([3, 1, 3], False),
+    ([5, 4, 3, 2, 1, 5], False), ([-1, 0, -1], False),
+])
+def test_all_distinct(ids, distinct):
+    from knockoff.match.refstore import all_distinct
+
+    assert all_distinct(np.array(ids, np.int64)) is distinct

@@ -82,6 +82,18 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if (catalog.problems or index.skipped) and args.strict else EXIT_OK
 
 
+def _cmd_index_verify(args: argparse.Namespace) -> int:
+    """Hash every file of an index against its manifest (whatever the file stamps say) and check the files
+    against one another: exit 0 when all is well, 2 naming the damaged or missing file."""
+    from knockoff.match.index_check import verify_index
+
+    index = verify_index(args.path)
+    hashed, seconds = (len(index.checked.hashed), index.checked.seconds) if index.checked else (0, 0.0)
+    print(f"{args.path}: {len(index)} reference photos, {index.vector_count} vectors; all {hashed} files hashed "
+          f"and match the manifest ({seconds:.1f} s); the files agree with one another")
+    return EXIT_OK
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from knockoff.catalog.readers import Listing
     from knockoff.decide.detector import Detector
@@ -174,6 +186,8 @@ def _scan_lines(summary: Any) -> list[str]:
         lines.append(f"not scanned: {listed} (listed in {summary.skipped_path})")
     if summary.stale:
         lines.append(f"{summary.stale} results of listings no longer in the input are kept in {summary.results_path}")
+    if summary.index_check:
+        lines.append(f"index checksums: {summary.index_check}")
     return lines
 
 
@@ -283,7 +297,7 @@ def _add_demo_and_engines(sub: Any) -> None:
 
 
 def _add_index_command(sub: Any) -> None:
-    index = sub.add_parser("index", help="build reference indexes")
+    index = sub.add_parser("index", help="build or verify reference indexes")
     index_sub = index.add_subparsers(dest="index_command", required=True)
     build = index_sub.add_parser("build", help="embed a catalog directory into an index directory")
     build.add_argument("catalog", help="directory with brands.csv and references.csv")
@@ -301,6 +315,10 @@ def _add_index_command(sub: Any) -> None:
     build.add_argument("--policy", help="policy JSON file whose keypoint shortlist settings (shortlist.per_reference, "
                                         "flat_limit, compress_above, pq_bytes) the stored shortlist is built with")
     build.set_defaults(func=_cmd_index_build)
+    verify = index_sub.add_parser("verify", help="hash every file of an index against its manifest (loads skip "
+                                                 "the files whose stamps show them unchanged since such a check)")
+    verify.add_argument("path", help="index directory")
+    verify.set_defaults(func=_cmd_index_verify)
 
 
 def _add_check_command(sub: Any) -> None:

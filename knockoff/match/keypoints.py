@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from knockoff.errors import ConfigError, IndexCorruptError
+from knockoff.match.refstore import all_distinct
 from knockoff.match.verify import LocalFeatures
 
 __all__ = ["SHORTLIST_FILES", "IndexPlan", "KeypointShortlist", "ShortlistParams", "plan", "strongest"]
@@ -515,7 +516,7 @@ class KeypointShortlist:
         if int(index.ntotal) != entry.get("descriptors") or len(refs) != entry.get("references"):
             return (f"{index.ntotal} descriptors of {len(refs)} references, the manifest says "
                     f"{entry.get('descriptors')} of {entry.get('references')}")
-        if int(refs[:, 1].sum()) != index.ntotal or len(np.unique(refs[:, 0])) != len(refs) or (refs < 0).any():
+        if int(refs[:, 1].sum()) != index.ntotal or not all_distinct(refs[:, 0]) or (refs < 0).any():
             return f"{SHORTLIST_REFS} disagrees with {SHORTLIST_FILE}"
         return None
 

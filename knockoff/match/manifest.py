@@ -43,10 +43,14 @@ _HASH_BLOCK = 1 << 24
 
 def sha256(path: Path) -> str:
     """The SHA-256 of a file, hex (the checksum of manifests written before XXH3)."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        return _sha256_of(handle)
+
+
+def _sha256_of(handle: Any) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -54,18 +58,22 @@ def xxh3_128(path: Path) -> str:
     """The XXH3 128-bit hash of a file, hex; read through memory maps of one block at a time, with no copy. (One
     map of the whole file would leave every page of it in the process's resident memory: 6.4 GB for the
     keypoints of 10^6 reference photos.)"""
+    with path.open("rb") as handle:
+        return _xxh3_of(handle.fileno())
+
+
+def _xxh3_of(fd: int) -> str:
     import mmap
 
     import xxhash
 
     digest = xxhash.xxh3_128()
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        for start in range(0, size, _HASH_BLOCK):
-            length = min(_HASH_BLOCK, size - start)
-            with mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ, offset=start) as mapped:
-                with memoryview(mapped) as view:
-                    digest.update(view)
+    size = os.fstat(fd).st_size
+    for start in range(0, size, _HASH_BLOCK):
+        length = min(_HASH_BLOCK, size - start)
+        with mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=start) as mapped:
+            with memoryview(mapped) as view:
+                digest.update(view)
     return digest.hexdigest()
 
 
@@ -76,9 +84,24 @@ def file_checksum(path: Path) -> str:
 
 def checksum_matches(path: Path, expected: str) -> bool:
     """Whether ``path`` has the ``expected`` checksum, in either form a manifest may hold (XXH3 or SHA-256)."""
-    if expected.startswith(CHECKSUM_PREFIX):
-        return file_checksum(path) == expected
-    return sha256(path) == expected
+    return hash_checked(path, expected)[0]
+
+
+_SAME_FILE = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+
+
+def hash_checked(path: Path, expected: str) -> tuple[bool, os.stat_result | None]:
+    """Whether ``path`` has the ``expected`` checksum (XXH3 or SHA-256), and the file's ``fstat`` when it was
+    the same before and after hashing (None when it changed while it was read)."""
+    with path.open("rb") as handle:
+        before = os.fstat(handle.fileno())
+        if expected.startswith(CHECKSUM_PREFIX):
+            matches = CHECKSUM_PREFIX + _xxh3_of(handle.fileno()) == expected
+        else:
+            matches = _sha256_of(handle) == expected
+        after = os.fstat(handle.fileno())
+    same = all(getattr(before, name) == getattr(after, name) for name in _SAME_FILE)
+    return matches, before if same else None
 
 
 def is_checksum(value: Any) -> bool:
@@ -164,7 +187,8 @@ def read_manifest(root: Path, index_types: tuple[str, ...]) -> dict[str, Any]:
 
 
 def verify_checksums(root: Path, manifest: dict[str, Any]) -> None:
-    """Every file the manifest lists is there, with its checksum."""
+    """Every file the manifest lists is there, with its checksum: every byte hashed (a load may instead rely on
+    file stamps: :func:`knockoff.match.stamps.check_files`)."""
     for name, expected in manifest["checksums"].items():
         file = root / name
         if not file.is_file():

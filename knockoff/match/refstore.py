@@ -22,6 +22,7 @@ computes its own from the photos.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -81,39 +82,55 @@ class StoredFeatures:
 
 
 class FeatureStore:
-    """Reference id -> :class:`StoredFeatures`: the arrays loaded from an index folder plus those added since."""
+    """Reference id -> :class:`StoredFeatures`: the arrays loaded from an index folder (looked up by a binary
+    search over their sorted ids: no Python object a photo) plus those added since, less those removed."""
 
     def __init__(self, settings: dict[str, int]):
         self.settings = dict(settings)
         self._added: dict[int, StoredFeatures] = {}
         self._table = np.zeros((0, len(TABLE_COLUMNS)), np.int64)
-        self._rows: dict[int, int] = {}
+        self._sorted_ids = np.zeros(0, np.int64)  # the loaded table's reference ids, sorted
+        self._order: np.ndarray | None = None  # the table row of each sorted id (None: the table is in id order)
+        self._removed: set[int] = set()  # loaded ids removed or replaced since
         self._keypoints = np.zeros((0, 3), np.float32)
         self._descriptors = np.zeros((0, 128), np.uint8)
         self._pixels = np.zeros(0, np.uint8)
 
+    def _loaded_row(self, ref_id: object) -> int:
+        """The table row of a loaded reference id not removed since, or -1."""
+        if not isinstance(ref_id, (int, np.integer)) or ref_id in self._removed:
+            return -1
+        at = int(np.searchsorted(self._sorted_ids, ref_id))
+        if at == len(self._sorted_ids) or int(self._sorted_ids[at]) != ref_id:
+            return -1
+        return at if self._order is None else int(self._order[at])
+
     def __len__(self) -> int:
-        return len(self._rows) + len(self._added)
+        return len(self._sorted_ids) - len(self._removed) + len(self._added)
 
     def __contains__(self, ref_id: object) -> bool:
-        return ref_id in self._added or ref_id in self._rows
+        return ref_id in self._added or self._loaded_row(ref_id) >= 0
 
     def ids(self) -> list[int]:
-        return sorted({*self._rows, *self._added})
+        loaded = self._sorted_ids
+        if self._removed:
+            loaded = loaded[~np.isin(loaded, np.fromiter(self._removed, np.int64, len(self._removed)))]
+        return sorted({*loaded.tolist(), *self._added})
 
     def put(self, ref_id: int, features: StoredFeatures) -> None:
-        self._rows.pop(ref_id, None)
+        self.discard(ref_id)
         self._added[ref_id] = features
 
     def discard(self, ref_id: int) -> None:
         self._added.pop(ref_id, None)
-        self._rows.pop(ref_id, None)
+        if self._loaded_row(ref_id) >= 0:
+            self._removed.add(int(ref_id))
 
     def get(self, ref_id: int) -> StoredFeatures | None:
         if ref_id in self._added:
             return self._added[ref_id]
-        row = self._rows.get(ref_id)
-        if row is None:
+        row = self._loaded_row(ref_id)
+        if row < 0:
             return None
         r = self._table[row]
         start, count = int(r[_C["kp_start"]]), int(r[_C["kp_count"]])
@@ -157,9 +174,11 @@ class FeatureStore:
 
     @classmethod
     def load(
-        cls, folder: Path, settings: dict[str, int], reference_ids: set[int], *, mmap: bool = True
+        cls, folder: Path, settings: dict[str, int], reference_ids: Collection[int] | np.ndarray, *,
+        mmap: bool = True,
     ) -> FeatureStore:
-        """Read (memory-map) the four files; any inconsistency is an :class:`IndexCorruptError`."""
+        """Read (memory-map) the four files; any inconsistency, or a reference id not in ``reference_ids``, is an
+        :class:`IndexCorruptError`."""
         store = cls(settings)
         try:
             store._table = _with_all_columns(np.load(folder / FEATURE_FILES[0], allow_pickle=False))
@@ -168,13 +187,18 @@ class FeatureStore:
                 np.load(folder / name, mmap_mode=mode, allow_pickle=False) for name in FEATURE_FILES[1:])
         except (OSError, ValueError, EOFError) as exc:
             raise IndexCorruptError(f"{folder}: cannot read the stored reference features ({exc})") from exc
-        problem = store._problem(reference_ids)
+        known = reference_ids if isinstance(reference_ids, np.ndarray) else np.fromiter(reference_ids, np.int64)
+        problem = store._problem(known)
         if problem:
             raise IndexCorruptError(f"{folder}: the stored reference features are damaged ({problem})")
-        store._rows = {int(ref_id): row for row, ref_id in enumerate(store._table[:, 0].tolist())}
+        ids = store._table[:, _C["ref_id"]]
+        if len(ids) and np.any(ids[1:] <= ids[:-1]):  # as save writes it, the table is in id order
+            store._order = np.argsort(ids, kind="stable")
+            ids = ids[store._order]
+        store._sorted_ids = np.ascontiguousarray(ids)
         return store
 
-    def _problem(self, reference_ids: set[int]) -> str | None:
+    def _problem(self, reference_ids: np.ndarray) -> str | None:
         t, kp, desc, px = self._table, self._keypoints, self._descriptors, self._pixels
         shapes_ok = (t.dtype == np.int64 and t.ndim == 2 and t.shape[1] == len(TABLE_COLUMNS)
                      and kp.dtype == np.float32 and kp.ndim == 2 and kp.shape[1] == 3
@@ -185,14 +209,25 @@ class FeatureStore:
         if (t < 0).any():
             return "negative numbers in the table"
         ids = t[:, _C["ref_id"]]
-        if len(np.unique(ids)) != len(ids) or not set(ids.tolist()) <= reference_ids:
-            return "reference ids repeated or unknown"
+        if not all_distinct(ids):
+            return "reference ids repeated"
+        if not np.isin(ids, reference_ids, assume_unique=True).all():
+            return "reference ids unknown to the index"
         if (t[:, _C["kp_start"]] + t[:, _C["kp_count"]] > len(kp)).any():
             return "keypoint ranges beyond the keypoints file"
         for kind, channels in _CHANNELS.items():
             if (t[:, _C[f"{kind}_start"]] + t[:, _C[f"{kind}_h"]] * t[:, _C[f"{kind}_w"]] * channels > len(px)).any():
                 return "image ranges beyond the pixels file"
         return None
+
+
+def all_distinct(ids: np.ndarray) -> bool:
+    """Whether no value repeats: a check of adjacent values, after a sort unless they already increase (numpy's
+    hash-based ``np.unique`` takes seconds over 10^6 ids, a sort a few tens of milliseconds)."""
+    if len(ids) < 2:
+        return True
+    ordered = ids if bool(np.all(ids[1:] > ids[:-1])) else np.sort(ids)
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _with_all_columns(table: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ each photo's list and enlarged thumbnails as JPEG files (kept between rebuilds).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 from collections.abc import Iterable, Sequence
@@ -57,10 +58,24 @@ def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
 
 
 def scan_id(out_dir: Path) -> str:
-    """Names the scan for the page's saved decisions: the folder's path and the scan's settings file."""
+    """Names the scan for the page's saved decisions: the folder's path and the scan's settings file, less how
+    the index was checked at each run (``index_check``), so that the name stays the same when a scan resumes."""
     meta = out_dir / META_FILE
-    text = str(out_dir.resolve()) + "\0" + (meta.read_text(encoding="utf-8", errors="replace") if meta.is_file() else "")
+    settings = meta.read_text(encoding="utf-8", errors="replace") if meta.is_file() else ""
+    text = str(out_dir.resolve()) + "\0" + _without_index_check(settings)
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _without_index_check(settings: str) -> str:
+    """``scan.json``'s text as it was written before it recorded ``index_check`` (the same JSON, indent 1)."""
+    try:
+        data = json.loads(settings)
+    except ValueError:
+        return settings
+    if not isinstance(data, dict) or "index_check" not in data:
+        return settings
+    data.pop("index_check")
+    return json.dumps(data, indent=1)
 
 
 def _vocabularies(entries: Sequence[Entry]) -> tuple[data.Vocabulary, data.Vocabulary, data.Vocabulary]:

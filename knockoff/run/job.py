@@ -4,7 +4,9 @@
 (:mod:`knockoff.run.store`: lock, resume), and plans the run: a listing is decided again when it is new,
 when its last verdict was an error, when its row or photos changed since (input fingerprint), or when the
 policy changed (policy fingerprint). Resuming with another index is refused. The skipped inputs (bad rows,
-unlisted photos, missing photos) are written to ``skipped.jsonl``. A run that fails before writing any
+unlisted photos, missing photos) are written to ``skipped.jsonl``. How the index's files were checked when it was
+loaded (hashed now, or unchanged since a full check by their file stamps: ``ReferenceIndex.checked``) is recorded
+beside the index's identity in ``scan.json`` (``index_check``) and in the summary. A run that fails before writing any
 result leaves no output folder behind.
 """
 
@@ -54,6 +56,7 @@ class ScanSummary:
     unlisted_photos: tuple[str, ...] = ()
     missing_photos: tuple[str, ...] = ()
     stale: int = 0
+    index_check: str = ""
 
     @property
     def suspects(self) -> int:
@@ -78,7 +81,7 @@ class ScanSummary:
             "decided": self.decided, "counts": self.counts, "bad_rows": list(self.bad_rows),
             "seconds": round(self.seconds, 3), "engine": self.engine, "redecided": dict(self.redecided),
             "unlisted_photos": len(self.unlisted_photos), "missing_photos": len(self.missing_photos),
-            "stale": self.stale, "needs_person": self.needs_person,
+            "stale": self.stale, "needs_person": self.needs_person, "index_check": self.index_check,
             "listings_per_second": round(self.decided / self.seconds, 2) if self.seconds > 0 else None,
         }
 
@@ -135,6 +138,7 @@ class ScanJob:
     engine: str
     started: float = field(default_factory=time.monotonic)
     decided: int = 0
+    index_check: str = ""
 
     def record(self, verdicts: Sequence[Verdict]) -> None:
         """Append verdicts of listings of :attr:`todo` to the results."""
@@ -148,6 +152,7 @@ class ScanJob:
             self.collected.bad_rows, time.monotonic() - self.started, self.engine, dict(self.redecided),
             tuple(escape_text(str(p)) for p in self.collected.unlisted),
             tuple(escape_text(str(p)) for _, p in self.missing), len(set(self.store.results) - current),
+            self.index_check,
         )
 
 
@@ -162,10 +167,13 @@ def open_job(folder: str | Path, detector: Detector, out_dir: str | Path,
     started = time.monotonic()
     out = Path(out_dir)
     collected = collect_listings(folder, listings_csv, exclude=[out])
+    checked = detector.index.checked
     store = ResultsStore.open(out, {"index": index_identity(detector.index), "folder": str(collected.root),
-                                    "engine": detector.engine})
+                                    "engine": detector.engine,
+                                    **({"index_check": checked.to_dict()} if checked is not None else {})})
     try:
         job = _plan(store, collected, policy_key(detector), detector.engine, started)
+        job.index_check = checked.describe() if checked is not None else ""
         yield job
     except BaseException:
         store.discard()
