@@ -281,3 +281,14 @@ def test_the_scan_records_how_the_index_was_checked_and_the_report_keeps_its_sca
     assert json.loads((out / "scan.json").read_text())["index_check"]["mode"] == "full"
     assert main(["scan", str(folder), "--index", str(saved), "--out", str(out), "--no-report"]) in (0, 1)
     assert "index checksums: unchanged since a full check" in capsys.readouterr().out
+
+
+def test_a_scan_maps_the_index_it_loads_from_a_folder(saved):
+    """A scan only reads its index: loaded from a folder it is memory-mapped (about 1 GB resident for a
+    10^6-photo index instead of about 5 GB), and an index object given to it is used as it is."""
+    from knockoff.run.job import load_index
+
+    mapped = load_index(saved)
+    assert mapped.read_only and mapped.checked is not None
+    given = ReferenceIndex.load(saved)
+    assert not given.read_only and load_index(given) is given

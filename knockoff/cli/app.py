@@ -99,7 +99,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from knockoff.decide.detector import Detector
     from knockoff.match.index import ReferenceIndex
 
-    detector = Detector(ReferenceIndex.load(args.index), _policy(args))
+    detector = Detector(ReferenceIndex.load(args.index, mmap=True), _policy(args))  # read only: mapped
     listing = Listing(images=tuple(args.images), title=args.title or "", price=args.price,
                       currency=args.currency, seller=args.seller)
     verdict = detector.check(listing)

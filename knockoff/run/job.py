@@ -87,8 +87,9 @@ class ScanSummary:
 
 
 def load_index(index: ReferenceIndex | str | Path) -> ReferenceIndex:
-    """An index object, loading it from its folder when given a path."""
-    return index if isinstance(index, ReferenceIndex) else ReferenceIndex.load(Path(index))
+    """An index object, loading it from its folder when given a path: memory-mapped (a scan only reads it), so
+    that a 10^6-photo index takes about 1 GB resident instead of about 5 GB, and processes share its pages."""
+    return index if isinstance(index, ReferenceIndex) else ReferenceIndex.load(Path(index), mmap=True)
 
 
 def index_identity(index: ReferenceIndex) -> dict[str, Any]:
