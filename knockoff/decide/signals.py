@@ -339,7 +339,7 @@ def brand_misuse(title: str, brand: Brand, *, seller_authorized: bool | None) ->
     if seller_authorized is True:
         return Signal(BRAND_MISUSE, "clear", f"title does not name {brand.name}; the seller is authorized")
     return Signal(
-        BRAND_MISUSE, "hit", f"photo matches {brand.name}, but the title hides the brand",
+        BRAND_MISUSE, "hit", f"the photo shows {brand.name}, but the title hides the brand",
         {"how": "hidden"},
     )
 
