@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -292,3 +293,22 @@ def test_a_scan_maps_the_index_it_loads_from_a_folder(saved):
     assert mapped.read_only and mapped.checked is not None
     given = ReferenceIndex.load(saved)
     assert not given.read_only and load_index(given) is given
+
+
+def test_the_report_says_how_the_index_was_checked(saved, tmp_path):
+    from knockoff.report.build import index_check_note, write_reports
+    from knockoff.run.scan import scan
+
+    from conftest import textured_image
+
+    folder = tmp_path / "listings"
+    folder.mkdir()
+    textured_image(71, (96, 96)).save(folder / "a.jpg")
+    out = tmp_path / "out"
+    scan(folder, ReferenceIndex.load(saved, verify="full"), out, workers=0)
+    note = index_check_note(out)
+    assert note is not None and note.startswith("index checksums: hashed now")
+    write_reports(out)
+    assert html.escape(note) in (out / "report.html").read_text(encoding="utf-8")
+    (out / "scan.json").write_text("{not json")
+    assert index_check_note(out) is None

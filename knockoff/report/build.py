@@ -110,11 +110,24 @@ def _scripts(entries: Sequence[Entry], thumbs: Thumbnails, meta: dict[str, Any],
         yield f"d-{number:05d}.js", f"KO.detail({number},{data.js_json(rows)});\n"
 
 
-def _page_top(entries: Sequence[Entry], title: str, codes: Sequence[str], brands: Sequence[str]) -> str:
+def index_check_note(out_dir: Path) -> str | None:
+    """How the scan's index was checked against its manifest at the last run, from ``scan.json``; None when the
+    scan recorded nothing (no scan.json, or one written before scans recorded it)."""
+    try:
+        data = json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    check = data.get("index_check") if isinstance(data, dict) else None
+    summary = check.get("summary") if isinstance(check, dict) else None
+    return f"index checksums: {summary}" if isinstance(summary, str) and summary else None
+
+
+def _page_top(entries: Sequence[Entry], title: str, codes: Sequence[str], brands: Sequence[str],
+              notes: Sequence[str] = ()) -> str:
     engines = sorted({e.engine for e in entries if e.engine})
     subtitle = f"{len(entries):,} listings" + (f" · engine {', '.join(engines)}" if engines else "")
     subtitle += " · suspects first, then review (a person must look), by risk"
-    return (page.page_head(title, subtitle) + page.summary_html(entries)
+    return (page.page_head(title, subtitle, notes) + page.summary_html(entries)
             + f'<div class="tables">{page.brands_html(entries)}{page.sellers_html(entries)}</div>'
             + page.controls_html(brands, codes) + page.TABLE + page.VIEWER + "</main>\n")
 
@@ -136,7 +149,8 @@ def write_page(entries: Sequence[Entry], out_dir: Path, *, one_file: bool, title
                         large=ONE_FILE_LARGE if one_file else LARGE)
     vocab = _vocabularies(entries)
     meta = _meta(entries, vocab, scan_id(out_dir), one_file, thumbs.large)
-    top = _page_top(entries, title, vocab[2].items, vocab[0].items)
+    note = index_check_note(out_dir)
+    top = _page_top(entries, title, vocab[2].items, vocab[0].items, [note] if note else [])
     script = "<script>{}</script>\n".format
     with atomic_writer(out_dir / HTML_FILE) as out:
         out.write(top + script(page.asset("prelude.js")))

@@ -117,12 +117,14 @@ TABLE = ('<table class="results" id="results"><thead><tr><th>verdict · risk</th
          '</tr></thead><tbody id="rows"></tbody></table>')
 
 
-def page_head(title: str, subtitle: str) -> str:
-    """The page up to ``<main>``: head with the style sheet, and the header."""
+def page_head(title: str, subtitle: str, notes: Sequence[str] = ()) -> str:
+    """The page up to ``<main>``: head with the style sheet, and the header (``notes``: more lines under the
+    subtitle, e.g. how the index was checked)."""
+    lines = "".join(f"<p>{e(note)}</p>" for note in notes)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         f"<title>{e(title)}</title><style>{asset('report.css')}</style></head><body>\n"
-        f"<header><h1>{e(title)}</h1><p>{e(subtitle)}</p></header><main>\n"
+        f"<header><h1>{e(title)}</h1><p>{e(subtitle)}</p>{lines}</header><main>\n"
     )
