@@ -90,3 +90,27 @@ def test_views_follow_the_index():
     stored, ids = flat_contents(index)
     np.testing.assert_array_equal(stored, vectors)
     assert ids.tolist() == list(range(100, 120))
+
+
+def misaligned(vectors: np.ndarray, offset: int) -> np.ndarray:
+    """The same vectors at an address ``offset`` bytes past a 64-byte boundary, as a memory-mapped index file
+    leaves them (FAISS's header puts them at any offset)."""
+    raw = np.empty(vectors.nbytes + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    out = raw[start : start + vectors.nbytes].view(np.float32).reshape(vectors.shape)
+    out[:] = vectors
+    return out
+
+
+@pytest.mark.parametrize("queries", [1, 2, 3, 4, 15])
+@pytest.mark.parametrize("offset", [2, 16, 36])
+def test_scores_do_not_depend_on_where_the_vectors_lie(queries, offset):
+    vectors = unit(20_000, 227, 5)
+    rng = np.random.default_rng(queries)
+    q = (vectors[rng.integers(0, len(vectors), queries)] + rng.normal(0, 0.01, (queries, 227))).astype(np.float32)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    aligned = misaligned(vectors, 0)
+    assert aligned.ctypes.data % 64 == 0 and misaligned(vectors, offset).ctypes.data % 64 == offset
+    expected = top_k(q, aligned, ids, 10)
+    found = top_k(q, misaligned(vectors, offset), ids, 10)
+    assert np.array_equal(found[0], expected[0]) and np.array_equal(found[1], expected[1])
