@@ -82,12 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     result = {"script": "bench_sibling_verdicts.py", "command": command, "listed": len(rows),
               "tiers": dict(tiers), "verdicts": dict(verdicts), "elapsed_s": round(time.perf_counter() - started, 1),
               "rows": rows}
+    named = sum(1 for r in rows if r["tier"] and r["matched"])
+    brand_only = sum(1 for r in rows if r["tier"] and not r["matched"])
+    result.update(products_named=named, brand_only=brand_only)
     matched = [[r["listed"], r["matched"], r["tier"], r["global_similarity"], r["proof"], r["failed_check"]]
                for r in rows if r["tier"]]
     md = (f"# Sibling products end to end\n\n{__doc__.split(chr(10) + chr(10), 1)[1]}\n"
           f"- listed official photos: {len(rows)} (each of a product not in the index)\n"
           f"- tiers: {', '.join(f'{k} {v}' for k, v in sorted(tiers.items()))}\n"
-          f"- verdicts: {', '.join(f'{k} {v}' for k, v in sorted(verdicts.items()))}\n\n"
+          f"- verdicts: {', '.join(f'{k} {v}' for k, v in sorted(verdicts.items()))}\n"
+          f"- a product named (each a wrong one): {named}; the brand only: {brand_only}\n\n"
           + markdown_table(["listed", "matched (wrong product)", "tier", "global similarity", "proof", "failed check"],
                            matched) + "\n")
     write_results(name, result, md)

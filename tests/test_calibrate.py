@@ -81,14 +81,18 @@ def test_permissive_policy_matches_whatever_a_stricter_one_would():
     assert loose.min_risk_to_flag == 0.0 and loose.thresholds_for("clip") == base.thresholds_for("clip")
 
 
-@pytest.mark.parametrize("similarity, same_package, unconfirmed, too_plain, brand_only, verdict", [
-    (0.3, True, True, False, False, "suspect"),  # a product's package, a seller not on the list
-    (0.3, True, True, False, True, "review"),  # the brand's package only: a person tells which product
-    (0.95, False, True, False, False, "review"),  # a global guess
-    (0.95, False, True, True, False, "no_match"),  # a photo too plain to compare names no brand
+@pytest.mark.parametrize("similarity, same_package, unconfirmed, too_plain, brand_only, verdict, look_alike", [
+    (0.3, True, True, False, False, "suspect", False),  # a product's package, a seller not on the list
+    (0.3, True, True, False, True, "review", False),  # the brand's package only: a person tells which product
+    (0.95, False, True, False, False, "review", False),  # a global guess
+    (0.95, False, True, True, False, "no_match", False),  # a photo too plain to compare names no brand
+    # a package whose photo looks like the official one without being it: brand only from the engine's match
+    # similarity (0.80) on; below it (marked so under the permissive policy only) the product is named
+    (0.85, True, True, False, False, "review", True),
+    (0.6, True, True, False, False, "suspect", True),
 ])
 def test_simulate_decides_brand_only_and_too_plain_as_the_detector(similarity, same_package, unconfirmed, too_plain,
-                                                                   brand_only, verdict):
+                                                                   brand_only, verdict, look_alike):
     from knockoff.decide.signals import Signal
     from knockoff.evaluate.calibrate import Evidence
 
@@ -96,5 +100,5 @@ def test_simulate_decides_brand_only_and_too_plain_as_the_detector(similarity, s
             Signal("PRICE_IMPLAUSIBLE", "clear", "fair"), Signal("BRAND_MISUSE", "clear", "no title words"),
             Signal("REPLICA_TERMS", "clear", "none"))
     evidence = Evidence("L1", "counterfeit", similarity, False, same_package, risk, (), unconfirmed=unconfirmed,
-                        too_plain=too_plain, brand_only=brand_only)
+                        too_plain=too_plain, brand_only=brand_only, look_alike=look_alike)
     assert simulate([evidence], Policy(packaging_match=True), "perceptual", True)[0][0] == verdict

@@ -195,3 +195,42 @@ def test_siblings_alike_name_the_brand_only_for_review(tmp_path):
     assert verdict.signal("UNAUTHORIZED_SELLER").hit  # the seller is still checked against the brand
     # the price is compared with every product of the brand (none named): 2.5 EUR is not implausible for it
     assert verdict.signal("PRICE_IMPLAUSIBLE").state == "clear"
+
+
+def _recoloured(image: Image.Image) -> Image.Image:
+    """Another colour scheme of the same design (a sibling product's official photo): the hues rotated, the
+    brightness kept, so the grayscale keypoints match alike but no single colour change explains the colours."""
+    hsv = np.asarray(image.convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + 85) % 256
+    rgb = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB")).copy()
+    rgb[:128] = np.asarray(image.convert("RGB"))[:128]  # half of it unchanged: one global map cannot fit both
+    return Image.fromarray(rgb)
+
+
+@pytest.mark.parametrize("listed, product, verdict, look_alike", [
+    ("sibling", "", "review", True),  # the official photo of a product missing from the catalog: brand only
+    # a seller's own photo of the catalog's product (globally far less similar): the product named; its copy check
+    # turned off, which this synthetic photo would pass
+    ("shelf", "apple", "suspect", False),
+])
+def test_a_photo_like_the_official_one_but_not_it_names_the_brand_only(tmp_path, listed, product, verdict,
+                                                                       look_alike):
+    root = _siblings_catalog(tmp_path / "refs")
+    (root / "references.csv").write_text("\n".join(
+        line for line in (root / "references.csv").read_text().splitlines() if "pear" not in line) + "\n")
+    index = build_index(Catalog.from_dir(root), "perceptual")
+    photo = tmp_path / "listed.jpg"
+    apple = Image.open(root / "apple.png")
+    (_recoloured(apple) if listed == "sibling" else rephotograph(apple, seed=3)).save(photo, quality=90)
+    verifier = "auto" if listed == "sibling" else no_copy_verifier()
+    verdict_ = Detector(index, Policy(packaging_match=True), verifier=verifier).check(Listing([photo], seller="shop123"))
+    assert verdict_.match is not None and verdict_.match.tier == "same-package", verdict_.reasons
+    assert (verdict_.match.brand, verdict_.match.product_id, verdict_.verdict) == ("Juicy", product, verdict)
+    visual = verdict_.signal("VISUAL_MATCH")
+    assert bool(visual.details.get("look_alike")) is look_alike
+    assert bool(visual.details.get("brand_only")) is look_alike
+    assert ("looks like that photo as a whole" in visual.message) is look_alike
+    if look_alike:
+        assert "which of the brand's products, a person must tell" in visual.message
+        assert verdict_.match.similarity >= Policy().thresholds_for("perceptual").match
+        assert "without being that photo (the pixels do not agree once aligned" in visual.message  # why not a copy

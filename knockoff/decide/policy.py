@@ -244,9 +244,13 @@ class Policy:
       keypoints match an official photo's printed packaging under looser checks than a copy's (``packaging``),
       with a clear margin over every other product, is a ``same-package`` match (a seller's own new photo of
       the package) even for an engine that sees only copies (perceptual). Measured on grocerystore:
-      ``benchmarks/results/grocery_packaging.md``. Off by default because it takes the official photo of a
+      ``benchmarks/results/grocery_packaging.md``. Off by default because it took the official photo of a
       product missing from the catalog for its sibling's package (``bench_sibling_verdicts.py --packaging``),
       not for its cost (``benchmarks/bench_packaging_cost.py``: 0.84x the speed without it on the labeled sets).
+      Such a photo looks like the sibling's official photo as a whole: a packaging match that is not a proven
+      copy, with a global similarity at the engine's ``match`` or more on an engine that sees copies, names the
+      brand only (``review``): 0 of those 31 photos name a product (22 did, ``suspect``), while no store photo
+      of the right product comes that close (``bench_packaging_lookalike.py``: at most 0.71 val, 0.73 train).
     - ``risk``: the risk formula (:class:`RiskSettings`); ``verifier``: the copy check
       (:class:`knockoff.match.verify.VerifierSettings`); ``packaging``: the same-packaging check
       (:class:`knockoff.match.verify.PackagingSettings`); ``shortlist``: the keypoint shortlist

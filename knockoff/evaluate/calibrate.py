@@ -116,6 +116,9 @@ class Evidence:
     unconfirmed: bool = False  # local features were tried and could not confirm a copy
     too_plain: bool = False  # the listing photo had too few keypoints for local features to compare
     brand_only: bool = False  # a packaging match that shows the brand, not which product: review, never suspect
+    #: a packaging match whose photo looks like the official photo as a whole: brand only (review) from the
+    #: engine's ``match`` similarity on (``Detector._looks_alike``)
+    look_alike: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evi
         bool(details.get("same_package")), others if matched else (),
         tuple(title_signals()) if matched else others, refuted=bool(details.get("refuted")),
         unconfirmed=bool(details.get("unconfirmed")), too_plain=bool(details.get("too_plain")),
-        brand_only=bool(details.get("brand_only")),
+        brand_only=bool(details.get("brand_only")) and not details.get("look_alike"),
+        look_alike=bool(details.get("look_alike")),
     )
 
 
@@ -183,8 +187,9 @@ def simulate(evidence: Sequence[Evidence], policy: Policy, engine_kind: str, ver
         tier = match_tier(e.similarity, verified=e.verified, same_package=e.same_package,
                           near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed,
                           too_plain=e.too_plain)
+        brand_only = e.brand_only or (e.look_alike and e.similarity >= thresholds.match)
         guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor)) or (
-            e.brand_only and tier == "same-package")
+            brand_only and tier == "same-package")
         out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy, guessed=guessed))
     return out
 
@@ -229,6 +234,7 @@ class _Grid:
     unconfirmed: np.ndarray
     too_plain: np.ndarray
     brand_only: np.ndarray
+    look_alike: np.ndarray
     has_hit: np.ndarray
     risk: np.ndarray  # (n, len(TIERS))
 
@@ -244,19 +250,21 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
         unconfirmed=np.array([e.unconfirmed for e in evidence], dtype=bool),
         too_plain=np.array([e.too_plain for e in evidence], dtype=bool),
         brand_only=np.array([e.brand_only for e in evidence], dtype=bool),
+        look_alike=np.array([e.look_alike for e in evidence], dtype=bool),
         has_hit=np.array([bool(row[0].hits) for row in assessed], dtype=bool),
         risk=np.array([[a.risk for a in row] for row in assessed], dtype=np.float64).reshape(len(evidence), len(TIERS)),
     )
 
 
-def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray) -> np.ndarray:
+def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray, match: float) -> np.ndarray:
     """``suspect`` flags (len(risk_cuts), n) under these thresholds, as :func:`simulate` decides them."""
     tier = tier_index(g.similarity, g.verified, g.same_package, near_copy=near_copy, match=floor, refuted=g.refuted,
                       unconfirmed=g.unconfirmed, too_plain=g.too_plain)
     matched = tier < len(TIERS)
     risk = g.risk[np.arange(len(tier)), np.minimum(tier, len(TIERS) - 1)]
+    brand_only = g.brand_only | (g.look_alike & (g.similarity >= match))
     checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor) & ~(
-        g.brand_only & (tier == TIERS.index("same-package")))
+        brand_only & (tier == TIERS.index("same-package")))
     return (matched & checked)[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
 
 
@@ -275,7 +283,8 @@ def _search(g: _Grid, base: Policy, current: EngineThresholds, floor_is_near_cop
         for match in ([min(current.match, near_copy)] if floor_is_near_copy else all_match_cuts):
             if match > near_copy:
                 continue
-            flags = _flags(g, float(near_copy), float(near_copy if floor_is_near_copy else match), risk_cuts)
+            flags = _flags(g, float(near_copy), float(near_copy if floor_is_near_copy else match), risk_cuts,
+                           float(match))
             tp = (flags & g.positive).sum(axis=1)
             n_flagged = flags.sum(axis=1)
             for j, r in enumerate(risk_cuts):
