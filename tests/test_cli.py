@@ -84,3 +84,12 @@ def test_demo_all_listings_as_labeled(tmp_path, capsys):
     assert "engine: perceptual" in out and "confusion" in out
     result = json.loads((tmp_path / "d.json").read_text())
     assert result["correct"] == result["total"] == 46, out[-3000:]
+
+
+def test_a_failed_demo_leaves_no_temporary_folder(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["demo", "--engine", "nonsense"]) == 2
+    assert "unknown embedder 'nonsense'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -38,12 +38,17 @@ def _policy(args: argparse.Namespace):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
     from knockoff.evaluate.demo import format_demo, run_demo
 
-    result = run_demo(args.workdir, engine=args.engine, seed=args.seed, text=args.text)
-    print(format_demo(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="knockoff-demo-") as scratch:  # removed, even when the demo fails
+        result = run_demo(args.workdir or scratch, engine=args.engine, seed=args.seed, text=args.text)
+        print(format_demo(result))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    print(f"generated set: {result.set_dir}" if args.workdir else
+          "the generated set was in a temporary folder, now removed (--workdir DIR keeps it)")
     return EXIT_OK
 
 
