@@ -11,8 +11,9 @@ query's ``k`` best: after the first block only the queries with a score above th
 looked at again, and only their scores above it are gathered (a partial sort of the block while there are
 many: the first blocks). It is exact, like FAISS's: the same vectors come back with the same scores (float32 products;
 the last bit may differ from FAISS's with the summation order; equal scores may come in another order). Each block
-is first copied into a 64-byte-aligned buffer, so that an index memory-mapped from its file (as ``scan`` and
-``check`` load it) and the same index read into memory give the same scores to the last bit; the copy costs
+is first copied into a 64-byte-aligned buffer (unless the stored vectors already lie so), so that an index
+memory-mapped from its file (as ``scan`` and ``check`` load it) and the same index read into memory give the same
+scores to the last bit; the copy costs
 1.10x (95 queries) to 1.25x (15 queries) of the search without it (500,000 vectors of 227 dimensions, same run).
 """
 
@@ -69,10 +70,14 @@ def _top_positions(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np
     best = np.full((nq, k), -np.inf, np.float32)
     where = np.full((nq, k), -1, np.int64)
     block = int(min(_MAX_BLOCK, max(k, 1024, _SCORES_AT_ONCE // nq)))
-    scratch = _aligned_rows(min(block, len(vectors)), vectors.shape[1])
+    in_place = vectors.flags.c_contiguous and vectors.ctypes.data % 64 == 0 and (block * vectors.shape[1]) % 16 == 0
+    scratch = None if in_place else _aligned_rows(min(block, len(vectors)), vectors.shape[1])
     for start in range(0, len(vectors), block):
-        part = scratch[: min(block, len(vectors) - start)]
-        np.copyto(part, vectors[start : start + block])
+        if scratch is None:  # every block already starts on a 64-byte boundary: nothing to copy
+            part = vectors[start : start + block]
+        else:
+            part = scratch[: min(block, len(vectors) - start)]
+            np.copyto(part, vectors[start : start + block])
         products = queries @ part.T  # (queries, stored vectors of the block)
         above = products > best[:, -1:]
         counts = np.count_nonzero(above, axis=1)
