@@ -63,6 +63,10 @@ def test_match_key(text, key):
     (("CArla",), {("Arla", "exact", "CArla")}),  # a stray mark read as a letter before the name
     (("LGX",), set()),  # too short for the stray-letter rule
     (("Arrla",), {("Arla", "misspelled", "Arrla")}),
+    (("Alra",), {("Arla", "misspelled", "Alra")}),  # two letters swapped: one edit
+    (("Tropiacna",), {("Tropicana", "misspelled", "Tropiacna")}),
+    (("Trpoiacna",), {("Tropicana", "misspelled", "Trpoiacna")}),  # two swaps: two edits, allowed for 9 letters
+    (("Saumsng",), {("Samsung", "misspelled", "Saumsng")}),
 ])
 def test_brand_mentions(lines, expected):
     assert mentions(*lines) == expected
@@ -73,6 +77,7 @@ def test_brand_mentions(lines, expected):
     ("yogg",),  # the start of "Yoggi" cut off at the edge, not a misspelling
     ("Tropic",),
     (("Acne", 0.5),),  # read with a low recogniser score
+    ("Axxa",), ("Tropxxxna",), ("Sxmxuxg",),  # more edits than a name of that length allows
 ])
 def test_no_mentions(lines):
     assert mentions(*lines) == set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 from knockoff.catalog.readers import Brand
@@ -113,23 +114,45 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
     after the other, which catches a name split over two boxes: "GOD" "MORGON")."""
     spans: list[_Span] = []
     for p, photo in enumerate(texts):
-        stream = [(w, box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text) if has_letter(w)]
+        stream = [(w, match_key(w), box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text)
+                  if has_letter(w)]
         for i in range(len(stream)):
             for size in range(1, max_join + 1):
                 part = stream[i : i + size]
                 if len(part) < size:
                     break
-                boxes = tuple(sorted({b for _, _, b in part}))
-                spans.append(_Span(" ".join(w for w, _, _ in part), "".join(match_key(w) for w, _, _ in part),
-                                   min(s for _, s, _ in part), p, boxes, len(boxes) == 1))
+                boxes = tuple(sorted({b for _, _, _, b in part}))
+                spans.append(_Span(" ".join(w for w, _, _, _ in part), "".join(k for _, k, _, _ in part),
+                                   min(s for _, _, s, _ in part), p, boxes, len(boxes) == 1))
     return [s for s in spans if s.key]
 
 
-def _spellings(brand: Brand) -> list[tuple[str, str, Literal["exact", "alias"]]]:
-    """(shown spelling, key, how) for the brand's name and aliases, the name first."""
+@lru_cache(maxsize=4096)
+def _spellings(brand: Brand) -> tuple[tuple[str, str, Literal["exact", "alias"]], ...]:
+    """(shown spelling, key, how) for the brand's name and aliases, the name first (worked out once a brand)."""
     out: list[tuple[str, str, Literal["exact", "alias"]]] = [(brand.name, match_key(brand.name), "exact")]
     out += [(a, match_key(a), "alias") for a in brand.aliases]
-    return [s for s in out if s[1]]
+    return tuple(s for s in out if s[1])
+
+
+@lru_cache(maxsize=4096)
+def _name_parts(shown: str) -> tuple[str, ...]:
+    """The keys of the words of a spelling, each once, in order."""
+    return tuple(k for k in dict.fromkeys(match_key(w) for w in words(shown)) if k)
+
+
+def _bag_distance(a: str, b: str) -> int:
+    """A lower bound of the edit distance of ``a`` and ``b``, cheap to work out: the characters of the longer
+    left over when the shorter's are taken from it, as multisets (each insertion, deletion or substitution
+    changes that count by at most one, a swap of neighbours not at all)."""
+    rest = list(b)
+    extra = 0
+    for c in a:
+        if c in rest:
+            rest.remove(c)
+        else:
+            extra += 1
+    return max(extra, len(rest))
 
 
 def _allowed_edits(key: str, settings: TextMatchSettings) -> int:
@@ -143,6 +166,8 @@ def _near(span: _Span, key: str, settings: TextMatchSettings) -> int | None:
     if allowed == 0 or not span.within_line or span.score < settings.min_misspelling_score:
         return None
     if abs(len(span.key) - len(key)) > allowed or key.startswith(span.key) or key.endswith(span.key):
+        return None
+    if _bag_distance(span.key, key) > allowed:
         return None
     distance = edit_distance(span.key, key, allowed + 1)
     if distance == 2 and span.key[0] != key[0]:
@@ -165,7 +190,7 @@ def _word_by_word(spans: list[_Span], brand: Brand) -> list[BrandMention]:
     neighbouring words). Only exact words: a name split apart is never taken for a misspelling."""
     found: list[BrandMention] = []
     for shown, _, how in _spellings(brand):
-        parts = [k for k in dict.fromkeys(match_key(w) for w in words(shown)) if k]
+        parts = _name_parts(shown)
         if len(parts) < 2:
             continue
         for photo in sorted({s.photo for s in spans}):
