@@ -61,26 +61,6 @@ def test_reread_box_reads_the_same_line_from_three_views():
     assert [(m.brand, m.how) for m in found] == [("Acme", "misspelled")]  # printed so, read so three times
 
 
-@pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
-def test_reread_box_reads_the_views_asked_for_in_their_order():
-    image = _poster("ACNE")
-    box = next(b for b in read_text(image).boxes if "ACNE" in b.text.upper())
-    every = text_module.reread_box(image, box)
-    assert len(every) == len(text_module.REREAD_VIEWS) == 3
-    assert text_module.reread_box(image, box, views=(2, 0)) == (every[2], every[0])
-    assert text_module.reread_box(image, box, views=(1,)) == (every[1],)
-    assert text_module.reread_box(image, box, views=()) == ()
-
-
-@pytest.mark.parametrize("views", [(3,), (-1,), (0, 5), (True,), (0.0,)])
-def test_reread_box_rejects_views_that_do_not_exist(views):
-    from knockoff.errors import ConfigError
-
-    box = text_module.TextBox("ACNE", 0.9, ((0, 0), (10, 0), (10, 5), (0, 5)))
-    with pytest.raises(ConfigError, match="views"):
-        text_module.reread_box(_poster("ACNE"), box, views=views)
-
-
 class _CountedLooks:
     """Wraps the loaded models, counting the detector's looks (the coarse one and any closer one)."""
 

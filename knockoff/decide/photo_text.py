@@ -349,26 +349,12 @@ def merge_replica_terms(title: Signal, photo: Signal) -> Signal:
 # -- a misspelling read twice --------------------------------------------------------------------------------
 
 
-Reread = Callable[[int, int, Sequence[int]], Sequence[str]]
-"""(photo, box, views) -> the box's line read again from those of its other views (positions in
-match.text.REREAD_VIEWS; match.text.reread_box), one reading a view; () when it cannot be."""
-
-VIEWS_FIRST: tuple[int, ...] = (0,)  # the view a misspelling is read again from first
-VIEWS_THEN: tuple[int, ...] = (1, 2)  # and the views read when that reading does not repeat it letter for letter
+Reread = Callable[[int, int], Sequence[str]]
+"""(photo, box) -> the box's line read again from other views (match.text.reread_box), () when it cannot be."""
 
 
 def _reading_spans(reading: str, settings: TextMatchSettings) -> list[_Span]:
     return _spans([PhotoText((TextBox(reading, 1.0, ((0, 0), (1, 0), (1, 1), (0, 1))),), "reread")], settings.max_join)
-
-
-def _as_name(mention: BrandMention, spans: Sequence[_Span], brand: Brand,
-             settings: TextMatchSettings) -> BrandMention | None:
-    """``mention`` as a mention of the brand's own spelling (or an alias) when one of ``spans`` reads it."""
-    for shown, key, how in _spellings(brand):
-        genuine = next((s for s in spans if _is_spelling(s, key, settings)), None)
-        if genuine is not None:
-            return replace(mention, how=how, read=genuine.read, spelling=shown, distance=0, first_read=mention.read)
-    return None
 
 
 def _confirmed(mention: BrandMention, readings: Sequence[str], brand: Brand, settings: TextMatchSettings) -> BrandMention:
@@ -376,43 +362,20 @@ def _confirmed(mention: BrandMention, readings: Sequence[str], brand: Brand, set
     it a mention of the name (the first reading slipped on a letter); a near-misspelling of the same spelling in
     every reading keeps it; anything else (or no reading at all) leaves it ``unconfirmed``."""
     spans = [_reading_spans(r, settings) for r in readings]
-    named = _as_name(mention, [s for found in spans for s in found], brand, settings)
-    if named is not None:
-        return named
+    for shown, key, how in _spellings(brand):
+        genuine = next((s for found in spans for s in found if _is_spelling(s, key, settings)), None)
+        if genuine is not None:
+            return replace(mention, how=how, read=genuine.read, spelling=shown, distance=0, first_read=mention.read)
     key = match_key(mention.spelling)
     repeated = all(any(_near(s, key, settings) for s in found) for found in spans)
     return mention if spans and repeated else replace(mention, how="unconfirmed")
 
 
-def _repeated(mention: BrandMention, reading: str, brand: Brand, settings: TextMatchSettings) -> BrandMention | None:
-    """``mention`` judged by one reading of its line from another view, when that settles it: the brand's own
-    spelling read makes it a mention of the name; the same misspelling read letter for letter (two readings of
-    different pixels agree) keeps it. None otherwise: more views must be read."""
-    spans = _reading_spans(reading, settings)
-    named = _as_name(mention, spans, brand, settings)
-    if named is not None:
-        return named
-    first = "".join(match_key(w) for w in words(mention.read))
-    return mention if any(s.key == first for s in spans) else None
-
-
-def _read_again(mention: BrandMention, reread: Reread, views: Sequence[int]) -> list[str]:
-    """The mention's line (its boxes joined in order) read again from each of ``views``; [] when any box could
-    not be read again."""
-    per_box = [list(reread(mention.photo, b, views)) for b in mention.boxes]
-    if not all(len(parts) == len(views) for parts in per_box):
-        return []
-    return [" ".join(parts) for parts in zip(*per_box)]
-
-
 def confirm_misspellings(mentions: Sequence[BrandMention], brands: Iterable[Brand], reread: Reread,
                          settings: TextMatchSettings | None = None) -> tuple[BrandMention, ...]:
     """Each near-misspelling read again before it may stand (a misspelled brand is a suspect whoever sells it,
-    and a recogniser misreads a stylised letter now and then: "Arla" as "Arlo"). Its line is read again from one
-    other view (:data:`VIEWS_FIRST`): the brand's own spelling there makes it a mention of the name, the same
-    misspelling letter for letter keeps it (:func:`_repeated`); any other reading has the line read from the
-    remaining views too (:data:`VIEWS_THEN`), and all of them decide (:func:`_confirmed`). Other mentions pass
-    unchanged."""
+    and a recogniser misreads a stylised letter now and then: "Arla" as "Arlo"). The lines of its boxes are
+    read again from other views, joined in order (:func:`_confirmed`); other mentions pass unchanged."""
     settings = settings or TextMatchSettings()
     by_name = {b.name: b for b in brands}
     out = []
@@ -420,13 +383,9 @@ def confirm_misspellings(mentions: Sequence[BrandMention], brands: Iterable[Bran
         if m.how != "misspelled" or m.brand not in by_name:
             out.append(m)
             continue
-        brand = by_name[m.brand]
-        first = _read_again(m, reread, VIEWS_FIRST)
-        settled = _repeated(m, first[0], brand, settings) if first else None
-        if settled is None:
-            rest = _read_again(m, reread, VIEWS_THEN) if first else []
-            settled = _confirmed(m, first + rest if rest else [], brand, settings)
-        out.append(settled)
+        per_box = [list(reread(m.photo, b)) for b in m.boxes]
+        views = [" ".join(parts) for parts in zip(*per_box)] if all(per_box) else []
+        out.append(_confirmed(m, views, by_name[m.brand], settings))
     return tuple(out)
 
 
@@ -440,7 +399,7 @@ def read_brand_mentions(images: Sequence[Any], texts: Sequence[PhotoText], brand
     if not any(m.how == "misspelled" for m in mentions):
         return mentions
 
-    def reread(photo: int, box: int, views: Sequence[int]) -> tuple[str, ...]:
-        return reread_box(images[photo], texts[photo].boxes[box], read, views)
+    def reread(photo: int, box: int) -> tuple[str, ...]:
+        return reread_box(images[photo], texts[photo].boxes[box], read)
 
     return confirm_misspellings(mentions, brands, reread, settings)

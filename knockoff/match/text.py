@@ -24,8 +24,7 @@ from PIL import Image
 from knockoff.errors import ConfigError, ResultError
 
 __all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes", "closer_region",
-           "detection_size", "read_text", "read_texts", "reader_status", "REREAD_VIEWS", "reread_box",
-           "start_reading"]
+           "detection_size", "read_text", "read_texts", "reader_status", "reread_box", "start_reading"]
 
 log = logging.getLogger(__name__)
 
@@ -394,41 +393,29 @@ def read_texts(
     return tuple(read_text(image, settings) for image in images)
 
 
-REREAD_VIEWS = ("margin", "grey", "smaller")
-"""The other views a line is read again from (:func:`reread_box`), in the order they are read."""
-
-
-def _views(crop: np.ndarray, which: Sequence[int] = (0, 1, 2)) -> list[np.ndarray]:
-    """Other views of one text line's pixels (:data:`REREAD_VIEWS`, by position): with a margin of a quarter of
-    its height, in grey, and 0.7x smaller. What is printed reads the same in each; a recogniser's slip on a
-    stylised letter often does not."""
+def _views(crop: np.ndarray) -> list[np.ndarray]:
+    """Other views of one text line's pixels: with a margin of a quarter of its height, in grey, and 0.7x
+    smaller. What is printed reads the same in each; a recogniser's slip on a stylised letter often does not."""
     import cv2  # noqa: PLC0415 (heavy)
 
-    def view(number: int) -> np.ndarray:
-        if number == 0:
-            margin = max(1, crop.shape[0] // 4)
-            return cv2.copyMakeBorder(crop, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
-        if number == 1:
-            return cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-        size = (max(2, round(crop.shape[1] * 0.7)), max(2, round(crop.shape[0] * 0.7)))
-        return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-
-    return [view(n) for n in which]
+    margin = max(1, crop.shape[0] // 4)
+    padded = cv2.copyMakeBorder(crop, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    grey = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    smaller = cv2.resize(crop, (max(2, round(crop.shape[1] * 0.7)), max(2, round(crop.shape[0] * 0.7))),
+                         interpolation=cv2.INTER_AREA)
+    return [padded, grey, smaller]
 
 
-def reread_box(image: Image.Image | np.ndarray, box: TextBox, settings: TextReadSettings | None = None,
-               views: Sequence[int] = (0, 1, 2)) -> tuple[str, ...]:
-    """The line in ``box`` (of ``image``, the photo it was read from) read again from other views of its pixels
-    (:func:`_views`; ``views``: which of :data:`REREAD_VIEWS`, by position), one reading a view in that order;
-    () when no text reader can be loaded. Used to confirm a reading before a verdict rests on a single letter of
-    it."""
-    if any(not _is_int(v) or not 0 <= v < len(REREAD_VIEWS) for v in views):
-        raise ConfigError(f"views must be positions in {REREAD_VIEWS}, got {tuple(views)!r}")
+def reread_box(image: Image.Image | np.ndarray, box: TextBox,
+               settings: TextReadSettings | None = None) -> tuple[str, ...]:
+    """The line in ``box`` (of ``image``, the photo it was read from) read again from three other views of
+    its pixels (:func:`_views`); () when no text reader can be loaded. Used to confirm a reading before a
+    verdict rests on a single letter of it."""
     engine, _ = _engine(settings or TextReadSettings())
-    if engine is None or not views:
+    if engine is None:
         return ()
     crop = _crop(_as_bgr_array(image), np.asarray(box.box, dtype=np.float32))
-    return tuple(text for text, _score in engine.recognise(_views(crop, views)))
+    return tuple(text for text, _score in engine.recognise(_views(crop)))
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (process id, the threads that run background readings)
