@@ -127,11 +127,16 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
     return [s for s in spans if s.key]
 
 
-@lru_cache(maxsize=4096)
 def _spellings(brand: Brand) -> tuple[tuple[str, str, Literal["exact", "alias"]], ...]:
-    """(shown spelling, key, how) for the brand's name and aliases, the name first (worked out once a brand)."""
-    out: list[tuple[str, str, Literal["exact", "alias"]]] = [(brand.name, match_key(brand.name), "exact")]
-    out += [(a, match_key(a), "alias") for a in brand.aliases]
+    """(shown spelling, key, how) for the brand's name and aliases, the name first."""
+    return _spellings_of(brand.name, brand.aliases)
+
+
+@lru_cache(maxsize=4096)
+def _spellings_of(name: str, aliases: tuple[str, ...]) -> tuple[tuple[str, str, Literal["exact", "alias"]], ...]:
+    """:func:`_spellings`, worked out once a name and aliases (not keyed on the brand: its sellers may be many)."""
+    out: list[tuple[str, str, Literal["exact", "alias"]]] = [(name, match_key(name), "exact")]
+    out += [(a, match_key(a), "alias") for a in aliases]
     return tuple(s for s in out if s[1])
 
 
