@@ -6,7 +6,10 @@ products indexed and the other half listed with an unauthorized seller, then the
 photo shows a product that is *not* in the index, so any match is a wrong product; a ``near-copy`` tier is the
 worst (an accusation of photo theft for the wrong product). Also counts the matches of each tier and why.
 
-    python benchmarks/bench_sibling_verdicts.py [--packaging]
+    python benchmarks/bench_sibling_verdicts.py [--packaging] [--store N]
+
+With ``--store N`` the listed photos are up to N grocerystore *train* store photos of each listed product (a
+seller's own photo of a product missing from the catalog) instead of its official photo.
 """
 
 from __future__ import annotations
@@ -44,7 +47,17 @@ def _catalog(folder: Path, brands: list[str], photos: list[tuple[str, Path]]) ->
     return Catalog.from_dir(folder)
 
 
-def run(data: Path, policy: Policy) -> list[dict[str, Any]]:
+def _store_photos(data: Path, per_product: int) -> dict[str, list[Path]]:
+    """Up to ``per_product`` train store photos of each product folder name, evenly spaced."""
+    out: dict[str, list[Path]] = defaultdict(list)
+    with open(data / "grocerystore" / "groundtruth_packages.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["split"] == "train":
+                out[row["product"]].append(data / "grocerystore" / row["path"])
+    return {k: v[:: max(1, len(v) // per_product)][:per_product] for k, v in out.items()}
+
+
+def run(data: Path, policy: Policy, store: int = 0) -> list[dict[str, Any]]:
     by_brand: dict[str, list[Path]] = defaultdict(list)
     for photo in sorted((data / ICONIC).glob("*/*/*_Iconic.jpg")):
         by_brand[photo.parent.name.split("-")[0]].append(photo)
@@ -55,10 +68,14 @@ def run(data: Path, policy: Policy) -> list[dict[str, Any]]:
             listed = [(b, p) for b, ps in by_brand.items() for i, p in enumerate(ps) if i % 2 != half]
             index = build_index(_catalog(Path(tmp) / f"half{half}", sorted(by_brand), indexed), "perceptual")
             detector = Detector(index, policy)
-            for _, photo in listed:
+            photos = [(p.parent.name, p) for _, p in listed]
+            if store:
+                by_product = _store_photos(data, store)
+                photos = [(p.parent.name, s) for _, p in listed for s in by_product.get(p.parent.name, [])]
+            for name, photo in photos:
                 v = detector.check(Listing([photo], title="milk", price=2, currency="EUR", seller="shop123"))
                 verification = (v.match.verification or {}) if v.match else {}
-                rows.append({"listed": photo.parent.name, "verdict": v.verdict, "tier": v.match.tier if v.match else None,
+                rows.append({"listed": name, "photo": photo.name, "verdict": v.verdict, "tier": v.match.tier if v.match else None,
                              "matched": v.match.product_id if v.match else None,
                              "global_similarity": v.match.similarity if v.match else None,
                              "proof": verification.get("proof"), "failed_check": verification.get("failed_check")})
@@ -69,16 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REAL_DATA)
     parser.add_argument("--packaging", action="store_true", help="with Policy(packaging_match=True)")
+    parser.add_argument("--store", type=int, default=0, metavar="N",
+                        help="list up to N train store photos of each listed product instead of its official photo")
     args = parser.parse_args(argv)
     if not (args.data / ICONIC).is_dir():
         print(f"grocerystore not found at {args.data}: nothing to measure")
         return 0
     started = time.perf_counter()
-    rows = run(args.data, Policy(packaging_match=args.packaging))
+    rows = run(args.data, Policy(packaging_match=args.packaging), args.store)
     tiers = Counter(r["tier"] or "no match" for r in rows)
     verdicts = Counter(r["verdict"] for r in rows)
-    name = "sibling_verdicts" + ("_packaging" if args.packaging else "")
-    command = "python benchmarks/bench_sibling_verdicts.py" + (" --packaging" if args.packaging else "")
+    name = "sibling_verdicts" + ("_packaging" if args.packaging else "") + (f"_store{args.store}" if args.store else "")
+    command = ("python benchmarks/bench_sibling_verdicts.py" + (" --packaging" if args.packaging else "")
+               + (f" --store {args.store}" if args.store else ""))
     result = {"script": "bench_sibling_verdicts.py", "command": command, "listed": len(rows),
               "tiers": dict(tiers), "verdicts": dict(verdicts), "elapsed_s": round(time.perf_counter() - started, 1),
               "rows": rows}
@@ -88,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     matched = [[r["listed"], r["matched"], r["tier"], r["global_similarity"], r["proof"], r["failed_check"]]
                for r in rows if r["tier"]]
     md = (f"# Sibling products end to end\n\n{__doc__.split(chr(10) + chr(10), 1)[1]}\n"
-          f"- listed official photos: {len(rows)} (each of a product not in the index)\n"
+          f"- listed {'store' if args.store else 'official'} photos: {len(rows)} (each of a product not in the index)\n"
           f"- tiers: {', '.join(f'{k} {v}' for k, v in sorted(tiers.items()))}\n"
           f"- verdicts: {', '.join(f'{k} {v}' for k, v in sorted(verdicts.items()))}\n"
           f"- a product named (each a wrong one): {named}; the brand only: {brand_only}\n\n"

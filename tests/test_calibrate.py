@@ -102,3 +102,47 @@ def test_simulate_decides_brand_only_and_too_plain_as_the_detector(similarity, s
     evidence = Evidence("L1", "counterfeit", similarity, False, same_package, risk, (), unconfirmed=unconfirmed,
                         too_plain=too_plain, brand_only=brand_only, look_alike=look_alike)
     assert simulate([evidence], Policy(packaging_match=True), "perceptual", True)[0][0] == verdict
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory):
+    """Printed-brand listings (only their photos' text names a brand) and two copies of an official photo, one
+    sold by an unknown shop (a suspect before any text is read), one by the official store."""
+    from knockoff.evaluate.printed import make_printed_set
+
+    root = make_printed_set(tmp_path_factory.mktemp("printed") / "set", n_listings=10, seed=3, image_size=160,
+                            brands=("Acme", "Norda")).root
+    with (root / "listings.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with (root / "references.csv").open(encoding="utf-8") as handle:
+        reference = next(csv.DictReader(handle))
+    official = next(r["seller"] for r in rows if r["label"] == "genuine")
+    copies = [{**rows[0], "listing_id": f"X-copy-{n}", "image": reference["image"], "seller": seller, "label": label,
+               "product_id": reference["product_id"]} for n, (seller, label) in
+              enumerate([("shop99", "counterfeit"), (official, "genuine")])]
+    with (root / "listings.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows + copies)
+    return root, build_index(Catalog.from_dir(root), "perceptual")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not verify.opencv_available(), reason="OpenCV with SIFT is not installed")
+def test_simulated_verdicts_equal_detector_verdicts_with_text(printed):
+    """With text reading on: a listing left without a photo match by a stricter threshold falls back to the
+    brand its photo's text names (tier ``text``), and a copy that is a suspect before its text is read is
+    decided without it, as the detector does."""
+    from knockoff.decide.policy import TextSettings
+
+    root, index = printed
+    base = Policy(text=TextSettings(enabled=True))
+    run = collect_evidence(root, index, base)
+    assert any(e.fallback_tier == "text" for e in run.evidence)  # the text tier is simulated, not dropped
+    assert any(e.unread_signals is not None for e in run.evidence)
+    listings = [item.listing for item in read_listings(root / "listings.csv")]
+    strict = base.with_thresholds("perceptual", EngineThresholds(1.0, 1.0, 0.55, True))
+    for policy in [*_variants(base), strict]:
+        simulated = simulate(run.evidence, policy, "perceptual", run.verifier_on)
+        detector = Detector(index, policy)
+        assert simulated == [(v.verdict, v.risk) for v in map(detector.check, listings)]

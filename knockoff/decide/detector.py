@@ -111,7 +111,7 @@ class Detector:
     """
 
     def __init__(self, index: ReferenceIndex, policy: Policy | None = None, *, verifier: Any = "auto",
-                 max_pixels: Any = _UNSET, max_side: Any = _UNSET):
+                 max_pixels: Any = _UNSET, max_side: Any = _UNSET, read_all_text: bool = False):
         policy = policy or Policy()
         images = {k: v for k, v in (("max_side", max_side), ("max_pixels", max_pixels)) if v is not _UNSET}
         if images:
@@ -124,6 +124,8 @@ class Detector:
         self._keypoints: tuple[int, Any] | None = None  # (index generation, shortlist or None when off)
         self._prices: _Prices | None = None
         self._text: tuple[int, TextMatcher] | None = None  # (index generation, matcher); text reading on only
+        #: read the text of every listing, even of one that is a suspect without it (calibration needs every signal)
+        self._read_all_text = read_all_text
         if policy.text.enabled:
             reason = reader_status(policy.text.read)
             if reason is not None:
@@ -223,7 +225,7 @@ class Detector:
             best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
             evidence = None
             if self._policy.text.enabled:
-                settled = self._suspect_without_text(listing, loaded, best)
+                settled = None if self._read_all_text else self._suspect_without_text(listing, loaded, best)
                 if settled is not None:
                     return settled
                 evidence = self._text_matcher().read(loaded.images, loaded.paths, reading)
@@ -271,6 +273,20 @@ class Detector:
         if not loaded.images:
             return error_verdict(listing, loaded.problems, self.engine)
         return self.decide(listing, loaded, self.embed(loaded.images))
+
+    def check_unmatched(self, listing: Listing) -> Verdict:
+        """The verdict ``listing`` gets when none of its photos counts as a photo match, as under a threshold too
+        strict for its best candidate: it rests on its title and, with text reading on, on its photos' text (a
+        match of tier ``text``). For calibration (:mod:`knockoff.evaluate.calibrate`)."""
+        loaded = self.load(listing)
+        if not loaded.images:
+            return error_verdict(listing, loaded.problems, self.engine)
+        vectors = self.embed(loaded.images)
+        candidates = self._candidates(self.search(vectors))
+        checked: list[_Candidate] = []
+        self._verify_and_pick(candidates, loaded.images, vectors, checked)
+        evidence = self._text_matcher().read(loaded.images, loaded.paths) if self._policy.text.enabled else None
+        return self._verdict(listing, loaded, None, evidence, checked)
 
     def check_decoded(self, batch: Sequence[tuple[Listing, ListingImages]]) -> list[Verdict]:
         """Check listings whose photos are decoded already (:meth:`load`, :func:`decode_listing`): every photo

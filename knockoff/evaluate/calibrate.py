@@ -21,7 +21,18 @@ import numpy as np
 
 from knockoff.decide import rule
 from knockoff.decide.policy import EngineThresholds, Policy
-from knockoff.decide.signals import TIERS, VISUAL_MATCH, Signal, guessed_copy, match_tier, tier_index
+from knockoff.decide.signals import (
+    REPLICA_TERMS,
+    TEXT_RISK_CODES,
+    TEXT_TIER,
+    TIERS,
+    VISUAL_MATCH,
+    Signal,
+    guessed_copy,
+    match_tier,
+    replica_terms,
+    tier_index,
+)
 from knockoff.decide.verdict import Verdict
 from knockoff.errors import ConfigError, LabeledSetError
 from knockoff.evaluate.metrics import build_set_index, precision_recall_f1, scan_labeled_set
@@ -101,7 +112,10 @@ class Evidence:
 
     ``similarity`` (-inf without a candidate), ``verified`` and ``same_package``: the tier's inputs;
     ``risk_signals``: the signals of the best candidate's product (used when the tier is a match);
-    ``title_signals``: what the title says when no photo matches; ``error``: no photo could be read.
+    ``title_signals``: what the listing rests on when no photo matches: its title's signals, or with text
+    reading on the signals of the brand its photos' text names (then ``fallback_tier`` is ``text``);
+    ``unread_signals``: with text reading on, the risk signals before the text is read (the detector reads no
+    text for a listing they make a suspect already); ``error``: no photo could be read.
     """
 
     listing_id: str
@@ -119,6 +133,8 @@ class Evidence:
     #: a packaging match whose photo looks like the official photo as a whole: brand only (review) from the
     #: engine's ``match`` similarity on (``Detector._looks_alike``)
     look_alike: bool = False
+    fallback_tier: str | None = None
+    unread_signals: tuple[Signal, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,37 +156,65 @@ def permissive_policy(base: Policy, engine_kind: str) -> Policy:
     return replace(base.with_thresholds(engine_kind, loose), min_risk_to_flag=0.0)
 
 
-def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evidence:
-    """A listing's :class:`Evidence` from its verdict; ``title_signals()`` gives what its title says (needed
-    only when a stricter setting would leave a matched listing unmatched)."""
+def evidence_of(verdict: Verdict, label: str, fallback: Any = tuple, terms: Sequence[str] = ()) -> Evidence:
+    """A listing's :class:`Evidence` from its verdict; ``fallback()`` gives the verdict the listing gets with no
+    photo match (:meth:`Detector.check_unmatched`), or just the title's signals (needed only when a stricter
+    setting would leave a matched listing unmatched); ``terms``: the policy's replica terms."""
     if verdict.verdict == "error":
         return Evidence(verdict.listing_id, label, -math.inf, False, False, (), (), error=True)
     visual = verdict.signal(VISUAL_MATCH)
     others = tuple(s for s in verdict.signals if s.code != VISUAL_MATCH)
-    if verdict.match is None or visual is None or not visual.details:
-        return Evidence(verdict.listing_id, label, -math.inf, False, False, (), others)
-    details = visual.details
+    text_tier = TEXT_TIER if verdict.match is not None and verdict.match.tier == TEXT_TIER else None
+    details = visual.details if visual is not None else {}
+    if verdict.match is None or not details or text_tier:
+        similarity = float(details["similarity"]) if details.get("similarity") is not None else -math.inf
+        return Evidence(verdict.listing_id, label, similarity, False, False, (), others, fallback_tier=text_tier,
+                        refuted=bool(details.get("refuted")), unconfirmed=bool(details.get("unconfirmed")),
+                        too_plain=bool(details.get("too_plain")))
     matched = details.get("tier") is not None
+    fallback_tier, fallback_signals = _fallback(fallback()) if matched else (None, others)
     return Evidence(
         verdict.listing_id, label, float(details["similarity"]), bool(details.get("verified")),
-        bool(details.get("same_package")), others if matched else (),
-        tuple(title_signals()) if matched else others, refuted=bool(details.get("refuted")),
-        unconfirmed=bool(details.get("unconfirmed")), too_plain=bool(details.get("too_plain")),
+        bool(details.get("same_package")), others if matched else (), fallback_signals,
+        refuted=bool(details.get("refuted")), unconfirmed=bool(details.get("unconfirmed")),
+        too_plain=bool(details.get("too_plain")),
         brand_only=bool(details.get("brand_only")) and not details.get("look_alike"),
-        look_alike=bool(details.get("look_alike")),
+        look_alike=bool(details.get("look_alike")), fallback_tier=fallback_tier,
+        unread_signals=_unread(others, verdict, terms) if matched else None,
     )
 
 
+def _fallback(given: Any) -> tuple[str | None, tuple[Signal, ...]]:
+    """(tier, signals) of what :func:`evidence_of`'s ``fallback()`` gave: a verdict or the title's signals."""
+    if not isinstance(given, Verdict):
+        return None, tuple(given)
+    tier = given.match.tier if given.match is not None else None
+    return tier, tuple(s for s in given.signals if s.code != VISUAL_MATCH)
+
+
+def _unread(signals: tuple[Signal, ...], verdict: Verdict, terms: Sequence[str]) -> tuple[Signal, ...] | None:
+    """The risk signals of a matched listing as the detector has them before it reads the photos' text (the
+    photo-text signals left out, the replica terms of the title alone); None when no text was read."""
+    if not any(s.code in TEXT_RISK_CODES for s in signals):
+        return None
+    title = verdict.listing.title if verdict.listing is not None else ""
+    kept = tuple(s for s in signals if s.code not in TEXT_RISK_CODES and s.code != REPLICA_TERMS)
+    return (*kept, replica_terms(title, terms))
+
+
 def collect_evidence(set_dir: str | Path, index: Any, base: Policy, *, workers: int = 0) -> EvidenceRun:
-    """Scan a labeled set once with :func:`permissive_policy` and keep each listing's :class:`Evidence`."""
+    """Scan a labeled set once with :func:`permissive_policy` and keep each listing's :class:`Evidence` (with
+    text reading on, every listing's text is read, and a matched listing is checked once more as unmatched)."""
     from knockoff.decide.detector import Detector
 
-    detector = Detector(index, permissive_policy(base, index.embedder.kind))
+    detector = Detector(index, permissive_policy(base, index.embedder.kind), read_all_text=True)
     run = scan_labeled_set(set_dir, detector, workers=workers)
     evidence = []
     for item in run.labeled:
         verdict = run.verdicts[item.listing.listing_id]
-        evidence.append(evidence_of(verdict, item.label, lambda: detector.title_signals(item.listing)))
+        fallback = (lambda: detector.check_unmatched(item.listing)) if base.text.enabled else (
+            lambda: detector.title_signals(item.listing))
+        evidence.append(evidence_of(verdict, item.label, fallback, base.replica_terms))
     return EvidenceRun(run.engine, run.engine_kind, run.verifier_on, tuple(evidence))
 
 
@@ -187,10 +231,18 @@ def simulate(evidence: Sequence[Evidence], policy: Policy, engine_kind: str, ver
         tier = match_tier(e.similarity, verified=e.verified, same_package=e.same_package,
                           near_copy=thresholds.near_copy, match=floor, refuted=e.refuted, unconfirmed=e.unconfirmed,
                           too_plain=e.too_plain)
+        if tier is None:
+            out.append(rule.decide(e.fallback_tier, e.title_signals, policy))
+            continue
         brand_only = e.brand_only or (e.look_alike and e.similarity >= thresholds.match)
         guessed = bool(guessed_copy(tier, e.unconfirmed, near_copy=thresholds.near_copy, match=floor)) or (
             brand_only and tier == "same-package")
-        out.append(rule.decide(tier, e.risk_signals if tier is not None else e.title_signals, policy, guessed=guessed))
+        if policy.text.enabled and e.unread_signals is not None:  # the detector's shortcut: a suspect unread
+            unread = rule.decide(tier, e.unread_signals, policy, guessed=guessed)
+            if unread[0] == "suspect":
+                out.append(unread)
+                continue
+        out.append(rule.decide(tier, e.risk_signals, policy, guessed=guessed))
     return out
 
 
@@ -237,10 +289,15 @@ class _Grid:
     look_alike: np.ndarray
     has_hit: np.ndarray
     risk: np.ndarray  # (n, len(TIERS))
+    #: the text tier a listing falls back to with no photo match (its photos' text names a brand): hit, risk
+    text_hit: np.ndarray
+    text_risk: np.ndarray
 
 
 def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
     assessed = [[rule.assess(tier, e.risk_signals, base) for tier in TIERS] for e in evidence]
+    text = [rule.assess(TEXT_TIER, e.title_signals, base) if e.fallback_tier == TEXT_TIER else None
+            for e in evidence]
     return _Grid(
         positive=np.array([e.label == "counterfeit" for e in evidence], dtype=bool),
         similarity=np.array([e.similarity for e in evidence], dtype=np.float64),
@@ -253,6 +310,8 @@ def _grid(evidence: Sequence[Evidence], base: Policy) -> _Grid:
         look_alike=np.array([e.look_alike for e in evidence], dtype=bool),
         has_hit=np.array([bool(row[0].hits) for row in assessed], dtype=bool),
         risk=np.array([[a.risk for a in row] for row in assessed], dtype=np.float64).reshape(len(evidence), len(TIERS)),
+        text_hit=np.array([a is not None and bool(a.hits) for a in text], dtype=bool),
+        text_risk=np.array([a.risk if a is not None else 0.0 for a in text], dtype=np.float64),
     )
 
 
@@ -265,7 +324,9 @@ def _flags(g: _Grid, near_copy: float, floor: float, risk_cuts: np.ndarray, matc
     brand_only = g.brand_only | (g.look_alike & (g.similarity >= match))
     checked = ~guessed_copy(tier, g.unconfirmed, near_copy=near_copy, match=floor) & ~(
         brand_only & (tier == TIERS.index("same-package")))
-    return (matched & checked)[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
+    by_photo = (matched & checked)[None, :] & rule.flagged(g.has_hit[None, :], risk[None, :], risk_cuts[:, None])
+    by_text = (~matched & g.text_hit)[None, :] & rule.flagged(True, g.text_risk[None, :], risk_cuts[:, None])
+    return by_photo | by_text
 
 
 def _search(g: _Grid, base: Policy, current: EngineThresholds, floor_is_near_copy: bool,
@@ -273,7 +334,7 @@ def _search(g: _Grid, base: Policy, current: EngineThresholds, floor_is_near_cop
     """The (near_copy, match, min_risk_to_flag) with the highest recall at precision >= target (ties: higher
     precision, then closest to the base policy); else the most precise. Also whether the target was met.
     Similarity thresholds are searched at or above ``low``."""
-    risk_cuts = np.unique(np.r_[0.0, g.risk.ravel(), base.min_risk_to_flag])
+    risk_cuts = np.unique(np.r_[0.0, g.risk.ravel(), g.text_risk[g.text_hit], base.min_risk_to_flag])
     near_cuts = np.unique(np.r_[_cuts(g.similarity, low), current.near_copy])
     all_match_cuts = np.unique(np.r_[_cuts(g.similarity, low), current.match])
     n_pos = max(int(g.positive.sum()), 1)
