@@ -461,7 +461,7 @@ class Detector:
         best = checked[chosen]
         best.same_package = True
         best.scene = None if _is_copy(best) else scene_check(best.verification, self._policy.packaging)
-        best.look_alike = best.scene is None and self._looks_alike(best)
+        best.look_alike = self._looks_alike(best)
         return best
 
     def _looks_alike(self, best: _Candidate) -> bool:
@@ -560,10 +560,11 @@ class Detector:
                                   unconfirmed=None if refuted else failed, too_plain=self._too_plain(verification))
         if visual.details.get("tier") != "same-package" or not _brand_only(best):
             return visual
+        if best.look_alike:  # the likelier reading first (a sibling's official photo); the scene's reason kept
+            signal = _look_alike(visual, best, failed or "not proven a copy", self._thresholds.match)
+            return signal if best.scene is None else replace(signal, details={**signal.details, "scene": best.scene})
         if best.scene is not None:
             return _scene(visual, best, best.scene)
-        if best.look_alike:
-            return _look_alike(visual, best, failed or "not proven a copy", self._thresholds.match)
         return sig.Signal(visual.code, visual.state, (
             f"photo shows the packaging of {ref.brand}, not which of its products: {package}, but official photos "
             f"of other {ref.brand} products match it about as well (their packages look alike), while every other "

@@ -156,7 +156,8 @@ def evidence_of(verdict: Verdict, label: str, title_signals: Any = tuple) -> Evi
         bool(details.get("same_package")), others if matched else (),
         tuple(title_signals()) if matched else others, refuted=bool(details.get("refuted")),
         unconfirmed=bool(details.get("unconfirmed")), too_plain=bool(details.get("too_plain")),
-        brand_only=bool(details.get("brand_only")) and not details.get("look_alike"),
+        # a scene (not a package) names the brand only whatever the similarity; a look-alike only from ``match`` on
+        brand_only=bool(details.get("brand_only")) and (not details.get("look_alike") or bool(details.get("scene"))),
         look_alike=bool(details.get("look_alike")),
     )
 
