@@ -8,7 +8,8 @@ the Detector makes (``Policy(packaging_match=True)``, perceptual engine) with bo
 - packages, where the rule must not fire: grocerystore *train* store photos (a seeded sample; the thresholds
   were set on these, with a margin above the most they reach), synthetic hard's own photos of a product;
 - re-shot scenes of shared/data/real's copy groups (jenssegers' second photo of the office, a hard negative;
-  threatexchange's three re-shot desk photos; its coaster photographed anew, a flat printed object);
+  threatexchange's three re-shot desk photos; its coaster photographed anew, a flat printed object), and every
+  ordered pair of the office's two and the desk's four photos, each in turn the official photo;
 - the sibling set of ``bench_sibling_verdicts.py`` (official photos of products missing from the index);
 - grocerystore *val*, held out: never used to set anything, the last check.
 
@@ -140,6 +141,39 @@ def labeled_rows(folder: Path, group: str, fundamental: bool, kinds: set[str] | 
     return rows
 
 
+RESHOT = {  # photos of one scene taken anew: each, in turn, the official photo of the others
+    "office": ("jenssegers-imagehash/tests/images/office/tumblr_ndyfnr7lk21tubinno1_1280.jpg",
+               "jenssegers-imagehash/tests/images/office/tumblr_ndyfq386o41tubinno1_1280.jpg"),
+    "desk": tuple(f"threatexchange-pdq/pdq/data/reg-test-input/exif-rotn/exif-rotn-{i}.jpg" for i in (1, 3, 6, 8)),
+}
+
+
+def reshot_rows(data: Path, fundamental: bool) -> list[dict[str, Any]]:
+    """Every ordered pair of the re-shot scenes' photos (``RESHOT``): a product named is a scene taken for one."""
+    import shutil
+
+    rows = []
+    for scene, paths in RESHOT.items():
+        if not all((data / p).is_file() for p in paths):
+            continue
+        for reference in paths:
+            with tempfile.TemporaryDirectory(prefix="knockoff-bench-") as tmp:
+                root = Path(tmp)
+                shutil.copy(data / reference, root / Path(reference).name)
+                (root / "brands.csv").write_text("brand,aliases,authorized_sellers\nscene,,official\n")
+                (root / "references.csv").write_text("brand,product_id,product_name,image,price,currency\n"
+                                                     f"scene,{scene},{scene},{Path(reference).name},,\n")
+                detector = _detector(build_index(Catalog.from_dir(root), "perceptual"), fundamental)
+                for listed in paths:
+                    if listed != reference:
+                        verdict = detector.check(Listing([data / listed], seller="shop-nobody",
+                                                         listing_id=f"{Path(listed).name} vs {Path(reference).name}"))
+                        named = verdict.match.product_id if verdict.match and verdict.match.tier else None
+                        outcome = "none" if named is None else "brand-only" if not named else "product named"
+                        rows.append(_row(f"re-shot pairs: {scene}", detector, verdict, outcome))
+    return rows
+
+
 def sibling_rows(data: Path, fundamental: bool) -> list[dict[str, Any]]:
     original = siblings.Detector
     kept: list[Any] = []
@@ -201,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             copies = Path(tmp) / "real-copies"
             make_copy_set(copies, args.data, ("threatexchange-pdq", "jenssegers-imagehash", "imagededup"))
             rows += labeled_rows(copies, "real copy groups", args.fundamental, {"own-photo", "hard-negative", "unrelated"})
+    rows += reshot_rows(args.data, args.fundamental)
     if (args.data / fusion.GROCERY).is_dir():
         rows += grocery_rows(args.data, args.train, args.fundamental)
         rows += sibling_rows(args.data, args.fundamental)
@@ -218,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                            [[r["group"], r["listing"][-48:], r["verdict"], r["outcome"], r["similarity"],
                              r.get("spread"), r.get("off_plane"), r.get("fundamental_excess"),
                              (r.get("scene") or "")[:60]]
-                            for r in rows if r["packaging"] and (r["group"].startswith("real") or r.get("scene"))])
+                            for r in rows if r["packaging"] and (r["group"].startswith(("real", "re-shot")) or r.get("scene"))])
           + f"\n\nElapsed {time.perf_counter() - started:.0f} s.\n")
     if not args.no_write:
         write_results("packaging_scene", {"rows": rows, "summary": table,
