@@ -146,3 +146,21 @@ def test_simulated_verdicts_equal_detector_verdicts_with_text(printed):
         simulated = simulate(run.evidence, policy, "perceptual", run.verifier_on)
         detector = Detector(index, policy)
         assert simulated == [(v.verdict, v.risk) for v in map(detector.check, listings)]
+
+
+@pytest.mark.parametrize("details, brand_only, look_alike", [
+    ({"brand_only": True, "look_alike": True}, False, True),  # brand only from the engine's match similarity on
+    ({"brand_only": True, "scene": "a re-shot scene"}, True, False),  # a scene: brand only whatever the similarity
+    ({"brand_only": True, "look_alike": True, "scene": "a re-shot scene"}, True, True),  # both: still brand only
+    ({"brand_only": True}, True, False),  # siblings alike
+])
+def test_evidence_keeps_a_scene_brand_only_whatever_the_similarity(details, brand_only, look_alike):
+    from knockoff.decide.signals import Signal
+    from knockoff.decide.verdict import Match, Verdict
+    from knockoff.evaluate.calibrate import evidence_of
+
+    visual = Signal("VISUAL_MATCH", "hit", "photo shows ...", {"tier": "same-package", "similarity": 0.6,
+                                                               "same_package": True, **details})
+    match = Match("Roomy", "", "", "room.png", "room.png", 0.6, "same-package", "again.jpg")
+    evidence = evidence_of(Verdict("L1", "review", 0.5, match, (), (visual,)), "unrelated")
+    assert (evidence.brand_only, evidence.look_alike, evidence.same_package) == (brand_only, look_alike, True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
@@ -234,3 +236,148 @@ def test_a_photo_like_the_official_one_but_not_it_names_the_brand_only(tmp_path,
         assert "which of the brand's products, a person must tell" in visual.message
         assert verdict_.match.similarity >= Policy().thresholds_for("perceptual").match
         assert "without being that photo (the pixels do not agree once aligned" in visual.message  # why not a copy
+
+
+@pytest.mark.parametrize("changes, why", [
+    ({}, None),  # a package: its keypoints on part of the official photo, its matches on the plane
+    ({"inlier_spread": 0.5}, None),  # at the bound: still a package
+    ({"inlier_spread": 0.61}, "whole view"),  # a re-shot room: the official photo's whole view matches
+    ({"off_plane": 15}, None),  # 15 just off the plane for 30 on it: a curved carton can do that
+    ({"off_plane": 16}, "parallax"),  # more: objects at several depths seen from another spot
+    ({"off_plane": 16, "inliers": 40}, None),
+    ({"inlier_spread": 0.9, "off_plane": 30}, "whole view"),  # the first reason found is given
+])
+def test_scene_check(changes, why):
+    outcome = verify.scene_check(_match(**changes))
+    assert (outcome is None) if why is None else (outcome is not None and why in outcome)
+
+
+@pytest.mark.parametrize("settings, why", [
+    (PackagingSettings(max_inlier_spread=0.2), "whole view"),
+    (PackagingSettings(max_off_plane=0.1), "parallax"),
+    (PackagingSettings(max_inlier_spread=1.0, max_off_plane=10.0), None),
+])
+def test_scene_check_follows_its_settings(settings, why):
+    outcome = verify.scene_check(_match(inlier_spread=0.3, off_plane=6), settings)
+    assert (outcome is None) if why is None else (outcome is not None and why in outcome)
+
+
+@pytest.mark.parametrize("changes", [{"max_inlier_spread": 0.0}, {"max_inlier_spread": 1.5}, {"max_off_plane": 0.0}])
+def test_scene_settings_are_validated(changes):
+    from knockoff.errors import PolicyError
+
+    with pytest.raises(PolicyError, match="max_inlier_spread|max_off_plane"):
+        PackagingSettings(**changes)
+
+
+def _layers(offsets: list[int], seed: int = 40) -> Image.Image:
+    """A scene of horizontal bands at several depths: each band a textured strip shifted by its own offset (the
+    parallax of a camera moved sideways; offset 0 everywhere: the original view)."""
+    bands = [textured_image(seed + i, (420, 80)) for i in range(len(offsets))]
+    scene = Image.new("RGB", (360, 80 * len(offsets)))
+    for i, (band, dx) in enumerate(zip(bands, offsets)):
+        scene.paste(band.crop((30 + dx, 0, 390 + dx, 80)), (0, 80 * i))
+    return scene
+
+
+@pytest.mark.parametrize("offsets, scene", [
+    ([0, 0, 0, 0], False),  # the same view: every match on one plane
+    ([0, 9, 0, 9], True),  # near and far bands alternating: half the matches 9 px off the plane of the others
+    ([0, 30, 0, 30], False),  # 30 px off: far, as a wrong match or a second package beside the first lands
+])
+def test_off_plane_counts_the_matches_just_off_the_fitted_plane(offsets, scene):
+    verifier = GeometricVerifier(packaging=PackagingSettings())
+    match = verifier.verify(_layers(offsets), _layers([0] * len(offsets)))
+    assert match.inliers >= 12
+    if scene:
+        assert match.off_plane > match.inliers / 2, (match.off_plane, match.inliers)
+    else:
+        assert match.off_plane <= 2, match.off_plane
+
+
+def _room_catalog(root):
+    from conftest import write_csv
+
+    root.mkdir()
+    _layers([0, 0, 0, 0]).save(root / "room.png")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"], [["Roomy", "", "roomy_store"]])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"],
+              [["Roomy", "sofa", "Roomy Sofa", "room.png", "900", "EUR"]])
+    return root
+
+
+@pytest.mark.parametrize("offsets, product, tier, verdict", [
+    # the room photographed again from another spot, with more around it: no package, so no product
+    ([0, 9, 0, 9], "", "same-package", "review"),
+    # the official photo itself pasted into a bigger picture: a copy, which the scene rule leaves alone
+    ([0, 0, 0, 0], "sofa", "near-copy", "suspect"),
+])
+def test_a_reshot_scene_names_the_brand_only_with_the_reason(tmp_path, offsets, product, tier, verdict):
+    index = build_index(Catalog.from_dir(_room_catalog(tmp_path / "refs")), "perceptual")
+    photo = tmp_path / "again.jpg"
+    picture = textured_image(91, (520, 440))
+    picture.paste(_layers(offsets), (20, 30))
+    picture.save(photo, quality=90)
+    verdict_ = Detector(index, Policy(packaging_match=True)).check(Listing([photo], seller="shop123"))
+    assert verdict_.match is not None, verdict_.reasons
+    assert (verdict_.match.brand, verdict_.match.product_id, verdict_.match.tier, verdict_.verdict) == (
+        "Roomy", product, tier, verdict)
+    visual = verdict_.signal("VISUAL_MATCH")
+    if product:
+        assert "scene" not in visual.details and not visual.details.get("brand_only")
+        return
+    assert verdict_.match.similarity < Policy().thresholds_for("perceptual").match  # not a look-alike
+    assert visual.details["brand_only"] is True and "re-shot scene" in visual.details["scene"]
+    assert not visual.details.get("look_alike")
+    assert "but not as a package: its matching keypoints span" in visual.message
+    assert "a person must tell" in visual.message
+
+
+def test_a_look_alike_that_is_also_a_scene_keeps_both_reasons(tmp_path):
+    """The room photographed again, globally as similar as a copy: the look-alike's words, the scene's reason
+    kept in the details (calibration keeps it brand only whatever ``match`` it tries)."""
+    index = build_index(Catalog.from_dir(_room_catalog(tmp_path / "refs")), "perceptual")
+    photo = tmp_path / "again.jpg"
+    _layers([0, 9, 0, 9]).save(photo, quality=90)
+    verdict = Detector(index, Policy(packaging_match=True)).check(Listing([photo], seller="shop123"))
+    assert verdict.match is not None and (verdict.match.product_id, verdict.verdict) == ("", "review")
+    visual = verdict.signal("VISUAL_MATCH")
+    assert visual.details["look_alike"] is True and visual.details["scene"]
+    assert "looks like that photo as a whole" in visual.message
+
+
+_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+_OFFICE = "jenssegers-imagehash/tests/images/office"
+_EXIF = "threatexchange-pdq/pdq/data/reg-test-input/exif-rotn"
+
+
+@pytest.mark.skipif(not (_REAL / "jenssegers-imagehash").is_dir() or not (_REAL / "threatexchange-pdq").is_dir(),
+                    reason="real data not present at ../shared/data/real")
+def test_real_reshot_scenes_name_no_product_and_a_reshot_coaster_keeps_it(tmp_path):
+    """shared/data/real: the second photo of jenssegers' office (a hard negative) and two of the re-shot desk
+    photos of threatexchange are scenes (brand only, review); the coaster photographed anew with another pen is
+    a flat printed object and keeps its product."""
+    import shutil
+
+    from conftest import write_csv
+
+    root = tmp_path / "refs"
+    root.mkdir()
+    refs = {"office": f"{_OFFICE}/tumblr_ndyfnr7lk21tubinno1_1280.jpg", "desk": f"{_EXIF}/exif-rotn-1.jpg",
+            "coaster": "threatexchange-pdq/pdq/data/misc-images/c.png"}
+    for name, path in refs.items():
+        shutil.copy(_REAL / path, root / f"{name}{Path(path).suffix}")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"], [[n, "", "official"] for n in refs])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"],
+              [[n, n, n, f"{n}{Path(p).suffix}", "", ""] for n, p in refs.items()])
+    detector = Detector(build_index(Catalog.from_dir(root), "perceptual"), Policy(packaging_match=True))
+    listed = {f"{_OFFICE}/tumblr_ndyfq386o41tubinno1_1280.jpg": ("office", ""), f"{_EXIF}/exif-rotn-3.jpg": ("desk", ""),
+              f"{_EXIF}/exif-rotn-6.jpg": ("desk", ""),
+              "threatexchange-pdq/pdq/data/reg-test-input/pen-and-coaster.png": ("coaster", "coaster")}
+    for path, (brand, product) in listed.items():
+        verdict = detector.check(Listing([_REAL / path], seller="shop123"))
+        assert verdict.match is not None and verdict.match.tier == "same-package", (path, verdict.reasons)
+        assert (verdict.match.brand, verdict.match.product_id) == (brand, product), (path, verdict.reasons)
+        visual = verdict.signal("VISUAL_MATCH")
+        assert bool(visual.details.get("scene")) is (not product), (path, visual.message)
+        assert verdict.verdict == ("suspect" if product else "review")

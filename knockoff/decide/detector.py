@@ -56,6 +56,9 @@ class _Candidate:
     #: its package won, but the listing photo looks like its official photo as a whole without being it (a
     #: sibling's official photo or a re-shot scene): the brand is named, not the product (``Detector._looks_alike``)
     look_alike: bool = False
+    #: its package won, but the match shows a scene photographed anew, not a package (why, in words: see
+    #: :func:`~knockoff.match.verify.scene_check`): the brand is named, not the product
+    scene: str | None = None
 
 
 @dataclass
@@ -461,7 +464,7 @@ class Detector:
         it passes the packaging checks and beats the best reference of every other product by a margin."""
         if not self._policy.packaging_match:
             return None
-        from knockoff.match.verify import pick_same_package
+        from knockoff.match.verify import pick_same_package, scene_check
 
         checked = [c for c in shortlist if c.verification is not None]
         # ties between photos of one product: the global similarity decides (stable order: most similar first)
@@ -473,6 +476,7 @@ class Detector:
             return None
         best = checked[chosen]
         best.same_package = True
+        best.scene = None if _is_copy(best) else scene_check(best.verification, self._policy.packaging)
         best.look_alike = self._looks_alike(best)
         return best
 
@@ -546,7 +550,7 @@ class Detector:
     def _match(self, best: _Candidate, loaded: ListingImages, tier: str | None) -> Match:
         ref, verification = best.hit.reference, best.verification
         price, currency = self._product_price(ref)
-        if (best.same_brand or best.look_alike) and tier == "same-package":  # the brand only: no product price
+        if _brand_only(best) and tier == "same-package":  # the brand only: no product price
             ref, price, currency = replace(ref, product_id="", product_name=""), None, None
         return Match(
             brand=ref.brand, product_id=ref.product_id, product_name=ref.product_name,
@@ -570,10 +574,13 @@ class Detector:
                                   match=self._thresholds.match_floor(self.verifier is not None),
                                   verified_copy=verified, same_package=package, refuted=refuted,
                                   unconfirmed=None if refuted else failed, too_plain=self._too_plain(verification))
-        if visual.details.get("tier") != "same-package" or not (best.same_brand or best.look_alike):
+        if visual.details.get("tier") != "same-package" or not _brand_only(best):
             return visual
-        if best.look_alike:
-            return _look_alike(visual, best, failed or "not proven a copy", self._thresholds.match)
+        if best.look_alike:  # the likelier reading first (a sibling's official photo); the scene's reason kept
+            signal = _look_alike(visual, best, failed or "not proven a copy", self._thresholds.match)
+            return signal if best.scene is None else replace(signal, details={**signal.details, "scene": best.scene})
+        if best.scene is not None:
+            return _scene(visual, best, best.scene)
         return sig.Signal(visual.code, visual.state, (
             f"photo shows the packaging of {ref.brand}, not which of its products: {package}, but official photos "
             f"of other {ref.brand} products match it about as well (their packages look alike), while every other "
@@ -775,6 +782,21 @@ def _look_alike(visual: sig.Signal, best: _Candidate, failed: str, match: float)
         f"({failed}): the same design photographed as the brand's own photos are, most often the official photo of "
         f"another {ref.brand} product (another colour scheme or small print) or a re-shot scene; which of the "
         f"brand's products, a person must tell"), {**visual.details, "brand_only": True, "look_alike": True})
+
+
+def _scene(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
+    """The visual signal of a packaging match that names the brand only because the match shows a scene
+    photographed anew, not a package (:func:`~knockoff.match.verify.scene_check`)."""
+    ref = best.hit.reference
+    return sig.Signal(visual.code, visual.state, (
+        f"photo matches official photo {ref.label} of {ref.brand} ({best.verification.inliers} keypoints, global "
+        f"similarity {best.hit.similarity:.2f}), but not as a package: {why}; which of the brand's products, if "
+        f"any, a person must tell"), {**visual.details, "brand_only": True, "scene": why})
+
+
+def _brand_only(candidate: _Candidate) -> bool:
+    """Whether the packaging match ``candidate`` names the brand only (not which product)."""
+    return candidate.same_brand or candidate.look_alike or candidate.scene is not None
 
 
 def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signal:

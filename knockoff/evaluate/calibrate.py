@@ -178,7 +178,8 @@ def evidence_of(verdict: Verdict, label: str, fallback: Any = tuple, terms: Sequ
         bool(details.get("same_package")), others if matched else (), fallback_signals,
         refuted=bool(details.get("refuted")), unconfirmed=bool(details.get("unconfirmed")),
         too_plain=bool(details.get("too_plain")),
-        brand_only=bool(details.get("brand_only")) and not details.get("look_alike"),
+        # a scene (not a package) names the brand only whatever the similarity; a look-alike only from ``match`` on
+        brand_only=bool(details.get("brand_only")) and (not details.get("look_alike") or bool(details.get("scene"))),
         look_alike=bool(details.get("look_alike")), fallback_tier=fallback_tier,
         unread_signals=_unread(others, verdict, terms) if matched else None,
     )
