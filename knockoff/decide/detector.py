@@ -122,6 +122,7 @@ class Detector:
         self.verifier = self._make_verifier(verifier)
         self._reference_features: OrderedDict[int, Any] = OrderedDict()  # by reference id (never reused)
         self._keypoints: tuple[int, Any] | None = None  # (index generation, shortlist or None when off)
+        self._brand_groups: tuple[int, dict[int, int]] | None = None  # (index generation, reference id -> brand)
         self._prices: _Prices | None = None
         self._text: tuple[int, TextMatcher] | None = None  # (index generation, matcher); text reading on only
         if policy.text.enabled:
@@ -352,7 +353,8 @@ class Detector:
             features = self.verifier._listing_features(image)
             for ref_id, votes in keypoints.vote(features, top=wanted + len(taken), min_votes=settings.min_votes,
                                                 query_features=settings.query_features, ratio=settings.ratio,
-                                                neighbours=settings.neighbours, nprobe=settings.nprobe):
+                                                neighbours=settings.neighbours, nprobe=settings.nprobe,
+                                                groups=self._groups()):
                 if ref_id not in taken and votes > best.get(ref_id, (0, 0))[0]:
                     best[ref_id] = (votes, number)
         out = []
@@ -363,6 +365,17 @@ class Detector:
                 reference, ref_id, self._similarity(reference, ref_id, vectors, number))
             out.append(_Candidate(hit, number))
         return out
+
+    def _groups(self) -> dict[int, int]:
+        """Reference id -> a number for its brand, for the keypoint vote (``KeypointShortlist.vote``'s ``groups``:
+        a keypoint of a package design that a brand's products share votes for each of them)."""
+        generation = self._index.generation
+        if self._brand_groups is None or self._brand_groups[0] != generation:
+            numbers: dict[str, int] = {}
+            groups = {int(ref_id): numbers.setdefault(ref.brand.casefold(), len(numbers))
+                      for ref_id, ref in self._index.references.items()}
+            self._brand_groups = (generation, groups)
+        return self._brand_groups[1]
 
     def _similarity(self, reference: ReferenceImage, ref_id: int, vectors: Sequence[np.ndarray],
                     listing_image: int) -> float:
