@@ -151,6 +151,10 @@ ARLA_FIL, ARLA_LAKTOSFRI, ARLA_MELLAN = key("Arla", "fil"), key("Arla", "laktosf
     (ARLA_LAKTOSFRI, [(ARLA_MELLAN, package(40)), (ARLA_FIL, package(10))], None, None),
     # no package of the brand passes: the words' product stays
     (ARLA_FIL, [(ARLA_MELLAN, package(9)), (key("Garant", "eko"), package(60))], ARLA_FIL, None),
+    # a sibling's package passes within the margin, the words' product's match fails the checks (a neighbour
+    # on the shelf, whose words the photo shows too): the words are refuted, the brand only
+    (ARLA_FIL, [(ARLA_MELLAN, package(28)), (ARLA_FIL, package(33, passes=False))], None, None),
+    (ARLA_FIL, [(ARLA_MELLAN, package(28)), (ARLA_FIL, package(30))], ARLA_FIL, None),  # both pass: words stand
     (None, [], None, None),
 ])
 def test_package_within_the_brand_the_text_names(words_pick, items, product, position):
@@ -166,7 +170,10 @@ def mirrored(inliers: int) -> GeometricMatch:
 
 @pytest.mark.parametrize(("items", "other"), [
     # a neighbour's package on the shelf matches, the text's brand's none: its name is the neighbour's too
-    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], "garant"),
+    ([(key("Garant", "eko"), package(12)), (ARLA_MELLAN, package(0))], "garant"),
+    # below the packaging floor (min_inliers 12) another brand's match is chance, and the text's brand's pairs
+    # with fewer tentative matches than that read 0: no contradiction
+    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], None),
     ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(20))], "garant"),  # by the margin
     ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(25))], None),      # within the margin
     ([(key("Garant", "eko"), package(4))], None),                                   # below the packaging lead

@@ -31,7 +31,7 @@ from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verd
 from knockoff.errors import ConfigError, ImageError
 from knockoff.match.index import Hit, ReferenceIndex
 from knockoff.match.text import TextReading, reader_status
-from knockoff.match.text_index import product_key
+from knockoff.match.text_index import product_key, split_product_key
 
 __all__ = ["DEFAULT_MAX_SIDE", "VERDICTS", "Detector", "ListingImages", "Match", "Reason", "Verdict",
            "decode_listing", "error_verdict"]
@@ -668,14 +668,17 @@ class Detector:
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
         )
 
-    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate]) -> tuple[
-            TextIdentity | None, _Candidate | None, str | None]:
+    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate],
+                  images: Sequence[Image.Image] = ()) -> tuple[TextIdentity | None, _Candidate | None, str | None]:
         """The brand (and product) the photo text names, for a listing no photo of which matched; with
         ``packaging_match`` on, the product its packaging shows among that brand's products (and that candidate),
-        or no brand when the packaging favours another brand's (then the third item says so)."""
+        or no brand when the packaging favours another brand's (then the third item says so). The brand's
+        products that no search or vote put on the shortlist are verified first (:meth:`_brand_candidates`): the
+        comparison with other brands' packaging, and the choice among the brand's products, need their matches."""
         identity = self._text_matcher().identify(evidence)
         if identity is None or not self._policy.packaging_match:
             return identity, None, None
+        checked = [*checked, *self._brand_candidates(identity, checked, images)]
         items = [c for c in checked if c.verification is not None]
         keys = [(product_key(c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in items]
         other = packaging_contradicts(identity, keys, self._policy.packaging)
@@ -685,6 +688,24 @@ class Detector:
                                 f"{named.name if named else other}'s better: not taken as {identity.brand.name}'s")
         identity = package_within_brand(identity, keys, self._policy.packaging)
         return identity, items[identity.package] if identity.package is not None else None, None
+
+    def _brand_candidates(self, identity: TextIdentity, checked: Sequence[_Candidate],
+                          images: Sequence[Image.Image]) -> list[_Candidate]:
+        """The first reference photo of each product of the brand the text names that ``checked`` lacks (at most
+        ``packaging.vote_top``, in product order), verified against the photo that shows the name, enlarged
+        as the packaging match does."""
+        if self.verifier is None or identity.photo >= len(images):
+            return []
+        seen = {(c.hit.reference.brand.casefold(), c.hit.reference.product_id) for c in checked}
+        wanted = [ref_id for key, ref_id in sorted(self._text_matcher().first_reference.items())
+                  if split_product_key(key)[0] == identity.brand.key and split_product_key(key) not in seen]
+        out = []
+        for ref_id in wanted[: self._policy.packaging.vote_top]:
+            candidate = _Candidate(Hit(self._index.references[ref_id], ref_id, 0.0), identity.photo)
+            self._verify([candidate], images, stop_at_copy=False)
+            self._second_look([candidate], images, stop_at_copy=False)
+            out.append(candidate)
+        return out
 
     def _guessed(self, visual: sig.Signal, tier: str | None) -> tuple[sig.Signal, bool]:
         """Whether the match of ``visual`` is for a person to check, never a suspect, and the signal saying why:
@@ -728,7 +749,7 @@ class Detector:
         identity, package, contradicted = None, None, None
         matched_visual = self._visual(best) if best is not None else None
         if evidence is not None and (matched_visual is None or matched_visual.details.get("tier") is None):
-            identity, package, contradicted = self._identify(evidence, checked)
+            identity, package, contradicted = self._identify(evidence, checked, loaded.images)
             if contradicted is not None and matched_visual is not None:
                 matched_visual = sig.Signal(matched_visual.code, matched_visual.state,
                                             f"{matched_visual.message}; {contradicted}",

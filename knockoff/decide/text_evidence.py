@@ -33,7 +33,7 @@ from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
 from knockoff.match.text import PhotoText, TextReading, read_texts, start_reading
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
-from knockoff.match.verify import PackagingSettings, pick_same_package
+from knockoff.match.verify import PackagingSettings, packaging_check, pick_same_package
 
 __all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
            "text_not_read"]
@@ -74,7 +74,11 @@ def packaging_contradicts(identity: TextIdentity, items: Sequence[tuple[str, Any
     brand's official photo matches the listing by the packaging margin over every photo of the text's brand
     (``min_margin`` times and ``min_lead`` inliers more, as the packaging match requires between products; the
     packaging checks need not pass, mirrored matches count for nothing), the text's brand is not taken.
-    ``items`` as for :func:`package_within_brand`."""
+    The other brand's match must reach ``min_inliers`` itself, the floor at which the packaging match sees a
+    package: below it, matches of unrelated photos reach such counts by chance (grocerystore train store photos
+    against other brands' official photos: median 6, p75 7 inliers), and the verifier does not measure the
+    inliers of a pair with fewer tentative matches than that floor (they read 0), so a lead there compares
+    noise with nothing. ``items`` as for :func:`package_within_brand`."""
     own, other, other_key = 0, 0, None
     for key, match in items:
         if match.mirrored:
@@ -83,7 +87,8 @@ def packaging_contradicts(identity: TextIdentity, items: Sequence[tuple[str, Any
             own = max(own, match.inliers)
         elif match.inliers > other:
             other, other_key = match.inliers, key
-    if other_key is None or other < settings.min_margin * own or other - own < settings.min_lead:
+    if other_key is None or other < settings.min_inliers or other < settings.min_margin * own or \
+            other - own < settings.min_lead:
         return None
     return split_product_key(other_key)[0]
 
@@ -98,16 +103,28 @@ def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]
     every sibling by the packaging margin (another brand's similar carton no longer hides it). When the
     photo's words single out another product of the brand than the package does, the evidence disagrees and
     no product is named (the brand only); when they agree, or the words name none, the package's product is.
+    With no package singled out, the words' product stands unless the packaging refutes it (:func:`_words_refuted`).
     """
     own = [(i, key, match) for i, (key, match) in enumerate(items)
            if split_product_key(key)[0] == identity.brand.key]
     chosen = pick_same_package([(key, match) for _, key, match in own], settings)
     if chosen is None:
-        return identity
+        return replace(identity, product=None) if _words_refuted(identity, own, settings) else identity
     position, key, _ = own[chosen]
     if identity.product is not None and identity.product != key:
         return replace(identity, product=None)
     return replace(identity, product=key, package=position)
+
+
+def _words_refuted(identity: TextIdentity, own: Sequence[tuple[int, str, Any]], settings: PackagingSettings) -> bool:
+    """Whether the packaging refutes the product the photo's words single out: another product of the brand
+    shows the photo's package (passes the packaging checks) while no photo of the words' product does. A shelf
+    photo shows the neighbours' packages and words with them ("vanilj" beside the strawberry yoghurt held up);
+    without a package of its own, the words' product is not taken (the brand only)."""
+    if identity.product is None:
+        return False
+    passing = {key for _, key, match in own if packaging_check(match, settings) is None}
+    return bool(passing) and identity.product not in passing
 
 
 def text_not_read(reason: str) -> tuple[Signal, Signal]:
