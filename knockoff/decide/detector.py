@@ -489,10 +489,13 @@ class Detector:
     def _same_brand(self, shortlist: list[_Candidate]) -> _Candidate | None:
         """With no product's packaging singled out, the candidate whose brand the packaging shows
         (:func:`~knockoff.match.verify.pick_same_brand`: the brand's products share a package design and match
-        alike, while every other brand's lose by the packaging margin): the brand is named, not the product.
-        The verdict is ``review``, never ``suspect``: a person must tell which product it is."""
+        alike, while every other brand's lose by the packaging margin): the brand is named, not the product
+        (``review``, never ``suspect``: a person must tell which product it is), unless the listing reproduces one
+        alike product's small print by a lead over the others' (:func:`~knockoff.match.siblings.pick_by_print`):
+        then that product's package is the match, as :meth:`_same_package`'s."""
         if not self._policy.packaging_match:
             return None
+        from knockoff.match.siblings import pick_by_print
         from knockoff.match.verify import pick_same_brand
 
         checked = sorted((c for c in shortlist if c.verification is not None), key=lambda c: -c.hit.similarity)
@@ -501,6 +504,13 @@ class Detector:
         if chosen is None:
             return None
         best = checked[chosen]
+        brand = [c for c in checked if c.hit.reference.brand.casefold() == best.hit.reference.brand.casefold()]
+        by_print = pick_by_print([(c.hit.reference.product_id, c.verification) for c in brand], self._policy.packaging)
+        if by_print is not None:  # the small print tells which of the alike products it is
+            product = brand[by_print]
+            product.same_package = True
+            product.look_alike = self._looks_alike(product)
+            return product
         best.same_brand = True
         return best
 

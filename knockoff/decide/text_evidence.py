@@ -33,6 +33,7 @@ from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
 from knockoff.match.text import PhotoText, TextReading, read_texts, start_reading
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
+from knockoff.match.siblings import pick_by_print
 from knockoff.match.verify import PackagingSettings, packaging_check, pick_same_package
 
 __all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
@@ -103,11 +104,16 @@ def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]
     every sibling by the packaging margin (another brand's similar carton no longer hides it). When the
     photo's words single out another product of the brand than the package does, the evidence disagrees and
     no product is named (the brand only); when they agree, or the words name none, the package's product is.
-    With no package singled out, the words' product stands unless the packaging refutes it (:func:`_words_refuted`).
+    With no package singled out by its keypoints, the alike products' small print may single one out
+    (:func:`~knockoff.match.siblings.pick_by_print`); with neither, the words' product stands unless the packaging
+    refutes it (:func:`_words_refuted`).
     """
     own = [(i, key, match) for i, (key, match) in enumerate(items)
            if split_product_key(key)[0] == identity.brand.key]
-    chosen = pick_same_package([(key, match) for _, key, match in own], settings)
+    pairs = [(key, match) for _, key, match in own]
+    chosen = pick_same_package(pairs, settings)
+    if chosen is None:
+        chosen = pick_by_print(pairs, settings)
     if chosen is None:
         return replace(identity, product=None) if _words_refuted(identity, own, settings) else identity
     position, key, _ = own[chosen]

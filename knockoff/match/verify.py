@@ -660,8 +660,20 @@ class GeometricVerifier:
                         homography=tuple(float(v) for v in h.ravel()))
         failed = _geometry_failure(shape, work_scale, s)
         if failed is not None:
-            return replace(shape, failed_check=failed)
+            return self._print_of_package(replace(shape, failed_check=failed), listing, reference, h)
         return self._copy_proof(replace(shape, geometry_verified=True), listing, reference, h)
+
+    def _print_of_package(self, match: GeometricMatch, listing: LocalFeatures, reference: LocalFeatures,
+                          h: np.ndarray) -> GeometricMatch:
+        """``match`` (not a copy by its geometry) with the colour and detail agreement measured when it passes the
+        packaging checks: how much of the official photo's small print the new photo of the package reproduces
+        tells a brand's alike products apart (:func:`knockoff.match.siblings.pick_by_print`). Not a copy proof."""
+        if self.packaging is None or listing.colour is None or reference.colour is None or \
+                packaging_check(match, self.packaging) is not None:
+            return match
+        agreement = copy_agreement(listing.colour, listing.work_size, reference.colour, reference.work_size, h,
+                                   mirrored=match.mirrored)
+        return replace(match, colour_agreement=_rounded(agreement.colour), detail_agreement=_rounded(agreement.detail))
 
     def _copy_proof(self, match: GeometricMatch, listing: LocalFeatures, reference: LocalFeatures,
                     h: np.ndarray) -> GeometricMatch:
