@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from knockoff.match.siblings import DETAIL_LEAD, pick_by_print
@@ -40,3 +42,39 @@ def test_the_lead_is_the_callers_to_choose():
     assert pick_by_print(items, PackagingSettings()) is None
     assert pick_by_print(items, PackagingSettings(), lead=0.05) == 1
     assert 0 < DETAIL_LEAD < 1
+
+
+def _printed(seed: int):
+    """A package design (``textured_image(3)``) with a product's own small print: a patch of fine texture."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import textured_image
+
+    image = np.asarray(textured_image(3)).copy()
+    rng = np.random.default_rng(seed)
+    image[150:250, 40:216] = rng.integers(0, 255, (100, 176, 1), dtype=np.uint8).repeat(3, axis=2)
+    return Image.fromarray(image)
+
+
+def test_a_match_passing_the_packaging_checks_measures_the_print():
+    from knockoff.match import verify
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    from knockoff.match.verify import GeometricVerifier, VerifierSettings
+    from test_packaging import rephotograph
+
+    photo = rephotograph(_printed(1), seed=2)
+    never_a_copy = VerifierSettings(min_inliers=100_000)
+    with_packaging = GeometricVerifier(never_a_copy, packaging=PackagingSettings())
+    own, sibling = (with_packaging.verify(photo, with_packaging.features(_printed(s))) for s in (1, 2))
+    assert not own.verified and own.detail_agreement is not None and sibling.detail_agreement is not None
+    assert own.detail_agreement - sibling.detail_agreement >= DETAIL_LEAD  # its own print, not the sibling's
+    # here the keypoints alone tell them apart (not alike); had the sibling matched about as well, the print would
+    assert pick_by_print([("own", own), ("sibling", sibling)], PackagingSettings()) is None
+    alike = replace(sibling, inliers=own.inliers - 2)
+    assert pick_by_print([("sibling", alike), ("own", own)], PackagingSettings()) == 1
+    # without the packaging match nothing beyond the copy check is measured
+    plain = GeometricVerifier(never_a_copy).verify(photo, with_packaging.features(_printed(1)))
+    assert plain.detail_agreement is None
