@@ -155,6 +155,9 @@ ARLA_FIL, ARLA_LAKTOSFRI, ARLA_MELLAN = key("Arla", "fil"), key("Arla", "laktosf
     # on the shelf, whose words the photo shows too): the words are refuted, the brand only
     (ARLA_FIL, [(ARLA_MELLAN, package(28)), (ARLA_FIL, package(33, passes=False))], None, None),
     (ARLA_FIL, [(ARLA_MELLAN, package(28)), (ARLA_FIL, package(30))], ARLA_FIL, None),  # both pass: words stand
+    # several other products pass alike (the brand's shared design): the package names none, the words stand
+    (ARLA_FIL, [(ARLA_MELLAN, package(25)), (ARLA_LAKTOSFRI, package(23)), (ARLA_FIL, package(20, passes=False))],
+     ARLA_FIL, None),
     (None, [], None, None),
 ])
 def test_package_within_the_brand_the_text_names(words_pick, items, product, position):

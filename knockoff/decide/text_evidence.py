@@ -123,14 +123,19 @@ def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]
 
 
 def _words_refuted(identity: TextIdentity, own: Sequence[tuple[int, str, Any]], settings: PackagingSettings) -> bool:
-    """Whether the packaging refutes the product the photo's words single out: another product of the brand
-    shows the photo's package (passes the packaging checks) while no photo of the words' product does. A shelf
-    photo shows the neighbours' packages and words with them ("vanilj" beside the strawberry yoghurt held up);
-    without a package of its own, the words' product is not taken (the brand only)."""
+    """Whether the packaging refutes the product the photo's words single out: no photo of the words' product
+    passes the packaging checks, and among the brand's products whose packages do, another one wins by the
+    packaging margin. A shelf photo shows the neighbours' packages and words with them ("vanilj" beside the
+    strawberry yoghurt held up, whose own package is the one the checks accept); when several of the brand's
+    products pass alike (a design they share, seen without its variant print), the package names none, and the
+    words' product stands."""
     if identity.product is None:
         return False
-    passing = {key for _, key, match in own if packaging_check(match, settings) is None}
-    return bool(passing) and identity.product not in passing
+    passing = [(key, match) for _, key, match in own if packaging_check(match, settings) is None]
+    if any(key == identity.product for key, _ in passing):
+        return False
+    chosen = pick_same_package(passing, settings)
+    return chosen is not None
 
 
 def text_not_read(reason: str) -> tuple[Signal, Signal]:
