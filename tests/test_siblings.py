@@ -57,7 +57,7 @@ def _printed(seed: int):
     return Image.fromarray(image)
 
 
-def test_a_match_passing_the_packaging_checks_measures_the_print():
+def test_a_match_passing_the_packaging_checks_has_its_print_measured_on_demand():
     from knockoff.match import verify
 
     if not verify.opencv_available():
@@ -68,7 +68,10 @@ def test_a_match_passing_the_packaging_checks_measures_the_print():
     photo = rephotograph(_printed(1), seed=2)
     never_a_copy = VerifierSettings(min_inliers=100_000)
     with_packaging = GeometricVerifier(never_a_copy, packaging=PackagingSettings())
-    own, sibling = (with_packaging.verify(photo, with_packaging.features(_printed(s))) for s in (1, 2))
+    references = [with_packaging.features(_printed(s)) for s in (1, 2)]
+    first = [with_packaging.verify(photo, reference) for reference in references]
+    assert all(m.detail_agreement is None for m in first)  # not measured until asked for (it costs)
+    own, sibling = (with_packaging.with_print(photo, r, m) for r, m in zip(references, first))
     assert not own.verified and own.detail_agreement is not None and sibling.detail_agreement is not None
     assert own.detail_agreement - sibling.detail_agreement >= DETAIL_LEAD  # its own print, not the sibling's
     # here the keypoints alone tell them apart (not alike); had the sibling matched about as well, the print would
@@ -76,5 +79,5 @@ def test_a_match_passing_the_packaging_checks_measures_the_print():
     alike = replace(sibling, inliers=own.inliers - 2)
     assert pick_by_print([("sibling", alike), ("own", own)], PackagingSettings()) == 1
     # without the packaging match nothing beyond the copy check is measured
-    plain = GeometricVerifier(never_a_copy).verify(photo, with_packaging.features(_printed(1)))
-    assert plain.detail_agreement is None
+    plain = GeometricVerifier(never_a_copy)
+    assert plain.with_print(photo, references[0], first[0]).detail_agreement is None

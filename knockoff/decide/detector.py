@@ -418,7 +418,7 @@ class Detector:
         package = self._same_package(shortlist)
         if package is not None:
             return package
-        brand = self._same_brand(shortlist)
+        brand = self._same_brand(shortlist, images)
         if brand is not None:
             return brand
         return candidates[0] if candidates else None
@@ -486,7 +486,7 @@ class Detector:
         return (thresholds.match_needs_verification and not _is_copy(best)
                 and best.hit.similarity >= thresholds.match)
 
-    def _same_brand(self, shortlist: list[_Candidate]) -> _Candidate | None:
+    def _same_brand(self, shortlist: list[_Candidate], images: Sequence[Image.Image] = ()) -> _Candidate | None:
         """With no product's packaging singled out, the candidate whose brand the packaging shows
         (:func:`~knockoff.match.verify.pick_same_brand`: the brand's products share a package design and match
         alike, while every other brand's lose by the packaging margin): the brand is named, not the product
@@ -505,6 +505,7 @@ class Detector:
             return None
         best = checked[chosen]
         brand = [c for c in checked if c.hit.reference.brand.casefold() == best.hit.reference.brand.casefold()]
+        self._measure_print(brand, images)
         by_print = pick_by_print([(c.hit.reference.product_id, c.verification) for c in brand], self._policy.packaging)
         if by_print is not None:  # the small print tells which of the alike products it is
             product = brand[by_print]
@@ -513,6 +514,17 @@ class Detector:
             return product
         best.same_brand = True
         return best
+
+    def _measure_print(self, candidates: Sequence[_Candidate], images: Sequence[Image.Image]) -> None:
+        """Measure the small print (``GeometricVerifier.with_print``) of the candidates' matches that pass the
+        packaging checks, for :func:`~knockoff.match.siblings.pick_by_print`."""
+        with_print = getattr(self.verifier, "with_print", None)
+        if with_print is None:
+            return
+        for candidate in candidates:
+            features = self._features_of(candidate.hit) if candidate.verification is not None else None
+            if features is not None and candidate.listing_image < len(images):
+                candidate.verification = with_print(images[candidate.listing_image], features, candidate.verification)
 
     def _features_of(self, hit: Hit) -> Any:
         cached = self._reference_features.get(hit.reference_id)
@@ -689,6 +701,7 @@ class Detector:
         if identity is None or not self._policy.packaging_match:
             return identity, None, None
         checked = [*checked, *self._brand_candidates(identity, checked, images)]
+        self._measure_print([c for c in checked if c.hit.reference.brand.casefold() == identity.brand.key], images)
         items = [c for c in checked if c.verification is not None]
         keys = [(product_key(c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in items]
         other = packaging_contradicts(identity, keys, self._policy.packaging)

@@ -6,7 +6,8 @@ each about equally well by keypoints (:func:`knockoff.match.verify.pick_same_pac
 packaging margin, and :func:`~knockoff.match.verify.pick_same_brand` names the brand only). What differs is the
 print the design leaves to each product: the flavour or variant name, its picture, a fat-content band. Aligned by
 each match's own transform, the listing photo reproduces the small textured cells of its own product's official
-photo (``GeometricMatch.detail_agreement``, measured for every match that passes the packaging checks) better
+photo (``GeometricMatch.detail_agreement``, measured on demand for a match that passes the packaging checks by
+:meth:`~knockoff.match.verify.GeometricVerifier.with_print`) better
 than those of a sibling, whose variant print is other pixels at the same place.
 
 :data:`DETAIL_LEAD`: the product's detail agreement must lead every other alike product's by 0.1 (a tenth of the
