@@ -22,7 +22,7 @@ def match(inliers: int, detail: float | None, passes: bool = True) -> GeometricM
 @pytest.mark.parametrize(("items", "chosen"), [
     # alike by keypoints (within the margin), the second reproduces its print by far the best
     ([("a", match(40, 0.45)), ("b", match(36, 0.62))], 1),
-    ([("a", match(40, 0.55)), ("b", match(36, 0.62))], None),  # a lead below DETAIL_LEAD: no product
+    ([("a", match(40, 0.52)), ("b", match(36, 0.62))], None),  # a lead below DETAIL_LEAD: no product
     ([("a", match(40, 0.45)), ("b", match(36, 0.62)), ("c", match(38, 0.55))], None),  # c is close behind b
     ([("a", match(40, 0.45)), ("b", match(20, 0.62))], None),  # b is not alike: a won by keypoints, not b
     ([("a", match(40, 0.45))], None),  # one product: nothing to tell apart
