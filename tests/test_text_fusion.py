@@ -173,10 +173,7 @@ def mirrored(inliers: int) -> GeometricMatch:
 
 @pytest.mark.parametrize(("items", "other"), [
     # a neighbour's package on the shelf matches, the text's brand's none: its name is the neighbour's too
-    ([(key("Garant", "eko"), package(12)), (ARLA_MELLAN, package(0))], "garant"),
-    # below the packaging floor (min_inliers 12) another brand's match is chance, and the text's brand's pairs
-    # with fewer tentative matches than that read 0: no contradiction
-    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], None),
+    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], "garant"),
     ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(20))], "garant"),  # by the margin
     ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(25))], None),      # within the margin
     ([(key("Garant", "eko"), package(4))], None),                                   # below the packaging lead
