@@ -139,8 +139,9 @@ def write_catalog(data: Path, folder: Path) -> Path:
     return folder
 
 
-def store_photos(data: Path, quick: bool, seed: int, n_train: int) -> list[dict[str, str]]:
-    """val photos (40 in --quick), then a sample of train photos (none in --quick)."""
+def store_photos(data: Path, quick: bool, seed: int, n_train: int, n_val: int | None = None) -> list[dict[str, str]]:
+    """val photos (40 in --quick; ``n_val`` of them, a seeded sample, when given: 0 for a train-only run that
+    leaves val held out), then a sample of train photos (none in --quick)."""
     rows = _rows(data)
     rng = np.random.default_rng(seed)
     val = [r for r in rows if r["split"] == "val"]
@@ -150,6 +151,8 @@ def store_photos(data: Path, quick: bool, seed: int, n_train: int) -> list[dict[
         train = []
     elif n_train < len(train):
         train = [train[int(i)] for i in np.sort(rng.choice(len(train), n_train, replace=False))]
+    if n_val is not None and n_val < len(val):
+        val = [val[int(i)] for i in np.sort(np.random.default_rng(seed + 1).choice(len(val), n_val, replace=False))]
     return val + train
 
 
@@ -302,13 +305,14 @@ def report(args: argparse.Namespace, policies: list[str], store: list[dict[str, 
     print(notes)
     if args.no_write:
         return
-    command = "python benchmarks/bench_grocery_fusion.py" + (" --quick" if args.quick else f" --train {args.train}")
+    command = "python benchmarks/bench_grocery_fusion.py" + (" --quick" if args.quick else f" --train {args.train}") + (
+        f" --val {args.val}" if args.val is not None else "") + (f" --policies {args.policies}" if args.policies != ",".join(POLICIES) else "")
     markdown = ("# grocerystore: brand and product per policy\n\n" + markdown_table(headers, rows)
                 + "\n\n## Evidence per photo: the brand the text names x the packaging match's pick\n\n"
                 + markdown_table(conf_headers, confusion)
                 + "\n\n## Evidence per photo, each source alone, and the fused result (both on)\n\n"
                 + markdown_table(ev_headers, evidence) + "\n\n" + notes + "\n")
-    name = "grocery_fusion.quick" if args.quick else "grocery_fusion"
+    name = args.name or ("grocery_fusion.quick" if args.quick else "grocery_fusion")
     rows_path = Path(__file__).resolve().parent / "out" / f"{name}.rows.json"  # every photo (ignored folder)
     if args.rewrite is None:
         rows_path.parent.mkdir(parents=True, exist_ok=True)
@@ -333,7 +337,7 @@ def run(args: argparse.Namespace, policies: list[str]) -> tuple[list, list, str]
         brand_of = {r.product_id: r.brand for r in catalog.references}
         detectors = {name: Detector(index, POLICIES[name]) for name in policies}
         matcher = TextMatcher(index.brands.values(), index.references, index.reference_texts, POLICIES["both"].text)
-        photos = store_photos(args.data, args.quick, args.seed, args.train)
+        photos = store_photos(args.data, args.quick, args.seed, args.train, args.val)
         unrelated = unrelated_photos(args.data, args.unrelated or (30 if args.quick else 100), args.seed)
         store, unrelated_rows = check_all(detectors, matcher, photos, unrelated, args.data, brand_of, cache)
     elapsed = time.perf_counter() - started
@@ -349,11 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="40 val photos and 30 unrelated photos")
     parser.add_argument("--data", type=Path, default=REAL_DATA)
     parser.add_argument("--train", type=int, default=150, help="train photos in a full run (a seeded sample)")
+    parser.add_argument("--val", type=int, default=None,
+                        help="val photos (default all; 0: none, a development run on train that leaves val held out)")
     parser.add_argument("--unrelated", type=int, default=None, help="unrelated photos (30 quick, 100 full)")
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset of " + ",".join(POLICIES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "out" / "grocery_text_cache.json")
     parser.add_argument("--results-dir", type=Path)
+    parser.add_argument("--name", help="results file name (default grocery_fusion, or grocery_fusion.quick)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--rewrite", type=Path, help="only write the tables again from a run's every-photo file")
     args = parser.parse_args(argv)

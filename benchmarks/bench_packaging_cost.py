@@ -16,7 +16,8 @@ wrong brand, unrelated listings matched, suspects. Sets:
 - synthetic-demo: ``make_labeled_set(seed=0)`` (the demo's set: edited copies, genuine copies, unrelated);
 - synthetic-hard: ``make-set --size 27|120 --seed 1 --difficulty hard`` (look-alike products, new photos);
 - real-copies: copy groups of the real image sets in ``shared/data/real``;
-- real-grocery: Grocery Store val shelf photos (a sample of 30 with ``--quick``) against the iconic photos;
+- real-grocery: Grocery Store val shelf photos (a sample of 30 with ``--quick``; ``--grocery-split train``: a sample
+  of 100 train photos) against the iconic photos;
 - labeled-mix: ``make_labeled_set(n_brands=3, listings_per_product=2, n_unrelated=4, seed=0)`` (bench_text_check's).
 
 Results: benchmarks/results/<name>.{json,md} (default packaging_cost(.quick)), with the 1-minute load average.
@@ -46,7 +47,8 @@ from knockoff.evaluate.metrics import outcome_of
 SIDES = ("off", "on")
 
 
-def build_sets(workdir: Path, quick: bool, real_root: Path, only: set[str] | None) -> list[tuple[str, Path]]:
+def build_sets(workdir: Path, quick: bool, real_root: Path, only: set[str] | None,
+               grocery_split: str = "val") -> list[tuple[str, Path]]:
     """The labeled sets to measure on (those whose data is missing are left out, with a line on stderr)."""
     from knockoff.cli.evaluate import size_to_arguments
     from knockoff.evaluate.realsets import RealDataMissingError, make_copy_set, make_grocery_set
@@ -58,7 +60,9 @@ def build_sets(workdir: Path, quick: bool, real_root: Path, only: set[str] | Non
                                                      **size_to_arguments(27 if quick else 120)),
         "real-copies": lambda d: make_copy_set(d, real_root, ("threatexchange-pdq", "jenssegers-imagehash",
                                                               "imagededup")),
-        "real-grocery": lambda d: make_grocery_set(d, real_root, max_listings=30 if quick else None, seed=0),
+        "real-grocery": lambda d: make_grocery_set(d, real_root, split=grocery_split,
+                                                   max_listings=30 if quick else 100 if grocery_split == "train" else None,
+                                                   seed=0),
         "labeled-mix": lambda d: make_labeled_set(d, n_brands=3, listings_per_product=2, n_unrelated=4, seed=0),
     }
     sets = []
@@ -160,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sets")
     parser.add_argument("--real-root", type=Path, default=REAL_DATA)
     parser.add_argument("--sets", default="", help="comma-separated set names (default: all)")
+    parser.add_argument("--grocery-split", choices=("val", "train"), default="val",
+                        help="real-grocery's store photos: val (100), or a sample of 100 train photos (development "
+                             "runs that leave val held out)")
     parser.add_argument("--profile", action="store_true", help="cProfile each side and print its top functions")
     parser.add_argument("--profile-out", type=Path, default=None, help="with --profile: write each side's pstats here")
     parser.add_argument("--name", default=None, help="results file name (default packaging_cost[.quick])")
@@ -173,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     load = [os.getloadavg()[0]]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="wt-pack-bench-") as tmp:
-        for name, root in build_sets(Path(tmp), args.quick, args.real_root, only):
+        for name, root in build_sets(Path(tmp), args.quick, args.real_root, only, args.grocery_split):
             results[name] = measure(root, profiles)
             load.append(os.getloadavg()[0])
             print(f"{name}: {summary_row(name, results[name])} load {load[-1]:.1f}", file=sys.stderr)

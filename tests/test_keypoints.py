@@ -113,3 +113,36 @@ def test_the_index_changes_kind_as_it_grows_and_keeps_every_descriptor():
     shortlist.remove([0, 3])
     assert shortlist.descriptor_count == 1200 and len(shortlist) == 24
     assert all(r not in (0, 3) for r, _ in shortlist.vote(_Desc(0, 50), top=5, min_votes=1))
+
+
+class _Shared(_Desc):
+    """Descriptors of one package design that two sibling products share (``_Desc(seed)``) with a little noise:
+    each sibling's own copy."""
+
+    def __init__(self, seed: int, noise_seed: int, n: int = 100):
+        super().__init__(seed, n)
+        noise = np.random.default_rng(noise_seed).random(self.descriptors.shape).astype(np.float32) * 0.01
+        d = self.descriptors + noise
+        self.descriptors = d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(("groups", "voted"), [
+    (None, set()),  # each sibling's keypoints are as near as the other's: the ratio test says nothing
+    ({0: 7, 1: 7, 2: 8}, {0, 1}),  # one brand: the design votes for both of its products
+    ({0: 7, 1: 9, 2: 8}, set()),  # two brands that share a design (no group in common): nothing
+    ({0: 7, 2: 8}, set()),  # a reference missing from the groups is a group of its own
+])
+def test_a_design_a_brand_shares_votes_for_each_of_its_products(groups, voted):
+    from knockoff.match.keypoints import KeypointShortlist
+
+    shortlist = KeypointShortlist(per_reference=100, neighbours=4)
+    shortlist.add(0, _Shared(1, 10))
+    shortlist.add(1, _Shared(1, 11))
+    shortlist.add(2, _Desc(2))  # another brand's own design
+    votes = dict(shortlist.vote(_Shared(1, 12), top=3, groups=groups))
+    assert set(votes) == voted
+    assert all(v >= 90 for v in votes.values())
+    # a keypoint votes once for a reference however many of its neighbours belong to it
+    assert all(v <= 100 for v in votes.values())
+    # the other brand's own design still wins its own vote, grouped or not
+    assert shortlist.vote(_Desc(2), top=1, groups=groups)[0][0] == 2

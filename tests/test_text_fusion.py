@@ -36,6 +36,9 @@ PRODUCTS = {  # (brand, product id) -> the texts of its reference photos and its
     ("God Morgon", "orange"): ["God Morgon Orange Juice", "God Morgon", "APELSIN"],
     ("God Morgon", "apple"): ["God Morgon Apple Juice", "God Morgon", "ÄPPLE"],
     ("Garant", "eko"): ["Garant Ecological Milk", "Garant", "EKOLOGISK", "MJÖLK"],
+    # one carton, two products; the small official photos read "ORIGINAL" on one and "ORIGNAL" on the other
+    ("Soya", "fresh"): ["Soya Fresh Soy Milk", "Soya", "ORIGNAL", "EKO"],
+    ("Soya", "shelf"): ["Soya Shelf Soy Milk", "Soya", "ORIGINAL"],
 }
 
 
@@ -77,10 +80,12 @@ def evidence(*photos: tuple[str, ...]) -> PhotoEvidence:
     (("alpro", "VANILJ", "Mild"), "Alpro", "vanilla"),
     (("Vanilj",), "Valio", "vanilla"),                      # a brand's only product: any of its words
     (("EKOLOGISK",), "Arla", None),                         # another brand's word
+    (("ORIGINAL",), "Soya", None),                          # the sibling's reading lacks it by one letter only
+    (("ORIGINAL", "EKO"), "Soya", "fresh"),                 # EKO (three letters: exact) still does
 ])
 def test_product_words_single_out_a_product_within_its_brand(lines, among, expected):
     products = [key(b, p) for b, p in PRODUCTS if b == among]
-    found = texts().single_out([photo(*lines)], products, ignore={"arla", "alpro", "valio"})
+    found = texts().single_out([photo(*lines)], products, ignore={"arla", "alpro", "valio", "soya"})
     assert (found.product_id if found else None) == (key(among, expected) if expected else None)
     if found:
         assert found.words and found.score > 0
@@ -151,6 +156,13 @@ ARLA_FIL, ARLA_LAKTOSFRI, ARLA_MELLAN = key("Arla", "fil"), key("Arla", "laktosf
     (ARLA_LAKTOSFRI, [(ARLA_MELLAN, package(40)), (ARLA_FIL, package(10))], None, None),
     # no package of the brand passes: the words' product stays
     (ARLA_FIL, [(ARLA_MELLAN, package(9)), (key("Garant", "eko"), package(60))], ARLA_FIL, None),
+    # a sibling's package passes within the margin, the words' product's match fails the checks (a neighbour
+    # on the shelf, whose words the photo shows too): the words are refuted, the brand only
+    (ARLA_FIL, [(ARLA_MELLAN, package(28)), (ARLA_FIL, package(33, passes=False))], None, None),
+    (ARLA_FIL, [(ARLA_MELLAN, package(28)), (ARLA_FIL, package(30))], ARLA_FIL, None),  # both pass: words stand
+    # several other products pass alike (the brand's shared design): the package names none, the words stand
+    (ARLA_FIL, [(ARLA_MELLAN, package(25)), (ARLA_LAKTOSFRI, package(23)), (ARLA_FIL, package(20, passes=False))],
+     ARLA_FIL, None),
     (None, [], None, None),
 ])
 def test_package_within_the_brand_the_text_names(words_pick, items, product, position):

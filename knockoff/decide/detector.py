@@ -31,7 +31,7 @@ from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verd
 from knockoff.errors import ConfigError, ImageError
 from knockoff.match.index import Hit, ReferenceIndex
 from knockoff.match.text import TextReading, reader_status
-from knockoff.match.text_index import product_key
+from knockoff.match.text_index import product_key, split_product_key
 
 __all__ = ["DEFAULT_MAX_SIDE", "VERDICTS", "Detector", "ListingImages", "Match", "Reason", "Verdict",
            "decode_listing", "error_verdict"]
@@ -125,6 +125,7 @@ class Detector:
         self.verifier = self._make_verifier(verifier)
         self._reference_features: OrderedDict[int, Any] = OrderedDict()  # by reference id (never reused)
         self._keypoints: tuple[int, Any] | None = None  # (index generation, shortlist or None when off)
+        self._brand_groups: tuple[int, dict[int, int]] | None = None  # (index generation, reference id -> brand)
         self._prices: _Prices | None = None
         self._text: tuple[int, TextMatcher] | None = None  # (index generation, matcher); text reading on only
         #: read the text of every listing, even of one that is a suspect without it (calibration needs every signal)
@@ -371,7 +372,8 @@ class Detector:
             features = self.verifier._listing_features(image)
             for ref_id, votes in keypoints.vote(features, top=wanted + len(taken), min_votes=settings.min_votes,
                                                 query_features=settings.query_features, ratio=settings.ratio,
-                                                neighbours=settings.neighbours, nprobe=settings.nprobe):
+                                                neighbours=settings.neighbours, nprobe=settings.nprobe,
+                                                groups=self._groups()):
                 if ref_id not in taken and votes > best.get(ref_id, (0, 0))[0]:
                     best[ref_id] = (votes, number)
         out = []
@@ -382,6 +384,17 @@ class Detector:
                 reference, ref_id, self._similarity(reference, ref_id, vectors, number))
             out.append(_Candidate(hit, number))
         return out
+
+    def _groups(self) -> dict[int, int]:
+        """Reference id -> a number for its brand, for the keypoint vote (``KeypointShortlist.vote``'s ``groups``:
+        a keypoint of a package design that a brand's products share votes for each of them)."""
+        generation = self._index.generation
+        if self._brand_groups is None or self._brand_groups[0] != generation:
+            numbers: dict[str, int] = {}
+            groups = {int(ref_id): numbers.setdefault(ref.brand.casefold(), len(numbers))
+                      for ref_id, ref in self._index.references.items()}
+            self._brand_groups = (generation, groups)
+        return self._brand_groups[1]
 
     def _similarity(self, reference: ReferenceImage, ref_id: int, vectors: Sequence[np.ndarray],
                     listing_image: int) -> float:
@@ -424,7 +437,7 @@ class Detector:
         package = self._same_package(shortlist)
         if package is not None:
             return package
-        brand = self._same_brand(shortlist)
+        brand = self._same_brand(shortlist, images)
         if brand is not None:
             return brand
         return candidates[0] if candidates else None
@@ -493,13 +506,16 @@ class Detector:
         return (thresholds.match_needs_verification and not _is_copy(best)
                 and best.hit.similarity >= thresholds.match)
 
-    def _same_brand(self, shortlist: list[_Candidate]) -> _Candidate | None:
+    def _same_brand(self, shortlist: list[_Candidate], images: Sequence[Image.Image] = ()) -> _Candidate | None:
         """With no product's packaging singled out, the candidate whose brand the packaging shows
         (:func:`~knockoff.match.verify.pick_same_brand`: the brand's products share a package design and match
-        alike, while every other brand's lose by the packaging margin): the brand is named, not the product.
-        The verdict is ``review``, never ``suspect``: a person must tell which product it is."""
+        alike, while every other brand's lose by the packaging margin): the brand is named, not the product
+        (``review``, never ``suspect``: a person must tell which product it is), unless the listing reproduces one
+        alike product's small print by a lead over the others' (:func:`~knockoff.match.siblings.pick_by_print`):
+        then that product's package is the match, as :meth:`_same_package`'s."""
         if not self._policy.packaging_match:
             return None
+        from knockoff.match.siblings import pick_by_print
         from knockoff.match.verify import pick_same_brand
 
         checked = sorted((c for c in shortlist if c.verification is not None), key=lambda c: -c.hit.similarity)
@@ -508,8 +524,27 @@ class Detector:
         if chosen is None:
             return None
         best = checked[chosen]
+        brand = [c for c in checked if c.hit.reference.brand.casefold() == best.hit.reference.brand.casefold()]
+        self._measure_print(brand, images)
+        by_print = pick_by_print([(c.hit.reference.product_id, c.verification) for c in brand], self._policy.packaging)
+        if by_print is not None:  # the small print tells which of the alike products it is
+            product = brand[by_print]
+            product.same_package = True
+            product.look_alike = self._looks_alike(product)
+            return product
         best.same_brand = True
         return best
+
+    def _measure_print(self, candidates: Sequence[_Candidate], images: Sequence[Image.Image]) -> None:
+        """Measure the small print (``GeometricVerifier.with_print``) of the candidates' matches that pass the
+        packaging checks, for :func:`~knockoff.match.siblings.pick_by_print`."""
+        with_print = getattr(self.verifier, "with_print", None)
+        if with_print is None:
+            return
+        for candidate in candidates:
+            features = self._features_of(candidate.hit) if candidate.verification is not None else None
+            if features is not None and candidate.listing_image < len(images):
+                candidate.verification = with_print(images[candidate.listing_image], features, candidate.verification)
 
     def _features_of(self, hit: Hit) -> Any:
         cached = self._reference_features.get(hit.reference_id)
@@ -678,14 +713,18 @@ class Detector:
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
         )
 
-    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate]) -> tuple[
-            TextIdentity | None, _Candidate | None, str | None]:
+    def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate],
+                  images: Sequence[Image.Image] = ()) -> tuple[TextIdentity | None, _Candidate | None, str | None]:
         """The brand (and product) the photo text names, for a listing no photo of which matched; with
         ``packaging_match`` on, the product its packaging shows among that brand's products (and that candidate),
-        or no brand when the packaging favours another brand's (then the third item says so)."""
+        or no brand when the packaging favours another brand's (then the third item says so). The brand's
+        products that no search or vote put on the shortlist are verified first (:meth:`_brand_candidates`): the
+        comparison with other brands' packaging, and the choice among the brand's products, need their matches."""
         identity = self._text_matcher().identify(evidence)
         if identity is None or not self._policy.packaging_match:
             return identity, None, None
+        checked = [*checked, *self._brand_candidates(identity, checked, images)]
+        self._measure_print([c for c in checked if c.hit.reference.brand.casefold() == identity.brand.key], images)
         items = [c for c in checked if c.verification is not None]
         keys = [(product_key(c.hit.reference.brand, c.hit.reference.product_id), c.verification) for c in items]
         other = packaging_contradicts(identity, keys, self._policy.packaging)
@@ -695,6 +734,24 @@ class Detector:
                                 f"{named.name if named else other}'s better: not taken as {identity.brand.name}'s")
         identity = package_within_brand(identity, keys, self._policy.packaging)
         return identity, items[identity.package] if identity.package is not None else None, None
+
+    def _brand_candidates(self, identity: TextIdentity, checked: Sequence[_Candidate],
+                          images: Sequence[Image.Image]) -> list[_Candidate]:
+        """The first reference photo of each product of the brand the text names that ``checked`` lacks (at most
+        ``packaging.vote_top``, in product order), verified against the photo that shows the name, enlarged
+        as the packaging match does."""
+        if self.verifier is None or identity.photo >= len(images):
+            return []
+        seen = {(c.hit.reference.brand.casefold(), c.hit.reference.product_id) for c in checked}
+        wanted = [ref_id for key, ref_id in sorted(self._text_matcher().first_reference.items())
+                  if split_product_key(key)[0] == identity.brand.key and split_product_key(key) not in seen]
+        out = []
+        for ref_id in wanted[: self._policy.packaging.vote_top]:
+            candidate = _Candidate(Hit(self._index.references[ref_id], ref_id, 0.0), identity.photo)
+            self._verify([candidate], images, stop_at_copy=False)
+            self._second_look([candidate], images, stop_at_copy=False)
+            out.append(candidate)
+        return out
 
     def _guessed(self, visual: sig.Signal, tier: str | None) -> tuple[sig.Signal, bool]:
         """Whether the match of ``visual`` is for a person to check, never a suspect, and the signal saying why:
@@ -738,7 +795,7 @@ class Detector:
         identity, package, contradicted = None, None, None
         matched_visual = self._visual(best) if best is not None else None
         if evidence is not None and (matched_visual is None or matched_visual.details.get("tier") is None):
-            identity, package, contradicted = self._identify(evidence, checked)
+            identity, package, contradicted = self._identify(evidence, checked, loaded.images)
             if contradicted is not None and matched_visual is not None:
                 matched_visual = sig.Signal(matched_visual.code, matched_visual.state,
                                             f"{matched_visual.message}; {contradicted}",

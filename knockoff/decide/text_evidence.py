@@ -33,7 +33,8 @@ from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
 from knockoff.match.text import PhotoText, TextReading, read_texts, start_reading
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
-from knockoff.match.verify import PackagingSettings, pick_same_package
+from knockoff.match.siblings import pick_by_print
+from knockoff.match.verify import PackagingSettings, packaging_check, pick_same_package
 
 __all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
            "text_not_read"]
@@ -74,6 +75,10 @@ def packaging_contradicts(identity: TextIdentity, items: Sequence[tuple[str, Any
     brand's official photo matches the listing by the packaging margin over every photo of the text's brand
     (``min_margin`` times and ``min_lead`` inliers more, as the packaging match requires between products; the
     packaging checks need not pass, mirrored matches count for nothing), the text's brand is not taken.
+    The brand's products the search and the vote did not shortlist are verified before (``Detector._identify``), so
+    that its own packages are measured. No floor on the other brand's match: a neighbour's package seen by fewer
+    keypoints than the packaging check needs (11 inliers against none of the text's brand, on a grocerystore
+    photo that showed "BRAVO" beside the God Morgon carton held up) still says the name may be the neighbour's.
     ``items`` as for :func:`package_within_brand`."""
     own, other, other_key = 0, 0, None
     for key, match in items:
@@ -98,16 +103,38 @@ def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]
     every sibling by the packaging margin (another brand's similar carton no longer hides it). When the
     photo's words single out another product of the brand than the package does, the evidence disagrees and
     no product is named (the brand only); when they agree, or the words name none, the package's product is.
+    With no package singled out by its keypoints, the alike products' small print may single one out
+    (:func:`~knockoff.match.siblings.pick_by_print`); with neither, the words' product stands unless the packaging
+    refutes it (:func:`_words_refuted`).
     """
     own = [(i, key, match) for i, (key, match) in enumerate(items)
            if split_product_key(key)[0] == identity.brand.key]
-    chosen = pick_same_package([(key, match) for _, key, match in own], settings)
+    pairs = [(key, match) for _, key, match in own]
+    chosen = pick_same_package(pairs, settings)
     if chosen is None:
-        return identity
+        chosen = pick_by_print(pairs, settings)
+    if chosen is None:
+        return replace(identity, product=None) if _words_refuted(identity, own, settings) else identity
     position, key, _ = own[chosen]
     if identity.product is not None and identity.product != key:
         return replace(identity, product=None)
     return replace(identity, product=key, package=position)
+
+
+def _words_refuted(identity: TextIdentity, own: Sequence[tuple[int, str, Any]], settings: PackagingSettings) -> bool:
+    """Whether the packaging refutes the product the photo's words single out: no photo of the words' product
+    passes the packaging checks, and among the brand's products whose packages do, another one wins by the
+    packaging margin. A shelf photo shows the neighbours' packages and words with them ("vanilj" beside the
+    strawberry yoghurt held up, whose own package is the one the checks accept); when several of the brand's
+    products pass alike (a design they share, seen without its variant print), the package names none, and the
+    words' product stands."""
+    if identity.product is None:
+        return False
+    passing = [(key, match) for _, key, match in own if packaging_check(match, settings) is None]
+    if any(key == identity.product for key, _ in passing):
+        return False
+    chosen = pick_same_package(passing, settings)
+    return chosen is not None
 
 
 def text_not_read(reason: str) -> tuple[Signal, Signal]:

@@ -29,7 +29,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,18 @@ class ShortlistParams:
         if not isinstance(data, dict) or not names - {"hnsw_from"} <= set(data) <= names:
             raise ConfigError(f"shortlist parameters must be an object with {', '.join(sorted(names))}")
         return cls(**data)
+
+
+def _groups_of(ids: np.ndarray, groups: Mapping[int, int] | None) -> np.ndarray:
+    """The group of each searched id (``ids``, -1 for none): ``groups``' value, else a group of its own (the id
+    itself, below every group of ``groups``)."""
+    if groups is None:
+        return ids
+    lookup = {int(i): groups.get(int(i)) for i in np.unique(ids) if i >= 0}
+    base = min((g for g in lookup.values() if g is not None), default=0)
+    own = {i: (g if g is not None else base - 2 - i) for i, g in lookup.items()}
+    own[-1] = base - 1
+    return np.vectorize(own.__getitem__, otypes=[np.int64])(ids)
 
 
 def _to_uint8(desc: np.ndarray) -> np.ndarray:
@@ -415,10 +427,17 @@ class KeypointShortlist:
     # -- voting ------------------------------------------------------------------------------------------
 
     def vote(self, features: Any, top: int = 3, *, min_votes: int = 4, query_features: int | None = None,
-             ratio: float | None = None, neighbours: int | None = None,
-             nprobe: int | None = None) -> list[tuple[int, int]]:
+             ratio: float | None = None, neighbours: int | None = None, nprobe: int | None = None,
+             groups: Mapping[int, int] | None = None) -> list[tuple[int, int]]:
         """The ``top`` reference ids with the most votes (at least ``min_votes``), most votes first (ties:
-        the lower id); the vote's settings default to the shortlist's."""
+        the lower id); the vote's settings default to the shortlist's.
+
+        ``groups`` (reference id -> group, e.g. its brand; ids it lacks are groups of their own): the ratio test
+        is taken against the nearest descriptor of another *group*, and a keypoint that passes it votes for
+        every reference of its group among its neighbours that passes it too. The products of one brand share
+        their package design: a keypoint of it matches each of them about equally, which a ratio test against
+        any other reference reads as saying nothing, while it says the brand (and that any of its products may
+        be the one: verification tells which). ``None``: each reference is its own group."""
         if self.descriptor_count == 0 or len(features) == 0:
             return []
         self._ready()
@@ -427,13 +446,18 @@ class KeypointShortlist:
         dist, ids = self._search(query, k, nprobe or self.nprobe)  # squared L2 distances, ascending
         limit = (ratio or self.ratio) ** 2
         valid = ids >= 0
-        first = ids[:, 0]
-        # the nearest descriptor of another reference photo (or the last neighbour when all k are the same)
-        other = (ids != first[:, None]) & valid
+        group = _groups_of(ids, groups)
+        first = group[:, 0]
+        # the nearest descriptor of another group (or the last neighbour when all k are of one group)
+        other = (group != first[:, None]) & valid
         other_pos = np.where(other.any(axis=1), other.argmax(axis=1), k - 1)
         d_other = dist[np.arange(len(query)), other_pos]
-        ok = (first >= 0) & (dist[:, 0] < limit * d_other)
-        refs, votes = np.unique(first[ok], return_counts=True)
+        ok = valid[:, 0] & (dist[:, 0] < limit * d_other)
+        voters = ok[:, None] & valid & (group == first[:, None]) & (dist < limit * d_other[:, None])
+        voters[:, 0] = ok
+        rows, cols = np.nonzero(voters)
+        pairs = np.unique(np.stack([rows, ids[rows, cols]], axis=1), axis=0)  # one vote a keypoint and reference
+        refs, votes = np.unique(pairs[:, 1], return_counts=True)
         order = np.lexsort((refs, -votes))[:top]
         return [(int(refs[i]), int(votes[i])) for i in order if votes[i] >= min_votes]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CopyAgreement", "copy_agreement", "jacobian_at", "pixel_agreement", "thumbnail"]
+__all__ = ["CopyAgreement", "copy_agreement", "detail_agreement", "jacobian_at", "pixel_agreement", "thumbnail"]
 
 #: a cell agrees when the normalized cross-correlation of its pixels is at least this
 CELL_AGREEMENT = 0.5
@@ -271,3 +271,20 @@ def copy_agreement(
     reference, warped, covered = aligned
     colour = _colour_agreement(reference, warped, covered)
     return CopyAgreement(colour, _detail_agreement(reference, warped, covered))
+
+
+def detail_agreement(
+    listing_rgb: np.ndarray,
+    listing_work_size: tuple[int, int],
+    reference_rgb: np.ndarray,
+    reference_work_size: tuple[int, int],
+    homography: np.ndarray,
+    *,
+    mirrored: bool = False,
+) -> float | None:
+    """The detail agreement of :func:`copy_agreement` alone (the small print; None: not measurable)."""
+    aligned = _aligned(listing_rgb, listing_work_size, reference_rgb, reference_work_size, homography, mirrored)
+    if aligned is None:
+        return None
+    reference, warped, covered = aligned
+    return _detail_agreement(reference, warped, covered)

@@ -131,7 +131,9 @@ class ProductTexts:
         """The one product of ``among`` (one brand's products) that the photos' words single out, or None.
 
         A product is singled out when the photos show, against every other product of ``among``, a word of its
-        texts that the other's texts lack ("LAKTOSFRI" against the plain milk); words shared with a sibling
+        texts that the other's texts lack ("LAKTOSFRI" against the plain milk), also within one edit for words of
+        :data:`NEAR_LENGTH` letters or more (:func:`_lacked`: a small official photo's reading drops or misreads a
+        letter, "ORIGNAL" on one soy milk's carton and "ORIGINAL" on its sibling's); words shared with a sibling
         ("MJÖLK", "Mild", "Creamy") name none of them. When two products are singled out (each shows a word the
         other lacks: two packages in one photo, or a misread), none is. ``ignore``: match keys never counted
         (the brand's own names, which every product of the brand shows)."""
@@ -142,7 +144,7 @@ class ProductTexts:
         singled = []
         for pid in known:
             common = self.words[pid] & keys
-            if common and all(common - self.words[other] for other in known if other != pid):
+            if common and all(_lacked(common, self.words[other]) for other in known if other != pid):
                 singled.append((pid, common))
         if len(singled) != 1:
             return None
@@ -159,6 +161,30 @@ class ProductTexts:
     def from_dict(cls, d: Mapping[str, Any]) -> ProductTexts:
         return cls({str(pid): frozenset(ws) for pid, ws in d["words"].items()},
                    {str(w): float(v) for w, v in d["weights"].items()}, int(d.get("min_length", 3)))
+
+
+#: words this long or longer that another product's texts hold within one edit are not lacked by it
+NEAR_LENGTH = 5
+
+
+def _lacked(common: set[str] | frozenset[str], other: frozenset[str]) -> set[str]:
+    """The words of ``common`` that ``other`` lacks: not in it, and, for a word of :data:`NEAR_LENGTH` letters or
+    more, none of its words of that length within one edit (a letter dropped, added or misread)."""
+    return {w for w in common if w not in other and not (
+        len(w) >= NEAR_LENGTH and any(len(o) >= NEAR_LENGTH and _one_edit(w, o) for o in other))}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by at most one inserted, deleted or replaced character."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) <= 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long[i]:
+        i += 1
+    return short[i:] == long[i + 1:]
 
 
 @dataclass(frozen=True)
