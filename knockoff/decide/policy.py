@@ -205,7 +205,7 @@ class ImageSettings:
 @dataclass(frozen=True)
 class TextSettings:
     """Text in the listing's photos (on by default; ``enabled`` false turns it off: a check with text on costs
-    about 1.6-2.4x one without it, see README "Text in photos").
+    about 1.9-2.6x one without it, see README "Text in photos").
 
     When on, the text of every listing photo is read (``read``: :class:`knockoff.match.text.TextReadSettings`)
     and matched to the catalog's brands (``match``: :class:`knockoff.decide.photo_text.TextMatchSettings`) and,
