@@ -4,7 +4,7 @@
     python benchmarks/bench_text_check.py           # 120 printed + a larger labeled mix
 
 Two sets, each checked listing by listing by two Detectors on one index (built with the references' text):
-``Policy()`` (text off) and ``Policy(text=TextSettings(enabled=True))`` (text on), the order alternating per
+``Policy(text=TextSettings(enabled=False))`` (text off) and ``Policy(text=TextSettings(enabled=True))`` (text on), the order alternating per
 listing so that machine load falls on both alike. Reported per set: the throughput ratio on/off (the issue's
 target: >= 0.5), how many listings' text was read (the detector skips reading when the text could not change the
 verdict), and for the printed set the rate at which a misspelled brand is flagged (MISSPELLED_BRAND_IN_PHOTO hit;
@@ -78,7 +78,7 @@ def measure(root: Path, limit: int, read: TextReadSettings, floor: bool = False)
     times and outcomes."""
     index = build_index(Catalog.from_dir(root), "perceptual", read_text=True)
     names = ["off", "on"] + (FLOOR_MODES if floor else [])
-    detectors = {name: Detector(index, policy=Policy() if name == "off" else
+    detectors = {name: Detector(index, policy=Policy(text=TextSettings(enabled=False)) if name == "off" else
                                 Policy(text=TextSettings(enabled=True, read=read))) for name in names}
     listings = read_listings(root / "listings.csv")[:limit]
     for name, detector in detectors.items():  # warm up: the OCR engine and the verifier are created on first use

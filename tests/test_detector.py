@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 from PIL import ImageOps
 
@@ -88,7 +90,8 @@ def test_bare_photo_match_is_review_with_what_was_not_checked(detector, catalog_
     assert verdict.verdict == "review"
     states = {s.code: s.state for s in verdict.signals}
     assert states == {"VISUAL_MATCH": "hit", "UNAUTHORIZED_SELLER": "unknown", "PRICE_IMPLAUSIBLE": "unknown",
-                      "BRAND_MISUSE": "unknown", "REPLICA_TERMS": "unknown"}
+                      "BRAND_MISUSE": "unknown", "REPLICA_TERMS": "unknown",  # the text in the photo is read:
+                      "BRAND_IN_PHOTO": "clear", "MISSPELLED_BRAND_IN_PHOTO": "clear"}  # no brand name printed
     messages = [r.message for r in verdict.reasons]
     assert "not checked: the listing names no seller" in messages
     assert "not checked: the listing gives no price" in messages
@@ -197,7 +200,8 @@ def test_keypoint_shortlist_auto_depends_on_the_engine(catalog_dir):
 
 def test_a_cause_that_leaves_several_signals_unchecked_is_one_reason(catalog_dir, tmp_path):
     index = build_index(Catalog.from_dir(catalog_dir), "perceptual")
-    verdict = Detector(index).check(Listing([_copy_of(catalog_dir, tmp_path)]))  # no seller, title or price
+    text_off = Policy(text=replace(Policy().text, enabled=False))  # one cause, one message (else the photo's part)
+    verdict = Detector(index, text_off).check(Listing([_copy_of(catalog_dir, tmp_path)]))  # no seller, title, price
     assert verdict.verdict == "review"
     unchecked = [r.message for r in verdict.reasons if r.message.startswith("not checked")]
     assert unchecked.count("not checked: the listing has no title") == 1

@@ -34,6 +34,7 @@ from knockoff.match.text import TextReadSettings
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr") is not None
 needs_ocr = pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
 TEXT_ON = Policy(text=TextSettings(enabled=True))
+TEXT_OFF = Policy(text=TextSettings(enabled=False))
 OVERLAP = Policy(text=TextSettings(enabled=True, read=TextReadSettings(overlap=True)))  # reads during the match
 
 
@@ -184,12 +185,12 @@ def test_photo_text_can_never_lower_a_suspect(tier, base, text_states):
 def test_with_text_off_there_are_no_text_signals(text_catalog, listing_photos):
     index = build_index(Catalog.from_dir(text_catalog), "perceptual")
     assert not index.reads_text and index.reference_texts is None
-    verdict = _check(index, listing_photos["copy"], policy=Policy(), seller="acme-store", title="Acme scarf",
+    verdict = _check(index, listing_photos["copy"], policy=TEXT_OFF, seller="acme-store", title="Acme scarf",
                      price=30, currency="USD")
     assert verdict.verdict == "authorized"
     assert not {s.code for s in verdict.signals} & set(TEXT_RISK_CODES)
     for photo in ("genuine", "misspelled"):  # the printed name alone is not a match
-        assert _check(index, listing_photos[photo], policy=Policy(), seller="shop9").verdict == "no_match"
+        assert _check(index, listing_photos[photo], policy=TEXT_OFF, seller="shop9").verdict == "no_match"
 
 
 @needs_ocr
@@ -229,7 +230,8 @@ def test_policy_json_round_trip_with_text():
     assert again == policy and again.text.read.det_side == 800 and again.text.match.min_misspelling_score == 0.9
     assert again.text.read.coarse_side == 0 and TextSettings().read.coarse_side == 384
     assert Policy.from_dict({"text": {"enabled": True}}).text.read == TextSettings().read
-    assert not Policy().text.enabled
+    assert Policy().text.enabled and Policy() == TEXT_ON  # on by default
+    assert not Policy.from_dict({"text": {"enabled": False}}).text.enabled
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -262,15 +264,15 @@ def _signals(**states: str) -> tuple[Signal, ...]:
     ("near-copy", {MISSPELLED_BRAND_IN_PHOTO: "hit"}, False, "authorized"),
 ])
 def test_the_rule_with_text_signals(tier, states, text_on, expected):
-    policy = TEXT_ON if text_on else Policy()
+    policy = TEXT_ON if text_on else TEXT_OFF
     assert rule.decide(tier, _signals(**states), policy)[0] == expected
 
 
 def test_without_text_the_text_signals_are_not_expected():
     signals = tuple(s for s in _signals() if s.code not in TEXT_RISK_CODES)
-    assert rule.decide("near-copy", signals, Policy())[0] == "authorized"
+    assert rule.decide("near-copy", signals, TEXT_OFF)[0] == "authorized"
     assert rule.decide("near-copy", signals, TEXT_ON)[0] == "review"  # expected, absent: not checked
-    assert rule.review_band(Policy()) == rule.review_band(TEXT_ON)
+    assert rule.review_band(TEXT_OFF) == rule.review_band(TEXT_ON)
 
 
 def test_brand_names_in_the_index_do_not_need_text_at_build(text_catalog):

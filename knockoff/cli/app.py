@@ -294,7 +294,8 @@ def _add_demo_and_engines(sub: Any) -> None:
     demo.add_argument("--workdir", help="where to write the generated set (default: a temporary folder)")
     demo.add_argument("--json", help="also write every verdict to this JSON file")
     demo.add_argument("--text", action="store_true",
-                      help="also check a few listings whose photos show a brand's name (text reading on; slower)")
+                      help="also check the listings whose photos show a brand's name with text reading on, even "
+                           "when the policy turns it off (text reading is on by default: they are checked anyway)")
     demo.set_defaults(func=_cmd_demo)
 
     engines = sub.add_parser("engines", help="list the embedding engines (the names --engine takes)")
