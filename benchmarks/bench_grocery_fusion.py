@@ -7,10 +7,10 @@ The 31 packaged products' official ("iconic") photos are the references (brand "
 "God"), indexed by the perceptual engine with their text read (``build_index(read_text=True)``); each in-store
 photo is one listing (no title, no price, a seller no brand authorizes). Four policies, the same photos:
 
-- ``default``: ``Policy()`` as it is;
-- ``packaging``: ``packaging_match`` on;
-- ``text``: ``text.enabled`` on;
-- ``both``: both on (the candidate new default).
+- ``default``: ``Policy()`` as it is (text reading on, the packaging match off);
+- ``packaging``: ``packaging_match`` on, text off;
+- ``text``: ``text.enabled`` on, the packaging match off;
+- ``both``: both on.
 
 Per policy: right brand (the match, of any tier, names the photo's brand), right product, wrong brand, sibling
 product (right brand, another of its products), brand only (right brand, no product named); and unrelated photos
@@ -58,8 +58,8 @@ UNRELATED_FOLDERS = ("imagededup", "jenssegers-imagehash", "threatexchange-pdq")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 POLICIES = {
     "default": Policy(),
-    "packaging": Policy(packaging_match=True),
-    "text": Policy(text=TextSettings(enabled=True)),
+    "packaging": Policy(packaging_match=True, text=TextSettings(enabled=False)),
+    "text": Policy(packaging_match=False, text=TextSettings(enabled=True)),
     "both": Policy(packaging_match=True, text=TextSettings(enabled=True)),
 }
 
