@@ -83,7 +83,7 @@ def test_demo_all_listings_as_labeled(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "engine: perceptual" in out and "confusion" in out
     result = json.loads((tmp_path / "d.json").read_text())
-    assert result["correct"] == result["total"] == 46, out[-3000:]
+    assert result["correct"] == result["total"] == 52, out[-3000:]  # 46 listings, 6 printed-brand ones (text on)
 
 
 def test_a_failed_demo_leaves_no_temporary_folder(tmp_path, monkeypatch, capsys):

@@ -311,7 +311,7 @@ def test_cli_printed_set_index_with_text_and_a_text_policy(tmp_path, capsys):
 def test_demo_with_text_shows_the_text_signals(tmp_path):
     from knockoff.evaluate.demo import run_demo
 
-    result = run_demo(tmp_path, engine="perceptual", text=True)
+    result = run_demo(tmp_path, engine="perceptual", text=True, policy=TEXT_OFF)  # --text beats a text-off policy
     assert result.correct == len(result.rows)
     text_rows = [v for _, kind, v in result.rows if kind.startswith("text-")]
     assert len(text_rows) == 6
