@@ -88,7 +88,7 @@ function verText(ver){if(!ver){return '';} if(!ver.ok){return 'geometric check f
 function matchBlock(m){var b=el('div');
   var head=el('div'); head.appendChild(el('b',null,m.b)); head.appendChild(document.createTextNode(' · '+(m.pn||m.pid||'')));
   b.appendChild(head); b.appendChild(el('div','code',m.pid));
-  b.appendChild(el('div',null,'global similarity '+m.sim)); b.appendChild(el('div',null,m.tier||'below match threshold'));
+  b.appendChild(el('div',null,m.tier==='text'?'named by the text in its photo':'global similarity '+m.sim)); b.appendChild(el('div',null,m.tier||'below match threshold'));
   var v=verText(m.ver); if(v){b.appendChild(el('div','muted',v));} return b;}
 
 function matchCell(td,d,verdict){if(d.m){td.appendChild(matchBlock(d.m));return;}
