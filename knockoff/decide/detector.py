@@ -217,9 +217,12 @@ class Detector:
         loaded: ListingImages,
         vectors: Sequence[np.ndarray],
         hits: Sequence[list[list[Hit]]] | None = None,
+        *,
+        unmatched: bool = False,
     ) -> Verdict:
         """Search (unless ``hits`` of :meth:`search` for these ``vectors`` are given), verify the best
-        candidates, compute the signals and the verdict."""
+        candidates, compute the signals and the verdict; with ``unmatched``, the verdict of
+        :meth:`check_unmatched`."""
         if not loaded.images:
             return error_verdict(listing, loaded.problems, self.engine)
         candidates = self._candidates(hits if hits is not None else self.search(vectors))
@@ -229,14 +232,15 @@ class Detector:
             best = self._verify_and_pick(candidates, loaded.images, vectors, checked)
             evidence = None
             if self._policy.text.enabled:
-                settled = None if self._read_all_text else self._suspect_without_text(listing, loaded, best)
+                settled = None if self._read_all_text or unmatched else self._suspect_without_text(listing, loaded,
+                                                                                                      best)
                 if settled is not None:
                     return settled
                 evidence = self._text_matcher().read(loaded.images, loaded.paths, reading)
         finally:
             if reading is not None:
                 reading.cancel()  # nothing when it has finished
-        return self._verdict(listing, loaded, best, evidence, checked)
+        return self._verdict(listing, loaded, None if unmatched else best, evidence, checked)
 
     def _start_reading(self, listing: Listing, loaded: ListingImages,
                        candidates: list[_Candidate]) -> TextReading | None:
@@ -285,12 +289,7 @@ class Detector:
         loaded = self.load(listing)
         if not loaded.images:
             return error_verdict(listing, loaded.problems, self.engine)
-        vectors = self.embed(loaded.images)
-        candidates = self._candidates(self.search(vectors))
-        checked: list[_Candidate] = []
-        self._verify_and_pick(candidates, loaded.images, vectors, checked)
-        evidence = self._text_matcher().read(loaded.images, loaded.paths) if self._policy.text.enabled else None
-        return self._verdict(listing, loaded, None, evidence, checked)
+        return self.decide(listing, loaded, self.embed(loaded.images), unmatched=True)
 
     def check_decoded(self, batch: Sequence[tuple[Listing, ListingImages]]) -> list[Verdict]:
         """Check listings whose photos are decoded already (:meth:`load`, :func:`decode_listing`): every photo
