@@ -383,3 +383,15 @@ def test_a_reading_started_during_the_match_is_stopped_when_the_match_settles_th
     assert verdict.signal(BRAND_IN_PHOTO).state == "clear" and len(started) == 3 and started[2] is not None
     _check(text_index, listing_photos["genuine"], seller="shop9")
     assert len(started) == 4 and started[3] is None  # overlap off (the default): the text is read after the match
+
+
+def test_a_detector_that_cannot_read_text_says_how_to_check_without_it(text_catalog, monkeypatch):
+    """Text reading is on by default: when no reader can be loaded, the error names the setting that turns it off."""
+    from knockoff.decide import detector as detector_module
+    from knockoff.errors import ConfigError
+
+    index = build_index(Catalog.from_dir(text_catalog), "perceptual")
+    monkeypatch.setattr(detector_module, "reader_status", lambda settings=None: "rapidocr is not installed")
+    with pytest.raises(ConfigError, match=r'rapidocr is not installed; .*"enabled": false'):
+        Detector(index)
+    assert Detector(index, TEXT_OFF).policy.text.enabled is False  # no reader needed with it off

@@ -133,7 +133,8 @@ class Detector:
         if policy.text.enabled:
             reason = reader_status(policy.text.read)
             if reason is not None:
-                raise ConfigError(f"the policy reads text in photos (text.enabled), but {reason}")
+                raise ConfigError(f"the policy reads text in photos (text.enabled, on by default), but {reason}; "
+                                  "'\"text\": {\"enabled\": false}' in a policy file checks without it")
 
     def _make_verifier(self, verifier: Any) -> Any:
         if verifier != "auto":
