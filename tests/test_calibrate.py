@@ -164,3 +164,19 @@ def test_evidence_keeps_a_scene_brand_only_whatever_the_similarity(details, bran
     match = Match("Roomy", "", "", "room.png", "room.png", 0.6, "same-package", "again.jpg")
     evidence = evidence_of(Verdict("L1", "review", 0.5, match, (), (visual,)), "unrelated")
     assert (evidence.brand_only, evidence.look_alike, evidence.same_package) == (brand_only, look_alike, True)
+
+
+def test_a_listing_whose_photos_cannot_be_read_again_stops_the_calibration():
+    """Calibration with text on checks a matched listing once more as unmatched: a photo changed or removed since
+    the scan is an error naming the listing, never a silent 'no match' in the search."""
+    from knockoff.decide.signals import Signal
+    from knockoff.decide.verdict import Match, Verdict
+    from knockoff.errors import LabeledSetError
+    from knockoff.evaluate.calibrate import evidence_of
+
+    visual = Signal("VISUAL_MATCH", "hit", "copy", {"tier": "near-copy", "similarity": 0.97, "verified": True})
+    match = Match("Acme", "p", "P", "p.png", "p.png", 0.97, "near-copy", "l.png")
+    matched = Verdict("L7", "suspect", 0.9, match, (), (visual,))
+    gone = Verdict("L7", "error", 0.0, None, (), (), error="photo l.png: no such file")
+    with pytest.raises(LabeledSetError, match="L7.*no such file"):
+        evidence_of(matched, "counterfeit", lambda: gone)

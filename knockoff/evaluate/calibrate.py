@@ -189,6 +189,9 @@ def _fallback(given: Any) -> tuple[str | None, tuple[Signal, ...]]:
     """(tier, signals) of what :func:`evidence_of`'s ``fallback()`` gave: a verdict or the title's signals."""
     if not isinstance(given, Verdict):
         return None, tuple(given)
+    if given.verdict == "error":  # its photos were read by the scan, not now (changed or removed since)
+        raise LabeledSetError(f"listing {given.listing_id}: its photos could not be read again for the "
+                              f"calibration: {given.error or 'no photo could be read'}")
     tier = given.match.tier if given.match is not None else None
     return tier, tuple(s for s in given.signals if s.code != VISUAL_MATCH)
 
