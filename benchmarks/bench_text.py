@@ -360,6 +360,9 @@ def main() -> None:
     parser.add_argument("--coarse-sides", default=str(TextReadSettings().coarse_side),
                         help="first coarse looks the speed part compares (TextReadSettings.coarse_side; 0: none)")
     parser.add_argument("--speed-photos", type=int, default=40, help="photos of each kind the speed part reads")
+    parser.add_argument("--models", default=TextReadSettings().models,
+                        help="the OCR models the grocery and printed parts read with (TextReadSettings.models: "
+                             "int8 or full)")
     parser.add_argument("--name", help="results file name (default: text or text.quick)")
     args = parser.parse_args()
     n_printed = args.printed or (300 if args.quick else 3000)
@@ -367,8 +370,8 @@ def main() -> None:
     sides = [int(s) for s in args.det_sides.split(",")]
     if reader_status():
         raise SystemExit(f"cannot read text: {reader_status()}")
-    read = TextReadSettings()
-    data: dict[str, Any] = {"engine": read_text(Image.new("RGB", (64, 64))).engine, "read_settings": vars(read),
+    read = TextReadSettings(models=args.models)
+    data: dict[str, Any] = {"engine": read_text(Image.new("RGB", (64, 64)), read).engine, "read_settings": vars(read),
                             "ocr_versions": {p: metadata.version(p) for p in ("rapidocr", "onnxruntime")}}
     parts = set(args.parts.split(","))
     threads = [int(t) for t in args.threads.split(",")]

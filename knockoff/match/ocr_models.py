@@ -11,8 +11,10 @@ whose calls (one per text line) run side by side.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +24,14 @@ import numpy as np
 
 from knockoff.errors import ConfigError
 
-__all__ = ["MODEL_FILES", "UNBOXED_THRESHOLD", "OcrModels", "det_size", "load_models", "rec_input", "unboxed_text"]
+log = logging.getLogger(__name__)
+
+__all__ = ["ENGINE_NAME", "MODEL_FILES", "MODEL_VARIANTS", "UNBOXED_THRESHOLD", "OcrModels", "det_input", "det_size",
+           "load_models", "models_dir", "rec_input", "unboxed_text"]
 
 MODEL_FILES = {"det": "PP-OCRv6_det_small.onnx", "rec": "PP-OCRv6_rec_small.onnx"}
+ENGINE_NAME = "rapidocr:PP-OCRv6-small"  # the models as shipped; derived copies add a suffix (":int8")
+MODEL_VARIANTS = ("int8", "full")
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 320  # the recogniser's training width: narrower lines are padded to it (narrower reads worse)
 Region = tuple[float, float, float, float]  # x0, y0, x1, y1 (x1, y1 exclusive)
@@ -36,7 +43,7 @@ DB_SETTINGS: dict[str, Any] = {"thresh": 0.3, "box_thresh": 0.5, "max_candidates
                "use_dilation": True, "score_mode": "fast"}
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path | bytes, threads: int) -> Any:
     import onnxruntime as ort  # noqa: PLC0415 (heavy, optional)
 
     options = ort.SessionOptions()
@@ -46,7 +53,8 @@ def _session(path: Path, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    source = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def effective_threads(threads: int) -> int:
@@ -72,6 +80,7 @@ class OcrModels:
     threads: int
     pool: ThreadPoolExecutor | None
     pid: int = field(default_factory=os.getpid)
+    name: str = ENGINE_NAME
 
     @staticmethod
     def run_options() -> Any:
@@ -92,12 +101,8 @@ class OcrModels:
         """:meth:`detect`'s boxes, and the region (x0, y0, x1, y1 in ``image``'s pixels) where the detector's text
         map shows text that no box holds (:func:`unboxed_text`), None where it shows none: text too small, or too
         crowded, for the detector to box at this size."""
-        import cv2  # noqa: PLC0415 (heavy)
-
         height, width = image.shape[:2]
-        size = det_size(width, height)
-        resized = image if size == (width, height) else cv2.resize(image, size)
-        tensor = np.ascontiguousarray(((resized.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None])
+        tensor = det_input(image)
         name = self.det.get_inputs()[0].name
         preds = self.det.run(None, {name: tensor}, options)[0]
         boxes, _scores = self.boxes_from_map(preds, (height, width))  # mapped back to the image's pixels
@@ -170,6 +175,16 @@ def rec_input(crop: np.ndarray) -> tuple[np.ndarray, float]:
     return tensor, ratio
 
 
+def det_input(image: np.ndarray) -> np.ndarray:
+    """A photo (BGR uint8) as the detector takes it: resized to :func:`det_size`, scaled to [-1, 1], 1 x 3 x H x W."""
+    import cv2  # noqa: PLC0415 (heavy)
+
+    height, width = image.shape[:2]
+    size = det_size(width, height)
+    resized = image if size == (width, height) else cv2.resize(image, size)
+    return np.ascontiguousarray(((resized.astype(np.float32) / 127.5) - 1.0).transpose(2, 0, 1)[None])
+
+
 def det_size(width: int, height: int) -> tuple[int, int]:
     """The detector's input size for a ``width`` x ``height`` image: each side rounded to a multiple of 32 (at
     least 32)."""
@@ -177,23 +192,43 @@ def det_size(width: int, height: int) -> tuple[int, int]:
             max(DET_MULTIPLE, round(height / DET_MULTIPLE) * DET_MULTIPLE))
 
 
-def load_models(threads: int) -> OcrModels:
-    """The models in the rapidocr wheel on new sessions (raises ImportError / ConfigError / onnxruntime errors).
-    ``threads``: the detector's intra-op threads and the recognition calls run at once (0: every CPU)."""
+def models_dir() -> Path:
+    """The folder of the models in the rapidocr wheel (raises ImportError, or ConfigError when one is missing)."""
     import rapidocr  # noqa: PLC0415 (heavy, optional)
-    from rapidocr.ch_ppocr_det.utils import DBPostProcess  # noqa: PLC0415
-    from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode  # noqa: PLC0415
 
     models = Path(rapidocr.__file__).resolve().parent / "models"
     missing = [name for name in MODEL_FILES.values() if not (models / name).is_file()]
     if missing:
         raise ConfigError(f"rapidocr's bundled models are missing from {models}: {', '.join(missing)}")
+    return models
+
+
+def load_models(threads: int, derived: Mapping[str, bytes] | None = None, variant: str = "full") -> OcrModels:
+    """The models in the rapidocr wheel on new sessions (raises ImportError / ConfigError / onnxruntime errors).
+    ``threads``: the detector's intra-op threads and the recognition calls run at once (0: every CPU).
+    ``derived``: serialised models ("det", "rec") to run instead of the wheel's, named ``variant``
+    (:mod:`knockoff.match.ocr_int8`); when their sessions cannot be created, the wheel's are loaded and a
+    warning says why."""
+    models = models_dir()
     count = effective_threads(threads)
-    det = _session(models / MODEL_FILES["det"], count)
-    rec = _session(models / MODEL_FILES["rec"], 1)
+    if derived:
+        try:
+            return _loaded(derived["det"], derived["rec"], count, f"{ENGINE_NAME}:{variant}")
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to the shipped models, loudly
+            log.warning("the %s OCR models could not be loaded (%s: %s); reading with the models as shipped",
+                        variant, type(exc).__name__, exc)
+    return _loaded(models / MODEL_FILES["det"], models / MODEL_FILES["rec"], count, ENGINE_NAME)
+
+
+def _loaded(det_model: Path | bytes, rec_model: Path | bytes, count: int, name: str) -> OcrModels:
+    from rapidocr.ch_ppocr_det.utils import DBPostProcess  # noqa: PLC0415 (heavy, optional)
+    from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode  # noqa: PLC0415
+
+    det = _session(det_model, count)
+    rec = _session(rec_model, 1)
     meta = rec.get_modelmeta().custom_metadata_map
     if "character" not in meta:
-        raise ConfigError(f"{models / MODEL_FILES['rec']} carries no character list")
+        raise ConfigError(f"the recogniser ({name}) carries no character list")
     decode = CTCLabelDecode(character=meta["character"].splitlines())
     pool = ThreadPoolExecutor(count, thread_name_prefix="knockoff-ocr") if count > 1 else None
-    return OcrModels(det, rec, DBPostProcess(**DB_SETTINGS), decode, count, pool)
+    return OcrModels(det, rec, DBPostProcess(**DB_SETTINGS), decode, count, pool, name=name)

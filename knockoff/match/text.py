@@ -22,13 +22,13 @@ import numpy as np
 from PIL import Image
 
 from knockoff.errors import ConfigError, ResultError
+from knockoff.match.ocr_models import ENGINE_NAME, MODEL_VARIANTS
 
-__all__ = ["ENGINE_NAME", "PhotoText", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes", "closer_region",
+__all__ = ["ENGINE_NAME", "PhotoText", "engine_key", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes", "closer_region",
            "detection_size", "read_text", "read_texts", "reader_status", "reread_box", "start_reading"]
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAME = "rapidocr:PP-OCRv6-small"
 
 Point = tuple[float, float]
 
@@ -114,6 +114,10 @@ class TextReadSettings:
     ``threads``: the text detector's onnxruntime threads, and how many lines are recognised at once (each on
     one thread); 0: every CPU this process may use. Idle threads sleep rather than spin, so that a shared CPU
     is not kept busy waiting;
+    ``models``: ``int8`` (the default), the detector and recogniser with int8 convolutions and the recogniser's
+    output cut to Latin, Greek and Cyrillic letters, digits and signs, derived from the wheel's models once and
+    cached (:mod:`knockoff.match.ocr_int8`; about 0.6x their time; when they cannot be derived or loaded, the
+    shipped models are used and a warning says why), or ``full``: the models as shipped (which also read CJK);
     ``overlap`` (off by default): a check reads the photos' text while it verifies the photo match
     (:func:`start_reading`), on the cores the match leaves idle, and stops reading when the match alone settles
     the verdict. It can shorten one check on an idle machine, but on 2 busy shared cores it did not speed up a
@@ -131,6 +135,7 @@ class TextReadSettings:
     min_score: float = 0.5
     threads: int = 0
     overlap: bool = False
+    models: str = "int8"
 
     def __post_init__(self) -> None:
         ints = {"det_side": (64, 2000), "coarse_side": (0, 2000), "min_height": (0, 200), "max_boxes": (1, 10_000), "threads": (0, 1024)}
@@ -144,6 +149,8 @@ class TextReadSettings:
             raise ConfigError(f"min_score must be in [0, 1), got {self.min_score!r}")
         if not isinstance(self.overlap, bool):
             raise ConfigError(f"overlap must be true or false, got {self.overlap!r}")
+        if self.models not in MODEL_VARIANTS:
+            raise ConfigError(f"models must be one of {', '.join(MODEL_VARIANTS)}, got {self.models!r}")
 
 
 def _is_int(value: Any) -> bool:
@@ -154,21 +161,41 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-_engines: dict[int, Any] = {}
-_failures: dict[int, str] = {}
+EngineKey = tuple[int, str]
+_engines: dict[EngineKey, Any] = {}
+_failures: dict[EngineKey, str] = {}
 _lock = threading.Lock()
 
 
-def _create_engine(threads: int) -> Any:
-    """The OCR models on onnxruntime sessions (raises ImportError/OSError/RuntimeError...)."""
-    from knockoff.match.ocr_models import load_models  # noqa: PLC0415 (loads onnxruntime)
+def engine_key(settings: TextReadSettings) -> EngineKey:
+    """What tells one engine of the process from another: the thread count and the models."""
+    return settings.threads, settings.models
 
-    return load_models(threads)
+
+def _create_engine(key: EngineKey) -> Any:
+    """The OCR models on onnxruntime sessions (raises ImportError/OSError/RuntimeError...): the shipped ones, or
+    their derived copies (:mod:`knockoff.match.ocr_int8`), falling back to the shipped ones with a warning when
+    those cannot be derived."""
+    from knockoff.match import ocr_models  # noqa: PLC0415 (loads onnxruntime)
+
+    threads, variant = key
+    if variant == "full":
+        return ocr_models.load_models(threads)
+    folder = ocr_models.models_dir()
+    try:
+        from knockoff.match.ocr_int8 import int8_models  # noqa: PLC0415 (needs onnx)
+
+        derived = int8_models(folder / ocr_models.MODEL_FILES["det"], folder / ocr_models.MODEL_FILES["rec"])
+    except Exception as exc:  # noqa: BLE001 - any failure to derive falls back to the shipped models, loudly
+        log.warning("the %s OCR models could not be derived (%s: %s); reading with the models as shipped",
+                    variant, type(exc).__name__, exc)
+        return ocr_models.load_models(threads)
+    return ocr_models.load_models(threads, derived, variant)
 
 
 def _engine(settings: TextReadSettings) -> tuple[Any | None, str | None]:
     """The process's engine for these settings, created once; or None and the reason it cannot be."""
-    key = settings.threads
+    key = engine_key(settings)
     with _lock:
         if getattr(_engines.get(key), "pid", os.getpid()) != os.getpid():
             del _engines[key]  # loaded before this process was forked: its threads are the parent's
@@ -382,8 +409,13 @@ def _read_photo(engine: Any, image: Image.Image | np.ndarray, settings: TextRead
                 options: Any = None) -> PhotoText:
     bgr = _as_bgr_array(image)
     if min(bgr.shape[:2]) < 8:
-        return PhotoText((), ENGINE_NAME)
-    return PhotoText(_read(engine, bgr, settings, options), ENGINE_NAME)
+        return PhotoText((), _name(engine))
+    return PhotoText(_read(engine, bgr, settings, options), _name(engine))
+
+
+def _name(engine: Any) -> str:
+    """The name of the models that read the text (the shipped ones, or which derived copy)."""
+    return str(getattr(engine, "name", ENGINE_NAME))
 
 
 def read_texts(
