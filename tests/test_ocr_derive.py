@@ -286,3 +286,14 @@ def test_int8_models_derive_load_and_read(tmp_path, monkeypatch):
     assert found.engine == "rapidocr:PP-OCRv6-small:int8" and "KNOCKOFF" in " ".join(found.texts).upper()
     assert len(list((tmp_path / "ocr").glob("*.onnx"))) == 2
     assert os.environ["KNOCKOFF_CACHE_DIR"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(("cpuinfo", "machine", "expected"), [
+    ("processor : 0\nflags : fpu avx2 avx512f avx512_vnni\n", "x86_64", False),  # AVX-512 VNNI: 8 bits
+    ("flags\t\t: fpu sse4_2 avx2 avx_vnni\n", "x86_64", False),                    # AVX-VNNI
+    ("flags\t\t: fpu sse4_2 avx avx2 fma\n", "x86_64", True),                       # AVX2 only: 7 bits
+    ("", "x86_64", True),                                                          # unknown x86: the safe side
+    ("Features\t: fp asimd asimddp\n", "aarch64", False),                          # ARM
+])
+def test_seven_bit_weights_only_on_x86_without_vnni(cpuinfo, machine, expected):
+    assert ocr_derive.reduce_range(ocr_derive.cpu_flags(cpuinfo), machine) is expected

@@ -121,7 +121,7 @@ class _FakeModels:
 @pytest.fixture
 def fake_models(monkeypatch):
     fake = _FakeModels()
-    monkeypatch.setattr(text_module, "_engines", {0: fake, 1: fake})
+    monkeypatch.setattr(text_module, "_engines", {(t, m): fake for t in (0, 1) for m in ("int8", "full")})
     monkeypatch.setattr(text_module, "_failures", {})
     return fake
 
@@ -169,10 +169,10 @@ def test_threads_reach_the_model_loader(monkeypatch, threads):
     seen = []
     monkeypatch.setattr(text_module, "_engines", {})
     monkeypatch.setattr(text_module, "_failures", {})
-    monkeypatch.setattr(ocr_models, "load_models", lambda count: seen.append(count) or _FakeModels())
-    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings(threads=threads))
-    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings(threads=threads))
-    assert seen == [threads]  # loaded once per process and thread count
+    monkeypatch.setattr(ocr_models, "load_models", lambda count, *rest: seen.append(count) or _FakeModels())
+    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings(threads=threads, models="full"))
+    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings(threads=threads, models="full"))
+    assert seen == [threads]  # loaded once per process, thread count and models
 
 
 @pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")
@@ -193,12 +193,12 @@ def test_models_loaded_before_a_fork_are_loaded_again(monkeypatch):
     inherited = _FakeModels()
     inherited.pid = -1  # loaded by another (the parent) process
     fresh = _FakeModels()
-    monkeypatch.setattr(text_module, "_engines", {0: inherited})
+    monkeypatch.setattr(text_module, "_engines", {(0, "full"): inherited})
     monkeypatch.setattr(text_module, "_failures", {})
-    monkeypatch.setattr(ocr_models, "load_models", lambda count: fresh)
-    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings())
+    monkeypatch.setattr(ocr_models, "load_models", lambda count, *rest: fresh)
+    read_text(np.zeros((64, 64, 3), np.uint8), TextReadSettings(models="full"))
     assert fresh.det_shapes and not inherited.det_shapes
-    assert text_module._engines == {0: fresh}
+    assert text_module._engines == {(0, "full"): fresh}
 
 
 @pytest.mark.skipif(not HAVE_RAPIDOCR, reason="rapidocr is not installed")

@@ -93,7 +93,7 @@ def test_the_closer_look_is_taken_where_the_coarse_one_saw_small_print(monkeypat
     settings = TextReadSettings()
     engine, _ = text_module._engine(settings)
     counted = _CountedLooks(engine)
-    monkeypatch.setitem(text_module._engines, settings.threads, counted)
+    monkeypatch.setitem(text_module._engines, text_module.engine_key(settings), counted)
     image = _poster_with_small_print() if small_print else _poster("NORDA", (320, 320))
     found = read_text(image, settings)
     assert counted.shapes[0] == (384, 384) and len(counted.shapes) == looks
@@ -221,7 +221,7 @@ class _BlockingEngine:
 
 def test_a_cancelled_reading_terminates_the_run_in_progress_and_has_no_result(monkeypatch, fresh_engines):
     engine = _BlockingEngine()
-    monkeypatch.setitem(text_module._engines, 0, engine)
+    monkeypatch.setitem(text_module._engines, text_module.engine_key(TextReadSettings()), engine)
     reading = start_reading([_poster("ACME"), _poster("NORDA")])
     assert engine.entered.wait(5)
     reading.cancel()
@@ -232,7 +232,8 @@ def test_a_cancelled_reading_terminates_the_run_in_progress_and_has_no_result(mo
 
 
 def test_a_reading_that_fails_on_its_own_raises_its_error(monkeypatch, fresh_engines):
-    monkeypatch.setitem(text_module._engines, 0, _BlockingEngine(fail=ValueError("bad tensor")))
+    monkeypatch.setitem(text_module._engines, text_module.engine_key(TextReadSettings()),
+                        _BlockingEngine(fail=ValueError("bad tensor")))
     reading = start_reading([_poster("ACME")])
     with pytest.raises(ValueError, match="bad tensor"):
         reading.result()
@@ -240,7 +241,7 @@ def test_a_reading_that_fails_on_its_own_raises_its_error(monkeypatch, fresh_eng
 
 
 def test_a_reading_without_an_engine_says_why_per_photo(monkeypatch, fresh_engines):
-    monkeypatch.setitem(text_module._failures, 0, "no engine here")
+    monkeypatch.setitem(text_module._failures, text_module.engine_key(TextReadSettings()), "no engine here")
     texts = start_reading([_poster("A"), _poster("B")]).result()
     assert [t.unavailable for t in texts] == ["no engine here"] * 2
 

@@ -32,7 +32,8 @@ import numpy as np
 from knockoff.errors import ConfigError
 from knockoff.match.ocr_cache import cache_dir, cached_or_built
 
-__all__ = ["DERIVATION_VERSION", "KEPT_RANGES", "derived_model", "kept_classes", "prune_classes", "quantize_int8"]
+__all__ = ["DERIVATION_VERSION", "KEPT_RANGES", "cpu_flags", "derived_model", "kept_classes", "prune_classes",
+           "quantize_int8", "reduce_range"]
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,29 @@ class _Inputs:
         return next(self._feeds, None)
 
 
-def quantize_int8(model: Any, tensors: Sequence[np.ndarray]) -> bytes:
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo (empty where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return frozenset()
+    line = next((ln for ln in cpuinfo.splitlines() if ln.split(":")[0].strip() in ("flags", "Features")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def reduce_range(flags: frozenset[str], machine: str) -> bool:
+    """Whether int8 weights should use 7 bits on this CPU: on x86 without VNNI, onnxruntime multiplies uint8 by
+    int8 with an instruction whose 16-bit sums can saturate (its documentation's advice for such CPUs); with
+    VNNI (AVX-512 or AVX) and on other architectures, the full 8 bits."""
+    x86 = machine.lower() in ("x86_64", "amd64", "i386", "i686")
+    return x86 and not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
+def quantize_int8(model: Any, tensors: Sequence[np.ndarray], seven_bit: bool = False) -> bytes:
     """``model`` (an onnx ModelProto) with its convolutions quantised statically to int8 (weights per channel,
-    QDQ form), their input ranges measured on ``tensors`` (the model's input); the serialised result."""
+    QDQ form; 7-bit weights with ``seven_bit``, :func:`reduce_range`), their input ranges measured on ``tensors``
+    (the model's input); the serialised result."""
     import onnx  # noqa: PLC0415 (heavy, optional)
     from onnx import version_converter  # noqa: PLC0415
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # noqa: PLC0415
@@ -135,7 +156,7 @@ def quantize_int8(model: Any, tensors: Sequence[np.ndarray]) -> bytes:
         quant_pre_process(str(plain), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(out), _Inputs(model.graph.input[0].name, tensors),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"])
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"], reduce_range=seven_bit)
         quantized = onnx.load(str(out))
     kept = {p.key for p in quantized.metadata_props}
     for prop in model.metadata_props:  # the character list must survive

@@ -10,6 +10,7 @@ evaluation set is used, so that the models are not fitted to one.
 
 from __future__ import annotations
 
+import platform
 import string
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from knockoff.match.ocr_derive import derived_model, prune_classes, quantize_int8
+from knockoff.match.ocr_derive import cpu_flags, derived_model, prune_classes, quantize_int8, reduce_range
 from knockoff.match.ocr_models import det_input, rec_input
 
 __all__ = ["CALIBRATION_LINES", "CALIBRATION_PHOTOS", "calibration_lines", "calibration_photos", "int8_models"]
@@ -124,13 +125,16 @@ def calibration_lines() -> list[np.ndarray]:
     return [rec_input(_line(rng, fonts))[0] for _ in range(CALIBRATION_LINES)]
 
 
-def _pruned_int8(model: Any) -> bytes:
-    meta = {p.key: p.value for p in model.metadata_props}
-    return quantize_int8(prune_classes(model, meta.get("character", "").splitlines()), calibration_lines())
-
-
 def int8_models(det: Path, rec: Path, folder: Path | None = None) -> dict[str, bytes]:
     """The int8 detector and the int8 recogniser with its output cut to :data:`~knockoff.match.ocr_derive.KEPT_RANGES`,
-    derived from the models at ``det`` and ``rec`` (cached; raises what deriving raises)."""
-    return {"det": derived_model(det, "int8", lambda model: quantize_int8(model, calibration_photos()), folder),
-            "rec": derived_model(rec, "latin-int8", _pruned_int8, folder)}
+    derived from the models at ``det`` and ``rec`` (cached; raises what deriving raises). Weights have 7 bits on
+    x86 CPUs without VNNI (:func:`~knockoff.match.ocr_derive.reduce_range`; the recipe's name says which)."""
+    seven = reduce_range(cpu_flags(), platform.machine())
+    bits = "int7" if seven else "int8"
+
+    def pruned(model: Any) -> bytes:
+        meta = {p.key: p.value for p in model.metadata_props}
+        return quantize_int8(prune_classes(model, meta.get("character", "").splitlines()), calibration_lines(), seven)
+
+    return {"det": derived_model(det, bits, lambda model: quantize_int8(model, calibration_photos(), seven), folder),
+            "rec": derived_model(rec, f"latin-{bits}", pruned, folder)}
