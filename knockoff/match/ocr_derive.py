@@ -32,12 +32,12 @@ import numpy as np
 from knockoff.errors import ConfigError
 from knockoff.match.ocr_cache import cache_dir, cached_or_built
 
-__all__ = ["DERIVATION_VERSION", "KEPT_RANGES", "cpu_flags", "derived_model", "kept_classes", "prune_classes",
-           "quantize_int8", "reduce_range"]
+__all__ = ["DERIVATION_VERSION", "KEPT_RANGES", "cpu_flags", "derived_model", "kept_classes", "pointwise_convs",
+           "prune_classes", "quantize_int8", "reduce_range"]
 
 log = logging.getLogger(__name__)
 
-DERIVATION_VERSION = 1  # bump when a recipe changes: the cache key changes with it
+DERIVATION_VERSION = 2  # bump when a recipe changes: the cache key changes with it
 QUANT_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear need opset 13
 KEPT_RANGES: tuple[tuple[int, int], ...] = (
     (0x0020, 0x024F),  # ASCII, Latin-1, Latin Extended-A and -B
@@ -138,10 +138,24 @@ def reduce_range(flags: frozenset[str], machine: str) -> bool:
     return x86 and not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
-def quantize_int8(model: Any, tensors: Sequence[np.ndarray], seven_bit: bool = False) -> bytes:
+def pointwise_convs(model: Any) -> list[str]:
+    """The names of ``model``'s 1 x 1 convolutions that mix all channels (no groups), whose weights are stored in
+    it."""
+    inits = {init.name: tuple(init.dims) for init in model.graph.initializer}
+    found = []
+    for node in model.graph.node:
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if node.op_type == "Conv" and group == 1 and inits.get(node.input[1], ())[2:] == (1, 1):
+            found.append(node.name)
+    return found
+
+
+def quantize_int8(model: Any, tensors: Sequence[np.ndarray], seven_bit: bool = False,
+                  pointwise_only: bool = False) -> bytes:
     """``model`` (an onnx ModelProto) with its convolutions quantised statically to int8 (weights per channel,
-    QDQ form; 7-bit weights with ``seven_bit``, :func:`reduce_range`), their input ranges measured on ``tensors``
-    (the model's input); the serialised result."""
+    QDQ form; 7-bit weights with ``seven_bit``, :func:`reduce_range`; only the 1 x 1 ones with ``pointwise_only``,
+    :func:`pointwise_convs`), their input ranges measured on ``tensors`` (the model's input); the serialised
+    result."""
     import onnx  # noqa: PLC0415 (heavy, optional)
     from onnx import version_converter  # noqa: PLC0415
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # noqa: PLC0415
@@ -154,9 +168,11 @@ def quantize_int8(model: Any, tensors: Sequence[np.ndarray], seven_bit: bool = F
         plain, prepared, out = Path(tmp) / "model.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         onnx.save(source, str(plain))
         quant_pre_process(str(plain), str(prepared), skip_symbolic_shape=True)
+        chosen = pointwise_convs(onnx.load(str(prepared))) if pointwise_only else None
         quantize_static(str(prepared), str(out), _Inputs(model.graph.input[0].name, tensors),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"], reduce_range=seven_bit)
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"], reduce_range=seven_bit,
+                        nodes_to_quantize=chosen)
         quantized = onnx.load(str(out))
     kept = {p.key for p in quantized.metadata_props}
     for prop in model.metadata_props:  # the character list must survive

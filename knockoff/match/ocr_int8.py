@@ -106,7 +106,8 @@ def _line(rng: np.random.Generator, fonts: list[str]) -> np.ndarray:
     back, ink = _colours(rng)
     font = _font(fonts, rng, int(rng.integers(14, 64)))
     text = _word(rng)
-    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text, font=font)
+    bbox = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text, font=font)
+    left, top, right, bottom = (int(v) for v in bbox)
     margin = max(2, (bottom - top) // 5)
     image = Image.new("RGB", (right - left + 2 * margin, bottom - top + 2 * margin), back)
     ImageDraw.Draw(image).text((margin - left, margin - top), text, font=font, fill=ink)
@@ -134,7 +135,8 @@ def int8_models(det: Path, rec: Path, folder: Path | None = None) -> dict[str, b
 
     def pruned(model: Any) -> bytes:
         meta = {p.key: p.value for p in model.metadata_props}
-        return quantize_int8(prune_classes(model, meta.get("character", "").splitlines()), calibration_lines(), seven)
+        characters = meta.get("character", "").splitlines()
+        return quantize_int8(prune_classes(model, characters), calibration_lines(), seven, pointwise_only=True)
 
     return {"det": derived_model(det, bits, lambda model: quantize_int8(model, calibration_photos(), seven), folder),
-            "rec": derived_model(rec, f"latin-{bits}", pruned, folder)}
+            "rec": derived_model(rec, f"latin-pointwise-{bits}", pruned, folder)}
