@@ -142,6 +142,9 @@ def main() -> None:
                              "--det-side)")
     parser.add_argument("--threads", type=int, default=TextReadSettings().threads,
                         help="the text reader's threads (TextReadSettings.threads; 0: every CPU)")
+    parser.add_argument("--models", default=TextReadSettings().models,
+                        help="the OCR models listings are read with (TextReadSettings.models: int8 or full; the "
+                             "references are read at index build with the default)")
     parser.add_argument("--overlap", action="store_true",
                         help="read the text during the photo match, not after it (TextReadSettings.overlap on)")
     parser.add_argument("--floor", action="store_true",
@@ -157,7 +160,7 @@ def main() -> None:
                                    listings_per_product=2 if args.quick else 3,
                                    n_unrelated=4 if args.quick else 10, seed=0).root
         read = TextReadSettings(det_side=args.det_side, coarse_side=args.coarse_side, threads=args.threads,
-                                overlap=args.overlap)
+                                overlap=args.overlap, models=args.models)
         summaries = [summarise("printed", measure(printed, n_printed, read, args.floor)),
                      summarise("labeled-mix", measure(labeled, 10_000, read, args.floor))]
     load[1] = os.getloadavg()[0]

@@ -297,3 +297,18 @@ def test_int8_models_derive_load_and_read(tmp_path, monkeypatch):
 ])
 def test_seven_bit_weights_only_on_x86_without_vnni(cpuinfo, machine, expected):
     assert ocr_derive.reduce_range(ocr_derive.cpu_flags(cpuinfo), machine) is expected
+
+
+@needs_onnx
+def test_pointwise_only_quantises_the_1x1_convolutions():
+    import onnx
+
+    model = _conv_net()
+    model.graph.node[2].name = "mix"
+    assert ocr_derive.pointwise_convs(model) == ["mix"]
+    rng = np.random.default_rng(3)
+    calibration = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(2)]
+    quantised = onnx.load_from_string(ocr_derive.quantize_int8(model, calibration, pointwise_only=True))
+    weights_quantised = [n for n in quantised.graph.node if n.op_type == "DequantizeLinear"
+                         and any(i.startswith("w") for i in n.input)]
+    assert [n.input[0].split("_")[0] for n in weights_quantised] == ["w2"]  # the 3 x 3 convolution's stay float
