@@ -206,6 +206,19 @@ def derived_model(source: Path, recipe: str, derive: Callable[[Any], bytes], fol
         import onnx  # noqa: PLC0415 (heavy, optional)
 
         log.info("deriving the %s copy of %s (once; cached at %s)", recipe, source.name, path)
-        return derive(onnx.load_from_string(data))
+        payload = derive(onnx.load_from_string(data))
+        _forget_older(path, f"{source.stem}.{recipe}.")
+        return payload
 
     return cached_or_built(path, build)
+
+
+def _forget_older(path: Path, family: str) -> None:
+    """Remove the cached copies of the same model and recipe made for other sources or versions (a process still
+    using one has read it whole already; one about to read it derives its own)."""
+    for old in path.parent.glob(f"{family}*.onnx") if path.parent.is_dir() else ():
+        if old.name != path.name and old.name.startswith(family) and old.name.count(".") == path.name.count("."):
+            try:
+                old.unlink()
+            except OSError as exc:
+                log.debug("could not remove the outdated cached model %s: %s", old, exc)
