@@ -31,7 +31,7 @@ from knockoff.decide.photo_text import (
 )
 from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
-from knockoff.match.text import PhotoText, TextReading, read_texts, start_reading
+from knockoff.match.text import PhotoText, TextReading, read_texts, settings_for_names, start_reading
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
 from knockoff.match.siblings import pick_by_print
 from knockoff.match.verify import PackagingSettings, packaging_check, pick_same_package
@@ -156,7 +156,8 @@ class TextMatcher:
     def __init__(self, brands: Iterable[Brand], references: Mapping[int, ReferenceImage],
                  reference_texts: ReferenceTexts | None, settings: TextSettings):
         self.brands = tuple(sorted(brands, key=lambda b: b.key))
-        self.settings = settings
+        names = [name for brand in self.brands for name in (brand.name, *brand.aliases)]
+        self.settings = replace(settings, read=settings_for_names(settings.read, names))
         self.reference_texts = reference_texts
         self._products: dict[str, list[str]] = {}  # case-folded brand -> its product keys
         self.first_reference: dict[str, int] = {}  # product key -> its first reference photo's id

@@ -63,7 +63,7 @@ from knockoff.match.keypoints import SHORTLIST_FILE, SHORTLIST_FILES, KeypointSh
 from knockoff.match.reftable import ReferenceTable
 from knockoff.match.refstore import FEATURE_FILES, FeatureStore, StoredFeatures, feature_settings
 from knockoff.match.text import ENGINE_NAME as TEXT_ENGINE
-from knockoff.match.text import PhotoText, read_text, reader_status
+from knockoff.match.text import PhotoText, TextReadSettings, read_text, reader_status, settings_for_names
 from knockoff.match.text_index import TEXTS_FILE, ReferenceTexts, product_key
 
 if TYPE_CHECKING:
@@ -973,7 +973,8 @@ def prepare_batch(embedder: Embedder, batch: Sequence[ReferenceImage], *, featur
         prepared.owners.append(ref)
         prepared.counts.append(len(ref_views))
         prepared.features.append(StoredFeatures.from_local(_verifier().features(image)) if features else None)
-        prepared.texts.append(read_text(image) if texts else None)
+        prepared.texts.append(read_text(image, settings_for_names(TextReadSettings(), (ref.brand, ref.product_name)))
+                              if texts else None)
     if not views:
         return prepared
     return PreparedBatch(prepared.owners, np.asarray(embedder.embed(views), np.float32), prepared.counts,

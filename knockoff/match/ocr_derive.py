@@ -54,6 +54,12 @@ KEPT_RANGES: tuple[tuple[int, int], ...] = (
 )
 
 
+def int8_reads(text: str) -> bool:
+    """Whether the int8 recogniser can write every character of ``text`` (white space aside): it keeps only the
+    characters of :data:`KEPT_RANGES` (Latin, Greek, Cyrillic), the shipped one writes CJK as well."""
+    return all(c.isspace() or any(low <= ord(c) <= high for low, high in KEPT_RANGES) for c in text)
+
+
 def kept_classes(characters: Sequence[str]) -> list[int]:
     """The recogniser's output classes to keep for its character list (the classes are: CTC's blank, then each
     character, then the space): the blank, each character in :data:`KEPT_RANGES`, and the space."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from knockoff.errors import ConfigError, ResultError
 from knockoff.match.ocr_models import ENGINE_NAME, MODEL_VARIANTS
 
 __all__ = ["ENGINE_NAME", "PhotoText", "engine_key", "TextBox", "TextReadSettings", "TextReading", "box_height", "choose_boxes", "closer_region",
-           "detection_size", "read_text", "read_texts", "reader_status", "reread_box", "start_reading"]
+           "detection_size", "read_text", "read_texts", "reader_status", "reread_box", "settings_for_names", "start_reading"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,28 @@ class TextReadSettings:
             raise ConfigError(f"overlap must be true or false, got {self.overlap!r}")
         if self.models not in MODEL_VARIANTS:
             raise ConfigError(f"models must be one of {', '.join(MODEL_VARIANTS)}, got {self.models!r}")
+
+
+def settings_for_names(settings: TextReadSettings, names: Iterable[str]) -> TextReadSettings:
+    """``settings``, or with the shipped (``"full"``) models when the int8 ones are asked for but cannot write a
+    character of one of ``names`` (a catalog brand, an alias, a product name in CJK): a name the reader cannot
+    write would never be found, a silent ``clear``. Says so once per name in the log."""
+    if settings.models != "int8":
+        return settings
+    from knockoff.match.ocr_derive import int8_reads  # noqa: PLC0415 (only when int8 models are asked for)
+
+    unwritable = sorted({name for name in names if not int8_reads(name)})
+    if not unwritable:
+        return settings
+    for name in unwritable:
+        if name not in _warned_names:
+            _warned_names.add(name)
+            log.warning("the int8 text models cannot write %r (they keep Latin, Greek and Cyrillic letters only): "
+                        "reading with the models as shipped", name)
+    return replace(settings, models="full")
+
+
+_warned_names: set[str] = set()
 
 
 def _is_int(value: Any) -> bool:
