@@ -26,6 +26,7 @@ from knockoff.decide.text_evidence import (
     package_within_brand,
     packaging_contradicts,
     text_not_read,
+    unread_text,
 )
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
 from knockoff.errors import ConfigError, ImageError
@@ -697,10 +698,11 @@ class Detector:
     def title_signals(self, listing: Listing, evidence: PhotoEvidence | None = None) -> tuple[sig.Signal, ...]:
         """The signals of a listing that matched no photo (:mod:`knockoff.decide.rule`): which catalog brand its
         title names, then its replica terms (in the title, and in the photos' text when it was read) and its
-        price against every product of that brand. Empty when the title names no brand (nothing to check)."""
+        price against every product of that brand (none when the title names no brand: nothing to check); then,
+        when a photo's text could not be read, the photo-text signals ``unknown`` saying why (:func:`unread_text`)."""
         named = sig.title_names_brand(listing.title, self._index.brands.values())
         if not named.hit:
-            return ()
+            return unread_text(evidence)
         brand, policy = named.details["brand"], self._policy
         prices = self._catalog_prices().by_brand.get(brand.casefold(), [])
         replica = sig.replica_terms(listing.title, policy.replica_terms)
@@ -711,6 +713,7 @@ class Detector:
             replica,
             sig.price_implausible_for_brand(listing.price, listing.currency, brand, prices,
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
+            *unread_text(evidence),
         )
 
     def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate],
@@ -894,6 +897,7 @@ def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str,
         reasons += [Reason(s.code, s.message) for s in named[:1] if not s.hit]
     elif not visual.hit:  # no photo match: what the title says counts only when it makes a review
         reasons += [Reason(s.code, s.message) for s in others if s.hit and verdict == "review"]
+        reasons += [Reason(s.code, s.message) for s in others if s.details.get("unreadable")][:1]  # text unknown
         return tuple(reasons)
     reasons += [Reason(s.code, s.message) for s in others if s.hit]
     if verdict == "review":  # one reason a cause ("the listing has no title" leaves two signals unchecked)

@@ -9,6 +9,7 @@ Keys are only compared, never shown: messages quote the text as read. The produc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -27,6 +28,8 @@ from knockoff.decide.signals import (
 from knockoff.errors import ConfigError, ResultError
 from knockoff.match.text import PhotoText, TextBox, TextReadSettings, reread_box
 from knockoff.match.text_index import has_letter, match_key, words
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BRAND_IN_PHOTO",
@@ -107,6 +110,12 @@ class _Span:
     photo: int
     boxes: tuple[int, ...]
     within_line: bool
+    line: str = ""  # the key of the whole line read, when the span lies within one box
+
+
+#: names whose key is this short or shorter are found only as a line of their own (a logo): one- and two-letter
+#: words are everywhere in product text ("2 x 500 ml", "XL", "AA"), so "X" inside a line says nothing
+SHORT_NAME = 2
 
 
 def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
@@ -114,6 +123,7 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
     after the other, which catches a name split over two boxes: "GOD" "MORGON")."""
     spans: list[_Span] = []
     for p, photo in enumerate(texts):
+        lines = [match_key(box.text) for box in photo.boxes]
         stream = [(w, match_key(w), box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text)
                   if has_letter(w)]
         for i in range(len(stream)):
@@ -123,8 +133,15 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
                     break
                 boxes = tuple(sorted({b for _, _, _, b in part}))
                 spans.append(_Span(" ".join(w for w, _, _, _ in part), "".join(k for _, k, _, _ in part),
-                                   min(s for _, _, s, _ in part), p, boxes, len(boxes) == 1))
+                                   min(s for _, _, s, _ in part), p, boxes, len(boxes) == 1,
+                                   lines[boxes[0]] if len(boxes) == 1 else ""))
     return [s for s in spans if s.key]
+
+
+def _unspaced(key: str) -> bool:
+    """Whether ``key`` is written in a script that puts no spaces between words (Chinese, Japanese kana, Thai)."""
+    return all(0x0E00 <= ord(c) <= 0x0E7F or 0x3040 <= ord(c) <= 0x30FF or 0x3400 <= ord(c) <= 0x9FFF
+               or 0xF900 <= ord(c) <= 0xFAFF or 0x20000 <= ord(c) <= 0x2FA1F for c in key)
 
 
 def _spellings(brand: Brand) -> tuple[tuple[str, str, Literal["exact", "alias"]], ...]:
@@ -182,8 +199,12 @@ def _near(span: _Span, key: str, settings: TextMatchSettings) -> int | None:
 
 def _is_spelling(span: _Span, key: str, settings: TextMatchSettings) -> bool:
     """The span reads ``key``, or ``key`` with one stray character before or after it ("CArla" for a logo
-    mark read as a letter) when the name is long enough to be told apart from other words."""
-    if span.key == key:
+    mark read as a letter) when the name is long enough to be told apart from other words. A name of up to
+    :data:`SHORT_NAME` characters counts only as a line of its own; a name of two or more characters of a script
+    written without spaces, also inside a run of such characters ("耐克" in "耐克运动鞋")."""
+    if len(key) <= SHORT_NAME and span.line != key and not (len(key) == 2 and _unspaced(key) and key in span.line):
+        return False
+    if span.key == key or (len(key) >= 2 and _unspaced(key) and key in span.key):
         return True
     return (len(key) >= settings.min_brand_length and len(span.key) == len(key) + 1
             and (span.key.startswith(key) or span.key.endswith(key)))
@@ -261,6 +282,13 @@ def text_unavailable(texts: Sequence[PhotoText]) -> str | None:
 # -- signals -----------------------------------------------------------------------------------------------
 
 
+def _unsearchable(brand: Brand) -> str | None:
+    """Why the brand's names cannot be looked for in a photo's text (none has a letter or a digit), or None."""
+    if _spellings(brand):
+        return None
+    return f"the brand's name '{brand.name}' and its aliases have no letter or digit to look for"
+
+
 def _quote(items: Iterable[str]) -> str:
     quoted = [f"'{i}'" for i in dict.fromkeys(items)]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
@@ -287,6 +315,9 @@ def brand_in_photo(
     if not named:
         if reason:
             return Signal(BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
+        unsearchable = _unsearchable(brand)
+        if unsearchable:
+            return Signal(BRAND_IN_PHOTO, "unknown", f"the photo's text was not searched: {unsearchable}")
         return Signal(BRAND_IN_PHOTO, "clear", f"no photo shows the {brand.name} name")
     shows = f"the photo shows {_quote([m.read for m in named] + list(product_words))}"
     slips = [m for m in named if m.first_read]
@@ -319,6 +350,9 @@ def misspelled_brand_in_photo(texts: Sequence[PhotoText], mentions: Sequence[Bra
     reason = text_unavailable(texts)
     if reason:
         return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
+    unsearchable = _unsearchable(brand)
+    if unsearchable:
+        return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", f"the photo's text was not searched: {unsearchable}")
     return Signal(MISSPELLED_BRAND_IN_PHOTO, "clear", f"no photo shows a misspelling of {brand.name}")
 
 
@@ -405,6 +439,10 @@ def read_brand_mentions(images: Sequence[Any], texts: Sequence[PhotoText], brand
         return mentions
 
     def reread(photo: int, box: int) -> tuple[str, ...]:
-        return reread_box(images[photo], texts[photo].boxes[box], read)
+        try:
+            return reread_box(images[photo], texts[photo].boxes[box], read)
+        except Exception:  # noqa: BLE001 - a line that cannot be read again leaves its misspelling unconfirmed
+            log.warning("reading a text line of photo %d again failed", photo, exc_info=True)
+            return ()
 
     return confirm_misspellings(mentions, brands, reread, settings)

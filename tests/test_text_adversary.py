@@ -1,0 +1,142 @@
+"""Text in photos against hostile or odd input: brand names in other alphabets, one- and two-letter names, names
+with no letter at all, photos too small to read, an OCR engine that fails on one photo. Each must end as a
+visible signal (``unknown`` with the photo and the reason), never a silent clear, a false brand or a dead scan."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import textured_image, write_csv
+from knockoff.catalog.readers import Brand, Catalog, Listing
+from knockoff.decide import photo_text, text_evidence
+from knockoff.decide.detector import Detector
+from knockoff.decide.photo_text import brand_in_photo, find_brand_mentions, misspelled_brand_in_photo
+from knockoff.decide.policy import Policy, TextSettings
+from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO
+from knockoff.match.index import build_index
+from knockoff.match.text import PhotoText, TextBox, TextReadSettings, read_text
+from knockoff.match.text_index import match_key
+
+needs_ocr = pytest.mark.skipif(importlib.util.find_spec("rapidocr") is None, reason="rapidocr is not installed")
+BOX = ((0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0))
+BRANDS = (Brand("Ærø"), Brand("耐克", aliases=("Nike",)), Brand("X"), Brand("LG"), Brand("Łowicz"), Brand("Arla"))
+
+
+def photo(*lines: str) -> PhotoText:
+    return PhotoText(tuple(TextBox(line, 0.99, BOX) for line in lines), "test")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("Ærø", "aero"), ("ÆRØ", "aero"), ("Łowicz", "lowlcz"), ("Œuvre", "oeuvre"), ("Straße", "strasse"),
+    ("耐克", "耐克"), ("Arla", "arla"), ("--", ""), ("★★★", ""),
+])
+def test_match_key_spells_out_letters_and_keeps_other_scripts(text, key):
+    # before: every letter outside a-z was dropped ("Ærø" -> "r", "耐克" -> "")
+    assert match_key(text) == key
+
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    (("SIZE R",), set()),  # the key of "Ærø" was "r": any R read named the brand
+    (("AERO",), {("Ærø", "exact")}),  # how the OCR reads "ÆRØ"
+    (("ÆRØ",), {("Ærø", "exact")}),
+    (("2 x 500 ml",), set()),  # a one-letter name inside a line is a unit, a size, a sign
+    (("X",), {("X", "exact")}),  # ... but a logo standing alone is the name
+    (("LG OLED evo",), set()),
+    (("LG",), {("LG", "exact")}),
+    (("耐克运动鞋",), {("耐克", "exact")}),  # Chinese puts no spaces between words
+    (("NIKE AIR",), {("耐克", "alias")}),
+    (("ŁOWICZ",), {("Łowicz", "exact")}),
+    (("LOWICZ",), {("Łowicz", "exact")}),
+])
+def test_brand_names_of_any_alphabet_and_length(lines, expected):
+    found = {(m.brand, m.how) for m in find_brand_mentions([photo(*lines)], BRANDS)}
+    assert found == expected
+
+
+def test_a_brand_whose_name_has_no_letter_is_not_cleared_unsearched():
+    stars = Brand("★★★")
+    texts = [photo("★★★ PREMIUM")]
+    mentions = find_brand_mentions(texts, [stars])
+    named = brand_in_photo(texts, mentions, stars, seller_authorized=False)
+    wrong = misspelled_brand_in_photo(texts, mentions, stars)
+    assert (named.state, wrong.state) == ("unknown", "unknown")
+    assert "★★★" in named.message and "no letter or digit" in wrong.message
+
+
+def test_a_photo_whose_reading_fails_is_unknown_naming_its_file(monkeypatch, tmp_path):
+    calls = []
+
+    def flaky(image, settings=None):
+        calls.append(image.size)
+        if image.size == (50, 40):
+            raise RuntimeError("onnxruntime: bad allocation")
+        return PhotoText((TextBox("ARLA", 0.99, BOX),), "test")
+
+    monkeypatch.setattr(text_evidence, "read_text", flaky)
+    images = [Image.new("RGB", (60, 40)), Image.new("RGB", (50, 40))]
+    texts = text_evidence.read_each(images, [tmp_path / "a.jpg", tmp_path / "b.jpg"], TextReadSettings())
+    assert len(calls) == 2 and texts[0].texts == ("ARLA",) and texts[0].available
+    assert not texts[1].available and str(tmp_path / "b.jpg") in texts[1].unavailable
+    assert "RuntimeError" in texts[1].unavailable and "bad allocation" in texts[1].unavailable
+
+
+def test_a_misspelling_that_cannot_be_read_again_is_unconfirmed(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine gone")
+
+    monkeypatch.setattr(photo_text, "reread_box", broken)
+    texts = [photo("ARLO")]
+    found = photo_text.read_brand_mentions([Image.new("RGB", (40, 20))], texts, [Brand("Arla")])
+    assert [(m.brand, m.how) for m in found] == [("Arla", "unconfirmed")]
+    assert misspelled_brand_in_photo(texts, found, Brand("Arla")).state == "unknown"
+
+
+@needs_ocr
+@pytest.mark.parametrize("size", [(400, 4), (3, 300)])
+def test_a_photo_too_small_to_read_is_unavailable_not_empty(size):
+    text = read_text(Image.new("RGB", size, "white"))
+    assert not text.available and f"{size[0]}x{size[1]} pixels" in text.unavailable
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adversary-catalog")
+    textured_image(3, (320, 320)).save(root / "acme.png")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"], [["Acme", "", "acme-store"]])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"],
+              [["Acme", "pack", "Acme pack", "acme.png", 20, "USD"]])
+    return build_index(Catalog.from_dir(root), "perceptual")
+
+
+@needs_ocr
+def test_an_unmatched_listing_whose_photo_text_is_unreadable_says_so(small_index, tmp_path):
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (900, 5), (200, 200, 200)).save(strip)
+    detector = Detector(small_index, Policy(text=TextSettings(enabled=True)))
+    verdict = detector.check(Listing(images=[strip], title="a thing", seller="shop-x", listing_id="L1"))
+    assert verdict.verdict == "no_match"
+    signal = verdict.signal(BRAND_IN_PHOTO)
+    assert signal is not None and signal.state == "unknown" and str(strip) in signal.message
+    assert verdict.signal(MISSPELLED_BRAND_IN_PHOTO).state == "unknown"
+    assert any(r.code == BRAND_IN_PHOTO and "too small" in r.message for r in verdict.reasons)
+
+
+@needs_ocr
+def test_an_unmatched_listing_whose_photos_were_read_has_no_text_signal(small_index, tmp_path):
+    plain = tmp_path / "plain.png"
+    textured_image(11, (300, 300)).save(plain)
+    detector = Detector(small_index, Policy(text=TextSettings(enabled=True)))
+    verdict = detector.check(Listing(images=[plain], title="a thing", seller="shop-x", listing_id="L2"))
+    assert verdict.verdict == "no_match" and verdict.signal(BRAND_IN_PHOTO) is None
+
+
+def test_report_reads_the_size_of_a_photo_over_pillows_warning_limit(tmp_path):
+    from knockoff.report.thumbs import full_size
+
+    big = tmp_path / "big.png"
+    Image.new("1", (10_000, 9_500)).save(big)  # 95 M pixels: Pillow warns above 89 M (an error under pytest)
+    assert full_size(Path(big)) == (10_000, 9_500)
