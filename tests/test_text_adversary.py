@@ -140,3 +140,42 @@ def test_report_reads_the_size_of_a_photo_over_pillows_warning_limit(tmp_path):
     big = tmp_path / "big.png"
     Image.new("1", (10_000, 9_500)).save(big)  # 95 M pixels: Pillow warns above 89 M (an error under pytest)
     assert full_size(Path(big)) == (10_000, 9_500)
+
+
+@pytest.mark.slow
+def test_report_says_a_text_only_brand_has_no_official_photo(tmp_path):
+    """A listing that only its photo's text ties to a brand (tier text, no product): the page said "no photo",
+    "official:" and "official photo: · ·" where the official photo would be; it says why there is none."""
+    import json
+
+    from test_report import Page, open_chromium, wait_for
+
+    from knockoff.decide.signals import Signal
+    from knockoff.decide.verdict import Match, Reason, Verdict
+    from knockoff.report import write_reports
+
+    photo_path = tmp_path / "l1.png"
+    Image.new("RGB", (200, 120), "white").save(photo_path)
+    match = Match("Arla", "", "", "", "", 0.0, "text", str(photo_path))
+    shows = Signal(BRAND_IN_PHOTO, "hit", "the photo shows 'ARLA', but the seller is not an authorized Arla seller")
+    verdict = Verdict("L1", "suspect", 0.77, match, (Reason(BRAND_IN_PHOTO, shows.message),), (shows,),
+                      "perceptual", Listing(images=[photo_path], title="milk", listing_id="L1"))
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "results.jsonl").write_text(json.dumps({"schema": 2, **verdict.to_dict()}) + "\n", encoding="utf-8")
+    write_reports(out)
+    browser = open_chromium(tmp_path / "profile")
+    try:
+        page = Page(browser, (out / "report.html").as_uri())
+        page.load()
+        row = page.row("L1")
+        text = row.text
+        assert "no official photo: only the text read in the listing photo names the brand" in text
+        assert "which product: not named" in text and "official: none" in text
+        browser.execute_script("document.querySelector('#rows tr.row td .frame').click()")
+        viewer = browser.find_element(page.By.ID, "viewer")
+        wait_for(viewer.is_displayed)
+        assert "official photo: none; Arla is named by the text read in the listing photo" in viewer.text
+        assert "· ·" not in viewer.text
+    finally:
+        browser.quit()
