@@ -179,3 +179,20 @@ def test_report_says_a_text_only_brand_has_no_official_photo(tmp_path):
         assert "· ·" not in viewer.text
     finally:
         browser.quit()
+
+
+@needs_ocr
+def test_a_text_only_match_says_first_that_the_text_names_the_brand(small_index, tmp_path):
+    from PIL import ImageDraw
+
+    from knockoff.evaluate.edits import load_font
+
+    printed = tmp_path / "printed.png"
+    image = Image.new("RGB", (480, 300), (250, 248, 240))
+    ImageDraw.Draw(image).text((40, 100), "ACME", font=load_font(90), fill=(20, 20, 30))
+    image.save(printed)
+    detector = Detector(small_index, Policy(text=TextSettings(enabled=True)))
+    verdict = detector.check(Listing(images=[printed], title="a bag", seller="shop-x", listing_id="L3"))
+    assert verdict.verdict == "suspect" and verdict.match.tier == "text"
+    first = verdict.reasons[0].message
+    assert first.startswith("no reference photo") and first.endswith("the text read in its photo names Acme")

@@ -821,6 +821,7 @@ class Detector:
         if identity is not None and evidence is not None:
             tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity, package)
             others = self._risk_signals(listing, match, evidence, identity.words)
+            visual = _named_by_text(visual, identity.brand.name)
         elif best is not None:
             match = self._match(best, loaded, tier)
             others = (self._risk_signals(listing, match, evidence) if tier is not None
@@ -865,6 +866,15 @@ def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signa
     return sig.Signal(sig.VISUAL_MATCH, "clear",
                       f"{visual.message}; the photo's words ({', '.join(identity.words)}) name which",
                       {**visual.details, "tier": None, "within_brand": identity.brand.name})
+
+
+def _named_by_text(visual: sig.Signal, brand: str) -> sig.Signal:
+    """The visual signal of a listing that only its photo's text ties to ``brand`` (tier ``text``): it says so,
+    so that a suspect's first reason is not a bare "no reference photo is close enough"."""
+    if "within_brand" in visual.details:  # it says already how the text and the packaging name the product
+        return visual
+    return sig.Signal(visual.code, visual.state, f"{visual.message}; the text read in its photo names {brand}",
+                      visual.details)
 
 
 def _is_copy(candidate: _Candidate) -> bool:
