@@ -196,3 +196,20 @@ def test_a_text_only_match_says_first_that_the_text_names_the_brand(small_index,
     assert verdict.verdict == "suspect" and verdict.match.tier == "text"
     first = verdict.reasons[0].message
     assert first.startswith("no reference photo") and first.endswith("the text read in its photo names Acme")
+
+
+def test_a_line_that_misspells_many_brands_is_read_again_once(monkeypatch):
+    """A photo whose one line misspells many catalog brands ("ACNE FUMA ABIBAS ...") read that line again, three
+    recognitions each time, once per misspelled brand: a cheap way to make a check slow."""
+    calls = []
+
+    def reread(image, box, settings=None):
+        calls.append(box.text)
+        return (box.text, box.text, box.text)
+
+    monkeypatch.setattr(photo_text, "reread_box", reread)
+    brands = [Brand("Acme"), Brand("Puma"), Brand("Adidas"), Brand("Samsung"), Brand("Oatly")]
+    texts = [photo("ACNE FUMA ABIBAS SANSUMG OATLU")]
+    found = photo_text.read_brand_mentions([Image.new("RGB", (40, 20))], texts, brands)
+    assert sorted(m.brand for m in found if m.how == "misspelled") == sorted(b.name for b in brands)
+    assert len(calls) == 1

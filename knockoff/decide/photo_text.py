@@ -438,11 +438,15 @@ def read_brand_mentions(images: Sequence[Any], texts: Sequence[PhotoText], brand
     if not any(m.how == "misspelled" for m in mentions):
         return mentions
 
+    done: dict[tuple[int, int], tuple[str, ...]] = {}  # each line read again once, however many names it misspells
+
     def reread(photo: int, box: int) -> tuple[str, ...]:
-        try:
-            return reread_box(images[photo], texts[photo].boxes[box], read)
-        except Exception:  # noqa: BLE001 - a line that cannot be read again leaves its misspelling unconfirmed
-            log.warning("reading a text line of photo %d again failed", photo, exc_info=True)
-            return ()
+        if (photo, box) not in done:
+            try:
+                done[photo, box] = reread_box(images[photo], texts[photo].boxes[box], read)
+            except Exception:  # noqa: BLE001 - a line that cannot be read again leaves its misspelling unconfirmed
+                log.warning("reading a text line of photo %d again failed", photo, exc_info=True)
+                done[photo, box] = ()
+        return done[photo, box]
 
     return confirm_misspellings(mentions, brands, reread, settings)
