@@ -213,3 +213,57 @@ def test_a_line_that_misspells_many_brands_is_read_again_once(monkeypatch):
     found = photo_text.read_brand_mentions([Image.new("RGB", (40, 20))], texts, brands)
     assert sorted(m.brand for m in found if m.how == "misspelled") == sorted(b.name for b in brands)
     assert len(calls) == 1
+
+
+def _mutated(name: str, rng) -> str:
+    """``name`` with 0-3 random edits (substitute, insert, delete, swap), in random case."""
+    letters = list(name)
+    for _ in range(rng.randrange(4)):
+        i = rng.randrange(max(1, len(letters)))
+        op = rng.randrange(4)
+        if op == 0 and letters:
+            letters[i] = rng.choice("abcdefghiklmnoprstuy018")
+        elif op == 1:
+            letters.insert(i, rng.choice("abcdefghiklmnoprstuy"))
+        elif op == 2 and len(letters) > 1:
+            del letters[i]
+        elif op == 3 and i + 1 < len(letters):
+            letters[i], letters[i + 1] = letters[i + 1], letters[i]
+    word = "".join(letters)
+    return word.upper() if rng.random() < 0.5 else word
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_brand_lookup_finds_what_comparing_every_brand_finds(seed):
+    """find_brand_mentions looks brands up by key (a photo was compared with every brand: 2 CPU s at 5,000
+    brands); it must find exactly what comparing each brand with each word finds."""
+    import random
+
+    rng = random.Random(seed)
+    syllables = ["ar", "la", "ox", "ta", "mi", "ko", "ne", "su", "pa", "ri", "go", "dor", "ve", "lu"]
+    names = {"".join(rng.choice(syllables) for _ in range(rng.randrange(1, 5))).title() for _ in range(120)}
+    names |= {"God Morgon", "Acme Goods", "X", "LG", "Ærø", "耐克"}
+    brands = [Brand(n, aliases=(f"{n} {rng.choice(syllables)}",) if rng.random() < 0.2 else ()) for n in sorted(names)]
+    settings = photo_text.TextMatchSettings()
+    kinds = set()
+    for _ in range(40):
+        lines = [" ".join(_mutated(rng.choice(brands).name, rng) if rng.random() < 0.7 else rng.choice(syllables)
+                          for _ in range(rng.randrange(1, 5))) for _ in range(rng.randrange(1, 6))]
+        texts = [photo(*lines)]
+        spans = photo_text._spans(texts, settings.max_join)
+        every = [m for b in brands for m in photo_text._drop_overlaps(photo_text._brand_mentions(spans, b, settings))]
+        assert list(find_brand_mentions(texts, brands, settings)) == every, lines
+        kinds |= {m.how for m in every}
+    assert kinds >= {"exact", "misspelled"}  # the comparison saw both kinds of mention
+
+
+def test_a_photo_is_compared_with_the_brands_it_may_name_not_with_every_brand(monkeypatch):
+    brands = [Brand(f"Brand{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676)}") for i in range(2000)]
+    brands += [Brand("Arla"), Brand("God Morgon")]
+    judged = []
+    real = photo_text._brand_mentions
+    monkeypatch.setattr(photo_text, "_brand_mentions", lambda spans, brand, settings: judged.append(brand.name)
+                        or real(spans, brand, settings))
+    found = find_brand_mentions([photo("ARLO MJÖLK 1L", "GOD", "MORGON juice")], brands)
+    assert {(m.brand, m.how) for m in found} == {("Arla", "misspelled"), ("God Morgon", "exact")}
+    assert len(judged) <= 10, judged[:20]  # was all 2,002
