@@ -267,3 +267,23 @@ def test_a_photo_is_compared_with_the_brands_it_may_name_not_with_every_brand(mo
     found = find_brand_mentions([photo("ARLO MJÖLK 1L", "GOD", "MORGON juice")], brands)
     assert {(m.brand, m.how) for m in found} == {("Arla", "misspelled"), ("God Morgon", "exact")}
     assert len(judged) <= 10, judged[:20]  # was all 2,002
+
+
+def test_a_review_on_the_title_alone_is_not_shown_as_a_match_of_the_nearest_photos_brand():
+    """A listing no photo of which matched, whose title names brand X (a review), carries the nearest reference
+    (brand Ærø, tier None) as its ``match``: the page and results.csv showed it as a review *of Ærø*."""
+    from knockoff.decide.signals import PRICE_IMPLAUSIBLE, TITLE_NAMES_BRAND, Signal
+    from knockoff.decide.verdict import Match, Reason, Verdict
+    from knockoff.report.csvfile import csv_row
+    from knockoff.report.entry import entry_from_result
+
+    nearest = Match("Ærø", "p0", "Ærø bag", "/refs/r0.png", "refs/r0.png", 0.76, None, "/l/i3.png", 100.0, "EUR")
+    named = Signal(TITLE_NAMES_BRAND, "hit", "title names the brand X ('x')", {"brand": "X", "how": "exact"})
+    price = Signal(PRICE_IMPLAUSIBLE, "hit", "price 1 EUR is 1% of the cheapest X reference price 100 EUR",
+                   {"share": 0.01})
+    verdict = Verdict("L1", "review", 0.17, nearest, (Reason(TITLE_NAMES_BRAND, named.message),), (named, price),
+                      "perceptual", Listing(images=["/l/i3.png"], title="2 x bag", listing_id="L1"))
+    entry = entry_from_result(verdict)
+    assert (entry.brand, entry.matched) == ("X", False)
+    row = csv_row(entry, ())
+    assert (row["brand"], row["product_id"], row["nearest_reference"]) == ("X", None, "/refs/r0.png")
