@@ -287,3 +287,21 @@ def test_a_review_on_the_title_alone_is_not_shown_as_a_match_of_the_nearest_phot
     assert (entry.brand, entry.matched) == ("X", False)
     row = csv_row(entry, ())
     assert (row["brand"], row["product_id"], row["nearest_reference"]) == ("X", None, "/refs/r0.png")
+
+
+def test_the_pixel_limit_is_the_policys_not_pillows(tmp_path, monkeypatch):
+    """Pillow's decompression-bomb warning (above 89 M pixels) was turned into the refusal: a photo above it was
+    refused with Pillow's limit in the message even under ``images.max_pixels`` null ("no limit") or higher."""
+    from knockoff.catalog.images import load_image
+    from knockoff.errors import ImageError
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow warns above 1,000 pixels, refuses above 2,000
+    warned, bomb = tmp_path / "warned.png", tmp_path / "bomb.png"
+    Image.new("RGB", (40, 40), "white").save(warned)  # 1,600 pixels
+    Image.new("RGB", (50, 50), "white").save(bomb)  # 2,500 pixels
+    assert load_image(warned, max_pixels=None).size == (40, 40)
+    assert load_image(warned, max_pixels=5000).size == (40, 40)
+    with pytest.raises(ImageError, match="1,600 pixels, over the limit of 1,500"):
+        load_image(warned, max_pixels=1500)
+    with pytest.raises(ImageError, match="over 2,000 pixels, the most any image may have"):
+        load_image(bomb, max_pixels=None)

@@ -96,7 +96,9 @@ def load_image(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # Pillow's warnings (e.g. corrupt EXIF) are logged with the file name
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own warning (above 89 M pixels) is not the limit: ``max_pixels`` is, checked just below, before
+            # anything is decoded (as an error, the warning refused every photo above 89 M even with a higher limit)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
@@ -122,9 +124,11 @@ def load_image(
             else "not an image Pillow can read (unknown format or not an image file)"
         )
         raise ImageError(path, problem) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         _close(image)
-        raise ImageError(path, f"refused as a possible decompression bomb ({exc})") from exc
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageError(path, f"refused as a possible decompression bomb: over {limit:,} pixels, the most any image "
+                         f"may have ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         _close(image)
         raise ImageError(path, f"image data is damaged or truncated ({exc})") from exc
