@@ -305,3 +305,15 @@ def test_the_pixel_limit_is_the_policys_not_pillows(tmp_path, monkeypatch):
         load_image(warned, max_pixels=1500)
     with pytest.raises(ImageError, match="over 2,000 pixels, the most any image may have"):
         load_image(bomb, max_pixels=None)
+
+
+def test_why_a_photo_of_the_listing_was_not_checked_is_in_the_result(small_index, tmp_path):
+    bad, good = tmp_path / "bad.jpg", tmp_path / "good.png"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    textured_image(11, (300, 300)).save(good)
+    detector = Detector(small_index, Policy(text=TextSettings(enabled=False)))
+    verdict = detector.check(Listing(images=[good, bad], title="a thing", seller="shop-x", listing_id="L4"))
+    assert verdict.verdict != "error" and verdict.skipped_images == (str(bad),)
+    skipped = [r.message for r in verdict.reasons if r.code == "SKIPPED_IMAGE"]
+    assert len(skipped) == 1 and str(bad) in skipped[0] and "damaged" in skipped[0]
+    assert verdict.reasons[0].code == "VISUAL_MATCH"

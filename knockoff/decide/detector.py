@@ -237,12 +237,12 @@ class Detector:
                 settled = None if self._read_all_text or unmatched else self._suspect_without_text(listing, loaded,
                                                                                                       best)
                 if settled is not None:
-                    return settled
+                    return _with_skipped(settled, loaded)
                 evidence = self._text_matcher().read(loaded.images, loaded.paths, reading)
         finally:
             if reading is not None:
                 reading.cancel()  # nothing when it has finished
-        return self._verdict(listing, loaded, None if unmatched else best, evidence, checked)
+        return _with_skipped(self._verdict(listing, loaded, None if unmatched else best, evidence, checked), loaded)
 
     def _start_reading(self, listing: Listing, loaded: ListingImages,
                        candidates: list[_Candidate]) -> TextReading | None:
@@ -866,6 +866,15 @@ def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signa
     return sig.Signal(sig.VISUAL_MATCH, "clear",
                       f"{visual.message}; the photo's words ({', '.join(identity.words)}) name which",
                       {**visual.details, "tier": None, "within_brand": identity.brand.name})
+
+
+def _with_skipped(verdict: Verdict, loaded: ListingImages) -> Verdict:
+    """``verdict`` with a reason for each photo of the listing that could not be read, saying why (its path alone
+    was in ``skipped_images``; the why only in the log)."""
+    if not loaded.problems:
+        return verdict
+    return replace(verdict, reasons=(*verdict.reasons, *(Reason("SKIPPED_IMAGE", f"photo not checked: {problem}")
+                                                          for problem in loaded.problems)))
 
 
 def _named_by_text(visual: sig.Signal, brand: str) -> sig.Signal:
