@@ -317,3 +317,19 @@ def test_why_a_photo_of_the_listing_was_not_checked_is_in_the_result(small_index
     skipped = [r.message for r in verdict.reasons if r.code == "SKIPPED_IMAGE"]
     assert len(skipped) == 1 and str(bad) in skipped[0] and "damaged" in skipped[0]
     assert verdict.reasons[0].code == "VISUAL_MATCH"
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_an_animated_photo_says_its_later_frames_were_not_checked(small_index, tmp_path, frames):
+    """Only the first frame of an animated GIF is checked: a seller can show the logo in a later one. That was
+    silent (a plain no_match); the result now says which file and how many frames."""
+    gif = tmp_path / "anim.gif"
+    images = [textured_image(20 + k, (240, 240)) for k in range(frames)]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=100, loop=0)
+    detector = Detector(small_index, Policy(text=TextSettings(enabled=False)))
+    verdict = detector.check(Listing(images=[gif], title="a thing", seller="shop-x", listing_id="L5"))
+    notes = [r.message for r in verdict.reasons if r.code == "FRAMES_NOT_CHECKED"]
+    if frames == 1:
+        assert notes == []
+    else:
+        assert notes == [f"{gif}: only the first of its 3 frames was checked (an animated or multi-page image)"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from knockoff.catalog.images import DEFAULT_MAX_PIXELS, load_image
+from knockoff.catalog.images import DEFAULT_MAX_PIXELS, FRAMES_INFO, load_image
 from knockoff.catalog.readers import Brand, Listing, ReferenceImage
 from knockoff.decide import rule
 from knockoff.decide import signals as sig
@@ -70,6 +70,7 @@ class ListingImages:
     images: list[Image.Image] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)  # photos read in part: the first frame of an animated file
 
 
 def decode_listing(
@@ -84,6 +85,10 @@ def decode_listing(
             out.problems.append(str(error))
             out.skipped.append(str(path))
             continue
+        frames = image.info.get(FRAMES_INFO, 1)
+        if frames > 1:
+            out.partial.append(f"{path}: only the first of its {frames} frames was checked (an animated or "
+                               "multi-page image)")
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
         out.images.append(image)
@@ -870,11 +875,13 @@ def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signa
 
 def _with_skipped(verdict: Verdict, loaded: ListingImages) -> Verdict:
     """``verdict`` with a reason for each photo of the listing that could not be read, saying why (its path alone
-    was in ``skipped_images``; the why only in the log)."""
-    if not loaded.problems:
+    was in ``skipped_images``; the why only in the log), and for each photo checked only in part (the first
+    frame of an animated file: a later frame may show what the first does not)."""
+    if not loaded.problems and not loaded.partial:
         return verdict
-    return replace(verdict, reasons=(*verdict.reasons, *(Reason("SKIPPED_IMAGE", f"photo not checked: {problem}")
-                                                          for problem in loaded.problems)))
+    skipped = (Reason("SKIPPED_IMAGE", f"photo not checked: {problem}") for problem in loaded.problems)
+    partial = (Reason("FRAMES_NOT_CHECKED", note) for note in loaded.partial)
+    return replace(verdict, reasons=(*verdict.reasons, *skipped, *partial))
 
 
 def _named_by_text(visual: sig.Signal, brand: str) -> sig.Signal:
