@@ -333,3 +333,24 @@ def test_an_animated_photo_says_its_later_frames_were_not_checked(small_index, t
         assert notes == []
     else:
         assert notes == [f"{gif}: only the first of its 3 frames was checked (an animated or multi-page image)"]
+
+
+def test_a_listing_naming_many_photos_is_checked_on_its_first_fifty_each_file_once(small_index, tmp_path):
+    """A listings.csv row naming one photo 60 times held 60 decoded copies at once (4 MB each at 1024 px) and
+    read each one's text; thousands would end the scan for lack of memory, again on every rerun."""
+    from knockoff.decide.detector import MAX_PHOTOS, decode_listing
+
+    same = tmp_path / "same.png"
+    textured_image(5, (200, 200)).save(same)
+    assert len(decode_listing(Listing(images=[same] * 60, listing_id="D"), min_side=64).images) == 1
+    many = []
+    for k in range(MAX_PHOTOS + 3):
+        many.append(tmp_path / f"p{k:02d}.png")
+        textured_image(k, (64, 64)).save(many[-1])
+    loaded = decode_listing(Listing(images=many, listing_id="M"), min_side=64)
+    assert len(loaded.images) == MAX_PHOTOS and loaded.skipped == [str(p) for p in many[MAX_PHOTOS:]]
+    detector = Detector(small_index, Policy(text=TextSettings(enabled=False)))
+    verdict = detector.check(Listing(images=many, title="thing", seller="shop-x", listing_id="M"))
+    notes = [r.message for r in verdict.reasons if r.code == "PHOTOS_NOT_CHECKED"]
+    assert notes == [f"3 of the listing's {MAX_PHOTOS + 3} photos were not checked, from {many[MAX_PHOTOS]}: "
+                     f"at most {MAX_PHOTOS} are"]

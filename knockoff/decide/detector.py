@@ -70,15 +70,28 @@ class ListingImages:
     images: list[Image.Image] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    partial: list[str] = field(default_factory=list)  # photos read in part: the first frame of an animated file
+    #: (reason code, message) of what was left unchecked: later frames of an animated file, photos over the cap
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: photos of one listing that are checked (each file once): marketplaces allow 9 to 24 a listing; a row naming
+#: thousands (the same file again and again) once held them all decoded at once (4 MB each at 1024 px) and
+#: read each one's text
+MAX_PHOTOS = 50
 
 
 def decode_listing(
     listing: Listing, *, min_side: int, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> ListingImages:
-    """Decode a listing's photos (a picklable function, so that scan workers can run it)."""
+    """Decode a listing's photos (a picklable function, so that scan workers can run it): each file once, at most
+    :data:`MAX_PHOTOS` of them (the rest are skipped, and a note says so)."""
     out = ListingImages()
-    for path in listing.images:
+    photos = list(dict.fromkeys(listing.images))
+    if len(photos) > MAX_PHOTOS:
+        out.skipped += [str(p) for p in photos[MAX_PHOTOS:]]
+        out.notes.append(("PHOTOS_NOT_CHECKED", f"{len(photos) - MAX_PHOTOS} of the listing's {len(photos)} photos "
+                          f"were not checked, from {photos[MAX_PHOTOS]}: at most {MAX_PHOTOS} are"))
+    for path in photos[:MAX_PHOTOS]:
         try:
             image = load_image(path, min_side=min_side, max_pixels=max_pixels)
         except ImageError as error:
@@ -87,8 +100,8 @@ def decode_listing(
             continue
         frames = image.info.get(FRAMES_INFO, 1)
         if frames > 1:
-            out.partial.append(f"{path}: only the first of its {frames} frames was checked (an animated or "
-                               "multi-page image)")
+            out.notes.append(("FRAMES_NOT_CHECKED", f"{path}: only the first of its {frames} frames was checked (an "
+                              "animated or multi-page image)"))
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
         out.images.append(image)
@@ -875,13 +888,13 @@ def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signa
 
 def _with_skipped(verdict: Verdict, loaded: ListingImages) -> Verdict:
     """``verdict`` with a reason for each photo of the listing that could not be read, saying why (its path alone
-    was in ``skipped_images``; the why only in the log), and for each photo checked only in part (the first
-    frame of an animated file: a later frame may show what the first does not)."""
-    if not loaded.problems and not loaded.partial:
+    was in ``skipped_images``; the why only in the log), and for what was left unchecked (:attr:`ListingImages.notes`:
+    later frames of an animated file, which may show what the first does not; photos over :data:`MAX_PHOTOS`)."""
+    if not loaded.problems and not loaded.notes:
         return verdict
     skipped = (Reason("SKIPPED_IMAGE", f"photo not checked: {problem}") for problem in loaded.problems)
-    partial = (Reason("FRAMES_NOT_CHECKED", note) for note in loaded.partial)
-    return replace(verdict, reasons=(*verdict.reasons, *skipped, *partial))
+    notes = (Reason(code, note) for code, note in loaded.notes)
+    return replace(verdict, reasons=(*verdict.reasons, *skipped, *notes))
 
 
 def _named_by_text(visual: sig.Signal, brand: str) -> sig.Signal:
