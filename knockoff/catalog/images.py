@@ -19,6 +19,10 @@ from knockoff.errors import ImageError
 
 log = logging.getLogger(__name__)
 
+FRAMES_INFO = "knockoff.frames"
+"""The key, in a loaded image's ``info``, of the number of frames of an animated or multi-page file (only the first
+is loaded); absent for a single image."""
+
 DEFAULT_MAX_PIXELS = 64_000_000
 """Images larger than this many pixels are refused as possible decompression bombs."""
 
@@ -96,22 +100,13 @@ def load_image(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # Pillow's warnings (e.g. corrupt EXIF) are logged with the file name
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own warning (above 89 M pixels) is not the limit: ``max_pixels`` is, checked just below, before
+            # anything is decoded (as an error, the warning refused every photo above 89 M even with a higher limit)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
-            width, height = image.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise ImageError(
-                    path, f"image has {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
-                )
-            if min_side is not None and image.format == "JPEG":
-                scale = min(width, height) / max(min_side, 1)
-                if scale >= 2:
-                    image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+            _limit_and_draft(image, path, max_pixels, min_side)
             image.load()
-            if getattr(image, "n_frames", 1) > 1:  # multi-frame files keep their file open: take the first frame
-                first = image.copy()
-                image.close()
-                image = first
+            image, frames = _first_frame(image)
     except ImageError:
         _close(image)
         raise
@@ -122,15 +117,43 @@ def load_image(
             else "not an image Pillow can read (unknown format or not an image file)"
         )
         raise ImageError(path, problem) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         _close(image)
-        raise ImageError(path, f"refused as a possible decompression bomb ({exc})") from exc
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageError(path, f"refused as a possible decompression bomb: over {limit:,} pixels, the most any image "
+                         f"may have ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         _close(image)
         raise ImageError(path, f"image data is damaged or truncated ({exc})") from exc
     rgb, later = _upright_rgb(image, path)
     _log_warnings(path, [str(w.message) for w in caught] + later)
+    if frames > 1:
+        rgb.info[FRAMES_INFO] = frames
     return rgb
+
+
+def _limit_and_draft(image: Image.Image, path: Path, max_pixels: int | None, min_side: int | None) -> None:
+    """Refuse an opened (not yet decoded) image over ``max_pixels``; let a JPEG decode at a reduced size whose
+    shorter side stays at least ``min_side`` (Pillow's draft mode)."""
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(path, f"image has {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}")
+    if min_side is not None and image.format == "JPEG":
+        scale = min(width, height) / max(min_side, 1)
+        if scale >= 2:
+            image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+
+
+def _first_frame(image: Image.Image) -> tuple[Image.Image, int]:
+    """The loaded image's (first) frame with its file closed, and how many frames the file has. Multi-frame files
+    keep their file open, and so does a one-frame GIF once asked for its frames (it was left to the garbage
+    collector: a ResourceWarning)."""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 or getattr(image, "fp", None) is not None:
+        first = image.copy()
+        image.close()
+        return first, frames
+    return image, frames
 
 
 def _log_warnings(source: str | Path, messages: list[str]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from knockoff.catalog.images import DEFAULT_MAX_PIXELS, load_image
+from knockoff.catalog.images import DEFAULT_MAX_PIXELS, FRAMES_INFO, load_image
 from knockoff.catalog.readers import Brand, Listing, ReferenceImage
 from knockoff.decide import rule
 from knockoff.decide import signals as sig
@@ -26,6 +26,7 @@ from knockoff.decide.text_evidence import (
     package_within_brand,
     packaging_contradicts,
     text_not_read,
+    unread_text,
 )
 from knockoff.decide.verdict import VERDICTS, Match, Reason, Verdict, error_verdict
 from knockoff.errors import ConfigError, ImageError
@@ -69,20 +70,38 @@ class ListingImages:
     images: list[Image.Image] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: (reason code, message) of what was left unchecked: later frames of an animated file, photos over the cap
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: photos of one listing that are checked (each file once): marketplaces allow 9 to 24 a listing; a row naming
+#: thousands (the same file again and again) once held them all decoded at once (4 MB each at 1024 px) and
+#: read each one's text
+MAX_PHOTOS = 50
 
 
 def decode_listing(
     listing: Listing, *, min_side: int, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> ListingImages:
-    """Decode a listing's photos (a picklable function, so that scan workers can run it)."""
+    """Decode a listing's photos (a picklable function, so that scan workers can run it): each file once, at most
+    :data:`MAX_PHOTOS` of them (the rest are skipped, and a note says so)."""
     out = ListingImages()
-    for path in listing.images:
+    photos = list(dict.fromkeys(listing.images))
+    if len(photos) > MAX_PHOTOS:
+        out.skipped += [str(p) for p in photos[MAX_PHOTOS:]]
+        out.notes.append(("PHOTOS_NOT_CHECKED", f"{len(photos) - MAX_PHOTOS} of the listing's {len(photos)} photos "
+                          f"were not checked, from {photos[MAX_PHOTOS]}: at most {MAX_PHOTOS} are"))
+    for path in photos[:MAX_PHOTOS]:
         try:
             image = load_image(path, min_side=min_side, max_pixels=max_pixels)
         except ImageError as error:
             out.problems.append(str(error))
             out.skipped.append(str(path))
             continue
+        frames = image.info.get(FRAMES_INFO, 1)
+        if frames > 1:
+            out.notes.append(("FRAMES_NOT_CHECKED", f"{path}: only the first of its {frames} frames was checked (an "
+                              "animated or multi-page image)"))
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
         out.images.append(image)
@@ -236,12 +255,12 @@ class Detector:
                 settled = None if self._read_all_text or unmatched else self._suspect_without_text(listing, loaded,
                                                                                                       best)
                 if settled is not None:
-                    return settled
+                    return _with_skipped(settled, loaded)
                 evidence = self._text_matcher().read(loaded.images, loaded.paths, reading)
         finally:
             if reading is not None:
                 reading.cancel()  # nothing when it has finished
-        return self._verdict(listing, loaded, None if unmatched else best, evidence, checked)
+        return _with_skipped(self._verdict(listing, loaded, None if unmatched else best, evidence, checked), loaded)
 
     def _start_reading(self, listing: Listing, loaded: ListingImages,
                        candidates: list[_Candidate]) -> TextReading | None:
@@ -697,10 +716,11 @@ class Detector:
     def title_signals(self, listing: Listing, evidence: PhotoEvidence | None = None) -> tuple[sig.Signal, ...]:
         """The signals of a listing that matched no photo (:mod:`knockoff.decide.rule`): which catalog brand its
         title names, then its replica terms (in the title, and in the photos' text when it was read) and its
-        price against every product of that brand. Empty when the title names no brand (nothing to check)."""
+        price against every product of that brand (none when the title names no brand: nothing to check); then,
+        when a photo's text could not be read, the photo-text signals ``unknown`` saying why (:func:`unread_text`)."""
         named = sig.title_names_brand(listing.title, self._index.brands.values())
         if not named.hit:
-            return ()
+            return unread_text(evidence)
         brand, policy = named.details["brand"], self._policy
         prices = self._catalog_prices().by_brand.get(brand.casefold(), [])
         replica = sig.replica_terms(listing.title, policy.replica_terms)
@@ -711,6 +731,7 @@ class Detector:
             replica,
             sig.price_implausible_for_brand(listing.price, listing.currency, brand, prices,
                                             ratio=policy.price_ratio, rates=policy.currency_rates),
+            *unread_text(evidence),
         )
 
     def _identify(self, evidence: PhotoEvidence, checked: Sequence[_Candidate],
@@ -818,6 +839,7 @@ class Detector:
         if identity is not None and evidence is not None:
             tier, match = sig.TEXT_TIER, self._text_match(loaded, best, identity, package)
             others = self._risk_signals(listing, match, evidence, identity.words)
+            visual = _named_by_text(visual, identity.brand.name)
         elif best is not None:
             match = self._match(best, loaded, tier)
             others = (self._risk_signals(listing, match, evidence) if tier is not None
@@ -864,6 +886,26 @@ def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signa
                       {**visual.details, "tier": None, "within_brand": identity.brand.name})
 
 
+def _with_skipped(verdict: Verdict, loaded: ListingImages) -> Verdict:
+    """``verdict`` with a reason for each photo of the listing that could not be read, saying why (its path alone
+    was in ``skipped_images``; the why only in the log), and for what was left unchecked (:attr:`ListingImages.notes`:
+    later frames of an animated file, which may show what the first does not; photos over :data:`MAX_PHOTOS`)."""
+    if not loaded.problems and not loaded.notes:
+        return verdict
+    skipped = (Reason("SKIPPED_IMAGE", f"photo not checked: {problem}") for problem in loaded.problems)
+    notes = (Reason(code, note) for code, note in loaded.notes)
+    return replace(verdict, reasons=(*verdict.reasons, *skipped, *notes))
+
+
+def _named_by_text(visual: sig.Signal, brand: str) -> sig.Signal:
+    """The visual signal of a listing that only its photo's text ties to ``brand`` (tier ``text``): it says so,
+    so that a suspect's first reason is not a bare "no reference photo is close enough"."""
+    if "within_brand" in visual.details:  # it says already how the text and the packaging name the product
+        return visual
+    return sig.Signal(visual.code, visual.state, f"{visual.message}; the text read in its photo names {brand}",
+                      visual.details)
+
+
 def _is_copy(candidate: _Candidate) -> bool:
     return candidate.verification is not None and bool(candidate.verification.verified)
 
@@ -894,6 +936,7 @@ def _reasons(visual: sig.Signal, others: Sequence[sig.Signal], verdict: str,
         reasons += [Reason(s.code, s.message) for s in named[:1] if not s.hit]
     elif not visual.hit:  # no photo match: what the title says counts only when it makes a review
         reasons += [Reason(s.code, s.message) for s in others if s.hit and verdict == "review"]
+        reasons += [Reason(s.code, s.message) for s in others if s.details.get("unreadable")][:1]  # text unknown
         return tuple(reasons)
     reasons += [Reason(s.code, s.message) for s in others if s.hit]
     if verdict == "review":  # one reason a cause ("the listing has no title" leaves two signals unchecked)

@@ -9,6 +9,7 @@ Keys are only compared, never shown: messages quote the text as read. The produc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -27,6 +28,8 @@ from knockoff.decide.signals import (
 from knockoff.errors import ConfigError, ResultError
 from knockoff.match.text import PhotoText, TextBox, TextReadSettings, reread_box
 from knockoff.match.text_index import has_letter, match_key, words
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BRAND_IN_PHOTO",
@@ -107,6 +110,12 @@ class _Span:
     photo: int
     boxes: tuple[int, ...]
     within_line: bool
+    line: str = ""  # the key of the whole line read, when the span lies within one box
+
+
+#: names whose key is this short or shorter are found only as a line of their own (a logo): one- and two-letter
+#: words are everywhere in product text ("2 x 500 ml", "XL", "AA"), so "X" inside a line says nothing
+SHORT_NAME = 2
 
 
 def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
@@ -114,6 +123,7 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
     after the other, which catches a name split over two boxes: "GOD" "MORGON")."""
     spans: list[_Span] = []
     for p, photo in enumerate(texts):
+        lines = [match_key(box.text) for box in photo.boxes]
         stream = [(w, match_key(w), box.score, b) for b, box in enumerate(photo.boxes) for w in words(box.text)
                   if has_letter(w)]
         for i in range(len(stream)):
@@ -123,8 +133,15 @@ def _spans(texts: Sequence[PhotoText], max_join: int) -> list[_Span]:
                     break
                 boxes = tuple(sorted({b for _, _, _, b in part}))
                 spans.append(_Span(" ".join(w for w, _, _, _ in part), "".join(k for _, k, _, _ in part),
-                                   min(s for _, _, s, _ in part), p, boxes, len(boxes) == 1))
+                                   min(s for _, _, s, _ in part), p, boxes, len(boxes) == 1,
+                                   lines[boxes[0]] if len(boxes) == 1 else ""))
     return [s for s in spans if s.key]
+
+
+def _unspaced(key: str) -> bool:
+    """Whether ``key`` is written in a script that puts no spaces between words (Chinese, Japanese kana, Thai)."""
+    return all(0x0E00 <= ord(c) <= 0x0E7F or 0x3040 <= ord(c) <= 0x30FF or 0x3400 <= ord(c) <= 0x9FFF
+               or 0xF900 <= ord(c) <= 0xFAFF or 0x20000 <= ord(c) <= 0x2FA1F for c in key)
 
 
 def _spellings(brand: Brand) -> tuple[tuple[str, str, Literal["exact", "alias"]], ...]:
@@ -182,8 +199,12 @@ def _near(span: _Span, key: str, settings: TextMatchSettings) -> int | None:
 
 def _is_spelling(span: _Span, key: str, settings: TextMatchSettings) -> bool:
     """The span reads ``key``, or ``key`` with one stray character before or after it ("CArla" for a logo
-    mark read as a letter) when the name is long enough to be told apart from other words."""
-    if span.key == key:
+    mark read as a letter) when the name is long enough to be told apart from other words. A name of up to
+    :data:`SHORT_NAME` characters counts only as a line of its own; a name of two or more characters of a script
+    written without spaces, also inside a run of such characters ("耐克" in "耐克运动鞋")."""
+    if len(key) <= SHORT_NAME and span.line != key and not (len(key) == 2 and _unspaced(key) and key in span.line):
+        return False
+    if span.key == key or (len(key) >= 2 and _unspaced(key) and key in span.key):
         return True
     return (len(key) >= settings.min_brand_length and len(span.key) == len(key) + 1
             and (span.key.startswith(key) or span.key.endswith(key)))
@@ -245,10 +266,74 @@ def find_brand_mentions(
     """
     settings = settings or TextMatchSettings()
     spans = _spans([t for t in texts if t.available] if texts else [], settings.max_join)
+    if not spans:
+        return ()
+    lookup = _lookup(tuple(brands), settings)
     found: list[BrandMention] = []
-    for brand in brands:
-        found += _drop_overlaps(_brand_mentions(spans, brand, settings))
+    for position in lookup.candidates(spans, settings):
+        found += _drop_overlaps(_brand_mentions(spans, lookup.brands[position], settings))
     return tuple(found)
+
+
+def _deletes(key: str, most: int) -> set[str]:
+    """``key`` with up to ``most`` characters deleted (itself included). Two keys within ``d`` edits (insert,
+    delete, substitute, swap neighbours: each undone by at most one deletion on each side) share one of these."""
+    out, layer = {key}, {key}
+    for _ in range(most):
+        layer = {w[:i] + w[i + 1:] for w in layer for i in range(len(w))}
+        out |= layer
+    return out
+
+
+@dataclass(frozen=True)
+class _BrandLookup:
+    """The catalog's brands indexed by their spellings' keys, so that a photo's words are compared with the few
+    brands they may name rather than with every brand (a check compared each of a photo's ~500 spans with each
+    brand: 2 CPU seconds a photo at 5,000 brands, more than reading it). Only a filter: every brand it returns
+    is judged by :func:`_brand_mentions` as before, and it returns every brand that could be named."""
+
+    brands: tuple[Brand, ...]
+    exact: dict[str, set[int]]  # a spelling's key -> the brands spelled so
+    first_words: dict[str, set[int]]  # the key of a several-word spelling's first word -> those brands
+    deletes: dict[str, set[int]]  # a spelling's key with up to its allowed edits deleted -> those brands
+    unspaced: frozenset[int]  # brands with a name in a script without spaces (found inside runs): always judged
+    longest: int  # the longest key that allows edits
+
+    def candidates(self, spans: Sequence[_Span], settings: TextMatchSettings) -> list[int]:
+        """The positions, in order, of the brands that ``spans`` may name (exactly, word by word or misspelled)."""
+        found = set(self.unspaced)
+        for span in spans:
+            key = span.key
+            for probe in (key, key[1:], key[:-1]):  # the name, or the name with a stray character at one end
+                found |= self.exact.get(probe, set())
+            found |= self.first_words.get(key, set())
+            if self.deletes and span.within_line and len(key) <= self.longest + 2:
+                for variant in _deletes(key, 2):
+                    found |= self.deletes.get(variant, set())
+        return sorted(found)
+
+
+@lru_cache(maxsize=8)
+def _lookup(brands: tuple[Brand, ...], settings: TextMatchSettings) -> _BrandLookup:
+    """The :class:`_BrandLookup` of ``brands`` (built once for a catalog and its settings)."""
+    exact: dict[str, set[int]] = {}
+    first_words: dict[str, set[int]] = {}
+    deletes: dict[str, set[int]] = {}
+    unspaced, longest = set(), 0
+    for position, brand in enumerate(brands):
+        for shown, key, _ in _spellings(brand):
+            exact.setdefault(key, set()).add(position)
+            parts = _name_parts(shown)
+            if len(parts) >= 2:
+                first_words.setdefault(parts[0], set()).add(position)
+            if _unspaced(key):
+                unspaced.add(position)
+            allowed = _allowed_edits(key, settings)
+            if allowed:
+                longest = max(longest, len(key))
+                for variant in _deletes(key, allowed):
+                    deletes.setdefault(variant, set()).add(position)
+    return _BrandLookup(brands, exact, first_words, deletes, frozenset(unspaced), longest)
 
 
 def text_unavailable(texts: Sequence[PhotoText]) -> str | None:
@@ -259,6 +344,13 @@ def text_unavailable(texts: Sequence[PhotoText]) -> str | None:
 
 
 # -- signals -----------------------------------------------------------------------------------------------
+
+
+def _unsearchable(brand: Brand) -> str | None:
+    """Why the brand's names cannot be looked for in a photo's text (none has a letter or a digit), or None."""
+    if _spellings(brand):
+        return None
+    return f"the brand's name '{brand.name}' and its aliases have no letter or digit to look for"
 
 
 def _quote(items: Iterable[str]) -> str:
@@ -287,6 +379,9 @@ def brand_in_photo(
     if not named:
         if reason:
             return Signal(BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
+        unsearchable = _unsearchable(brand)
+        if unsearchable:
+            return Signal(BRAND_IN_PHOTO, "unknown", f"the photo's text was not searched: {unsearchable}")
         return Signal(BRAND_IN_PHOTO, "clear", f"no photo shows the {brand.name} name")
     shows = f"the photo shows {_quote([m.read for m in named] + list(product_words))}"
     slips = [m for m in named if m.first_read]
@@ -319,6 +414,9 @@ def misspelled_brand_in_photo(texts: Sequence[PhotoText], mentions: Sequence[Bra
     reason = text_unavailable(texts)
     if reason:
         return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", f"the photo's text could not be read: {reason}")
+    unsearchable = _unsearchable(brand)
+    if unsearchable:
+        return Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", f"the photo's text was not searched: {unsearchable}")
     return Signal(MISSPELLED_BRAND_IN_PHOTO, "clear", f"no photo shows a misspelling of {brand.name}")
 
 
@@ -404,7 +502,15 @@ def read_brand_mentions(images: Sequence[Any], texts: Sequence[PhotoText], brand
     if not any(m.how == "misspelled" for m in mentions):
         return mentions
 
+    done: dict[tuple[int, int], tuple[str, ...]] = {}  # each line read again once, however many names it misspells
+
     def reread(photo: int, box: int) -> tuple[str, ...]:
-        return reread_box(images[photo], texts[photo].boxes[box], read)
+        if (photo, box) not in done:
+            try:
+                done[photo, box] = reread_box(images[photo], texts[photo].boxes[box], read)
+            except Exception:  # noqa: BLE001 - a line that cannot be read again leaves its misspelling unconfirmed
+                log.warning("reading a text line of photo %d again failed", photo, exc_info=True)
+                done[photo, box] = ()
+        return done[photo, box]
 
     return confirm_misspellings(mentions, brands, reread, settings)

@@ -14,6 +14,7 @@ Every photo-text signal with a mention carries, in its ``details``:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,16 +29,20 @@ from knockoff.decide.photo_text import (
     merge_replica_terms,
     misspelled_brand_in_photo,
     photo_replica_terms,
+    text_unavailable,
 )
 from knockoff.decide.policy import TextSettings
 from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, Signal
-from knockoff.match.text import PhotoText, TextReading, read_texts, settings_for_names, start_reading
+from knockoff.match.text import (ENGINE_NAME, PhotoText, TextReading, TextReadSettings, read_text,
+                                 settings_for_names, start_reading)
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
 from knockoff.match.siblings import pick_by_print
 from knockoff.match.verify import PackagingSettings, packaging_check, pick_same_package
 
 __all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
-           "text_not_read"]
+           "read_each", "text_not_read", "unread_text"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,43 @@ def text_not_read(reason: str) -> tuple[Signal, Signal]:
             Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", message, {"not_read": reason}))
 
 
+def unread_text(evidence: PhotoEvidence | None) -> tuple[Signal, ...]:
+    """``BRAND_IN_PHOTO`` and ``MISSPELLED_BRAND_IN_PHOTO`` of a listing that no photo or photo text ties to a
+    brand, when a photo's text could not be read: ``unknown``, saying which photo and why (that photo may name a
+    brand), never a silent no match; () when every photo was read (or the text was not read at all)."""
+    reason = text_unavailable(evidence.texts) if evidence is not None and evidence.texts else None
+    if reason is None:
+        return ()
+    message = f"the photo's text could not be read: {reason}; whether it names a catalog brand is not known"
+    return (Signal(BRAND_IN_PHOTO, "unknown", message, {"unreadable": reason}),
+            Signal(MISSPELLED_BRAND_IN_PHOTO, "unknown", message, {"unreadable": reason}))
+
+
+def read_each(images: Sequence[Image.Image], paths: Sequence[Any], settings: TextReadSettings,
+              reading: TextReading | None = None) -> tuple[PhotoText, ...]:
+    """Each photo's text (``reading``'s, when given); a photo whose reading failed, or that could not be read,
+    has its text unavailable with the reason, which names the photo's file: one photo never ends a scan."""
+    texts: list[PhotoText] | None = None
+    if reading is not None:
+        try:
+            texts = list(reading.result())
+        except Exception:  # noqa: BLE001 - read again photo by photo, so that the failure is tied to its photo
+            log.warning("reading the text of %d photos in the background failed; reading them one by one",
+                        len(images), exc_info=True)
+    if texts is None:
+        texts = [_read_one(image, settings) for image in images]
+    return tuple(replace(t, unavailable=f"{path}: {t.unavailable}") if t.unavailable else t
+                 for t, path in zip(texts, paths))
+
+
+def _read_one(image: Image.Image, settings: TextReadSettings) -> PhotoText:
+    try:
+        return read_text(image, settings)
+    except Exception as exc:  # noqa: BLE001 - the OCR engine failing on one photo leaves its text unknown
+        log.warning("reading a photo's text failed", exc_info=True)
+        return PhotoText((), ENGINE_NAME, unavailable=f"reading its text failed ({type(exc).__name__}: {exc})")
+
+
 def _brand_keys(brand: Brand) -> set[str]:
     return {match_key(w) for name in (brand.name, *brand.aliases) for w in (*words(name), name)}
 
@@ -176,7 +218,7 @@ class TextMatcher:
              reading: TextReading | None = None) -> PhotoEvidence:
         """Read every photo's text (or wait for ``reading`` of them, :meth:`start`) and find the catalog brands it
         names."""
-        texts = reading.result() if reading is not None else read_texts(images, self.settings.read)
+        texts = read_each(images, paths, self.settings.read, reading)
         mentions = read_brand_mentions(images, texts, self.brands, self.settings.read, self.settings.match)
         return PhotoEvidence(texts, tuple(str(p) for p in paths), tuple(tuple(i.size) for i in images),  # type: ignore[misc]
                              mentions)

@@ -427,11 +427,15 @@ def read_text(image: Image.Image | np.ndarray, settings: TextReadSettings | None
     return _read_photo(engine, image, settings)
 
 
+MIN_SIDE = 8  # pixels: a photo with a shorter side is not read (its text is unknown, not absent)
+
+
 def _read_photo(engine: Any, image: Image.Image | np.ndarray, settings: TextReadSettings,
                 options: Any = None) -> PhotoText:
     bgr = _as_bgr_array(image)
-    if min(bgr.shape[:2]) < 8:
-        return PhotoText((), _name(engine))
+    if min(bgr.shape[:2]) < MIN_SIDE:
+        height, width = bgr.shape[:2]
+        return PhotoText((), _name(engine), unavailable=f"the photo is {width}x{height} pixels, too small to read text in")
     return PhotoText(_read(engine, bgr, settings, options), _name(engine))
 
 

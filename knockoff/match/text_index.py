@@ -33,6 +33,10 @@ __all__ = ["TEXTS_FILE", "ProductTexts", "ProductWordMatch", "ReferenceTexts", "
 TEXTS_FILE = "texts.json"
 _FORMAT = 1
 _CONFUSIONS = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "8": "b"})
+#: letters that Unicode does not decompose into a base letter and an accent, spelled as an OCR engine (whose
+#: alphabet is Latin and Chinese) reads them: "ÆRØ" is read "AERO"
+_FOLDS = str.maketrans({"æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i",
+                        "ħ": "h", "ŧ": "t", "ŀ": "l", "ŋ": "n", "ĸ": "k"})
 
 
 def words(text: str) -> list[str]:
@@ -46,11 +50,12 @@ def has_letter(word: str) -> bool:
 
 
 def match_key(text: str) -> str:
-    """The form a word is compared in: case-folded, accents removed, OCR confusions mapped, letters and
-    digits only."""
+    """The form a word is compared in: case-folded, accents removed, letters without a decomposition spelled out
+    ("Ærø" as "aero"), OCR confusions mapped, letters and digits only, of any script (a Chinese name keeps its
+    characters: dropping them once made "Ærø" the key "r", which any letter R read in a photo matched)."""
     decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return re.sub(r"[^a-z0-9]+", "", stripped.translate(_CONFUSIONS))
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().translate(_FOLDS)
+    return "".join(c for c in stripped.translate(_CONFUSIONS) if c.isalnum())
 
 
 def product_key(brand: str, product_id: str) -> str:

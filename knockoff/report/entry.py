@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from knockoff.catalog.readers import Listing
-from knockoff.decide.signals import PRICE_IMPLAUSIBLE
+from knockoff.decide.signals import PRICE_IMPLAUSIBLE, TITLE_NAMES_BRAND
 from knockoff.decide.verdict import Match, Verdict
 from knockoff.report.results import MATCHED_VERDICTS
 
@@ -38,7 +38,7 @@ class Entry:
     listing_id: str
     verdict: str
     risk: float
-    brand: str  # the matched brand, "" unless the verdict is a match (suspect, review, authorized)
+    brand: str  # the matched brand (a review on the title alone: the brand the title names), "" for no match
     match: dict[str, Any]  # the match (for no_match: the nearest reference, which is NOT a match), or {}
     images: tuple[str, ...]
     listing_image: str  # the photo the match was found in (else the first photo)
@@ -58,7 +58,9 @@ class Entry:
 
     @property
     def matched(self) -> bool:
-        return self.verdict in MATCHED_VERDICTS and bool(self.match)
+        """A photo (or photo text) match: not a review that rests on the title alone, whose ``match`` is only the
+        nearest reference (tier None), often of another brand than the one the title names."""
+        return self.verdict in MATCHED_VERDICTS and bool(self.match) and self.match.get("tier") is not None
 
     def signal_state(self, code: str) -> str:
         """``hit``, ``clear``, ``unknown`` or ``not checked`` (no such signal in the result)."""
@@ -134,12 +136,24 @@ def _price(verdict: Verdict, listing: Listing | None, match: Match | None) -> tu
         if share is not None:
             return round(share, 4), ""
         return None, signal.message if signal.state == "unknown" else ""
-    if listing is None or match is None or verdict.verdict not in MATCHED_VERDICTS:
+    if listing is None or match is None or match.tier is None or verdict.verdict not in MATCHED_VERDICTS:
         return None, ""
     price, reference = listing.price, match.reference_price
     if price is not None and reference and (listing.currency or None) == (match.reference_currency or None):
         return round(price / reference, 4), ""
     return None, ""
+
+
+def _brand(verdict: Verdict) -> str:
+    """The brand a listing is checked against: its match's; for a review on the title alone (no photo match, the
+    ``match`` only the nearest reference), the brand the title names; "" otherwise."""
+    match = verdict.match
+    if verdict.verdict not in MATCHED_VERDICTS or match is None:
+        return ""
+    if match.tier is not None:
+        return match.brand
+    named = verdict.signal(TITLE_NAMES_BRAND)
+    return str(named.details.get("brand") or "") if named is not None and named.hit else ""
 
 
 def _listing_image(match: Match | None, images: tuple[str, ...]) -> str:
@@ -154,7 +168,7 @@ def entry_from_result(verdict: Verdict) -> Entry:
     photo_text, text_boxes = _photo_text(verdict)
     return Entry(
         listing_id=verdict.listing_id, verdict=verdict.verdict, risk=verdict.risk,
-        brand=match.brand if match and verdict.verdict in MATCHED_VERDICTS else "",
+        brand=_brand(verdict),
         match=match.to_dict() if match else {}, images=images, listing_image=_listing_image(match, images),
         title=listing.title if listing else "", price=listing.price if listing else None,
         currency=_text(listing.currency) if listing else "", seller=_text(listing.seller).strip() if listing else "",

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,11 @@ def resolve(image: str, base_dir: Path | None) -> Path:
 def full_size(path: Path) -> tuple[int, int] | None:
     """The size of the photo as :func:`load_image` gives it at full resolution (EXIF orientation applied)."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
+        with warnings.catch_warnings():  # only the header is read: a large photo is no bomb here (the scan judged it)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                orientation = image.getexif().get(0x0112, 1)
     except (OSError, SyntaxError, ValueError, KeyError, Image.DecompressionBombError):
         return None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

@@ -68,12 +68,15 @@ function figure(photo,size,caption,box,onClick){var fig=el('figure');
   else{fig.appendChild(el('span','nophoto',photo[4]||'no photo'));}
   fig.appendChild(el('figcaption',null,caption)); return fig;}
 
+function textOnly(m){return m.tier==='text'&&!m.ref[0];}  // only the photo's text names the brand: no official photo
+var NO_REF=[null,0,0,'','no official photo: only the text read in the listing photo names the brand'];
 function boxOf(d,p){var m=d.m; return (m&&m.ver&&m.ver.box&&p===d.mi)?m.ver:null;}
 
 function photosCell(td,i,d){var pair=el('div','pair'), p=d.p[d.mi]||[null,0,0,'','no photo'];
   var main=figure(p,M.small,'listing: '+(p[3]||''),boxOf(d,d.mi),function(){openViewer(i,d.mi);});
   pair.appendChild(main);
-  if(d.m){pair.appendChild(figure(d.m.ref,M.small,'official: '+(d.m.ref[3]||''),null,function(){openViewer(i,d.mi);}));}
+  if(d.m&&textOnly(d.m)){pair.appendChild(figure(NO_REF,M.small,'official: none',null,null));}
+  else if(d.m){pair.appendChild(figure(d.m.ref,M.small,'official: '+(d.m.ref[3]||''),null,function(){openViewer(i,d.mi);}));}
   td.appendChild(pair);
   if(d.p.length>1){var more=el('div','more'); d.p.forEach(function(q,j){if(j===d.mi){return;}
     if(q[0]){var f=frame(q,48,null,false); f.title=q[3]; f.addEventListener('click',function(){openViewer(i,j);});
@@ -86,9 +89,10 @@ function verText(ver){if(!ver){return '';} if(!ver.ok){return 'geometric check f
   if(ver.pix!==null&&ver.pix!==undefined){t.push(pct(ver.pix)+' of it agrees pixel for pixel');} return t.join('; ');}
 
 function matchBlock(m){var b=el('div');
-  var head=el('div'); head.appendChild(el('b',null,m.b)); head.appendChild(document.createTextNode(' · '+(m.pn||m.pid||'')));
+  var head=el('div'); head.appendChild(el('b',null,m.b)); head.appendChild(document.createTextNode(' · '+(m.pn||m.pid||'which product: not named')));
   b.appendChild(head); b.appendChild(el('div','code',m.pid));
-  b.appendChild(el('div',null,m.tier==='text'?'named by the text in its photo':'global similarity '+m.sim)); b.appendChild(el('div',null,m.tier||'below match threshold'));
+  b.appendChild(el('div',null,m.tier==='text'?'named by the text in its photo':'global similarity '+m.sim));
+  if(m.tier!=='text'){b.appendChild(el('div',null,m.tier||'below match threshold'));}
   var v=verText(m.ver); if(v){b.appendChild(el('div','muted',v));} return b;}
 
 function matchCell(td,d,verdict){if(d.m){td.appendChild(matchBlock(d.m));return;}
@@ -158,7 +162,8 @@ function viewerRefresh(){if(!KO.viewing){return;} var i=KO.viewing[0], p=KO.view
   var sides=$('viewer-sides'); sides.textContent=''; $('viewer-title').textContent=r[TITLE]||r[ID]; if(!d){return;}
   var photo=d.p[p], text=textOf(d,p), said=text?text[3].map(function(b){return b[8];}).join(' · '):'';
   sides.appendChild(bigFigure(photo,'listing photo: '+photo[3]+(said?' · text read: '+said:''),boxOf(d,p),text));
-  if(d.m){sides.appendChild(bigFigure(d.m.ref,'official photo: '+d.m.ref[3]+' · '+(d.m.pn||d.m.pid)+' · '+verText(d.m.ver),null));}
+  if(d.m&&textOnly(d.m)){sides.appendChild(bigFigure(NO_REF,'official photo: none; '+d.m.b+' is named by the text read in the listing photo',null));}
+  else if(d.m){sides.appendChild(bigFigure(d.m.ref,'official photo: '+d.m.ref[3]+' · '+(d.m.pn||d.m.pid)+' · '+verText(d.m.ver),null));}
   else{sides.appendChild(el('div','nomatch','no match'));}}
 function bigFigure(photo,caption,box,text){var fig=el('figure','big');
   fig.appendChild(photo[0]?frame(photo,M.large,box,true,text):el('span','nophoto',photo[4]));
