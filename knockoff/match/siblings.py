@@ -31,7 +31,7 @@ from typing import Any
 
 from knockoff.match.verify import GeometricMatch, PackagingSettings, packaging_check
 
-__all__ = ["DETAIL_LEAD", "pick_by_print"]
+__all__ = ["DETAIL_LEAD", "pick_by_print", "product_check"]
 
 #: the share of the official photo's small textured cells by which the product's detail agreement must lead
 #: every other alike product's (see the module's docstring)
@@ -64,3 +64,25 @@ def pick_by_print(items: Sequence[tuple[Any, GeometricMatch]], settings: Packagi
     ranked = sorted(((float(d or 0.0), i) for d, i in zip(details, alike)), key=lambda pair: -pair[0])
     (first, chosen), (second, _) = ranked[0], ranked[1]
     return chosen if first - second >= lead else None
+
+
+def product_check(match: GeometricMatch, settings: PackagingSettings) -> str | None:
+    """Why the packaging match ``match`` shows its official photo's brand design but not that it is *this*
+    product (``None``: it does): a product is named only on evidence a sibling's photo would not give. A brand's
+    products share one package design and differ in a part of its face (the flavour name and picture, a
+    variant band, a colour), so a new photo of a sibling missing from the catalog matches this official photo's
+    keypoints on the shared design as well as the product's own photo would, yet cannot reproduce the part that
+    tells the products apart. Hence the share of the official photo's small textured cells the listing
+    reproduces once aligned (``detail_agreement``, measured by :meth:`~knockoff.match.verify.GeometricVerifier.
+    with_print`) must reach ``settings.min_product_detail``. A proven copy needs no more; a detail agreement that
+    could not be measured is no evidence."""
+    minimum = settings.min_product_detail
+    if match.verified or minimum <= 0:
+        return None
+    detail = match.detail_agreement
+    if detail is None:
+        return "its small print could not be compared with the official photo's (too little of it in view)"
+    if detail < minimum:
+        return (f"only {round(100 * detail)} % of the official photo's small print agrees once aligned, below "
+                f"{round(100 * minimum)} %")
+    return None

@@ -377,6 +377,12 @@ class PackagingSettings:
     #: wrong match), while a 3-D scene photographed anew shifts its objects at other depths a little off it.
     #: Both set on the package side only, with a margin above the most any package reached (``scene_check``).
     max_off_plane: float = 0.5
+    #: A packaging match names its *product* only when the listing reproduces at least this share of the
+    #: official photo's small textured cells (:attr:`GeometricMatch.detail_agreement`), else the brand only
+    #: (:func:`knockoff.match.siblings.product_check`): a sibling product shares the brand's package design but
+    #: not the print that tells it apart (flavour, variant band, colour), and caps how much of the face a photo
+    #: of it reproduces. 0: every winning package names its product.
+    min_product_detail: float = 0.6
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_inliers, int) and self.min_inliers >= 6):
@@ -390,6 +396,8 @@ class PackagingSettings:
         minimum = self.second_look_min_matches
         if not (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 0):
             raise PolicyError("invalid PackagingSettings: second_look_min_matches must be an integer >= 0")
+        if not 0.0 <= self.min_product_detail <= 1.0:
+            raise PolicyError("invalid PackagingSettings: min_product_detail must be in [0, 1]")
         if not (0.0 < self.max_inlier_spread <= 1.0 and self.max_off_plane > 0.0):
             raise PolicyError("invalid PackagingSettings: max_inlier_spread must be in (0, 1] and max_off_plane > 0")
 
