@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from knockoff.match.siblings import DETAIL_LEAD, pick_by_print
+from knockoff.match.siblings import DETAIL_LEAD, pick_by_print, product_check
 from knockoff.match.verify import GeometricMatch, PackagingSettings
 
 
@@ -81,3 +81,82 @@ def test_a_match_passing_the_packaging_checks_has_its_print_measured_on_demand()
     # without the packaging match nothing beyond the copy check is measured
     plain = GeometricVerifier(never_a_copy)
     assert plain.with_print(photo, references[0], first[0]).detail_agreement is None
+
+
+def printed_match(detail: float | None, verified: bool = False) -> GeometricMatch:
+    return replace(match(40, detail), verified=verified)
+
+
+@pytest.mark.parametrize(("item", "settings", "why"), [
+    (printed_match(0.75), PackagingSettings(), None),  # the whole face's print agrees: the product
+    (printed_match(0.6), PackagingSettings(min_product_detail=0.6), None),  # at the minimum
+    (printed_match(0.45), PackagingSettings(), "only 45 % of the official photo's small print agrees"),
+    (printed_match(None), PackagingSettings(), "could not be compared"),  # not measured: no evidence
+    (printed_match(0.45, verified=True), PackagingSettings(), None),  # a proven copy needs no more
+    (printed_match(0.45), PackagingSettings(min_product_detail=0.0), None),  # the rule turned off
+    (printed_match(None), PackagingSettings(min_product_detail=0.0), None),
+    (printed_match(0.7), PackagingSettings(min_product_detail=0.8), "below 80 %"),
+])
+def test_a_product_is_named_only_on_print_a_sibling_would_not_reproduce(item, settings, why):
+    found = product_check(item, settings)
+    assert (found is None) is (why is None)
+    if why is not None:
+        assert why in found
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_min_product_detail_is_validated(value):
+    from knockoff.errors import PolicyError
+
+    with pytest.raises(PolicyError, match="min_product_detail"):
+        PackagingSettings(min_product_detail=value)
+    assert 0 < PackagingSettings().min_product_detail < 1
+
+
+def _one_product_catalog(root):
+    """Brand Juicy with one product in the catalog, "apple" (its design with its own small print), and an
+    unrelated brand; Juicy's "pear" (the same design, another print) is missing from the catalog."""
+    from conftest import textured_image, write_csv
+
+    root.mkdir(parents=True)
+    _printed(2).save(root / "apple.png")
+    textured_image(9).save(root / "watch.png")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"],
+              [["Juicy", "", "juicy_store"], ["Globex", "", ""]])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"], [
+        ["Juicy", "apple", "Juicy Apple", "apple.png", "3", "EUR"],
+        ["Globex", "watch", "Globex Watch", "watch.png", "1200", "EUR"],
+    ])
+    return root
+
+
+@pytest.mark.parametrize(("listed", "minimum", "product", "verdict"), [
+    ("pear", None, "", "review"),  # a sibling missing from the catalog: its package shows the brand, not apple
+    ("pear", 0.0, "apple", "suspect"),  # without the rule the sibling is named as apple (the wrong product)
+    ("apple", None, "apple", "suspect"),  # the product's own package, photographed anew: named
+])
+def test_a_siblings_new_photo_names_the_brand_only(tmp_path, listed, minimum, product, verdict):
+    from knockoff.match import verify
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    from knockoff import Catalog, Detector, Listing, Policy, build_index
+    from test_packaging import no_copy_verifier, rephotograph
+
+    root = _one_product_catalog(tmp_path / "refs")
+    photo = tmp_path / "shelf.jpg"
+    rephotograph(_printed(1 if listed == "pear" else 2), seed=3).save(photo, quality=90)
+    policy = Policy(packaging_match=True)
+    if minimum is not None:
+        policy = replace(policy, packaging=replace(policy.packaging, min_product_detail=minimum))
+    result = Detector(build_index(Catalog.from_dir(root), "perceptual"), policy, verifier=no_copy_verifier()).check(
+        Listing([photo], seller="shop123"))
+    assert result.match is not None and result.match.tier == "same-package", result.reasons
+    assert (result.match.brand, result.match.product_id, result.verdict) == ("Juicy", product, verdict)
+    visual = result.signal("VISUAL_MATCH")
+    assert bool(visual.details.get("unproven")) is (product == "")
+    if product == "":
+        assert visual.details["brand_only"] is True
+        assert "photo shows the packaging design of Juicy" in visual.message
+        assert "but not that it is Juicy Apple: only" in visual.message and "small print agrees" in visual.message
+        assert "which of the brand's products, a person must tell" in visual.message
