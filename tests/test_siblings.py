@@ -158,5 +158,7 @@ def test_a_siblings_new_photo_names_the_brand_only(tmp_path, listed, minimum, pr
     if product == "":
         assert visual.details["brand_only"] is True
         assert "photo shows the packaging design of Juicy" in visual.message
-        assert "but not that it is Juicy Apple: only" in visual.message and "small print agrees" in visual.message
+        assert "official photo apple.png of Juicy Apple" in visual.message
+        assert "but not that it is that product: only" in visual.message and "small print agrees" in visual.message
+        assert "least in its" in visual.message  # where the print differs
         assert "which of the brand's products, a person must tell" in visual.message

@@ -874,12 +874,14 @@ def _unproven(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
     """The visual signal of a packaging match that names the brand only because it does not single out its
     product from a sibling sharing the brand's design (:func:`~knockoff.match.siblings.product_check`)."""
     ref = best.hit.reference
+    match = best.verification
     return sig.Signal(visual.code, visual.state, (
-        f"photo shows the packaging design of {ref.brand}: {best.verification.describe_packaging(ref.label)}; but "
-        f"not that it is {ref.product_name or ref.product_id}: {why}, so the part of the package that tells "
-        f"{ref.brand}'s products apart (flavour, variant band, colour) may differ from that official photo's, as it "
-        f"does on another {ref.brand} product missing from the catalog (global similarity "
-        f"{best.hit.similarity:.2f}); which of the brand's products, a person must tell"),
+        f"photo shows the packaging design of {ref.brand}: {match.inliers} keypoints on the listing's packaging "
+        f"match official photo {ref.label} of {ref.product_name or ref.product_id} ({round(100 * match.inlier_ratio)} "
+        f"% of the tentative matches agree under one transform); but not that it is that product: {why}, so the "
+        f"part that tells {ref.brand}'s products apart (flavour name or picture, variant band, colour) may differ "
+        f"from that official photo's, as it does on another {ref.brand} product missing from the catalog (global "
+        f"similarity {best.hit.similarity:.2f}); which of the brand's products, a person must tell"),
         {**visual.details, "brand_only": True, "unproven": why})
 
 

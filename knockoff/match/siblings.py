@@ -100,6 +100,7 @@ def product_check(match: GeometricMatch, settings: PackagingSettings) -> str | N
     if detail is None:
         return "its small print could not be compared with the official photo's (too little of it in view)"
     if detail < minimum:
-        return (f"only {round(100 * detail)} % of the official photo's small print agrees once aligned, below "
-                f"{round(100 * minimum)} %")
+        where = f", least in its {match.detail_weakest} part" if match.detail_weakest else ""
+        return (f"only {round(100 * detail)} % of the official photo's small print agrees once aligned{where}, "
+                f"below {round(100 * minimum)} %")
     return None

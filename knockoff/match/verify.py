@@ -188,6 +188,9 @@ class GeometricMatch:
     colour_agreement: float | None = None
     #: share of the shown part's small textured cells that agree almost perfectly (None: not measured)
     detail_agreement: float | None = None
+    #: where in the official photo the fewest of them agree ("bottom left", ...: a 3 x 3 grid; None: not
+    #: measured), measured with the packaging match's small print (:meth:`GeometricVerifier.with_print`)
+    detail_weakest: str | None = None
     #: every geometric check passed (enough consistent keypoints, a plausible transform, enough coverage)
     geometry_verified: bool = False
     #: the fitted 3x3 homography, row by row: reference pixels -> listing pixels, both in the verifier's
@@ -686,7 +689,7 @@ class GeometricVerifier:
         detail = detail_agreement(listing_features.colour, listing_features.work_size, reference.colour,
                                   reference.work_size, np.array(match.homography).reshape(3, 3),
                                   mirrored=match.mirrored)
-        return replace(match, detail_agreement=_rounded(detail))
+        return replace(match, detail_agreement=_rounded(detail.share), detail_weakest=detail.weakest)
 
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
         """The plain match, or the mirrored listing photo's when that one verifies or has more inliers."""
