@@ -790,9 +790,10 @@ class Detector:
 
     def _words_within_brand(self, evidence: PhotoEvidence, best: _Candidate,
                             checked: Sequence[_Candidate]) -> TextIdentity | None:
-        """For a packaging match that shows ``best``'s brand but not which of its products: the product the
-        photo's words single out among the brand's products, when its packaging is one of those that match about
-        as well as the best (within the packaging margin, passing the packaging checks); else None."""
+        """For a packaging match that shows ``best``'s brand but not which of its products (siblings alike, or its
+        package won without singling out its product): the product the photo's words single out among the brand's
+        products, when its packaging is one of those that match about as well as the best (within the packaging
+        margin, passing the packaging checks; the best's own among them); else None."""
         from knockoff.match.verify import packaging_check
 
         brand = self._index.brand(best.hit.reference.brand) or Brand(best.hit.reference.brand)
@@ -829,7 +830,7 @@ class Detector:
         visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
         if package is not None and identity is not None:
             visual = _within_brand(visual, package, identity.brand.name)
-        if best is not None and best.same_brand and evidence is not None and identity is None:
+        if best is not None and (best.same_brand or best.unproven) and evidence is not None and identity is None:
             identity = self._words_within_brand(evidence, best, checked)
             if identity is not None:
                 visual = _words_name_product(visual, identity)
