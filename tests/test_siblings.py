@@ -162,3 +162,45 @@ def test_a_siblings_new_photo_names_the_brand_only(tmp_path, listed, minimum, pr
         assert "but not that it is that product: only" in visual.message and "small print agrees" in visual.message
         assert "least in its" in visual.message  # where the print differs
         assert "which of the brand's products, a person must tell" in visual.message
+
+
+@pytest.mark.parametrize(("words_name", "product", "tier", "verdict"), [
+    ("apple", "apple", "text", "suspect"),  # the package won without singling out its product; the words do
+    (None, "", "same-package", "review"),  # no words: the brand only
+])
+def test_the_words_may_name_the_product_a_package_did_not_single_out(tmp_path, monkeypatch, words_name, product,
+                                                                     tier, verdict):
+    from knockoff.match import verify
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    from knockoff import Catalog, Detector, Listing, Policy, build_index
+    from knockoff.decide import detector as detector_module
+    from knockoff.decide.policy import TextSettings
+    from knockoff.decide.text_evidence import PhotoEvidence, TextMatcher
+    from knockoff.match.text_index import product_key
+    from test_packaging import no_copy_verifier, rephotograph
+    from test_text_fusion import photo
+
+    root = _one_product_catalog(tmp_path / "refs")
+    shot = tmp_path / "shelf.jpg"
+    rephotograph(_printed(1), seed=3).save(shot, quality=90)  # too little of apple's print to name it alone
+
+    def no_brand_read(self, images, paths, reading=None):
+        return PhotoEvidence((photo("FRESH"),), (str(shot),), ((100, 100),), ())
+
+    def words(self, evidence, brand, product=None):
+        return ((product_key("Juicy", words_name), (words_name.upper(),)) if words_name and product is None
+                else (None, ()))
+
+    monkeypatch.setattr(detector_module, "reader_status", lambda settings=None: None)  # no OCR engine needed
+    monkeypatch.setattr(TextMatcher, "read", no_brand_read)
+    monkeypatch.setattr(TextMatcher, "product_words", words)
+    policy = Policy(packaging_match=True, text=TextSettings(enabled=True))
+    result = Detector(build_index(Catalog.from_dir(root), "perceptual"), policy, verifier=no_copy_verifier()).check(
+        Listing([shot], seller="shop123"))
+    assert result.match is not None and result.match.brand == "Juicy"
+    assert (result.match.product_id, result.match.tier, result.verdict) == (product, tier, verdict)
+    visual = result.signal("VISUAL_MATCH")
+    assert visual.details["unproven"] and visual.details["brand_only"] is True
+    assert ("the photo's words" in visual.message) is bool(product)
