@@ -202,6 +202,18 @@ def evidence_of(matcher: TextMatcher, detector: Detector, listing: Listing, bran
             "words": list(identity.words) if identity else [], "read": read}
 
 
+def product_evidence(name: str, verdict: Any) -> dict[str, Any]:
+    """The matched official photo, the small print its match reproduces and why no product was named (the
+    packaging match's product rule), per policy: to replay ``packaging.min_product_detail`` from the rows."""
+    match = verdict.match
+    if match is None or not match.tier:
+        return {}
+    visual = verdict.signal("VISUAL_MATCH")
+    return {name + "_reference": match.reference_label,
+            name + "_detail": (match.verification or {}).get("detail_agreement"),
+            name + "_unproven": visual.details.get("unproven") if visual is not None else None}
+
+
 def check_all(detectors: dict[str, Detector], matcher: TextMatcher, photos: list[dict[str, str]],
               unrelated: list[Path], data: Path, brand_of: dict[str, str], cache: TextCache) -> tuple[list, list]:
     store_out, unrelated_out = [], []
@@ -215,6 +227,7 @@ def check_all(detectors: dict[str, Detector], matcher: TextMatcher, photos: list
             entry[name] = outcome(verdict.match, row["brand"], row["product"])
             entry[name + "_pick"] = (f"{verdict.match.brand}/{verdict.match.product_id} ({verdict.match.tier})"
                                      if verdict.match is not None and verdict.match.tier else None)
+            entry.update(product_evidence(name, verdict))
         entry.update(evidence_of(matcher, detectors["both"], listing, brand_of, row["brand"], row["product"]))
         store_out.append(entry)
         if number % 10 == 9:
@@ -306,7 +319,9 @@ def report(args: argparse.Namespace, policies: list[str], store: list[dict[str, 
     if args.no_write:
         return
     command = "python benchmarks/bench_grocery_fusion.py" + (" --quick" if args.quick else f" --train {args.train}") + (
-        f" --val {args.val}" if args.val is not None else "") + (f" --policies {args.policies}" if args.policies != ",".join(POLICIES) else "")
+        f" --val {args.val}" if args.val is not None else "") + (f" --policies {args.policies}" if args.policies != ",".join(POLICIES) else "") + (
+        f" --min-product-detail {args.min_product_detail:g}" if args.min_product_detail is not None else "") + (
+        f" --name {args.name}" if args.name else "")
     markdown = ("# grocerystore: brand and product per policy\n\n" + markdown_table(headers, rows)
                 + "\n\n## Evidence per photo: the brand the text names x the packaging match's pick\n\n"
                 + markdown_table(conf_headers, confusion)
@@ -327,6 +342,13 @@ def report(args: argparse.Namespace, policies: list[str], store: list[dict[str, 
     print("wrote " + " and ".join(str(p) for p in [*paths, rows_path]))
 
 
+def with_min_product_detail(policy: Policy, minimum: float | None) -> Policy:
+    """``policy`` with ``packaging.min_product_detail`` set (unchanged for None)."""
+    if minimum is None:
+        return policy
+    return replace(policy, packaging=replace(policy.packaging, min_product_detail=minimum))
+
+
 def run(args: argparse.Namespace, policies: list[str]) -> tuple[list, list, str]:
     cache = TextCache(args.cache)
     cache.install()
@@ -335,7 +357,8 @@ def run(args: argparse.Namespace, policies: list[str]) -> tuple[list, list, str]
         catalog = Catalog.from_dir(write_catalog(args.data, Path(tmp)))
         index = build_index(catalog, "perceptual", read_text=True)
         brand_of = {r.product_id: r.brand for r in catalog.references}
-        detectors = {name: Detector(index, POLICIES[name]) for name in policies}
+        detectors = {name: Detector(index, with_min_product_detail(POLICIES[name], args.min_product_detail))
+                     for name in policies}
         matcher = TextMatcher(index.brands.values(), index.references, index.reference_texts, POLICIES["both"].text)
         photos = store_photos(args.data, args.quick, args.seed, args.train, args.val)
         unrelated = unrelated_photos(args.data, args.unrelated or (30 if args.quick else 100), args.seed)
@@ -358,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unrelated", type=int, default=None, help="unrelated photos (30 quick, 100 full)")
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset of " + ",".join(POLICIES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-product-detail", type=float, default=None, metavar="D",
+                        help="Policy.packaging.min_product_detail for every policy (default: the policy's; 0: a "
+                             "winning package always names its product, as before the rule)")
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "out" / "grocery_text_cache.json")
     parser.add_argument("--results-dir", type=Path)
     parser.add_argument("--name", help="results file name (default grocery_fusion, or grocery_fusion.quick)")

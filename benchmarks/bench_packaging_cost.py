@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,17 @@ def _quality(rows: list[tuple[Any, Any]], brand_of: dict[str, str]) -> dict[str,
     return out
 
 
-def measure(root: Path, profiles: dict[str, cProfile.Profile] | None) -> dict[str, Any]:
-    """Check every listing of the set at ``root`` with the packaging match off and on, interleaved."""
+def measure(root: Path, profiles: dict[str, cProfile.Profile] | None,
+            min_product_detail: float | None = None) -> dict[str, Any]:
+    """Check every listing of the set at ``root`` with the packaging match off and on, interleaved (on: with
+    ``packaging.min_product_detail`` when given)."""
     catalog = Catalog.from_dir(root)
     brand_of = {r.product_id: r.brand for r in catalog.references}
     index = build_index(catalog, "perceptual")
-    detectors = {"off": Detector(index, policy=Policy(packaging_match=False)),
-                 "on": Detector(index, policy=Policy(packaging_match=True))}
+    on = Policy(packaging_match=True)
+    if min_product_detail is not None:
+        on = replace(on, packaging=replace(on.packaging, min_product_detail=min_product_detail))
+    detectors = {"off": Detector(index, policy=Policy(packaging_match=False)), "on": Detector(index, policy=on)}
     items = read_listings(root / "listings.csv")
     for detector in detectors.values():  # warm up: the verifier and the keypoint shortlist are made on first use
         detector.check(items[0].listing)
@@ -171,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-out", type=Path, default=None, help="with --profile: write each side's pstats here")
     parser.add_argument("--name", default=None, help="results file name (default packaging_cost[.quick])")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--min-product-detail", type=float, default=None, metavar="D",
+                        help="packaging.min_product_detail of the 'on' side (default: the policy's; 0: no product rule)")
     args = parser.parse_args(argv)
     import logging
 
@@ -181,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="wt-pack-bench-") as tmp:
         for name, root in build_sets(Path(tmp), args.quick, args.real_root, only, args.grocery_split):
-            results[name] = measure(root, profiles)
+            results[name] = measure(root, profiles, args.min_product_detail)
             load.append(os.getloadavg()[0])
             print(f"{name}: {summary_row(name, results[name])} load {load[-1]:.1f}", file=sys.stderr)
     total = {"listings": sum(r["listings"] for r in results.values()),

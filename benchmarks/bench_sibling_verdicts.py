@@ -6,7 +6,7 @@ products indexed and the other half listed with an unauthorized seller, then the
 photo shows a product that is *not* in the index, so any match is a wrong product; a ``near-copy`` tier is the
 worst (an accusation of photo theft for the wrong product). Also counts the matches of each tier and why.
 
-    python benchmarks/bench_sibling_verdicts.py [--packaging] [--store N]
+    python benchmarks/bench_sibling_verdicts.py [--packaging] [--store N] [--min-product-detail D] [--name NAME]
 
 With ``--store N`` the listed photos are up to N grocerystore *train* store photos of each listed product (a
 seller's own photo of a product missing from the catalog) instead of its official photo.
@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,9 @@ def run(data: Path, policy: Policy, store: int = 0) -> list[dict[str, Any]]:
                 rows.append({"listed": name, "photo": photo.name, "verdict": v.verdict, "tier": v.match.tier if v.match else None,
                              "matched": v.match.product_id if v.match else None,
                              "global_similarity": v.match.similarity if v.match else None,
-                             "proof": verification.get("proof"), "failed_check": verification.get("failed_check")})
+                             "proof": verification.get("proof"), "failed_check": verification.get("failed_check"),
+                             "detail_agreement": verification.get("detail_agreement"),
+                             "unproven": v.signal("VISUAL_MATCH").details.get("unproven") if v.match else None})
     return rows
 
 
@@ -88,31 +91,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packaging", action="store_true", help="with Policy(packaging_match=True)")
     parser.add_argument("--store", type=int, default=0, metavar="N",
                         help="list up to N train store photos of each listed product instead of its official photo")
+    parser.add_argument("--min-product-detail", type=float, default=None, metavar="D",
+                        help="Policy.packaging.min_product_detail (default: the policy's); 0 names every winning "
+                             "package's product, as before the rule")
+    parser.add_argument("--name", help="results file name (default from the options)")
     args = parser.parse_args(argv)
     if not (args.data / ICONIC).is_dir():
         print(f"grocerystore not found at {args.data}: nothing to measure")
         return 0
     started = time.perf_counter()
-    rows = run(args.data, Policy(packaging_match=args.packaging), args.store)
+    policy = Policy(packaging_match=args.packaging)
+    if args.min_product_detail is not None:
+        policy = replace(policy, packaging=replace(policy.packaging, min_product_detail=args.min_product_detail))
+    rows = run(args.data, policy, args.store)
     tiers = Counter(r["tier"] or "no match" for r in rows)
     verdicts = Counter(r["verdict"] for r in rows)
-    name = "sibling_verdicts" + ("_packaging" if args.packaging else "") + (f"_store{args.store}" if args.store else "")
+    name = args.name or ("sibling_verdicts" + ("_packaging" if args.packaging else "")
+                         + (f"_store{args.store}" if args.store else ""))
     command = ("python benchmarks/bench_sibling_verdicts.py" + (" --packaging" if args.packaging else "")
-               + (f" --store {args.store}" if args.store else ""))
+               + (f" --store {args.store}" if args.store else "")
+               + (f" --min-product-detail {args.min_product_detail:g}" if args.min_product_detail is not None else "")
+               + (f" --name {args.name}" if args.name else ""))
     result = {"script": "bench_sibling_verdicts.py", "command": command, "listed": len(rows),
               "tiers": dict(tiers), "verdicts": dict(verdicts), "elapsed_s": round(time.perf_counter() - started, 1),
               "rows": rows}
     named = sum(1 for r in rows if r["tier"] and r["matched"])
     brand_only = sum(1 for r in rows if r["tier"] and not r["matched"])
-    result.update(products_named=named, brand_only=brand_only)
-    matched = [[r["listed"], r["matched"], r["tier"], r["global_similarity"], r["proof"], r["failed_check"]]
-               for r in rows if r["tier"]]
+    result.update(products_named=named, brand_only=brand_only,
+                  min_product_detail=policy.packaging.min_product_detail)
+    matched = [[r["listed"], r["matched"], r["tier"], r["global_similarity"], r["proof"], r["failed_check"],
+                r["detail_agreement"], r["unproven"] or ""] for r in rows if r["tier"]]
     md = (f"# Sibling products end to end\n\n{__doc__.split(chr(10) + chr(10), 1)[1]}\n"
           f"- listed {'store' if args.store else 'official'} photos: {len(rows)} (each of a product not in the index)\n"
           f"- tiers: {', '.join(f'{k} {v}' for k, v in sorted(tiers.items()))}\n"
           f"- verdicts: {', '.join(f'{k} {v}' for k, v in sorted(verdicts.items()))}\n"
-          f"- a product named (each a wrong one): {named}; the brand only: {brand_only}\n\n"
-          + markdown_table(["listed", "matched (wrong product)", "tier", "global similarity", "proof", "failed check"],
+          f"- a product named (each a wrong one): {named}; the brand only: {brand_only}\n"
+          f"- packaging.min_product_detail: {policy.packaging.min_product_detail:g}\n\n"
+          + markdown_table(["listed", "matched (wrong product)", "tier", "global similarity", "proof", "failed check",
+                            "small print agreeing", "why no product"],
                            matched) + "\n")
     write_results(name, result, md)
     print(md)

@@ -169,3 +169,33 @@ def test_copy_agreement_of_a_mirrored_and_a_flat_photo() -> None:
     flat = np.full((240, 320, 3), 128, dtype=np.uint8)
     assert copy_agreement(flat, (320, 240), flat, (320, 240), IDENTITY) == (None, None) or \
         copy_agreement(flat, (320, 240), flat, (320, 240), IDENTITY).detail is None
+
+
+@pytest.mark.parametrize("rows, cols, weakest", [
+    (slice(160, 240), slice(213, 320), "bottom right"),
+    (slice(0, 80), slice(0, 106), "top left"),
+    (slice(80, 160), slice(106, 213), "centre"),
+    (None, None, None),  # all of it agrees: the region named is merely the first of equals, the share is 1
+])
+def test_detail_agreement_names_where_the_print_differs(rows, cols, weakest) -> None:
+    from knockoff.match.pixels import REGION_NAMES, detail_agreement
+
+    reference = rgb(textured(1))
+    listing = reference.copy()
+    if rows is not None:
+        other = np.random.default_rng(5).integers(0, 255, listing[rows, cols].shape[:2], dtype=np.uint8)
+        listing[rows, cols] = np.repeat(other[..., None], 3, axis=2)  # another print in one ninth of the photo
+    found = detail_agreement(listing, (320, 240), reference, (320, 240), IDENTITY)
+    assert found.share is not None and found.weakest in REGION_NAMES
+    if weakest is None:
+        assert found.share == 1.0
+    else:
+        assert 0.5 < found.share < 0.95 and found.weakest == weakest
+
+
+def test_detail_agreement_of_a_flat_photo_is_not_measurable() -> None:
+    from knockoff.match.pixels import detail_agreement
+
+    flat = np.full((240, 320, 3), 128, dtype=np.uint8)
+    found = detail_agreement(flat, (320, 240), flat, (320, 240), IDENTITY)
+    assert found.share is None and found.weakest is None

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from knockoff.match.siblings import DETAIL_LEAD, pick_by_print
+from knockoff.match.siblings import DETAIL_LEAD, pick_by_print, product_check
 from knockoff.match.verify import GeometricMatch, PackagingSettings
 
 
@@ -81,3 +81,126 @@ def test_a_match_passing_the_packaging_checks_has_its_print_measured_on_demand()
     # without the packaging match nothing beyond the copy check is measured
     plain = GeometricVerifier(never_a_copy)
     assert plain.with_print(photo, references[0], first[0]).detail_agreement is None
+
+
+def printed_match(detail: float | None, verified: bool = False) -> GeometricMatch:
+    return replace(match(40, detail), verified=verified)
+
+
+@pytest.mark.parametrize(("item", "settings", "why"), [
+    (printed_match(0.75), PackagingSettings(), None),  # the whole face's print agrees: the product
+    (printed_match(0.6), PackagingSettings(min_product_detail=0.6), None),  # at the minimum
+    (printed_match(0.45), PackagingSettings(), "only 45 % of the official photo's small print agrees"),
+    (printed_match(None), PackagingSettings(), "could not be compared"),  # not measured: no evidence
+    (printed_match(0.45, verified=True), PackagingSettings(), None),  # a proven copy needs no more
+    (printed_match(0.45), PackagingSettings(min_product_detail=0.0), None),  # the rule turned off
+    (printed_match(None), PackagingSettings(min_product_detail=0.0), None),
+    (printed_match(0.7), PackagingSettings(min_product_detail=0.8), "below 80 %"),
+])
+def test_a_product_is_named_only_on_print_a_sibling_would_not_reproduce(item, settings, why):
+    found = product_check(item, settings)
+    assert (found is None) is (why is None)
+    if why is not None:
+        assert why in found
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_min_product_detail_is_validated(value):
+    from knockoff.errors import PolicyError
+
+    with pytest.raises(PolicyError, match="min_product_detail"):
+        PackagingSettings(min_product_detail=value)
+    assert 0 < PackagingSettings().min_product_detail < 1
+
+
+def _one_product_catalog(root):
+    """Brand Juicy with one product in the catalog, "apple" (its design with its own small print), and an
+    unrelated brand; Juicy's "pear" (the same design, another print) is missing from the catalog."""
+    from conftest import textured_image, write_csv
+
+    root.mkdir(parents=True)
+    _printed(2).save(root / "apple.png")
+    textured_image(9).save(root / "watch.png")
+    write_csv(root / "brands.csv", ["brand", "aliases", "authorized_sellers"],
+              [["Juicy", "", "juicy_store"], ["Globex", "", ""]])
+    write_csv(root / "references.csv", ["brand", "product_id", "product_name", "image", "price", "currency"], [
+        ["Juicy", "apple", "Juicy Apple", "apple.png", "3", "EUR"],
+        ["Globex", "watch", "Globex Watch", "watch.png", "1200", "EUR"],
+    ])
+    return root
+
+
+@pytest.mark.parametrize(("listed", "minimum", "product", "verdict"), [
+    ("pear", None, "", "review"),  # a sibling missing from the catalog: its package shows the brand, not apple
+    ("pear", 0.0, "apple", "suspect"),  # without the rule the sibling is named as apple (the wrong product)
+    ("apple", None, "apple", "suspect"),  # the product's own package, photographed anew: named
+])
+def test_a_siblings_new_photo_names_the_brand_only(tmp_path, listed, minimum, product, verdict):
+    from knockoff.match import verify
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    from knockoff import Catalog, Detector, Listing, Policy, build_index
+    from test_packaging import no_copy_verifier, rephotograph
+
+    root = _one_product_catalog(tmp_path / "refs")
+    photo = tmp_path / "shelf.jpg"
+    rephotograph(_printed(1 if listed == "pear" else 2), seed=3).save(photo, quality=90)
+    policy = Policy(packaging_match=True)
+    if minimum is not None:
+        policy = replace(policy, packaging=replace(policy.packaging, min_product_detail=minimum))
+    result = Detector(build_index(Catalog.from_dir(root), "perceptual"), policy, verifier=no_copy_verifier()).check(
+        Listing([photo], seller="shop123"))
+    assert result.match is not None and result.match.tier == "same-package", result.reasons
+    assert (result.match.brand, result.match.product_id, result.verdict) == ("Juicy", product, verdict)
+    visual = result.signal("VISUAL_MATCH")
+    assert bool(visual.details.get("unproven")) is (product == "")
+    if product == "":
+        assert visual.details["brand_only"] is True
+        assert "photo shows the packaging design of Juicy" in visual.message
+        assert "official photo apple.png of Juicy Apple" in visual.message
+        assert "but not that it is that product: only" in visual.message and "small print agrees" in visual.message
+        assert "least in its" in visual.message  # where the print differs
+        assert "which of the brand's products, a person must tell" in visual.message
+
+
+@pytest.mark.parametrize(("words_name", "product", "tier", "verdict"), [
+    ("apple", "apple", "text", "suspect"),  # the package won without singling out its product; the words do
+    (None, "", "same-package", "review"),  # no words: the brand only
+])
+def test_the_words_may_name_the_product_a_package_did_not_single_out(tmp_path, monkeypatch, words_name, product,
+                                                                     tier, verdict):
+    from knockoff.match import verify
+
+    if not verify.opencv_available():
+        pytest.skip("OpenCV with SIFT is not installed")
+    from knockoff import Catalog, Detector, Listing, Policy, build_index
+    from knockoff.decide import detector as detector_module
+    from knockoff.decide.policy import TextSettings
+    from knockoff.decide.text_evidence import PhotoEvidence, TextMatcher
+    from knockoff.match.text_index import product_key
+    from test_packaging import no_copy_verifier, rephotograph
+    from test_text_fusion import photo
+
+    root = _one_product_catalog(tmp_path / "refs")
+    shot = tmp_path / "shelf.jpg"
+    rephotograph(_printed(1), seed=3).save(shot, quality=90)  # too little of apple's print to name it alone
+
+    def no_brand_read(self, images, paths, reading=None):
+        return PhotoEvidence((photo("FRESH"),), (str(shot),), ((100, 100),), ())
+
+    def words(self, evidence, brand, product=None):
+        return ((product_key("Juicy", words_name), (words_name.upper(),)) if words_name and product is None
+                else (None, ()))
+
+    monkeypatch.setattr(detector_module, "reader_status", lambda settings=None: None)  # no OCR engine needed
+    monkeypatch.setattr(TextMatcher, "read", no_brand_read)
+    monkeypatch.setattr(TextMatcher, "product_words", words)
+    policy = Policy(packaging_match=True, text=TextSettings(enabled=True))
+    result = Detector(build_index(Catalog.from_dir(root), "perceptual"), policy, verifier=no_copy_verifier()).check(
+        Listing([shot], seller="shop123"))
+    assert result.match is not None and result.match.brand == "Juicy"
+    assert (result.match.product_id, result.match.tier, result.verdict) == (product, tier, verdict)
+    visual = result.signal("VISUAL_MATCH")
+    assert visual.details["unproven"] and visual.details["brand_only"] is True
+    assert ("the photo's words" in visual.message) is bool(product)

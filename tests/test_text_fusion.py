@@ -132,12 +132,13 @@ def test_identify_between_brands(matcher, photos, brand, how):
 # -- the packaging match within the brand the text names --------------------------------------------------
 
 
-def package(inliers: int, passes: bool = True) -> GeometricMatch:
-    """A listing photo's match with one official photo that passes the packaging checks (or is mirrored)."""
+def package(inliers: int, passes: bool = True, detail: float | None = 0.8) -> GeometricMatch:
+    """A listing photo's match with one official photo that passes the packaging checks (or is mirrored), with
+    ``detail`` of the official photo's small print reproduced (enough to name its product by default)."""
     return GeometricMatch(inliers=inliers, matches=inliers * 2, inlier_ratio=0.5, reference_coverage=0.6,
                           listing_coverage=0.5, mirrored=not passes, rotation_deg=0.0, scale=1.0, verified=False,
                           failed_check="pixels", reference_box=((0, 0), (1, 0), (1, 1), (0, 1)), anisotropy=1.2,
-                          inlier_spread=0.2, geometry_verified=True)
+                          inlier_spread=0.2, geometry_verified=True, detail_agreement=detail)
 
 
 ARLA_FIL, ARLA_LAKTOSFRI, ARLA_MELLAN = key("Arla", "fil"), key("Arla", "laktosfri"), key("Arla", "mellan")
@@ -163,6 +164,13 @@ ARLA_FIL, ARLA_LAKTOSFRI, ARLA_MELLAN = key("Arla", "fil"), key("Arla", "laktosf
     # several other products pass alike (the brand's shared design): the package names none, the words stand
     (ARLA_FIL, [(ARLA_MELLAN, package(25)), (ARLA_LAKTOSFRI, package(23)), (ARLA_FIL, package(20, passes=False))],
      ARLA_FIL, None),
+    # the package wins by its keypoints but reproduces too little of its print to tell it from a sibling sharing
+    # the design (one missing from the catalog): no product by the package ...
+    (None, [(key("Garant", "eko"), package(80)), (ARLA_MELLAN, package(40, detail=0.4))], None, None),
+    (None, [(ARLA_MELLAN, package(40, detail=None))], None, None),  # ... nor when its print was not compared
+    # ... and the words' product, which the package does not refute, stands; one the package refutes does not
+    (ARLA_MELLAN, [(ARLA_MELLAN, package(40, detail=0.4))], ARLA_MELLAN, None),
+    (ARLA_FIL, [(ARLA_MELLAN, package(40, detail=0.4)), (ARLA_FIL, package(20, passes=False))], None, None),
     (None, [], None, None),
 ])
 def test_package_within_the_brand_the_text_names(words_pick, items, product, position):

@@ -60,6 +60,9 @@ class _Candidate:
     #: its package won, but the match shows a scene photographed anew, not a package (why, in words: see
     #: :func:`~knockoff.match.verify.scene_check`): the brand is named, not the product
     scene: str | None = None
+    #: its package won, but the match does not single out its product from a sibling sharing the brand's design
+    #: (why, in words: see :func:`~knockoff.match.siblings.product_check`): the brand is named, not the product
+    unproven: str | None = None
 
 
 @dataclass
@@ -453,7 +456,7 @@ class Detector:
         verified = [c for c in shortlist if _is_copy(c)]
         if verified:
             return max(verified, key=lambda c: (c.verification.inliers, c.hit.similarity))
-        package = self._same_package(shortlist)
+        package = self._same_package(shortlist, images)
         if package is not None:
             return package
         brand = self._same_brand(shortlist, images)
@@ -491,9 +494,10 @@ class Detector:
             if stop_at_copy and _is_copy(candidate):
                 return
 
-    def _same_package(self, shortlist: list[_Candidate]) -> _Candidate | None:
+    def _same_package(self, shortlist: list[_Candidate], images: Sequence[Image.Image] = ()) -> _Candidate | None:
         """The candidate whose official photo shows the listing's printed packaging (``Policy.packaging_match``):
-        it passes the packaging checks and beats the best reference of every other product by a margin."""
+        it passes the packaging checks and beats the best reference of every other product by a margin. Its
+        product is named only when the match singles it out (:meth:`_prove_product`)."""
         if not self._policy.packaging_match:
             return None
         from knockoff.match.verify import pick_same_package, scene_check
@@ -510,7 +514,19 @@ class Detector:
         best.same_package = True
         best.scene = None if _is_copy(best) else scene_check(best.verification, self._policy.packaging)
         best.look_alike = self._looks_alike(best)
+        self._prove_product(best, images)
         return best
+
+    def _prove_product(self, package: _Candidate, images: Sequence[Image.Image]) -> None:
+        """Whether the winning package ``package`` (not a proven copy) also shows that it is its product rather
+        than a sibling sharing the brand's design (:func:`~knockoff.match.siblings.product_check`, on the small
+        print measured here when it was not): when not, ``package.unproven`` says why and the brand is named."""
+        from knockoff.match.siblings import product_check
+
+        if _is_copy(package):
+            return
+        self._measure_print([package], images)
+        package.unproven = product_check(package.verification, self._policy.packaging)
 
     def _looks_alike(self, best: _Candidate) -> bool:
         """Whether the packaging match ``best`` (not a proven copy) names the brand only: the engine sees copies,
@@ -550,6 +566,7 @@ class Detector:
             product = brand[by_print]
             product.same_package = True
             product.look_alike = self._looks_alike(product)
+            self._prove_product(product, images)
             return product
         best.same_brand = True
         return best
@@ -635,6 +652,8 @@ class Detector:
             return signal if best.scene is None else replace(signal, details={**signal.details, "scene": best.scene})
         if best.scene is not None:
             return _scene(visual, best, best.scene)
+        if best.unproven is not None:
+            return _unproven(visual, best, best.unproven)
         return sig.Signal(visual.code, visual.state, (
             f"photo shows the packaging of {ref.brand}, not which of its products: {package}, but official photos "
             f"of other {ref.brand} products match it about as well (their packages look alike), while every other "
@@ -792,9 +811,10 @@ class Detector:
 
     def _words_within_brand(self, evidence: PhotoEvidence, best: _Candidate,
                             checked: Sequence[_Candidate]) -> TextIdentity | None:
-        """For a packaging match that shows ``best``'s brand but not which of its products: the product the
-        photo's words single out among the brand's products, when its packaging is one of those that match about
-        as well as the best (within the packaging margin, passing the packaging checks); else None."""
+        """For a packaging match that shows ``best``'s brand but not which of its products (siblings alike, or its
+        package won without singling out its product): the product the photo's words single out among the brand's
+        products, when its packaging is one of those that match about as well as the best (within the packaging
+        margin, passing the packaging checks; the best's own among them); else None."""
         from knockoff.match.verify import packaging_check
 
         brand = self._index.brand(best.hit.reference.brand) or Brand(best.hit.reference.brand)
@@ -831,7 +851,7 @@ class Detector:
         visual = matched_visual or sig.Signal(sig.VISUAL_MATCH, "clear", "no reference photo found")
         if package is not None and identity is not None:
             visual = _within_brand(visual, package, identity.brand.name)
-        if best is not None and best.same_brand and evidence is not None and identity is None:
+        if best is not None and (best.same_brand or best.unproven) and evidence is not None and identity is None:
             identity = self._words_within_brand(evidence, best, checked)
             if identity is not None:
                 visual = _words_name_product(visual, identity)
@@ -873,9 +893,24 @@ def _scene(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
         f"any, a person must tell"), {**visual.details, "brand_only": True, "scene": why})
 
 
+def _unproven(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
+    """The visual signal of a packaging match that names the brand only because it does not single out its
+    product from a sibling sharing the brand's design (:func:`~knockoff.match.siblings.product_check`)."""
+    ref = best.hit.reference
+    match = best.verification
+    return sig.Signal(visual.code, visual.state, (
+        f"photo shows the packaging design of {ref.brand}: {match.inliers} keypoints on the listing's packaging "
+        f"match official photo {ref.label} of {ref.product_name or ref.product_id} ({round(100 * match.inlier_ratio)} "
+        f"% of the tentative matches agree under one transform); but not that it is that product: {why}, so the "
+        f"part that tells {ref.brand}'s products apart (flavour name or picture, variant band, colour) may differ "
+        f"from that official photo's, as it does on another {ref.brand} product missing from the catalog (global "
+        f"similarity {best.hit.similarity:.2f}); which of the brand's products, a person must tell"),
+        {**visual.details, "brand_only": True, "unproven": why})
+
+
 def _brand_only(candidate: _Candidate) -> bool:
     """Whether the packaging match ``candidate`` names the brand only (not which product)."""
-    return candidate.same_brand or candidate.look_alike or candidate.scene is not None
+    return candidate.same_brand or candidate.look_alike or candidate.scene is not None or candidate.unproven is not None
 
 
 def _words_name_product(visual: sig.Signal, identity: TextIdentity) -> sig.Signal:

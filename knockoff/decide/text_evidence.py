@@ -36,7 +36,7 @@ from knockoff.decide.signals import BRAND_IN_PHOTO, MISSPELLED_BRAND_IN_PHOTO, S
 from knockoff.match.text import (ENGINE_NAME, PhotoText, TextReading, TextReadSettings, read_text,
                                  settings_for_names, start_reading)
 from knockoff.match.text_index import ReferenceTexts, match_key, product_key, split_product_key, words
-from knockoff.match.siblings import pick_by_print
+from knockoff.match.siblings import pick_by_print, product_check
 from knockoff.match.verify import PackagingSettings, packaging_check, pick_same_package
 
 __all__ = ["PhotoEvidence", "TextIdentity", "TextMatcher", "package_within_brand", "packaging_contradicts",
@@ -109,8 +109,9 @@ def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]
     photo's words single out another product of the brand than the package does, the evidence disagrees and
     no product is named (the brand only); when they agree, or the words name none, the package's product is.
     With no package singled out by its keypoints, the alike products' small print may single one out
-    (:func:`~knockoff.match.siblings.pick_by_print`); with neither, the words' product stands unless the packaging
-    refutes it (:func:`_words_refuted`).
+    (:func:`~knockoff.match.siblings.pick_by_print`). A package names its product only when the match singles it
+    out from a sibling sharing the design (:func:`~knockoff.match.siblings.product_check`). With none, the words'
+    product stands unless the packaging refutes it (:func:`_words_refuted`).
     """
     own = [(i, key, match) for i, (key, match) in enumerate(items)
            if split_product_key(key)[0] == identity.brand.key]
@@ -118,6 +119,8 @@ def package_within_brand(identity: TextIdentity, items: Sequence[tuple[str, Any]
     chosen = pick_same_package(pairs, settings)
     if chosen is None:
         chosen = pick_by_print(pairs, settings)
+    if chosen is not None and product_check(pairs[chosen][1], settings) is not None:
+        chosen = None  # the package shows the brand's design, not which of its products (a sibling's would too)
     if chosen is None:
         return replace(identity, product=None) if _words_refuted(identity, own, settings) else identity
     position, key, _ = own[chosen]

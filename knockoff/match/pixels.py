@@ -26,7 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CopyAgreement", "copy_agreement", "detail_agreement", "jacobian_at", "pixel_agreement", "thumbnail"]
+__all__ = [
+    "REGION_NAMES", "CopyAgreement", "DetailAgreement", "copy_agreement", "detail_agreement", "jacobian_at",
+    "pixel_agreement", "thumbnail",
+]
 
 #: a cell agrees when the normalized cross-correlation of its pixels is at least this
 CELL_AGREEMENT = 0.5
@@ -220,6 +223,14 @@ def _detail_agreement(reference: np.ndarray, warped: np.ndarray, covered: np.nda
     the correlation of the reference cell with the best linear combination of the listing cell's channels
     (so a colour change, global or a hue rotation that is only locally linear, keeps the print) reaches
     :data:`DETAIL_NCC`, at the best of the shifts up to :data:`DETAIL_SHIFT` pixels."""
+    cells = _detail_cells(reference, warped, covered)
+    return None if cells is None else float(cells[0].mean())
+
+
+def _detail_cells(reference: np.ndarray, warped: np.ndarray,
+                  covered: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """Of :func:`_detail_agreement`: whether each compared cell agrees, the cells' positions (row-major in the
+    grid of :data:`DETAIL_CELL` cells) and that grid's (rows, columns); None below :data:`MIN_COLOUR_CELLS`."""
     import cv2
 
     a = cv2.GaussianBlur(np.ascontiguousarray(reference @ _LUMA), (0, 0), 1.0)
@@ -239,7 +250,24 @@ def _detail_agreement(reference: np.ndarray, warped: np.ndarray, covered: np.nda
             break
         x = _cells(b[s + dy:, s + dx:], cell, 0, shape)[textured][todo]
         best[todo] = np.maximum(best[todo], _channel_correlation(y[todo], x))
-    return float((best >= DETAIL_NCC).mean())
+    return best >= DETAIL_NCC, np.flatnonzero(textured), shape
+
+
+#: the names of a 3 x 3 grid's regions, row by row (where a photo's small print agrees least)
+REGION_NAMES = ("top left", "top", "top right", "left", "centre", "right", "bottom left", "bottom", "bottom right")
+#: a region is compared only with at least this many small textured cells
+MIN_REGION_CELLS = 6
+
+
+def _weakest_region(agrees: np.ndarray, positions: np.ndarray, shape: tuple[int, int]) -> str | None:
+    """The region of a 3 x 3 grid over the reference where the least of its compared cells agree (None: fewer
+    than two regions have :data:`MIN_REGION_CELLS` cells)."""
+    rows, cols = shape
+    region = (positions // cols * 3 // max(rows, 1)) * 3 + (positions % cols * 3 // max(cols, 1))
+    shares = {k: float(agrees[region == k].mean()) for k in range(9) if (region == k).sum() >= MIN_REGION_CELLS}
+    if len(shares) < 2:
+        return None
+    return REGION_NAMES[min(shares, key=lambda k: (shares[k], k))]
 
 
 def _channel_correlation(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -281,10 +309,20 @@ def detail_agreement(
     homography: np.ndarray,
     *,
     mirrored: bool = False,
-) -> float | None:
-    """The detail agreement of :func:`copy_agreement` alone (the small print; None: not measurable)."""
+) -> DetailAgreement:
+    """The detail agreement of :func:`copy_agreement` alone (the small print; ``share`` None: not measurable),
+    with the region of the official photo where it agrees least."""
     aligned = _aligned(listing_rgb, listing_work_size, reference_rgb, reference_work_size, homography, mirrored)
-    if aligned is None:
-        return None
-    reference, warped, covered = aligned
-    return _detail_agreement(reference, warped, covered)
+    cells = None if aligned is None else _detail_cells(*aligned)
+    if cells is None:
+        return DetailAgreement(None, None)
+    return DetailAgreement(float(cells[0].mean()), _weakest_region(*cells))
+
+
+@dataclass(frozen=True)
+class DetailAgreement:
+    """How much of an official photo's small print a photo reproduces once aligned (``share``, None: not
+    measurable) and where it reproduces least (``weakest``: a region of a 3 x 3 grid, :data:`REGION_NAMES`)."""
+
+    share: float | None
+    weakest: str | None

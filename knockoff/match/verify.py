@@ -188,6 +188,9 @@ class GeometricMatch:
     colour_agreement: float | None = None
     #: share of the shown part's small textured cells that agree almost perfectly (None: not measured)
     detail_agreement: float | None = None
+    #: where in the official photo the fewest of them agree ("bottom left", ...: a 3 x 3 grid; None: not
+    #: measured), measured with the packaging match's small print (:meth:`GeometricVerifier.with_print`)
+    detail_weakest: str | None = None
     #: every geometric check passed (enough consistent keypoints, a plausible transform, enough coverage)
     geometry_verified: bool = False
     #: the fitted 3x3 homography, row by row: reference pixels -> listing pixels, both in the verifier's
@@ -377,6 +380,12 @@ class PackagingSettings:
     #: wrong match), while a 3-D scene photographed anew shifts its objects at other depths a little off it.
     #: Both set on the package side only, with a margin above the most any package reached (``scene_check``).
     max_off_plane: float = 0.5
+    #: A packaging match names its *product* only when the listing reproduces at least this share of the
+    #: official photo's small textured cells (:attr:`GeometricMatch.detail_agreement`), else the brand only
+    #: (:func:`knockoff.match.siblings.product_check`): a sibling product shares the brand's package design but
+    #: not the print that tells it apart (flavour, variant band, colour), and caps how much of the face a photo
+    #: of it reproduces. 0: every winning package names its product.
+    min_product_detail: float = 0.6
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_inliers, int) and self.min_inliers >= 6):
@@ -390,6 +399,8 @@ class PackagingSettings:
         minimum = self.second_look_min_matches
         if not (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 0):
             raise PolicyError("invalid PackagingSettings: second_look_min_matches must be an integer >= 0")
+        if not 0.0 <= self.min_product_detail <= 1.0:
+            raise PolicyError("invalid PackagingSettings: min_product_detail must be in [0, 1]")
         if not (0.0 < self.max_inlier_spread <= 1.0 and self.max_off_plane > 0.0):
             raise PolicyError("invalid PackagingSettings: max_inlier_spread must be in (0, 1] and max_off_plane > 0")
 
@@ -678,7 +689,7 @@ class GeometricVerifier:
         detail = detail_agreement(listing_features.colour, listing_features.work_size, reference.colour,
                                   reference.work_size, np.array(match.homography).reshape(3, 3),
                                   mirrored=match.mirrored)
-        return replace(match, detail_agreement=_rounded(detail))
+        return replace(match, detail_agreement=_rounded(detail.share), detail_weakest=detail.weakest)
 
     def _match_either_way(self, listing: LocalFeatures, reference: LocalFeatures) -> GeometricMatch:
         """The plain match, or the mirrored listing photo's when that one verifies or has more inliers."""
