@@ -66,9 +66,13 @@ def test_the_faster_check_finds_copies_and_refuses_a_sibling(index, tmp_path, po
     if copy:
         assert verdict.verdict == "suspect" and verdict.match.tier == "near-copy"
         assert verdict.match.product_id == "classic" and verdict.match.verification["is_copy"]
-    else:  # the perceptual engine matches only proven copies: the sibling is no match at all
-        assert verdict.match is None or verdict.match.tier is None
-        assert verdict.verdict == "no_match"
+    else:  # the sibling is never a copy, nor named as the indexed product: its package shows the brand only
+        assert verdict.match is not None and verdict.match.tier == "same-package"
+        assert verdict.match.brand == "Acme" and verdict.match.product_id == ""
+        assert not verdict.match.verification["is_copy"] and verdict.verdict == "review"
+        off = _check(index, replace(POLICIES[policy], packaging_match=False), edit(design(7, panel_seed=100)),
+                     tmp_path)  # the perceptual engine alone matches only proven copies: no match at all
+        assert (off.match is None or off.match.tier is None) and off.verdict == "no_match"
 
 
 class _Counting(GeometricVerifier):

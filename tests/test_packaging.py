@@ -1,4 +1,4 @@
-"""The opt-in same-packaging match (Policy.packaging_match): a new photo of the same printed package."""
+"""The same-packaging match (Policy.packaging_match): a new photo of the same printed package."""
 
 from __future__ import annotations
 
@@ -70,12 +70,15 @@ def test_new_photo_of_the_package_is_found_with_the_default_verifier(index, cata
     assert verdict.match.tier in ("same-package", "near-copy")
 
 
-def test_packaging_match_is_off_by_default(index, catalog_dir, tmp_path):
-    assert Policy().packaging_match is False
+def test_packaging_match_is_on_by_default_and_can_be_turned_off(index, catalog_dir, tmp_path):
+    assert Policy().packaging_match is True
     photo = tmp_path / "shelf.jpg"
     rephotograph(Image.open(catalog_dir / "acme" / "wallet.png")).save(photo, quality=85)
     verdict = Detector(index, verifier=no_copy_verifier()).check(Listing([photo], seller="x"))
-    assert verdict.verdict == "no_match"
+    assert verdict.match is not None and verdict.match.tier == "same-package"
+    assert verdict.match.product_id == "wallet" and verdict.verdict == "suspect"
+    off = Policy.from_json('{"packaging_match": false}')
+    assert Detector(index, off, verifier=no_copy_verifier()).check(Listing([photo], seller="x")).verdict == "no_match"
 
 
 @pytest.mark.parametrize("seed", [50, 51, 52, 53])

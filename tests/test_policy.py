@@ -78,7 +78,7 @@ _TOP = [
     ("engine_thresholds", {"perceptual": EngineThresholds(0.92, 0.85, 0.6, True)}),
     ("top_k", 5), ("verify_top", 0), ("price_ratio", 0.3), ("currency_rates", {"USD": 1.0, "SEK": 0.09}),
     ("replica_terms", ("copy", "dupe")), ("weights", {"REPLICA_TERMS": 0.2}), ("min_risk_to_flag", 0.4),
-    ("packaging_match", True),
+    ("packaging_match", False),
 ]
 _NESTED_FIELDS = [(name, f.name) for name, cls in _NESTED.items() for f in fields(cls)
                   if f.name != "tier_confidence" and not (name == "text" and f.name in _TEXT_GROUPS)

@@ -271,7 +271,7 @@ class Policy:
     replica_terms: tuple[str, ...] = DEFAULT_REPLICA_TERMS
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
     min_risk_to_flag: float = 0.0
-    packaging_match: bool = False
+    packaging_match: bool = True
     risk: RiskSettings = field(default_factory=RiskSettings)
     verifier: VerifierSettings = field(default_factory=VerifierSettings)
     packaging: PackagingSettings = field(default_factory=PackagingSettings)
