@@ -4,6 +4,8 @@ among the products of the brand the text names, and text that names no brand."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 import pytest
@@ -186,7 +188,12 @@ def mirrored(inliers: int) -> GeometricMatch:
 
 @pytest.mark.parametrize(("items", "other"), [
     # a neighbour's package on the shelf matches, the text's brand's none: its name is the neighbour's too
-    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], "garant"),
+    ([(key("Garant", "eko"), package(14)), (ARLA_MELLAN, package(0))], "garant"),
+    # ... only when it passes the packaging checks: a few chance matches (letters alike), or a degenerate or
+    # clustered fit, say nothing of a package (on a catalog of many brands some other brand always has some)
+    ([(key("Garant", "eko"), package(11)), (ARLA_MELLAN, package(0))], None),
+    ([(key("Garant", "eko"), replace(package(30), reference_box=None)), (ARLA_MELLAN, package(0))], None),
+    ([(key("Garant", "eko"), replace(package(30), inlier_spread=0.01)), (ARLA_MELLAN, package(0))], None),
     ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(20))], "garant"),  # by the margin
     ([(key("Garant", "eko"), package(30)), (ARLA_MELLAN, package(25))], None),      # within the margin
     ([(key("Garant", "eko"), package(4))], None),                                   # below the packaging lead
