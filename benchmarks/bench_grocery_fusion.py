@@ -7,7 +7,7 @@ The 31 packaged products' official ("iconic") photos are the references (brand "
 "God"), indexed by the perceptual engine with their text read (``build_index(read_text=True)``); each in-store
 photo is one listing (no title, no price, a seller no brand authorizes). Four policies, the same photos:
 
-- ``default``: ``Policy()`` as it is (text reading on, the packaging match off);
+- ``default``: ``Policy()`` as it is (text reading and the packaging match on: ``both`` since issue 14's eighth round);
 - ``packaging``: ``packaging_match`` on, text off;
 - ``text``: ``text.enabled`` on, the packaging match off;
 - ``both``: both on.
@@ -68,7 +68,8 @@ POLICIES = {
 
 
 class TextCache:
-    """``read_texts`` memoised on the photo's pixels and the read settings, kept in a JSON file."""
+    """``read_text`` (the one each listing photo is read by) memoised on the photo's pixels and the read
+    settings, kept in a JSON file."""
 
     def __init__(self, path: Path | None):
         self.path = path
@@ -76,22 +77,19 @@ class TextCache:
         if path is not None and path.is_file():
             self.data = json.loads(path.read_text(encoding="utf-8"))
         self.hits = self.misses = 0
-        self._read = text_evidence.read_texts
+        self._read = text_evidence.read_text
 
     def install(self) -> None:
-        text_evidence.read_texts = self.read_texts  # type: ignore[assignment]
+        text_evidence.read_text = self.read_text  # type: ignore[assignment]
 
-    def read_texts(self, images: Any, settings: Any = None) -> tuple[PhotoText, ...]:
-        out = []
-        for image in images:
-            key = hashlib.sha1(image.tobytes() + repr((image.size, image.mode, settings)).encode()).hexdigest()
-            if key in self.data:
-                self.hits += 1
-            else:
-                self.misses += 1
-                self.data[key] = self._read([image], settings)[0].to_dict()
-            out.append(PhotoText.from_dict(self.data[key]))
-        return tuple(out)
+    def read_text(self, image: Any, settings: Any = None) -> PhotoText:
+        key = hashlib.sha1(image.tobytes() + repr((image.size, image.mode, settings)).encode()).hexdigest()
+        if key in self.data:
+            self.hits += 1
+        else:
+            self.misses += 1
+            self.data[key] = self._read(image, settings).to_dict()
+        return PhotoText.from_dict(self.data[key])
 
     def save(self) -> None:
         if self.path is not None:

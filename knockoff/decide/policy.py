@@ -240,18 +240,17 @@ class Policy:
       ``REPLICA_TERMS``) adds to the risk score (each in [0, 1]).
     - ``min_risk_to_flag``: a matched listing with a risk signal is ``suspect`` from this risk on, ``review``
       below it.
-    - ``packaging_match`` (opt-in, default off): with geometric verification on, a listing photo whose
-      keypoints match an official photo's printed packaging under looser checks than a copy's (``packaging``),
-      with a clear margin over every other product, is a ``same-package`` match (a seller's own new photo of
-      the package) even for an engine that sees only copies (perceptual). Measured on grocerystore:
-      ``benchmarks/results/grocery_packaging.md``. Off by default because it names a product among the
-      catalog's only: a seller's store photo of a product missing from the catalog was named as a sibling that
-      shares its package design (``bench_sibling_verdicts.py --packaging --store 3``: 43 of 93, right brand,
-      wrong product). A winning package now names its product only when the listing reproduces enough of its
-      official photo's small print (``packaging.min_product_detail``,
+    - ``packaging_match`` (on by default since issue 14's eighth round; false turns it off): with geometric
+      verification on, a listing photo whose keypoints match an official photo's printed packaging under looser
+      checks than a copy's (``packaging``), with a clear margin over every other product, is a ``same-package``
+      match (a seller's own new photo of the package) even for an engine that sees only copies (perceptual).
+      Measured on grocerystore: ``benchmarks/results/grocery_packaging.md``, ``grocery_fusion.default_packaging.md``.
+      It was off because it names a product among the catalog's only: a seller's store photo of a product missing
+      from the catalog was named as a sibling that shares its package design (``bench_sibling_verdicts.py
+      --packaging --store 3``: 43 of 93, right brand, wrong product). A winning package now names its product only
+      when the listing reproduces enough of its official photo's small print (``packaging.min_product_detail``,
       :func:`knockoff.match.siblings.product_check`), else the brand only (``review``): 3 of those 93 name a
-      product (``sibling_verdicts_packaging_store3.product_detail.md``). Not for its cost
-      (``benchmarks/bench_packaging_cost.py``: 0.84x the speed without it on the labeled sets).
+      product (``sibling_verdicts_packaging_store3.product_detail.md``). Its cost: ``bench_packaging_cost.py``.
       Such a photo looks like the sibling's official photo as a whole: a packaging match that is not a proven
       copy, with a global similarity at the engine's ``match`` or more on an engine that sees copies, names the
       brand only (``review``): 0 of those 31 photos name a product (22 did, ``suspect``), while no store photo
