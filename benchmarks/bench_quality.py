@@ -4,6 +4,9 @@
     python benchmarks/bench_quality.py             # a few minutes: the full sets
     python benchmarks/bench_quality.py --packaging # also each engine with Policy(packaging_match=True)
 
+Without ``--packaging`` each engine runs with the packaging match off (``Policy(packaging_match=False)``; it is
+on by default).
+
 For each set and each knockoff engine (perceptual; clip only when its weights are on this machine), it runs
 ``knockoff.evaluate.metrics.evaluate_set`` (the real scan pipeline) and reports the suspect precision / recall / F1 and
 ROC-AUC of the risk score. Beside it, the *visual matching* of every method, knockoff included, on the same
@@ -142,7 +145,8 @@ def run_knockoff(set_dir: Path, engine: str, packaging: bool = False) -> dict[st
     from knockoff.evaluate.metrics import evaluate_set
     from knockoff.decide.policy import Policy
 
-    report = evaluate_set(set_dir, engine, policy=Policy(packaging_match=True) if packaging else None)
+    # explicit either way: the packaging match is on by default since issue 14's eighth round
+    report = evaluate_set(set_dir, engine, policy=Policy(packaging_match=packaging))
     rows = [{"label": o.label, "kind": o.kind, "matched": o.matched, "right": o.right_product}
             for o in report.outcomes]
     data = report.to_dict()
@@ -158,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, help="where to write JSON and Markdown (default benchmarks/results)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--packaging", action="store_true",
-                        help="also run each engine with Policy(packaging_match=True) (the same-packaging match)")
+                        help="also run each engine with Policy(packaging_match=True) (the same-packaging match, "
+                             "on by default; without this flag each engine runs with it off)")
+    parser.add_argument("--name", default=None, help="results file name (default quality, or quality.quick)")
     args = parser.parse_args(argv)
     import logging
 
@@ -232,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + notes)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if not args.no_write:
-        command = "python benchmarks/bench_quality.py" + (" --quick" if args.quick else "")
-        name = "quality.quick" if args.quick else "quality"
+        command = ("python benchmarks/bench_quality.py" + (" --quick" if args.quick else "")
+                   + (" --packaging" if args.packaging else "") + (f" --name {args.name}" if args.name else ""))
+        name = args.name or ("quality.quick" if args.quick else "quality")
         paths = write_results(name, {"script": "bench_quality.py", "command": command, "quick": args.quick,
                                      "engines": engines, "baselines": list(baselines), "sets": results},
                               "\n\n".join(md_parts) + "\n\n" + notes, args.results_dir)
