@@ -59,6 +59,8 @@ def test_brand_only_match_says_its_official_photo_may_be_another_product(tmp_pat
     assert ("official: images/blueberry.png" in row) is not brand_only
     assert ("which product: not named" in row) is brand_only and ("which product: not named" in viewer) is brand_only
     assert "· ·" not in viewer
+    # the first reason says why the match is for a person: not a price that could not be checked, but the product
+    assert ("the brand only: Alpro, not which of its products" in row) is brand_only
     # a same-package match is a new photo of the package, not a copy check that failed
     assert "geometric check failed" not in row and "geometric check failed" not in viewer
     assert "50 keypoints match the package; a new photo of it, not a copy of the official photo" in " ".join(row.split())

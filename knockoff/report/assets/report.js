@@ -111,7 +111,9 @@ function aboutCell(td,r,d){var t=el('div','title'); if(r[TITLE]){t.textContent=r
   else{t.appendChild(el('span','muted','no title'));} td.appendChild(t); td.appendChild(el('div','id',r[ID]));
   if(r[TEXT]){td.appendChild(el('div','muted','text in photo: '+r[TEXT]));}
   var said={}; d.s.forEach(function(s){said[s[0]+'\n'+s[2]]=true;});
-  var ul=el('ul','reasons'); d.r.forEach(function(x){if(said[x[0]+'\n'+x[1]]){return;} var li=el('li'); if(x[0]){li.appendChild(el('span','code',x[0]+' '));}
+  var ul=el('ul','reasons');
+  if(d.m&&brandOnly(d.m)){ul.appendChild(el('li','brandonly','the brand only: '+d.m.b+', not which of its products (a person must tell; see the signals below)'));}
+  d.r.forEach(function(x){if(said[x[0]+'\n'+x[1]]){return;} var li=el('li'); if(x[0]){li.appendChild(el('span','code',x[0]+' '));}
     li.appendChild(document.createTextNode(x[1])); ul.appendChild(li);});
   if(d.e&&!d.r.length){ul.appendChild(el('li',null,d.e));}
   if(d.k&&d.k.length&&r[V]!==VERDICTS.indexOf('error')){ul.appendChild(el('li','missing',d.k.length+' photo(s) could not be read'));}
