@@ -100,3 +100,20 @@ def test_a_bad_make_set_size_is_exit_2(tmp_path, capsys):
     assert main(["make-set", str(tmp_path / "s"), "--size", "2"]) == 2
     assert "--size must be at least 4" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_the_one_time_model_preparation_is_shown_without_v(monkeypatch, caplog):
+    """A first check derives the OCR models (10-30 s): its INFO line shows at the default level, other INFO does not."""
+    import logging
+
+    def engines_that_log() -> dict[str, str]:
+        logging.getLogger("knockoff.match.ocr_int8").info("preparing the int8 models once")
+        logging.getLogger("knockoff.match.text").info("chatter")
+        return {}
+
+    monkeypatch.setattr("knockoff.embedders.base.describe_embedders", engines_that_log)
+    before = logging.getLogger("knockoff.match.ocr_int8").level
+    monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)  # the command's default level
+    main(["engines"])
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == ["preparing the int8 models once"]
+    assert logging.getLogger("knockoff.match.ocr_int8").level == before

@@ -312,3 +312,40 @@ def test_pointwise_only_quantises_the_1x1_convolutions():
     weights_quantised = [n for n in quantised.graph.node if n.op_type == "DequantizeLinear"
                          and any(i.startswith("w") for i in n.input)]
     assert [n.input[0].split("_")[0] for n in weights_quantised] == ["w2"]  # the 3 x 3 convolution's stay float
+
+
+# -- the first use says what it waits for --------------------------------------------------------------------------
+
+
+@needs_onnx
+def test_first_use_says_the_models_are_prepared_once_and_later_uses_say_nothing(tmp_path, monkeypatch, caplog):
+    import onnx
+
+    from knockoff.match import ocr_int8
+
+    det, rec = tmp_path / "det.onnx", tmp_path / "rec.onnx"
+    onnx.save(_conv_net(), str(det))
+    onnx.save(_conv_net(seed=1), str(rec))
+    folder = tmp_path / "cache"
+    made = []
+
+    def fake_derived_model(source, recipe, derive, where):  # the cache's job, without the slow quantisation
+        path = ocr_derive.derived_path(source, recipe, where)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"model")
+        made.append(path)
+        return b"model"
+
+    monkeypatch.setattr(ocr_int8, "derived_model", fake_derived_model)
+    with caplog.at_level(logging.INFO, logger="knockoff.match.ocr_int8"):
+        ocr_int8.int8_models(det, rec, folder)
+    notes = [r.getMessage() for r in caplog.records if r.name == "knockoff.match.ocr_int8"]
+    assert len(notes) == 1 and "once" in notes[0] and str(folder) in notes[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="knockoff.match.ocr_int8"):
+        ocr_int8.int8_models(det, rec, folder)
+    assert not [r for r in caplog.records if r.name == "knockoff.match.ocr_int8"]
+    made[1].unlink()  # one copy gone: said again
+    with caplog.at_level(logging.INFO, logger="knockoff.match.ocr_int8"):
+        ocr_int8.int8_models(det, rec, folder)
+    assert len([r for r in caplog.records if r.name == "knockoff.match.ocr_int8"]) == 1

@@ -196,7 +196,8 @@ def test_siblings_alike_name_the_brand_only_for_review(tmp_path):
     visual = verdict.signal("VISUAL_MATCH")
     assert visual.details["brand_only"] is True and visual.details["same_package"] is True
     assert "photo shows the packaging of Juicy, not which of its products" in visual.message
-    assert "for a person to check (review)" in visual.message
+    assert "which of the brand's products it is, a person must tell (review, not a suspect)" in visual.message
+    assert visual.message.count("a person") == 1  # said once
     assert verdict.signal("UNAUTHORIZED_SELLER").hit  # the seller is still checked against the brand
     # the price is compared with every product of the brand (none named): 2.5 EUR is not implausible for it
     assert verdict.signal("PRICE_IMPLAUSIBLE").state == "clear"
@@ -236,7 +237,9 @@ def test_a_photo_like_the_official_one_but_not_it_names_the_brand_only(tmp_path,
     assert bool(visual.details.get("brand_only")) is look_alike
     assert ("looks like that photo as a whole" in visual.message) is look_alike
     if look_alike:
-        assert "which of the brand's products, a person must tell" in visual.message
+        assert "which of the brand's products it is" in visual.message
+        assert "a person must tell (review, not a suspect)" in visual.message
+        assert visual.message.count("a person") == 1  # said once
         assert verdict_.match.similarity >= Policy().thresholds_for("perceptual").match
         assert "without being that photo (the pixels do not agree once aligned" in visual.message  # why not a copy
 
@@ -333,7 +336,8 @@ def test_a_reshot_scene_names_the_brand_only_with_the_reason(tmp_path, offsets, 
     assert visual.details["brand_only"] is True and "re-shot scene" in visual.details["scene"]
     assert not visual.details.get("look_alike")
     assert "but not as a package: its matching keypoints span" in visual.message
-    assert "a person must tell" in visual.message
+    assert "which of the brand's products it is, if any, a person must tell" in visual.message
+    assert visual.message.count("a person") == 1  # said once
 
 
 def test_a_look_alike_that_is_also_a_scene_keeps_both_reasons(tmp_path):

@@ -161,7 +161,8 @@ def test_a_siblings_new_photo_names_the_brand_only(tmp_path, listed, minimum, pr
         assert "official photo apple.png of Juicy Apple" in visual.message
         assert "but not that it is that product: only" in visual.message and "small print agrees" in visual.message
         assert "least in its" in visual.message  # where the print differs
-        assert "which of the brand's products, a person must tell" in visual.message
+        assert "which of the brand's products it is, a person must tell (review, not a suspect)" in visual.message
+        assert visual.message.count("a person") == 1  # said once
 
 
 @pytest.mark.parametrize(("words_name", "product", "tier", "verdict"), [

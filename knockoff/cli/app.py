@@ -159,6 +159,24 @@ def _progress_lines(on: bool) -> Iterator[None]:
         logger.setLevel(saved)
 
 
+# Loggers whose INFO lines a user sees without -v: a long, silent wait explained (the OCR models derived at first use).
+NOTICE_LOGGERS = ("knockoff.match.ocr_int8",)
+
+
+@contextlib.contextmanager
+def _notices_shown(level: int) -> Iterator[None]:
+    """Let :data:`NOTICE_LOGGERS` log at INFO (or ``level``, when lower) while a command runs."""
+    loggers = [logging.getLogger(name) for name in NOTICE_LOGGERS]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(min(level, logging.INFO))
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, saved):
+            logger.setLevel(old)
+
+
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[list[int]]:
     """SIGTERM interrupts like Ctrl-C (KeyboardInterrupt), so that a scan stops cleanly; yields the signals seen."""
@@ -368,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args.func(args))
+        with _notices_shown(level):
+            return int(args.func(args))
     except KnockoffError as error:
         print(f"knockoff: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -800,8 +800,9 @@ class Detector:
         if tier == sig.TEXT_TIER:
             return visual, False
         if visual.details.get("brand_only"):
-            return sig.Signal(visual.code, visual.state, f"{visual.message}; which product it is, is for a person "
-                              "to check (review), not a suspect", visual.details), True
+            which = "which of the brand's products it is" + (", if any" if visual.details.get("scene") else "")
+            return sig.Signal(visual.code, visual.state, f"{visual.message}; {which}, a person must tell (review, "
+                              "not a suspect)", visual.details), True
         guessed = bool(sig.guessed_copy(tier, visual.details.get("unconfirmed"), near_copy=self._thresholds.near_copy,
                                         match=self._thresholds.match_floor(self.verifier is not None)))
         if guessed:
@@ -879,8 +880,7 @@ def _look_alike(visual: sig.Signal, best: _Candidate, failed: str, match: float)
         f"packaging match official photo {ref.label}; and it looks like that photo "
         f"as a whole (global similarity {best.hit.similarity:.2f}, at or above {match:.2f}) without being that photo "
         f"({failed}): the same design photographed as the brand's own photos are, most often the official photo of "
-        f"another {ref.brand} product (another colour scheme or small print) or a re-shot scene; which of the "
-        f"brand's products, a person must tell"), {**visual.details, "brand_only": True, "look_alike": True})
+        f"another {ref.brand} product (another colour scheme or small print) or a re-shot scene"), {**visual.details, "brand_only": True, "look_alike": True})
 
 
 def _scene(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
@@ -889,8 +889,7 @@ def _scene(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
     ref = best.hit.reference
     return sig.Signal(visual.code, visual.state, (
         f"photo matches official photo {ref.label} of {ref.brand} ({best.verification.inliers} keypoints, global "
-        f"similarity {best.hit.similarity:.2f}), but not as a package: {why}; which of the brand's products, if "
-        f"any, a person must tell"), {**visual.details, "brand_only": True, "scene": why})
+        f"similarity {best.hit.similarity:.2f}), but not as a package: {why}"), {**visual.details, "brand_only": True, "scene": why})
 
 
 def _unproven(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
@@ -904,7 +903,7 @@ def _unproven(visual: sig.Signal, best: _Candidate, why: str) -> sig.Signal:
         f"% of the tentative matches agree under one transform); but not that it is that product: {why}, so the "
         f"part that tells {ref.brand}'s products apart (flavour name or picture, variant band, colour) may differ "
         f"from that official photo's, as it does on another {ref.brand} product missing from the catalog (global "
-        f"similarity {best.hit.similarity:.2f}); which of the brand's products, a person must tell"),
+        f"similarity {best.hit.similarity:.2f})"),
         {**visual.details, "brand_only": True, "unproven": why})
 
 

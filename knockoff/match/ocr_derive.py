@@ -35,7 +35,7 @@ import numpy as np
 from knockoff.errors import ConfigError
 from knockoff.match.ocr_cache import cache_dir, cached_or_built
 
-__all__ = ["DERIVATION_VERSION", "KEPT_RANGES", "cpu_flags", "derived_model", "kept_classes", "pointwise_convs",
+__all__ = ["DERIVATION_VERSION", "KEPT_RANGES", "cpu_flags", "derived_model", "derived_path", "kept_classes", "pointwise_convs",
            "prune_classes", "quantize_int8", "reduce_range"]
 
 log = logging.getLogger(__name__)
@@ -201,17 +201,23 @@ def _cache_key(source: bytes, recipe: str) -> str:
     return hashlib.sha256(hashlib.sha256(source).digest() + versions.encode()).hexdigest()[:24]
 
 
+def derived_path(source: Path, recipe: str, folder: Path | None = None, data: bytes | None = None) -> Path:
+    """Where :func:`derived_model` caches the copy of ``source`` made by ``recipe`` (``data``: its bytes, if read)."""
+    data = source.read_bytes() if data is None else data
+    return (folder or cache_dir() / "ocr") / f"{source.stem}.{recipe}.{_cache_key(data, recipe)}.onnx"
+
+
 def derived_model(source: Path, recipe: str, derive: Callable[[Any], bytes], folder: Path | None = None) -> bytes:
     """The model at ``source`` transformed by ``derive`` (an onnx ModelProto in, serialised model out), from the
     cache (``folder``, default :func:`~knockoff.match.ocr_cache.cache_dir` / ``ocr``) when it holds it for this
     source, ``recipe`` and versions; else derived now and cached. Raises what deriving raises."""
     data = source.read_bytes()
-    path = (folder or cache_dir() / "ocr") / f"{source.stem}.{recipe}.{_cache_key(data, recipe)}.onnx"
+    path = derived_path(source, recipe, folder, data)
 
     def build() -> bytes:
         import onnx  # noqa: PLC0415 (heavy, optional)
 
-        log.info("deriving the %s copy of %s (once; cached at %s)", recipe, source.name, path)
+        log.debug("deriving the %s copy of %s (once; cached at %s)", recipe, source.name, path)
         payload = derive(onnx.load_from_string(data))
         _forget_older(path, f"{source.stem}.{recipe}.")
         return payload

@@ -10,6 +10,7 @@ evaluation set is used, so that the models are not fitted to one.
 
 from __future__ import annotations
 
+import logging
 import platform
 import string
 from pathlib import Path
@@ -18,7 +19,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from knockoff.match.ocr_derive import cpu_flags, derived_model, prune_classes, quantize_int8, reduce_range
+from knockoff.match.ocr_derive import (
+    cpu_flags,
+    derived_model,
+    derived_path,
+    prune_classes,
+    quantize_int8,
+    reduce_range,
+)
 from knockoff.match.ocr_models import det_input, rec_input
 
 __all__ = ["CALIBRATION_LINES", "CALIBRATION_PHOTOS", "calibration_lines", "calibration_photos", "int8_models"]
@@ -29,6 +37,8 @@ SEED = 20261202
 _LETTERS = string.ascii_letters + string.digits + "&-.,'%"
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 Font = Any
+
+log = logging.getLogger(__name__)
 
 
 def _fonts() -> list[str]:
@@ -132,6 +142,11 @@ def int8_models(det: Path, rec: Path, folder: Path | None = None) -> dict[str, b
     x86 CPUs without VNNI (:func:`~knockoff.match.ocr_derive.reduce_range`; the recipe's name says which)."""
     seven = reduce_range(cpu_flags(), platform.machine())
     bits = "int7" if seven else "int8"
+    missing = [path for path in (derived_path(det, bits, folder), derived_path(rec, f"latin-pointwise-{bits}", folder))
+               if not path.is_file()]
+    if missing:  # ~10-20 s of silence otherwise, on the first check of a machine
+        log.info("preparing the %s models that read text in photos, once (some 10-30 s; cached in %s for later runs)",
+                 bits, missing[0].parent)
 
     def pruned(model: Any) -> bytes:
         meta = {p.key: p.value for p in model.metadata_props}

@@ -76,24 +76,31 @@ function photosCell(td,i,d){var pair=el('div','pair'), p=d.p[d.mi]||[null,0,0,''
   var main=figure(p,M.small,'listing: '+(p[3]||''),boxOf(d,d.mi),function(){openViewer(i,d.mi);});
   pair.appendChild(main);
   if(d.m&&textOnly(d.m)){pair.appendChild(figure(NO_REF,M.small,'official: none',null,null));}
-  else if(d.m){pair.appendChild(figure(d.m.ref,M.small,'official: '+(d.m.ref[3]||''),null,function(){openViewer(i,d.mi);}));}
+  else if(d.m){pair.appendChild(figure(d.m.ref,M.small,refCaption(d.m)+': '+(d.m.ref[3]||''),null,function(){openViewer(i,d.mi);}));}
   td.appendChild(pair);
   if(d.p.length>1){var more=el('div','more'); d.p.forEach(function(q,j){if(j===d.mi){return;}
     if(q[0]){var f=frame(q,48,null,false); f.title=q[3]; f.addEventListener('click',function(){openViewer(i,j);});
       more.appendChild(f);} else{more.appendChild(el('span','missing',q[3]+': '+q[4]));}});
     td.appendChild(el('div','muted',d.p.length+' photos')); td.appendChild(more);}}
 
-function verText(ver){if(!ver){return '';} if(!ver.ok){return 'geometric check failed: '+(ver.fail||'not verified');}
+// a match that names the brand only shows the official photo its package matched best, which may be another product's
+function brandOnly(m){return !!m.tier&&!m.pid;}
+function refCaption(m){return brandOnly(m)?'nearest official photo of '+m.b+' (product not named: it may show another one)':'official';}
+function productText(m){return m.pn||m.pid||'which product: not named';}
+function verText(ver,tier){if(!ver){return '';}
+  if(!ver.ok&&tier==='same-package'){return (ver.inl!==null&&ver.inl!==undefined?ver.inl+' keypoints match the package; ':'')
+    +'a new photo of it, not a copy of the official photo ('+(ver.fail||'not verified')+')';}
+  if(!ver.ok){return 'geometric check failed: '+(ver.fail||'not verified');}
   var t=[]; if(ver.inl!==null&&ver.inl!==undefined){t.push(ver.inl+' matched keypoints');}
   if(ver.cov!==null&&ver.cov!==undefined){t.push('shows '+pct(ver.cov)+' of the official photo');}
   if(ver.pix!==null&&ver.pix!==undefined){t.push(pct(ver.pix)+' of it agrees pixel for pixel');} return t.join('; ');}
 
 function matchBlock(m){var b=el('div');
-  var head=el('div'); head.appendChild(el('b',null,m.b)); head.appendChild(document.createTextNode(' · '+(m.pn||m.pid||'which product: not named')));
+  var head=el('div'); head.appendChild(el('b',null,m.b)); head.appendChild(document.createTextNode(' · '+productText(m)));
   b.appendChild(head); b.appendChild(el('div','code',m.pid));
   b.appendChild(el('div',null,m.tier==='text'?'named by the text in its photo':'global similarity '+m.sim));
   if(m.tier!=='text'){b.appendChild(el('div',null,m.tier||'below match threshold'));}
-  var v=verText(m.ver); if(v){b.appendChild(el('div','muted',v));} return b;}
+  var v=verText(m.ver,m.tier); if(v){b.appendChild(el('div','muted',v));} return b;}
 
 function matchCell(td,d,verdict){if(d.m){td.appendChild(matchBlock(d.m));return;}
   td.appendChild(el('div','nomatch',verdict==='error'?'not checked':'no match'));
@@ -104,7 +111,9 @@ function aboutCell(td,r,d){var t=el('div','title'); if(r[TITLE]){t.textContent=r
   else{t.appendChild(el('span','muted','no title'));} td.appendChild(t); td.appendChild(el('div','id',r[ID]));
   if(r[TEXT]){td.appendChild(el('div','muted','text in photo: '+r[TEXT]));}
   var said={}; d.s.forEach(function(s){said[s[0]+'\n'+s[2]]=true;});
-  var ul=el('ul','reasons'); d.r.forEach(function(x){if(said[x[0]+'\n'+x[1]]){return;} var li=el('li'); if(x[0]){li.appendChild(el('span','code',x[0]+' '));}
+  var ul=el('ul','reasons');
+  if(d.m&&brandOnly(d.m)){ul.appendChild(el('li','brandonly','the brand only: '+d.m.b+', not which of its products (a person must tell; see the signals below)'));}
+  d.r.forEach(function(x){if(said[x[0]+'\n'+x[1]]){return;} var li=el('li'); if(x[0]){li.appendChild(el('span','code',x[0]+' '));}
     li.appendChild(document.createTextNode(x[1])); ul.appendChild(li);});
   if(d.e&&!d.r.length){ul.appendChild(el('li',null,d.e));}
   if(d.k&&d.k.length&&r[V]!==VERDICTS.indexOf('error')){ul.appendChild(el('li','missing',d.k.length+' photo(s) could not be read'));}
@@ -163,7 +172,8 @@ function viewerRefresh(){if(!KO.viewing){return;} var i=KO.viewing[0], p=KO.view
   var photo=d.p[p], text=textOf(d,p), said=text?text[3].map(function(b){return b[8];}).join(' · '):'';
   sides.appendChild(bigFigure(photo,'listing photo: '+photo[3]+(said?' · text read: '+said:''),boxOf(d,p),text));
   if(d.m&&textOnly(d.m)){sides.appendChild(bigFigure(NO_REF,'official photo: none; '+d.m.b+' is named by the text read in the listing photo',null));}
-  else if(d.m){sides.appendChild(bigFigure(d.m.ref,'official photo: '+d.m.ref[3]+' · '+(d.m.pn||d.m.pid)+' · '+verText(d.m.ver),null));}
+  else if(d.m){sides.appendChild(bigFigure(d.m.ref,(brandOnly(d.m)?refCaption(d.m):'official photo')+': '+d.m.ref[3]+' · '
+    +productText(d.m)+' · '+verText(d.m.ver,d.m.tier),null));}
   else{sides.appendChild(el('div','nomatch','no match'));}}
 function bigFigure(photo,caption,box,text){var fig=el('figure','big');
   fig.appendChild(photo[0]?frame(photo,M.large,box,true,text):el('span','nophoto',photo[4]));
