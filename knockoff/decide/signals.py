@@ -281,16 +281,58 @@ def _allowed_typos(name: str) -> int:
     return 0 if len(name) < 4 else 1 if len(name) < 8 else 2
 
 
+#: characters around a title word that do not belong to it: "(LG)", "X," or "'X'" still write the name
+_WORD_EDGES = "\"'`“”‘’«»()[]{}<>,.;:!?"
+_POSSESSIVE = ("'s", "’s")
+
+
+def is_short_name(name: str) -> bool:
+    """A brand name (or alias) of at most 2 letters or digits, which everyday titles write by chance ("2 x")."""
+    return len(normalize_text(name).replace(" ", "")) <= 2
+
+
+def _title_word(token: str) -> str:
+    word = token.strip(_WORD_EDGES)
+    for ending in _POSSESSIVE:
+        if word.endswith(ending) and len(word) > len(ending):
+            word = word[: -len(ending)]
+    return word
+
+
+def short_name_in_title(title: str, name: str) -> bool:
+    """Whether the title names a brand of 1-2 characters: as separate words written in the catalog's case ("LG",
+    "X"), not after a number ("2 x 500ml", "500 x 300 mm", "3 LG"), and a one-character name not before one either
+    ("milk x 2"); a name glued to other characters ("x2", "3x", "X-ray") is another word. "LG 55 inch" names LG.
+    """
+    words = [_title_word(t) for t in title.split()]
+    wanted = name.split()
+    size = len(wanted)
+    for i in range(len(words) - size + 1):
+        if words[i : i + size] != wanted:
+            continue
+        after_number = i > 0 and words[i - 1][-1:].isdigit()
+        before_number = i + size < len(words) and words[i + size][:1].isdigit()
+        if not after_number and not (before_number and len(normalize_text(name).replace(" ", "")) == 1):
+            return True
+    return False
+
+
 def find_brand_mention(title: str, brand: Brand) -> tuple[str, str] | None:
     """How the title names the brand: ``("exact", word)``, ``("misspelled", word)`` or None.
 
     Names and aliases are matched as whole words (multi-word names too, with or without spaces); a
-    near-misspelling is a title word sequence within 1 edit (names of 4-7 letters) or 2 (longer names).
+    near-misspelling is a title word sequence within 1 edit (names of 4-7 letters) or 2 (longer names). A name of
+    one or two characters counts only as written in the catalog (:func:`short_name_in_title`): "2 x 500ml" does
+    not name a brand "X".
     """
     words = normalize_text(title).split()
     if not words:
         return None
-    names = [normalize_text(n) for n in (brand.name, *brand.aliases) if normalize_text(n)]
+    written = [n for n in (brand.name, *brand.aliases) if normalize_text(n)]
+    for name in written:
+        if is_short_name(name) and short_name_in_title(title, name):
+            return ("exact", name)
+    names = [normalize_text(n) for n in written if not is_short_name(n)]
     spans: list[str] = []
     for size in (1, 2, 3):
         spans += [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]

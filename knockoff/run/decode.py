@@ -1,5 +1,10 @@
 """Decoding listing photos in worker processes, in submission order, with a bounded number in flight.
 
+What is in flight is bounded in listings and in photos: a listing may name up to
+:data:`~knockoff.decide.detector.MAX_PHOTOS` photos, so a bound in listings alone let a few crafted rows of 50
+large photos each hold gigabytes of decoded pixels. A listing whose photos alone exceed the photo bound is still
+decoded, alone.
+
 Workers die with the scan: on Linux the kernel kills a worker when its parent dies (``PR_SET_PDEATHSIG``),
 and everywhere a watchdog thread in each worker exits when the parent process is gone, so that a scan killed
 with SIGKILL leaves no decoding worker (nor the resource tracker, which ends when the workers do). Workers
@@ -26,7 +31,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from knockoff.catalog.readers import Listing
-from knockoff.decide.detector import ListingImages, decode_listing
+from knockoff.decide.detector import MAX_PHOTOS, ListingImages, decode_listing
 from knockoff.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,12 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
+def photo_count(listing: Listing) -> int:
+    """The photos of ``listing`` that decoding may hold at once (each file once, at most ``MAX_PHOTOS``; at
+    least 1, so that listings without photos are bounded too)."""
+    return max(min(len(dict.fromkeys(listing.images)), MAX_PHOTOS), 1)
+
+
 def _nothing() -> None:
     """A task that only makes the pool spawn a worker."""
 
@@ -82,15 +93,20 @@ def _shut_down(pool: ProcessPoolExecutor) -> None:
 
 
 class Decoder:
-    """Decodes listings in ``workers`` processes (0: in this process), yielding them in submission order."""
+    """Decodes listings in ``workers`` processes (0: in this process), yielding them in submission order.
+
+    At most ``in_flight`` listings and ``photos_in_flight`` photos (:func:`photo_count`, default: no bound) are
+    submitted and not yet taken; a listing with more photos than that is submitted when nothing else is.
+    """
 
     def __init__(self, workers: int, *, min_side: int, max_side: int, max_pixels: int | None, in_flight: int,
-                 decode: Callable[..., ListingImages] | None = None):
+                 photos_in_flight: int | None = None, decode: Callable[..., ListingImages] | None = None):
         if workers < 0:
             raise ConfigError(f"workers must be >= 0, got {workers}")
         self.workers = workers
         self.kwargs: dict[str, Any] = {"min_side": min_side, "max_side": max_side, "max_pixels": max_pixels}
         self.in_flight = max(in_flight, 1)
+        self.photos_in_flight = None if photos_in_flight is None else max(photos_in_flight, 1)
         self.decode = decode or decode_listing
         self.restarts = 0
         self.pool = self._start() if workers > 0 else None
@@ -134,11 +150,19 @@ class Decoder:
             return
         pending: deque[tuple[Listing, Future[ListingImages]]] = deque()
         for listing in listings:
-            pending.append((listing, self._submit_or_broken(listing)))
-            if len(pending) >= self.in_flight:
+            while pending and self._full(pending, photo_count(listing)):
                 yield from self._take(pending)
+            pending.append((listing, self._submit_or_broken(listing)))
         while pending:
             yield from self._take(pending)
+
+    def _full(self, pending: deque[tuple[Listing, Future[ListingImages]]], photos: int) -> bool:
+        """Whether a listing of ``photos`` photos must wait for the oldest in flight to be taken."""
+        if len(pending) >= self.in_flight:
+            return True
+        if self.photos_in_flight is None:
+            return False
+        return sum(photo_count(listing) for listing, _ in pending) + photos > self.photos_in_flight
 
     def _take(self, pending: deque[tuple[Listing, Future[ListingImages]]]) -> Iterator[tuple[Listing, ListingImages]]:
         listing, future = pending.popleft()
