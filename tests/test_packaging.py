@@ -60,6 +60,7 @@ def test_new_photo_of_the_package_is_a_same_package_match(index, catalog_dir, tm
     message = verdict.reasons[0].message
     assert "keypoints on the listing's packaging match official photo" in message
     assert "a new photo of the same package" in message
+    assert message.count("wallet.png") == 1  # the official photo is named once
 
 
 def test_new_photo_of_the_package_is_found_with_the_default_verifier(index, catalog_dir, tmp_path):

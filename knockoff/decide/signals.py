@@ -169,7 +169,7 @@ def visual_match(
         message = (f"photo is nearly identical to {reference_label} by the global descriptor alone ({sim}, "
                    f"near-copy threshold {near_copy:.2f}); not checked by local features")
     elif tier == "same-package":
-        message = f"photo shows the same packaging as {reference_label}: {same_package} ({sim})"
+        message = f"photo shows the same packaging: {same_package} ({sim})"  # same_package names the photo
     else:
         why = (f"; it is not a copy of it: {refuted}" if refuted else
                f"; local features could not confirm a copy: {unconfirmed}" if unconfirmed else "")
