@@ -169,7 +169,7 @@ def visual_match(
         message = (f"photo is nearly identical to {reference_label} by the global descriptor alone ({sim}, "
                    f"near-copy threshold {near_copy:.2f}); not checked by local features")
     elif tier == "same-package":
-        named = "" if reference_label in same_package else f" as {reference_label}"  # named once
+        named = "" if reference_label in (same_package or "") else f" as {reference_label}"  # named once
         message = f"photo shows the same packaging{named}: {same_package} ({sim})"
     else:
         why = (f"; it is not a copy of it: {refuted}" if refuted else
