@@ -178,7 +178,7 @@ def test_copy_agreement_of_a_mirrored_and_a_flat_photo() -> None:
     (None, None, None),  # all of it agrees: the region named is merely the first of equals, the share is 1
 ])
 def test_detail_agreement_names_where_the_print_differs(rows, cols, weakest) -> None:
-    from knockoff.match.pixels import REGION_NAMES, detail_agreement
+    from knockoff.match.pixels import REGION_NAMES, copy_agreement, detail_agreement
 
     reference = rgb(textured(1))
     listing = reference.copy()
@@ -187,6 +187,8 @@ def test_detail_agreement_names_where_the_print_differs(rows, cols, weakest) -> 
         listing[rows, cols] = np.repeat(other[..., None], 3, axis=2)  # another print in one ninth of the photo
     found = detail_agreement(listing, (320, 240), reference, (320, 240), IDENTITY)
     assert found.share is not None and found.weakest in REGION_NAMES
+    both = copy_agreement(listing, (320, 240), reference, (320, 240), IDENTITY)  # the copy check's measure: the same
+    assert (both.detail, both.detail_weakest) == (found.share, found.weakest)
     if weakest is None:
         assert found.share == 1.0
     else:

@@ -179,6 +179,8 @@ class CopyAgreement:
     colour: float | None
     #: share of the reference's small textured cells whose pixels, colour-mapped, correlate almost perfectly
     detail: float | None
+    #: the region of the reference where that detail agrees least (:class:`DetailAgreement`)
+    detail_weakest: str | None = None
 
 
 def _cells(image: np.ndarray, cell: int, offset: int = 0, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -223,8 +225,15 @@ def _detail_agreement(reference: np.ndarray, warped: np.ndarray, covered: np.nda
     the correlation of the reference cell with the best linear combination of the listing cell's channels
     (so a colour change, global or a hue rotation that is only locally linear, keeps the print) reaches
     :data:`DETAIL_NCC`, at the best of the shifts up to :data:`DETAIL_SHIFT` pixels."""
-    cells = _detail_cells(reference, warped, covered)
-    return None if cells is None else float(cells[0].mean())
+    return _detail_of((reference, warped, covered)).share
+
+
+def _detail_of(aligned: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> DetailAgreement:
+    """:class:`DetailAgreement` of an aligned pair (:func:`_aligned`'s result; None: not measurable)."""
+    cells = None if aligned is None else _detail_cells(*aligned)
+    if cells is None:
+        return DetailAgreement(None, None)
+    return DetailAgreement(float(cells[0].mean()), _weakest_region(*cells))
 
 
 def _detail_cells(reference: np.ndarray, warped: np.ndarray,
@@ -296,9 +305,8 @@ def copy_agreement(
     aligned = _aligned(listing_rgb, listing_work_size, reference_rgb, reference_work_size, homography, mirrored)
     if aligned is None:
         return CopyAgreement(None, None)
-    reference, warped, covered = aligned
-    colour = _colour_agreement(reference, warped, covered)
-    return CopyAgreement(colour, _detail_agreement(reference, warped, covered))
+    detail = _detail_of(aligned)
+    return CopyAgreement(_colour_agreement(*aligned), detail.share, detail.weakest)
 
 
 def detail_agreement(
@@ -312,11 +320,8 @@ def detail_agreement(
 ) -> DetailAgreement:
     """The detail agreement of :func:`copy_agreement` alone (the small print; ``share`` None: not measurable),
     with the region of the official photo where it agrees least."""
-    aligned = _aligned(listing_rgb, listing_work_size, reference_rgb, reference_work_size, homography, mirrored)
-    cells = None if aligned is None else _detail_cells(*aligned)
-    if cells is None:
-        return DetailAgreement(None, None)
-    return DetailAgreement(float(cells[0].mean()), _weakest_region(*cells))
+    return _detail_of(_aligned(listing_rgb, listing_work_size, reference_rgb, reference_work_size, homography,
+                               mirrored))
 
 
 @dataclass(frozen=True)

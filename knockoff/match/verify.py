@@ -750,7 +750,7 @@ class GeometricVerifier:
         """``match`` (whose geometric checks passed) with the pixel, colour and detail evidence, verified
         only when each enabled check proves a copy."""
         s = self.settings
-        pixels = colour = detail = None
+        pixels = colour = detail = weakest = None
         if s.min_pixel_agreement > 0 and listing.thumbnail is not None and reference.thumbnail is not None:
             pixels = pixel_agreement(listing.thumbnail, listing.work_size, reference.thumbnail,
                                      reference.work_size, h, mirrored=match.mirrored)
@@ -758,9 +758,9 @@ class GeometricVerifier:
                 and reference.colour is not None:
             agreement = copy_agreement(listing.colour, listing.work_size, reference.colour, reference.work_size,
                                        h, mirrored=match.mirrored)
-            colour, detail = agreement.colour, agreement.detail
+            colour, detail, weakest = agreement.colour, agreement.detail, agreement.detail_weakest
         match = replace(match, pixel_agreement=_rounded(pixels), colour_agreement=_rounded(colour),
-                        detail_agreement=_rounded(detail))
+                        detail_agreement=_rounded(detail), detail_weakest=weakest)
         return replace(match, verified=True) if (failed := _copy_failure(match, s)) is None \
             else replace(match, failed_check=failed)
 
